@@ -1,0 +1,17 @@
+"""Top-level URLs: the connector inventory, the audit log, login, and the Django admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="connectors:list", permanent=False)),
+    path("connectors/", include("connectors.urls")),
+    path("audit/", include("audit.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

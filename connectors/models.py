@@ -1,0 +1,378 @@
+"""The connector inventory: connectors, their auth config, and the token-request rows."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+
+from connectors.fields import SecretCharField, SecretTextField
+
+NAME_VALIDATOR = RegexValidator(
+    r"^[A-Za-z][A-Za-z0-9_]{1,63}\Z",
+    "Use 2 to 64 letters, digits or underscores, starting with a letter.",
+    code="invalid_name",
+)
+
+
+class AuthConfig(models.TextChoices):
+    NONE = "none", "No Auth"
+    BASIC = "basic", "Basic Auth"
+    API_KEY = "api_key", "Api Key Auth"
+    BEARER = "bearer", "Bearer Token Auth"
+    OAUTH2 = "oauth2", "Oauth2"
+
+
+class ApiKeyLocation(models.TextChoices):
+    HEADER = "header", "Header Auth"
+    PARAM = "param", "Param Auth"
+
+
+class GrantType(models.TextChoices):
+    PASSWORD = "password", "Password Grant"
+    CLIENT_CREDENTIALS = "client_credentials", "Client Credentials Grant"
+    REFRESH_TOKEN = "refresh_token", "Refresh Token Grant"
+
+
+class ClientAuthentication(models.TextChoices):
+    AUTO = "", "Try both (Basic Auth header, then Request Body)"
+    REQUEST_BODY = "request_body", "OAuth 2.0 with Request Body"
+    BASIC_CLIENT = (
+        "basic_client",
+        "OAuth 2.0 with Basic Auth Header set to client id and client secret",
+    )
+    BASIC_USER = "basic_user", "OAuth 2.0 with Basic Auth Header set to username and password"
+
+
+class ResponseType(models.TextChoices):
+    JSON = "json", "Json"
+    FORM = "form", "Form Encoded"
+
+
+class ExpiresInFormat(models.TextChoices):
+    SECONDS = "seconds", "Seconds"
+    EPOCH = "epoch", "Epoch Seconds"
+    ISO8601 = "iso8601", "ISO 8601"
+
+
+DEFAULT_HEADER_AUTH_KEY = "Authorization"
+DEFAULT_HEADER_AUTH_VALUE_PATTERN = "Bearer %s"
+
+# Which model fields hold secrets, per Auth Config. Used to mask, clear, diff and export them.
+SECRET_FIELDS: dict[str, tuple[str, ...]] = {
+    AuthConfig.NONE: (),
+    AuthConfig.BASIC: ("basic_password",),
+    AuthConfig.API_KEY: ("api_key",),
+    AuthConfig.BEARER: ("bearer_token",),
+    AuthConfig.OAUTH2: ("oauth2_client_secret", "oauth2_password", "oauth2_refresh_token"),
+}
+ALL_SECRET_FIELDS: tuple[str, ...] = tuple(f for fields in SECRET_FIELDS.values() for f in fields)
+
+# The non-secret fields that belong to each Auth Config; others are reset when it changes.
+GROUP_FIELDS: dict[str, tuple[str, ...]] = {
+    AuthConfig.NONE: (),
+    AuthConfig.BASIC: ("basic_username", "basic_password"),
+    AuthConfig.API_KEY: (
+        "api_key_location",
+        "api_key_header_auth_key",
+        "api_key_header_auth_value_pattern",
+        "api_key_param_name",
+        "api_key",
+    ),
+    AuthConfig.BEARER: ("bearer_token",),
+    AuthConfig.OAUTH2: (
+        "oauth2_grant_type",
+        "oauth2_client_id",
+        "oauth2_client_secret",
+        "oauth2_username",
+        "oauth2_password",
+        "oauth2_password_scope",
+        "oauth2_client_credentials_scope",
+        "oauth2_refresh_token",
+        "oauth2_refresh_token_scope",
+        "oauth2_token_url",
+        "oauth2_client_authentication",
+        "oauth2_header_auth_key",
+        "oauth2_header_auth_value_pattern",
+        "oauth2_custom_grant_type",
+        "oauth2_request_custom_grant_type",
+        "oauth2_response_type",
+        "oauth2_access_token_key",
+        "oauth2_expires_in_key",
+        "oauth2_expires_in_format",
+    ),
+}
+
+# OAuth2 fields that only one grant type uses.
+GRANT_FIELDS: dict[str, tuple[str, ...]] = {
+    GrantType.PASSWORD: ("oauth2_username", "oauth2_password", "oauth2_password_scope"),
+    GrantType.CLIENT_CREDENTIALS: ("oauth2_client_credentials_scope",),
+    GrantType.REFRESH_TOKEN: ("oauth2_refresh_token", "oauth2_refresh_token_scope"),
+}
+
+
+class Connector(models.Model):
+    """One API connector: where it lives and how it authenticates."""
+
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[NAME_VALIDATOR],
+        help_text="Identifier used by other systems. 2 to 64 letters, digits or underscores, "
+        "starting with a letter. It cannot change after the connector is created.",
+    )
+    display_name = models.CharField(max_length=128, blank=True)
+    description = models.TextField(blank=True)
+    base_url = models.CharField("Base URL", max_length=2048, blank=True)
+    enabled = models.BooleanField(default=True)
+    owner_team = models.CharField(max_length=128, blank=True)
+    test_request_path = models.CharField(
+        max_length=1024,
+        blank=True,
+        help_text="Optional path under the Base URL that the connection test requests with the "
+        "credentials, e.g. /api/v1/me. Leave blank to test only the token request.",
+    )
+    ca_bundle = models.TextField(
+        "CA bundle",
+        blank=True,
+        help_text="Optional PEM certificates to trust for this connector's servers, for a private "
+        "certificate authority. Leave blank to use the system's trusted authorities.",
+    )
+
+    auth_config = models.CharField(
+        "Auth Config", max_length=16, choices=AuthConfig.choices, default=AuthConfig.NONE
+    )
+
+    basic_username = models.CharField("Username", max_length=256, blank=True)
+    basic_password = SecretCharField("Password", max_length=1024, blank=True)
+
+    api_key_location = models.CharField(
+        "Api Key Auth Auth Type",
+        max_length=8,
+        choices=ApiKeyLocation.choices,
+        default=ApiKeyLocation.HEADER,
+    )
+    api_key_header_auth_key = models.CharField(
+        "Header Auth Key", max_length=256, blank=True, default=DEFAULT_HEADER_AUTH_KEY
+    )
+    api_key_header_auth_value_pattern = models.CharField(
+        "Header Auth Value Pattern",
+        max_length=256,
+        blank=True,
+        default=DEFAULT_HEADER_AUTH_VALUE_PATTERN,
+    )
+    api_key_param_name = models.CharField("Param Auth Param Name", max_length=256, blank=True)
+    api_key = SecretCharField("Api Key", max_length=4096, blank=True)
+
+    bearer_token = SecretTextField("Bearer Token", blank=True)
+
+    oauth2_grant_type = models.CharField(
+        "Oauth2 Grant Type", max_length=32, choices=GrantType.choices, default=GrantType.PASSWORD
+    )
+    oauth2_client_id = models.CharField("Client ID", max_length=512, blank=True)
+    oauth2_client_secret = SecretCharField("Client Secret", max_length=4096, blank=True)
+    oauth2_username = models.CharField("Password Grant Username", max_length=512, blank=True)
+    oauth2_password = SecretCharField("Password Grant Password", max_length=4096, blank=True)
+    oauth2_password_scope = models.CharField("Password Grant Scope", max_length=1024, blank=True)
+    oauth2_client_credentials_scope = models.CharField(
+        "Client Credentials Grant Scope", max_length=1024, blank=True
+    )
+    oauth2_refresh_token = SecretTextField("Refresh Token Grant Refresh Token", blank=True)
+    oauth2_refresh_token_scope = models.CharField(
+        "Refresh Token Grant Scope", max_length=1024, blank=True
+    )
+    oauth2_token_url = models.CharField("Oauth2 Token Url", max_length=2048, blank=True)
+    oauth2_client_authentication = models.CharField(
+        "Oauth2 Client Authentication",
+        max_length=16,
+        choices=ClientAuthentication.choices,
+        default=ClientAuthentication.AUTO,
+        blank=True,
+    )
+    oauth2_header_auth_key = models.CharField(
+        "Header Auth Key", max_length=256, blank=True, default=DEFAULT_HEADER_AUTH_KEY
+    )
+    oauth2_header_auth_value_pattern = models.CharField(
+        "Header Auth Value Pattern",
+        max_length=256,
+        blank=True,
+        default=DEFAULT_HEADER_AUTH_VALUE_PATTERN,
+    )
+    oauth2_custom_grant_type = models.CharField(
+        "Oauth2 Custom Grant Type", max_length=256, blank=True
+    )
+    oauth2_request_custom_grant_type = models.CharField(
+        "Oauth2 Custom Oauth Request Options Custom Grant Type", max_length=256, blank=True
+    )
+    oauth2_response_type = models.CharField(
+        "Oauth2 Custom Oauth Response Response Type",
+        max_length=8,
+        choices=ResponseType.choices,
+        default=ResponseType.JSON,
+    )
+    oauth2_access_token_key = models.CharField(
+        "Json Access Token Key", max_length=256, blank=True, default="access_token"
+    )
+    oauth2_expires_in_key = models.CharField(
+        "Json Expires In Key", max_length=256, blank=True, default="expires_in"
+    )
+    oauth2_expires_in_format = models.CharField(
+        "Json Expires In Format",
+        max_length=8,
+        choices=ExpiresInFormat.choices,
+        default=ExpiresInFormat.SECONDS,
+    )
+
+    # Optimistic locking: an edit must name the version it started from.
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("test_connector", "Can run connection tests"),
+            ("import_connectors", "Can import and export connectors"),
+        ]
+        indexes = [
+            models.Index(Lower("display_name"), name="connector_display_name_ci"),
+            models.Index(fields=["auth_config", "name"], name="connector_auth_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("connectors:detail", kwargs={"name": self.name})
+
+    @property
+    def oauth2_scope(self) -> str:
+        """The scope of the chosen grant type (each grant keeps its own field)."""
+        return {
+            GrantType.PASSWORD: self.oauth2_password_scope,
+            GrantType.CLIENT_CREDENTIALS: self.oauth2_client_credentials_scope,
+            GrantType.REFRESH_TOKEN: self.oauth2_refresh_token_scope,
+        }.get(self.oauth2_grant_type, "")
+
+    def secret_fields(self) -> tuple[str, ...]:
+        return SECRET_FIELDS.get(self.auth_config, ())
+
+    def stored_secrets(self) -> dict[str, bool]:
+        """Which of this connector's secret fields hold a value, without exposing them."""
+        return {name: bool(getattr(self, name)) for name in self.secret_fields()}
+
+
+class TokenRequestParam(models.Model):
+    """A key/value row sent with the OAuth2 token request, as a header or a body field."""
+
+    class Kind(models.TextChoices):
+        HEADER = "header", "Additional Headers"
+        DATA = "data", "Additional Request Data"
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="params")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    position = models.PositiveSmallIntegerField(default=0)
+    key = models.CharField(max_length=256)
+    # Every value is encrypted at rest; only rows marked sensitive are hidden from pages.
+    value = SecretTextField(blank=True)
+    sensitive = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["kind", "position", "id"]
+        indexes = [models.Index(fields=["connector", "kind", "position"], name="param_order")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.key}"
+
+
+class TestRun(models.Model):
+    """One press of "Test connection" (or its command-line twin) and what came of it.
+
+    Runs outlive their connector: they are audit history, so they name the connector by id and
+    name instead of a foreign key that a delete would cascade through or rewrite.
+    """
+
+    class Source(models.TextChoices):
+        SAVED = "saved", "Saved configuration"
+        FORM = "form", "Unsaved form values"
+        CLI = "cli", "Command line"
+        BACKGROUND = "background", "Background"
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    connector_id = models.BigIntegerField(db_index=True)
+    connector_name = models.CharField(max_length=64, db_index=True)
+    user_id = models.BigIntegerField(null=True, blank=True)
+    username = models.CharField(max_length=150, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    ok = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=32)
+    message = models.TextField(blank=True)
+    hint = models.TextField(blank=True)
+    client_authentication_used = models.CharField(max_length=32, blank=True)
+    # Token facts only (type, expiry, scope, hash, JWT claims): never the token itself.
+    token = models.JSONField(null=True, blank=True)
+    # The configuration that was tested, secrets reduced to "set"/"not set".
+    config = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["connector_id", "-id"], name="testrun_connector_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.connector_name} {self.outcome} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class TestAttempt(models.Model):
+    """One HTTP exchange within a test run, stored already masked and redacted."""
+
+    class Step(models.TextChoices):
+        TOKEN = "token", "Token request"
+        API = "api", "API request"
+
+    __test__ = False
+
+    run = models.ForeignKey(TestRun, on_delete=models.CASCADE, related_name="attempts")
+    position = models.PositiveSmallIntegerField()
+    step = models.CharField(max_length=8, choices=Step.choices, default=Step.TOKEN)
+    client_authentication = models.CharField(max_length=32, blank=True)
+    method = models.CharField(max_length=8)
+    url = models.CharField(max_length=2048)
+    request_headers = models.JSONField(default=list)
+    request_body = models.JSONField(default=list)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=list)
+    response_excerpt = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=32)
+    message = models.TextField(blank=True)
+    curl = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="attempt_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.client_authentication or self.step} {self.outcome}"

@@ -1,0 +1,2 @@
+def redact_text(text, *, secrets):
+    return text
