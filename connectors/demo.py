@@ -1,0 +1,118 @@
+"""Demo data for `make run`: a superuser and one connector of every Auth Config.
+
+The OAuth2 and API connectors point at the sandbox served by this app in debug (connectors.sandbox),
+so their connection tests pass out of the box; `demo_oauth2_misconfigured` fails on purpose.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import QueryDict
+
+from connectors.forms import connector_forms
+from connectors.models import Connector
+from connectors.services import connector_create
+
+SANDBOX_CLIENT_ID = "demo-client"
+SANDBOX_CLIENT_SECRET = "demo+secret/with:colon%é"  # noqa: S105 - public demo value
+SANDBOX_USERNAME = "demo.user"
+SANDBOX_PASSWORD = "demo-password"  # noqa: S105 - public demo value
+SANDBOX_API_KEY = "demo-api-key"
+SANDBOX_BEARER = "demo-bearer-token"
+SANDBOX_BASIC = ("demo", "demo-basic-password")
+SANDBOX_REFRESH_TOKEN = "demo-refresh-token"  # noqa: S105 - public demo value
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str | None  # None when an existing user kept its password
+    created: bool
+
+
+def demo_superuser_ensure(*, username: str, password: str | None) -> DemoUser:
+    """Create the demo superuser once; reuse it (and its remembered password) afterwards."""
+    User = get_user_model()
+    remembered = settings.LOCAL_DIR / "demo_superuser_password"
+    user = User.objects.filter(username=username).first()
+    if user is not None:
+        if password:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+            return DemoUser(username, password, created=False)
+        known = remembered.read_text().strip() if remembered.exists() else None
+        return DemoUser(username, known, created=False)
+    password = password or secrets.token_urlsafe(12)
+    User.objects.create_superuser(username=username, password=password, email="")
+    settings.LOCAL_DIR.mkdir(exist_ok=True)
+    remembered.write_text(password)
+    remembered.chmod(0o600)
+    return DemoUser(username, password, created=True)
+
+
+def _demo_connectors(base: str) -> list[dict[str, Any]]:
+    token_url = f"{base}/sandbox/oauth/token"
+    api = f"{base}/sandbox/api"
+    common = {"base_url": api, "test_request_path": "/me", "owner_team": "Demo", "enabled": "on"}
+    return [
+        {**common, "name": "demo_no_auth", "display_name": "Demo: No Auth", "auth_config": "none",
+         "test_request_path": "/public"},
+        {**common, "name": "demo_basic", "display_name": "Demo: Basic Auth",
+         "auth_config": "basic", "basic_username": SANDBOX_BASIC[0],
+         "basic_password": SANDBOX_BASIC[1]},
+        {**common, "name": "demo_api_key", "display_name": "Demo: Api Key Auth",
+         "auth_config": "api_key", "api_key_location": "header",
+         "api_key_header_auth_key": "X-Api-Key", "api_key_header_auth_value_pattern": "%s",
+         "api_key": SANDBOX_API_KEY},
+        {**common, "name": "demo_bearer", "display_name": "Demo: Bearer Token Auth",
+         "auth_config": "bearer", "bearer_token": SANDBOX_BEARER},
+        {**common, "name": "demo_oauth2_password", "display_name": "Demo: Oauth2 Password Grant",
+         "auth_config": "oauth2", "oauth2_grant_type": "password",
+         "oauth2_client_id": SANDBOX_CLIENT_ID, "oauth2_client_secret": SANDBOX_CLIENT_SECRET,
+         "oauth2_username": SANDBOX_USERNAME, "oauth2_password": SANDBOX_PASSWORD,
+         "oauth2_password_scope": "read", "oauth2_token_url": token_url,
+         "headers-0-key": "Client-Id", "headers-0-value": SANDBOX_CLIENT_ID,
+         "data-0-key": "audience", "data-0-value": "demo-api"},
+        {**common, "name": "demo_oauth2_client_credentials",
+         "display_name": "Demo: Oauth2 Client Credentials Grant", "auth_config": "oauth2",
+         "oauth2_grant_type": "client_credentials", "oauth2_client_id": SANDBOX_CLIENT_ID,
+         "oauth2_client_secret": SANDBOX_CLIENT_SECRET, "oauth2_token_url": token_url,
+         "oauth2_client_authentication": "request_body"},
+        {**common, "name": "demo_oauth2_refresh", "display_name": "Demo: Oauth2 Refresh Token Grant",
+         "auth_config": "oauth2", "oauth2_grant_type": "refresh_token",
+         "oauth2_client_id": SANDBOX_CLIENT_ID, "oauth2_client_secret": SANDBOX_CLIENT_SECRET,
+         "oauth2_refresh_token": SANDBOX_REFRESH_TOKEN, "oauth2_token_url": token_url},
+        {**common, "name": "demo_oauth2_misconfigured",
+         "display_name": "Demo: Oauth2 misconfigured on purpose",
+         "description": "The sandbox wants the client credentials in the request body, but this "
+         "connector is pinned to the Basic Auth header. Run the test to see the hint.",
+         "auth_config": "oauth2", "oauth2_grant_type": "password",
+         "oauth2_client_id": "body-only-client", "oauth2_client_secret": SANDBOX_CLIENT_SECRET,
+         "oauth2_username": SANDBOX_USERNAME, "oauth2_password": SANDBOX_PASSWORD,
+         "oauth2_token_url": token_url, "oauth2_client_authentication": "basic_client"},
+    ]
+
+
+def demo_connectors_ensure(*, base_url: str, user: Any = None) -> list[str]:
+    """Create the demo connectors that do not exist yet; return the names created."""
+    created = []
+    for values in _demo_connectors(base_url.rstrip("/")):
+        if Connector.objects.filter(name=values["name"]).exists():
+            continue
+        data = QueryDict(mutable=True)
+        data.update(values)
+        for prefix in ("headers", "data"):
+            rows = sum(1 for key in values if key.startswith(f"{prefix}-") and key.endswith("-key"))
+            data[f"{prefix}-TOTAL_FORMS"] = str(rows)
+            data[f"{prefix}-INITIAL_FORMS"] = "0"
+        bundle = connector_forms(data=data)
+        if not bundle.is_valid():
+            raise ValueError(f"Demo connector {values['name']} is invalid: {bundle.form.errors}")
+        connector_create(connector=bundle.form.instance, rows=bundle.rows(), user=user)
+        created.append(values["name"])
+    return created

@@ -1,0 +1,357 @@
+"""Business logic for the connector inventory. Views and commands are glue around these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+
+from audit.services import audit_record
+from connectors.forms import ParamRow
+from connectors.models import (
+    ALL_SECRET_FIELDS,
+    AuthConfig,
+    Connector,
+    TokenRequestParam,
+)
+
+UserLike = AbstractBaseUser | AnonymousUser | None
+
+# Fields that a change record lists; bookkeeping fields are left out.
+TRACKED_FIELDS: tuple[str, ...] = tuple(
+    f.name
+    for f in Connector._meta.get_fields()
+    if getattr(f, "concrete", False)
+    and f.name not in {"id", "version", "created_at", "updated_at", "created_by", "updated_by"}
+)
+
+
+class ConcurrentEditError(Exception):
+    """The connector changed after the editor loaded it."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        who = connector.updated_by.get_username() if connector.updated_by else "someone"
+        self.updated_by = who
+        self.updated_at = connector.updated_at
+        super().__init__(f"{connector.name} was changed by {who} at {connector.updated_at}")
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    label: str
+    before: Any
+    after: Any
+
+
+def _field_label(name: str) -> str:
+    return str(Connector._meta.get_field(name).verbose_name)
+
+
+def _actor(user: UserLike) -> AbstractBaseUser | None:
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+def _params_snapshot(rows: Iterable[TokenRequestParam | ParamRow]) -> list[dict[str, Any]]:
+    return [
+        {"kind": r.kind, "key": r.key, "value": r.value, "sensitive": r.sensitive} for r in rows
+    ]
+
+
+def _secret_change(before: str, after: str) -> str | None:
+    if before == after:
+        return None
+    if not after:
+        return "cleared"
+    return "set" if not before else "changed"
+
+
+def connector_diff(
+    *,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    params_before: list[dict[str, Any]],
+    params_after: list[dict[str, Any]],
+) -> list[FieldChange]:
+    """Changed fields, with before/after values for plain fields and set/changed/cleared for secrets."""
+    changes: list[FieldChange] = []
+    for name in TRACKED_FIELDS:
+        old, new = before.get(name, ""), after.get(name, "")
+        if name in ALL_SECRET_FIELDS:
+            state = _secret_change(old or "", new or "")
+            if state:
+                changes.append(FieldChange(name, _field_label(name), None, state))
+        elif old != new:
+            changes.append(FieldChange(name, _field_label(name), old, new))
+    for kind, label in TokenRequestParam.Kind.choices:
+        old_rows = [p for p in params_before if p["kind"] == kind]
+        new_rows = [p for p in params_after if p["kind"] == kind]
+        if old_rows != new_rows:
+            changes.append(
+                FieldChange(
+                    f"params_{kind}",
+                    str(label),
+                    _describe_rows(old_rows),
+                    _describe_rows(new_rows, compare_to=old_rows),
+                )
+            )
+    return changes
+
+
+def _describe_rows(
+    rows: list[dict[str, Any]], compare_to: list[dict[str, Any]] | None = None
+) -> list[str]:
+    """Rows as `key: value`, with sensitive values reduced to set/changed."""
+    previous = {r["key"]: r for r in compare_to or []}
+    described = []
+    for row in rows:
+        if row["sensitive"]:
+            old = previous.get(row["key"])
+            state = "changed" if old is not None and old["value"] != row["value"] else "set"
+            described.append(f"{row['key']}: [sensitive, {state}]")
+        else:
+            described.append(f"{row['key']}: {row['value']}")
+    return described
+
+
+def _snapshot(connector: Connector) -> dict[str, Any]:
+    return {name: getattr(connector, name) for name in TRACKED_FIELDS}
+
+
+def _changes_payload(changes: list[FieldChange]) -> dict[str, Any]:
+    return {
+        "changes": [
+            {"field": c.field, "label": c.label, "before": c.before, "after": c.after}
+            for c in changes
+        ]
+    }
+
+
+def _write_params(connector: Connector, rows: list[ParamRow]) -> None:
+    connector.params.all().delete()
+    position = {TokenRequestParam.Kind.HEADER: 0, TokenRequestParam.Kind.DATA: 0}
+    objs = []
+    for row in rows:
+        objs.append(
+            TokenRequestParam(
+                connector=connector,
+                kind=row.kind,
+                position=position[row.kind],
+                key=row.key,
+                value=row.value,
+                sensitive=row.sensitive,
+            )
+        )
+        position[row.kind] += 1
+    TokenRequestParam.objects.bulk_create(objs)
+
+
+def connector_create(
+    *,
+    connector: Connector,
+    rows: list[ParamRow],
+    user: UserLike,
+    action: str = "create",
+    source_name: str = "",
+) -> Connector:
+    """Store a new connector (already validated) with its rows, and record the change."""
+    actor = _actor(user)
+    with transaction.atomic():
+        connector.created_by = connector.updated_by = actor
+        connector.version = 1
+        connector.save()
+        _write_params(connector, rows)
+        blank = {name: Connector._meta.get_field(name).get_default() for name in TRACKED_FIELDS}
+        changes = connector_diff(
+            before=blank,
+            after=_snapshot(connector),
+            params_before=[],
+            params_after=_params_snapshot(rows),
+        )
+        details = _changes_payload(changes)
+        if source_name:
+            details["cloned_from"] = source_name
+        audit_record(
+            kind="change",
+            action=action,
+            user=actor,
+            connector=connector,
+            summary={"create": "Created", "clone": "Cloned", "import": "Imported"}.get(
+                action, action.capitalize()
+            )
+            + f" {connector.name}"
+            + (f" from {source_name}" if source_name else ""),
+            details=details,
+        )
+    return connector
+
+
+def connector_update(
+    *,
+    connector: Connector,
+    rows: list[ParamRow],
+    user: UserLike,
+    expected_version: int | None,
+    action: str = "edit",
+) -> list[FieldChange]:
+    """Save a validated edit unless someone else saved first; record what changed."""
+    actor = _actor(user)
+    with transaction.atomic():
+        current = (
+            Connector.objects.select_for_update().select_related("updated_by").get(pk=connector.pk)
+        )
+        if expected_version is not None and current.version != expected_version:
+            raise ConcurrentEditError(current)
+        params_before = _params_snapshot(current.params.all())
+        changes = connector_diff(
+            before=_snapshot(current),
+            after=_snapshot(connector),
+            params_before=params_before,
+            params_after=_params_snapshot(rows),
+        )
+        if not changes:
+            return []
+        connector.version = current.version + 1
+        connector.updated_by = actor
+        connector.created_by_id = current.created_by_id
+        connector.save()
+        _write_params(connector, rows)
+        audit_record(
+            kind="change",
+            action=action,
+            user=actor,
+            connector=connector,
+            summary=_change_summary(connector, action, changes),
+            details=_changes_payload(changes),
+        )
+    return changes
+
+
+def _change_summary(connector: Connector, action: str, changes: list[FieldChange]) -> str:
+    secret_states = {c.after for c in changes if c.field in ALL_SECRET_FIELDS}
+    labels = ", ".join(c.label for c in changes[:6]) + ("…" if len(changes) > 6 else "")
+    verb = {"edit": "Edited", "import": "Imported", "pin": "Pinned client authentication on"}.get(
+        action, action.capitalize()
+    )
+    note = ""
+    if "cleared" in secret_states:
+        note = " (secret cleared)"
+    elif secret_states & {"set", "changed"}:
+        note = " (secret replaced)"
+    return f"{verb} {connector.name}: {labels}{note}"
+
+
+def connector_clone_initial(*, source: Connector) -> tuple[dict[str, Any], list[ParamRow]]:
+    """Form initial values for a copy of `source`: everything but the secrets."""
+    initial = {
+        name: getattr(source, name) for name in TRACKED_FIELDS if name not in ALL_SECRET_FIELDS
+    }
+    initial["name"] = ""
+    initial["display_name"] = f"Copy of {source.display_name or source.name}"
+    rows = [
+        ParamRow(kind=p.kind, key=p.key, value="" if p.sensitive else p.value, sensitive=p.sensitive)
+        for p in source.params.all()
+    ]
+    return initial, rows
+
+
+def connector_delete(*, connector: Connector, user: UserLike) -> None:
+    """Delete a connector and record it; its test history stays in the audit log."""
+    actor = _actor(user)
+    with transaction.atomic():
+        snapshot = _snapshot(connector)
+        changes = connector_diff(
+            before=snapshot,
+            after={name: Connector._meta.get_field(name).get_default() for name in TRACKED_FIELDS},
+            params_before=_params_snapshot(connector.params.all()),
+            params_after=[],
+        )
+        audit_record(
+            kind="change",
+            action="delete",
+            user=actor,
+            connector=connector,
+            summary=f"Deleted {connector.name}",
+            details=_changes_payload(changes),
+        )
+        connector.delete()
+
+
+def connector_pin_client_authentication(
+    *, connector: Connector, method: str, user: UserLike
+) -> list[FieldChange]:
+    """Pin the client authentication method that a connection test found to work."""
+    connector.oauth2_client_authentication = method
+    rows = [
+        ParamRow(kind=p.kind, key=p.key, value=p.value, sensitive=p.sensitive)
+        for p in connector.params.all()
+    ]
+    return connector_update(
+        connector=connector, rows=rows, user=user, expected_version=None, action="pin"
+    )
+
+
+def connector_rotate_key(*, user: UserLike = None) -> int:
+    """Re-encrypt every stored secret under the first FIELD_ENCRYPTION_KEY. Returns rows touched."""
+    touched = 0
+    with transaction.atomic():
+        for connector in Connector.objects.select_for_update().order_by("pk"):
+            # Saving writes each encrypted field anew, and the first key always encrypts.
+            Connector.objects.filter(pk=connector.pk).update(
+                **{name: getattr(connector, name) for name in ALL_SECRET_FIELDS}
+            )
+            touched += 1
+        for param in TokenRequestParam.objects.select_for_update().order_by("pk"):
+            TokenRequestParam.objects.filter(pk=param.pk).update(value=param.value)
+            touched += 1
+        audit_record(
+            kind="change",
+            action="key_rotation",
+            user=_actor(user),
+            summary=f"Re-encrypted the secrets of {touched} rows under the newest key",
+            details={"rows": touched},
+        )
+    return touched
+
+
+def connector_list_queryset():
+    """Connectors for the list page: plain columns and the last test result, in one query."""
+    from django.db.models import OuterRef, Subquery
+
+    from connectors.models import TestRun
+
+    latest = TestRun.objects.filter(connector_id=OuterRef("pk")).order_by("-id")
+    return Connector.objects.only(
+        "id",
+        "name",
+        "display_name",
+        "base_url",
+        "enabled",
+        "auth_config",
+        "owner_team",
+        "updated_at",
+        "oauth2_grant_type",
+    ).annotate(
+        last_test_outcome=Subquery(latest.values("outcome")[:1]),
+        last_test_ok=Subquery(latest.values("ok")[:1]),
+        last_test_at=Subquery(latest.values("started_at")[:1]),
+    )
+
+
+__all__ = [
+    "AuthConfig",
+    "ConcurrentEditError",
+    "FieldChange",
+    "connector_clone_initial",
+    "connector_create",
+    "connector_delete",
+    "connector_diff",
+    "connector_list_queryset",
+    "connector_pin_client_authentication",
+    "connector_rotate_key",
+    "connector_update",
+]

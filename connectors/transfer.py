@@ -1,0 +1,271 @@
+"""Import and export of connectors as JSON (the shape is documented in the README)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.http import QueryDict
+
+from audit.services import audit_record
+from connectors.forms import connector_forms
+from connectors.models import AuthConfig, Connector, TokenRequestParam
+from connectors.redaction import key_looks_sensitive
+from connectors.services import UserLike, _actor, connector_create, connector_update
+
+# JSON key -> model field, per Auth Config block.
+BLOCKS: dict[str, dict[str, str]] = {
+    "oauth2": {
+        "grant_type": "oauth2_grant_type",
+        "client_id": "oauth2_client_id",
+        "client_secret": "oauth2_client_secret",
+        "username": "oauth2_username",
+        "password": "oauth2_password",
+        # "scope" maps to the scope field of the chosen grant type; see _scope_field.
+        "refresh_token": "oauth2_refresh_token",
+        "token_url": "oauth2_token_url",
+        "client_authentication": "oauth2_client_authentication",
+        "header_auth_key": "oauth2_header_auth_key",
+        "header_auth_value_pattern": "oauth2_header_auth_value_pattern",
+        "custom_grant_type": "oauth2_custom_grant_type",
+        "request_custom_grant_type": "oauth2_request_custom_grant_type",
+        "response_type": "oauth2_response_type",
+        "access_token_key": "oauth2_access_token_key",
+        "expires_in_key": "oauth2_expires_in_key",
+        "expires_in_format": "oauth2_expires_in_format",
+    },
+    "basic": {"username": "basic_username", "password": "basic_password"},
+    "api_key": {
+        "location": "api_key_location",
+        "header_auth_key": "api_key_header_auth_key",
+        "header_auth_value_pattern": "api_key_header_auth_value_pattern",
+        "param_name": "api_key_param_name",
+        "api_key": "api_key",
+    },
+    "bearer": {"token": "bearer_token"},
+}
+SECRET_KEYS = {
+    "oauth2": {"client_secret", "password", "refresh_token"},
+    "basic": {"password"},
+    "api_key": {"api_key"},
+    "bearer": {"token"},
+}
+TOP_LEVEL = ("name", "display_name", "description", "base_url", "enabled")
+# Fields this product has beyond the documented shape; exported and imported when present.
+EXTRA_TOP_LEVEL = ("owner_team", "test_request_path", "ca_bundle")
+PARAM_LISTS = {"additional_headers": "headers", "additional_request_data": "data"}
+SCOPE_FIELDS = {
+    "password": "oauth2_password_scope",
+    "client_credentials": "oauth2_client_credentials_scope",
+    "refresh_token": "oauth2_refresh_token_scope",
+}
+
+
+@dataclass
+class ImportError_:
+    connector: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.connector}: {self.field}: {self.message}"
+
+
+@dataclass
+class ImportResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[ImportError_] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class ImportFileError(ValueError):
+    """The file is not JSON of the documented shape."""
+
+
+def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dict[str, Any]:
+    """One connector in the documented shape; secrets are empty unless asked for."""
+    data: dict[str, Any] = {key: getattr(connector, key) for key in TOP_LEVEL}
+    data.update({key: getattr(connector, key) for key in EXTRA_TOP_LEVEL})
+    data["auth_config"] = connector.auth_config
+    block_name = connector.auth_config if connector.auth_config in BLOCKS else None
+    if block_name:
+        block: dict[str, Any] = {}
+        for key, model_field in BLOCKS[block_name].items():
+            value = getattr(connector, model_field)
+            if key in SECRET_KEYS[block_name] and not include_secrets:
+                value = ""
+            block[key] = value
+        if block_name == "oauth2":
+            block["scope"] = connector.oauth2_scope
+            params = list(connector.params.all())
+            for list_key, kind in (
+                ("additional_headers", TokenRequestParam.Kind.HEADER),
+                ("additional_request_data", TokenRequestParam.Kind.DATA),
+            ):
+                block[list_key] = [
+                    {
+                        "key": p.key,
+                        "value": "" if p.sensitive and not include_secrets else p.value,
+                        "sensitive": p.sensitive,
+                    }
+                    for p in params
+                    if p.kind == kind
+                ]
+        data[block_name] = block
+    return data
+
+
+def connectors_export(*, include_secrets: bool, user: UserLike = None) -> dict[str, Any]:
+    """Every connector in the documented JSON shape, recorded in the audit log."""
+    connectors = Connector.objects.prefetch_related("params").order_by("name")
+    payload = {
+        "connectors": [connector_export_dict(c, include_secrets=include_secrets) for c in connectors]
+    }
+    audit_record(
+        kind="change",
+        action="export",
+        user=_actor(user),
+        summary=f"Exported {len(payload['connectors'])} connectors"
+        + (" with secrets" if include_secrets else ""),
+        details={"count": len(payload["connectors"]), "include_secrets": include_secrets},
+    )
+    return payload
+
+
+def _form_data(entry: dict[str, Any], existing: Connector | None) -> QueryDict:
+    """Translate one JSON connector into the POST data the connector form expects."""
+    data = QueryDict(mutable=True)
+    for key in TOP_LEVEL + EXTRA_TOP_LEVEL:
+        if key == "enabled":
+            if entry.get("enabled", True):
+                data["enabled"] = "on"
+        elif key in entry:
+            data[key] = "" if entry[key] is None else str(entry[key])
+        elif existing is not None:
+            data[key] = getattr(existing, key)
+    auth_config = entry.get("auth_config", AuthConfig.NONE)
+    data["auth_config"] = str(auth_config)
+    if existing is not None:
+        data["version"] = str(existing.version)
+    block = entry.get(auth_config) if auth_config in BLOCKS else None
+    block = block if isinstance(block, dict) else {}
+    form_defaults = {
+        name: Connector._meta.get_field(name).get_default()
+        for fields in BLOCKS.values()
+        for name in fields.values()
+    }
+    for name, default in form_defaults.items():
+        data[name] = default
+    if auth_config in BLOCKS:
+        for key, model_field in BLOCKS[auth_config].items():
+            if key in block and block[key] is not None:
+                data[model_field] = str(block[key])
+        if auth_config == "oauth2":
+            grant = str(block.get("grant_type", "password"))
+            scope_field = SCOPE_FIELDS.get(grant)
+            if scope_field and block.get("scope"):
+                data[scope_field] = str(block["scope"])
+    for list_key, prefix in PARAM_LISTS.items():
+        rows = block.get(list_key, []) if auth_config == "oauth2" else []
+        if not isinstance(rows, list):
+            raise ImportFileError(f"{entry.get('name', '?')}: {list_key} must be a list")
+        data[f"{prefix}-TOTAL_FORMS"] = str(len(rows))
+        data[f"{prefix}-INITIAL_FORMS"] = "0"
+        for index, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise ImportFileError(f"{entry.get('name', '?')}: {list_key} rows must be objects")
+            key = str(row.get("key", ""))
+            data[f"{prefix}-{index}-key"] = key
+            data[f"{prefix}-{index}-value"] = str(row.get("value", ""))
+            # Omitted "sensitive" follows the key's look, as the form's checkbox does.
+            if row.get("sensitive", key_looks_sensitive(key)):
+                data[f"{prefix}-{index}-sensitive"] = "on"
+    return data
+
+
+def _collect_errors(name: str, bundle: Any, result: ImportResult) -> None:
+    for field_name, messages in bundle.form.errors.items():
+        label = (
+            str(bundle.form.fields[field_name].label)
+            if field_name in bundle.form.fields
+            else "connector"
+        )
+        for message in messages:
+            result.errors.append(ImportError_(name, label, message))
+    for formset, list_key in ((bundle.headers, "additional_headers"),
+                              (bundle.data, "additional_request_data")):
+        for message in formset.non_form_errors():
+            result.errors.append(ImportError_(name, list_key, message))
+        for index, errors in enumerate(formset.errors):
+            for field_name, messages in errors.items():
+                for message in messages:
+                    result.errors.append(
+                        ImportError_(name, f"{list_key}[{index}].{field_name}", message)
+                    )
+
+
+def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
+    """Validate every connector with the form's rules, then apply all of them or none."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("connectors"), list):
+        raise ImportFileError('The file must be a JSON object with a "connectors" list.')
+    result = ImportResult()
+    bundles = []
+    seen: set[str] = set()
+    existing = {
+        c.name.lower(): c for c in Connector.objects.prefetch_related("params")
+    }
+    for position, entry in enumerate(payload["connectors"], start=1):
+        if not isinstance(entry, dict):
+            result.errors.append(ImportError_(f"#{position}", "connector", "Must be an object."))
+            continue
+        name = str(entry.get("name") or f"#{position}")
+        if name.lower() in seen:
+            result.errors.append(ImportError_(name, "name", "Listed twice in the file."))
+            continue
+        seen.add(name.lower())
+        current = existing.get(name.lower())
+        try:
+            data = _form_data(entry, current)
+        except ImportFileError as exc:
+            result.errors.append(ImportError_(name, "connector", str(exc)))
+            continue
+        bundle = connector_forms(data=data, instance=current)
+        if not bundle.is_valid():
+            _collect_errors(name, bundle, result)
+            continue
+        bundles.append((current, bundle))
+    if result.errors:
+        return result
+    with transaction.atomic():
+        for current, bundle in bundles:
+            connector = bundle.form.instance
+            if current is None:
+                connector_create(
+                    connector=connector, rows=bundle.rows(), user=user, action="import"
+                )
+                result.created.append(connector.name)
+            else:
+                changes = connector_update(
+                    connector=connector,
+                    rows=bundle.rows(),
+                    user=user,
+                    expected_version=None,
+                    action="import",
+                )
+                (result.updated if changes else result.unchanged).append(connector.name)
+    return result
+
+
+def connectors_import_text(*, text: str | bytes, user: UserLike) -> ImportResult:
+    try:
+        payload = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ImportFileError(f"The file is not valid JSON: {exc}") from None
+    return connectors_import(payload=payload, user=user)

@@ -1,0 +1,344 @@
+"""Views for the connector inventory: thin glue between requests, forms and services."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
+from django.views import View
+from django.views.generic import DetailView, ListView
+
+from audit.services import audit_record
+from connectors.forms import ConnectorForms, connector_forms
+from connectors.models import AuthConfig, Connector, TestRun
+from connectors.services import (
+    ConcurrentEditError,
+    connector_clone_initial,
+    connector_create,
+    connector_delete,
+    connector_list_queryset,
+    connector_update,
+)
+from connectors.transfer import ImportFileError, connectors_export, connectors_import_text
+
+SORTS = {
+    "name": "name",
+    "-name": "-name",
+    "auth": "auth_config",
+    "-auth": "-auth_config",
+    "updated": "updated_at",
+    "-updated": "-updated_at",
+    "tested": "last_test_at",
+    "-tested": "-last_test_at",
+}
+
+
+class ConnectorPermissionMixin(PermissionRequiredMixin):
+    """Checks a permission, answers 403, and records the refusal in the audit log."""
+
+    raise_exception = True
+
+    def handle_no_permission(self) -> HttpResponse:
+        user = self.request.user
+        if user.is_authenticated:
+            audit_record(
+                kind="denial",
+                action="permission_denied",
+                user=user,
+                connector_name=self.kwargs.get("name", ""),
+                summary=f"{user.get_username()} may not {self.request.method} "
+                f"{self.request.path}",
+                details={"permission": list(self.get_permission_required())},
+            )
+        return super().handle_no_permission()
+
+
+class ConnectorListView(ConnectorPermissionMixin, ListView):
+    """The inventory: search, filter, sort and page through connectors."""
+
+    permission_required = "connectors.view_connector"
+    template_name = "connectors/connector_list.html"
+    context_object_name = "connectors"
+
+    def get_paginate_by(self, queryset: QuerySet) -> int:
+        from django.conf import settings
+
+        return settings.CONNECTORS_PAGE_SIZE
+
+    def get_queryset(self) -> QuerySet[Connector]:
+        queryset = connector_list_queryset()
+        params = self.request.GET
+        query = params.get("q", "").strip()
+        if query:
+            queryset = queryset.filter(
+                Q(name__icontains=query)
+                | Q(display_name__icontains=query)
+                | Q(base_url__icontains=query)
+            )
+        if params.get("auth") in AuthConfig.values:
+            queryset = queryset.filter(auth_config=params["auth"])
+        if params.get("enabled") in {"yes", "no"}:
+            queryset = queryset.filter(enabled=params["enabled"] == "yes")
+        sort = SORTS.get(params.get("sort", "name"), "name")
+        return queryset.order_by(sort, "name" if "name" not in sort else "pk")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        sortless = query.copy()
+        sortless.pop("sort", None)
+        context.update(
+            auth_choices=AuthConfig.choices,
+            current_sort=self.request.GET.get("sort", "name"),
+            query_string=query.urlencode(),
+            sortless_query=sortless.urlencode(),
+            filters_active=any(self.request.GET.get(k) for k in ("q", "auth", "enabled")),
+        )
+        return context
+
+
+class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
+    """One connector: its settings (secrets shown only as stored), tests and history."""
+
+    permission_required = "connectors.view_connector"
+    template_name = "connectors/connector_detail.html"
+    slug_field = "name"
+    slug_url_kwarg = "name"
+    context_object_name = "connector"
+
+    def get_queryset(self) -> QuerySet[Connector]:
+        return Connector.objects.select_related("created_by", "updated_by").prefetch_related(
+            "params"
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        connector: Connector = self.object
+        context["secret_states"] = [
+            (Connector._meta.get_field(name).verbose_name, stored)
+            for name, stored in connector.stored_secrets().items()
+        ]
+        context["recent_runs"] = TestRun.objects.filter(connector_id=connector.pk)[:5]
+        context["can_test"] = self.request.user.has_perm("connectors.test_connector")
+        context["can_change"] = self.request.user.has_perm("connectors.change_connector")
+        return context
+
+
+class ConnectorFormView(ConnectorPermissionMixin, View):
+    """Shared GET/POST handling of the connector form and its formsets."""
+
+    template_name = "connectors/connector_form.html"
+    mode = "new"
+
+    def build(self, data: Any = None) -> ConnectorForms:
+        raise NotImplementedError
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return self.render(self.build())
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        bundle = self.build(request.POST)
+        if not bundle.is_valid():
+            return self.render(bundle, status=400)
+        try:
+            connector = self.save(bundle)
+        except ConcurrentEditError as exc:
+            bundle.form.add_error(
+                None,
+                forms.ValidationError(
+                    bundle.form.error_messages["stale"],
+                    code="stale",
+                    params={
+                        "user": exc.updated_by,
+                        "when": date_format(localtime(exc.updated_at), "DATETIME_FORMAT"),
+                    },
+                ),
+            )
+            return self.render(bundle, status=409)
+        for warning in bundle.warnings:
+            messages.warning(request, warning)
+        messages.success(request, f"Saved {connector.name}.")
+        return HttpResponseRedirect(connector.get_absolute_url())
+
+    def save(self, bundle: ConnectorForms) -> Connector:
+        return connector_create(
+            connector=bundle.form.instance, rows=bundle.rows(), user=self.request.user
+        )
+
+    def render(self, bundle: ConnectorForms, status: int = 200) -> HttpResponse:
+        context = {
+            "form": bundle.form,
+            "headers_formset": bundle.headers,
+            "data_formset": bundle.data,
+            "mode": self.mode,
+            "connector": getattr(self, "connector", None),
+            "can_test": self.request.user.has_perm("connectors.test_connector"),
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+class ConnectorCreateView(ConnectorFormView):
+    """Create a connector."""
+
+    permission_required = "connectors.add_connector"
+    mode = "new"
+
+    def build(self, data: Any = None) -> ConnectorForms:
+        return connector_forms(data=data)
+
+
+class ConnectorCloneView(ConnectorFormView):
+    """Create a connector from a copy of another, secrets left for the user to enter."""
+
+    permission_required = "connectors.add_connector"
+    mode = "clone"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.source = get_object_or_404(Connector, name=kwargs["name"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def build(self, data: Any = None) -> ConnectorForms:
+        initial, rows = connector_clone_initial(source=self.source)
+        return connector_forms(data=data, initial=initial, initial_rows=rows)
+
+    def save(self, bundle: ConnectorForms) -> Connector:
+        return connector_create(
+            connector=bundle.form.instance,
+            rows=bundle.rows(),
+            user=self.request.user,
+            action="clone",
+            source_name=self.source.name,
+        )
+
+    def render(self, bundle: ConnectorForms, status: int = 200) -> HttpResponse:
+        self.connector = None
+        response = super().render(bundle, status)
+        return response
+
+
+class ConnectorEditView(ConnectorFormView):
+    """Edit a connector; refuses to overwrite someone else's newer save."""
+
+    permission_required = "connectors.change_connector"
+    mode = "edit"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.connector = get_object_or_404(Connector, name=kwargs["name"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def build(self, data: Any = None) -> ConnectorForms:
+        return connector_forms(data=data, instance=self.connector)
+
+    def save(self, bundle: ConnectorForms) -> Connector:
+        version = bundle.form.cleaned_data.get("version")
+        changes = connector_update(
+            connector=bundle.form.instance,
+            rows=bundle.rows(),
+            user=self.request.user,
+            expected_version=version if version is not None else -1,
+        )
+        if not changes:
+            messages.info(self.request, "Nothing changed.")
+        return bundle.form.instance
+
+
+class ConnectorDeleteView(ConnectorPermissionMixin, View):
+    """Ask for confirmation, then delete a connector."""
+
+    permission_required = "connectors.delete_connector"
+
+    def get(self, request: HttpRequest, name: str) -> HttpResponse:
+        connector = get_object_or_404(Connector, name=name)
+        return render(request, "connectors/connector_confirm_delete.html", {"connector": connector})
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        connector = get_object_or_404(Connector, name=name)
+        connector_delete(connector=connector, user=request.user)
+        messages.success(request, f"Deleted {name}. Its history stays in the audit log.")
+        return redirect("connectors:list")
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="Connectors file (JSON)",
+        help_text="The format of connectors_export. Connectors are matched by name; secrets the "
+        "file leaves empty keep their stored values. Nothing changes unless every connector "
+        "in the file is valid.",
+    )
+
+
+class ConnectorImportView(ConnectorPermissionMixin, View):
+    """Upload a JSON file of connectors and apply it all or nothing."""
+
+    permission_required = "connectors.import_connectors"
+    template_name = "connectors/connector_import.html"
+    max_bytes = 5 * 1024 * 1024
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, {"form": ImportForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ImportForm(request.POST, request.FILES)
+        context: dict[str, Any] = {"form": form}
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > self.max_bytes:
+                form.add_error("file", "The file is larger than 5 MiB.")
+            else:
+                try:
+                    result = connectors_import_text(text=upload.read(), user=request.user)
+                except ImportFileError as exc:
+                    form.add_error("file", str(exc))
+                else:
+                    if result.ok:
+                        messages.success(
+                            request,
+                            f"Imported: {len(result.created)} created, {len(result.updated)} "
+                            f"updated, {len(result.unchanged)} unchanged.",
+                        )
+                        return redirect("connectors:list")
+                    context["import_errors"] = result.errors
+        return render(request, self.template_name, context, status=400)
+
+
+class ExportForm(forms.Form):
+    include_secrets = forms.BooleanField(
+        required=False,
+        label="Include secrets",
+        help_text="Writes client secrets, passwords, keys and tokens in plain text into the "
+        "file. The export is recorded in the audit log. Leave unticked unless you are moving "
+        "connectors to another installation.",
+    )
+
+
+class ConnectorExportView(ConnectorPermissionMixin, View):
+    """Download every connector as JSON (POST only, so a link cannot trigger it)."""
+
+    permission_required = "connectors.import_connectors"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "connectors/connector_export.html", {"form": ExportForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ExportForm(request.POST)
+        if not form.is_valid():
+            raise PermissionDenied
+        payload = connectors_export(
+            include_secrets=form.cleaned_data["include_secrets"], user=request.user
+        )
+        response = HttpResponse(
+            json.dumps(payload, indent=2, ensure_ascii=False), content_type="application/json"
+        )
+        response["Content-Disposition"] = 'attachment; filename="connectors.json"'
+        response["Cache-Control"] = "no-store"
+        return response

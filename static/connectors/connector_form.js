@@ -1,0 +1,94 @@
+// Connector form: shows and hides the groups of the chosen Auth Config, and manages key/value
+// rows. The server decides what is required and stored; this script only changes visibility.
+(function () {
+  "use strict";
+  const form = document.querySelector("[data-cc-conditional]");
+  if (!form) return;
+  document.documentElement.classList.add("js");
+
+  const SENSITIVE_KEY = /secret|passw|token|key|authori[sz]ation|cookie|credential|assertion|session/i;
+
+  function switchValue(name) {
+    const field = form.querySelector(`[data-cc-switch="${name}"]`);
+    if (!field) return "";
+    if (field.type === "radio") {
+      const checked = form.querySelector(`[name="${field.name}"]:checked`);
+      return checked ? checked.value : "";
+    }
+    return field.value;
+  }
+
+  function conditionHolds(element) {
+    return element.dataset.ccShowWhen.split(/\s+/).every((clause) => {
+      const [name, allowed] = clause.split("=");
+      return allowed.split("|").includes(switchValue(name));
+    });
+  }
+
+  function refreshVisibility() {
+    form.querySelectorAll("[data-cc-show-when]").forEach((element) => {
+      element.hidden = !conditionHolds(element);
+    });
+  }
+
+  form.querySelectorAll("[data-cc-switch]").forEach((field) => {
+    field.addEventListener("change", refreshVisibility);
+  });
+  refreshVisibility();
+
+  function watchSensitive(row) {
+    const key = row.querySelector("[data-cc-key]");
+    const sensitive = row.querySelector("[data-cc-sensitive]");
+    if (!key || !sensitive) return;
+    sensitive.addEventListener("change", () => { sensitive.dataset.ccTouched = "1"; });
+    key.addEventListener("input", () => {
+      if (!sensitive.dataset.ccTouched && SENSITIVE_KEY.test(key.value)) sensitive.checked = true;
+    });
+  }
+
+  function enableRemove(row) {
+    const remove = row.querySelector("[data-cc-remove-row]");
+    const deleteBox = row.querySelector("[data-cc-delete]");
+    const deleteLabel = row.querySelector("[data-cc-delete-label]");
+    if (!remove || !deleteBox) return;
+    deleteLabel.hidden = true;
+    remove.hidden = false;
+    remove.addEventListener("click", () => {
+      deleteBox.checked = true;
+      row.hidden = true;
+      row.dataset.ccRemoved = "1";
+      const set = row.closest("[data-cc-formset]");
+      if (set) updateAddButton(set);
+    });
+  }
+
+  function updateAddButton(set) {
+    const add = set.querySelector("[data-cc-add-row]");
+    const total = set.querySelector(`input[name="${set.dataset.ccFormset}-TOTAL_FORMS"]`);
+    add.disabled = Number(total.value) >= Number(set.dataset.ccMax);
+  }
+
+  form.querySelectorAll("[data-cc-formset]").forEach((set) => {
+    const prefix = set.dataset.ccFormset;
+    const total = set.querySelector(`input[name="${prefix}-TOTAL_FORMS"]`);
+    const body = set.querySelector("[data-cc-rows]");
+    const template = set.querySelector("template[data-cc-empty-row]");
+    const add = set.querySelector("[data-cc-add-row]");
+    body.querySelectorAll("[data-cc-row]").forEach((row) => { enableRemove(row); watchSensitive(row); });
+    add.hidden = false;
+    add.addEventListener("click", () => {
+      const index = Number(total.value);
+      if (index >= Number(set.dataset.ccMax)) return;
+      const html = template.innerHTML.replace(/__prefix__/g, String(index));
+      body.insertAdjacentHTML("beforeend", html);
+      const row = body.lastElementChild;
+      total.value = String(index + 1);
+      enableRemove(row);
+      watchSensitive(row);
+      row.querySelector("[data-cc-key]").focus();
+      updateAddButton(set);
+    });
+    updateAddButton(set);
+    set.dataset.ccReady = "1";
+  });
+})();

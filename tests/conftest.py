@@ -1,0 +1,124 @@
+"""Shared fixtures: users in each role, connectors built through the real form, Chromium."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.http import QueryDict
+from django.test import Client
+
+from connectors.forms import connector_forms
+from connectors.models import Connector
+from connectors.services import connector_create
+
+ROLE_GROUPS = {
+    "viewer": "Connector viewers",
+    "operator": "Connector operators",
+    "admin": "Connector admins",
+}
+USER_PASSWORD = "pw-for-tests-7f3a"
+
+
+def make_user(role: str, username: str | None = None) -> User:
+    user = User.objects.create_user(username=username or role, password=USER_PASSWORD)
+    if role in ROLE_GROUPS:
+        user.groups.add(Group.objects.get(name=ROLE_GROUPS[role]))
+    return user
+
+
+@pytest.fixture
+def viewer(db) -> User:
+    return make_user("viewer")
+
+
+@pytest.fixture
+def operator(db) -> User:
+    return make_user("operator")
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return make_user("admin")
+
+
+@pytest.fixture
+def admin_client(admin_user) -> Client:
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+def form_data(values: dict[str, Any], rows: dict[str, list[dict[str, Any]]] | None = None) -> QueryDict:
+    """POST data for the connector form: field values plus the two formsets' rows."""
+    data = QueryDict(mutable=True)
+    for key, value in values.items():
+        if isinstance(value, bool):
+            if value:
+                data[key] = "on"
+        else:
+            data[key] = str(value)
+    rows = rows or {}
+    for prefix in ("headers", "data"):
+        prefix_rows = rows.get(prefix, [])
+        data[f"{prefix}-TOTAL_FORMS"] = str(len(prefix_rows))
+        data[f"{prefix}-INITIAL_FORMS"] = "0"
+        for index, row in enumerate(prefix_rows):
+            for key, value in row.items():
+                if isinstance(value, bool):
+                    if value:
+                        data[f"{prefix}-{index}-{key}"] = "on"
+                else:
+                    data[f"{prefix}-{index}-{key}"] = str(value)
+    return data
+
+
+OAUTH2_PASSWORD = {
+    "auth_config": "oauth2",
+    "oauth2_grant_type": "password",
+    "oauth2_client_id": "client-1",
+    "oauth2_client_secret": "client-secret-1",
+    "oauth2_username": "svc.user",
+    "oauth2_password": "user-password-1",
+    "oauth2_token_url": "https://login.example.com/oauth2/token",
+}
+
+
+@pytest.fixture
+def make_connector(db) -> Callable[..., Connector]:
+    """Create a connector through the form and the create service, as the UI does."""
+
+    def make(
+        name: str = "hr_portal",
+        rows: dict[str, list[dict[str, Any]]] | None = None,
+        user: User | None = None,
+        **values: Any,
+    ) -> Connector:
+        fields = {"name": name, "base_url": "https://api.example.com", "enabled": True}
+        fields.update(values or OAUTH2_PASSWORD)
+        bundle = connector_forms(data=form_data(fields, rows))
+        assert bundle.is_valid(), (bundle.form.errors, bundle.headers.errors, bundle.data.errors)
+        return connector_create(connector=bundle.form.instance, rows=bundle.rows(), user=user)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's Chromium, with the flags this closed network needs."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }

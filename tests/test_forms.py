@@ -1,0 +1,336 @@
+"""The Auth Config form: which fields each choice requires, stores and ignores; the formsets."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.forms import MAX_PARAM_ROWS, connector_forms
+from connectors.models import Connector
+from connectors.services import ConcurrentEditError, connector_update
+from tests.conftest import OAUTH2_PASSWORD, form_data
+
+pytestmark = pytest.mark.django_db
+
+BASE = {"name": "hr_portal", "base_url": "https://api.example.com", "enabled": True}
+
+# (Auth Config values, fields that must be required when blank)
+REQUIRED_MATRIX = [
+    ({"auth_config": "none"}, set()),
+    ({"auth_config": "basic"}, {"basic_username", "basic_password"}),
+    ({"auth_config": "api_key", "api_key_location": "header"}, {"api_key"}),
+    ({"auth_config": "api_key", "api_key_location": "param"}, {"api_key", "api_key_param_name"}),
+    ({"auth_config": "bearer"}, {"bearer_token"}),
+    (
+        {"auth_config": "oauth2", "oauth2_grant_type": "password"},
+        {"oauth2_client_id", "oauth2_username", "oauth2_password", "oauth2_token_url"},
+    ),
+    (
+        {"auth_config": "oauth2", "oauth2_grant_type": "client_credentials"},
+        {"oauth2_client_id", "oauth2_client_secret", "oauth2_token_url"},
+    ),
+    (
+        {"auth_config": "oauth2", "oauth2_grant_type": "refresh_token"},
+        {"oauth2_refresh_token", "oauth2_token_url"},
+    ),
+]
+
+
+def bundle_for(values, rows=None, instance=None):
+    return connector_forms(data=form_data({**BASE, **values}, rows), instance=instance)
+
+
+@pytest.mark.parametrize(("choice", "required"), REQUIRED_MATRIX)
+def test_each_choice_requires_exactly_its_fields(choice, required):
+    bundle = bundle_for(choice)
+    valid = bundle.is_valid()
+    errors = {name for name, errs in bundle.form.errors.items() if any(
+        e.code == "required" for e in errs.as_data())}
+    assert errors == required
+    assert valid is (not required)
+
+
+def test_password_grant_allows_a_public_client_without_secret():
+    values = {**OAUTH2_PASSWORD, "oauth2_client_secret": ""}
+    bundle = bundle_for(values)
+    assert bundle.is_valid(), bundle.form.errors
+    assert bundle.form.instance.oauth2_client_secret == ""
+
+
+def test_required_message_names_the_choice():
+    bundle = bundle_for({"auth_config": "oauth2", "oauth2_grant_type": "password"})
+    bundle.is_valid()
+    assert bundle.form.errors["oauth2_username"] == [
+        "This field is required for Password Grant."
+    ]
+    assert "Password Grant Password" in bundle.form.errors["oauth2_password"][0]
+
+
+def test_values_of_unchosen_groups_are_not_stored():
+    values = {
+        **OAUTH2_PASSWORD,
+        "oauth2_client_credentials_scope": "cc-scope",
+        "oauth2_refresh_token": "stray-refresh",
+        "basic_username": "stray-user",
+        "basic_password": "stray-password",
+        "bearer_token": "stray-bearer",
+        "api_key": "stray-key",
+    }
+    bundle = bundle_for(values)
+    assert bundle.is_valid(), bundle.form.errors
+    instance = bundle.form.instance
+    assert instance.oauth2_username == "svc.user"
+    assert instance.oauth2_client_credentials_scope == ""
+    assert instance.oauth2_refresh_token == ""
+    assert instance.basic_username == "" and instance.basic_password == ""
+    assert instance.bearer_token == "" and instance.api_key == ""
+
+
+def test_rows_are_dropped_for_other_auth_configs():
+    bundle = bundle_for(
+        {"auth_config": "bearer", "bearer_token": "tok"},
+        rows={"headers": [{"key": "X-Extra", "value": "1"}]},
+    )
+    assert bundle.is_valid()
+    assert bundle.rows() == []
+
+
+def test_switching_auth_config_clears_the_old_secrets(make_connector):
+    connector = make_connector()
+    bundle = bundle_for(
+        {"auth_config": "bearer", "bearer_token": "new-bearer", "version": 1},
+        instance=connector,
+    )
+    assert bundle.is_valid(), bundle.form.errors
+    connector_update(connector=bundle.form.instance, rows=bundle.rows(), user=None,
+                     expected_version=1)
+    connector.refresh_from_db()
+    assert connector.bearer_token == "new-bearer"
+    assert connector.oauth2_password == "" and connector.oauth2_client_secret == ""
+    assert connector.oauth2_username == ""
+
+
+def test_header_pattern_needs_exactly_one_placeholder():
+    for pattern, ok in [("Bearer %s", True), ("%s", True), ("Bearer", False),
+                        ("%s %s", False), ("Bearer %d", False)]:
+        bundle = bundle_for({**OAUTH2_PASSWORD, "oauth2_header_auth_value_pattern": pattern})
+        assert bundle.is_valid() is ok, (pattern, bundle.form.errors)
+
+
+def test_blank_optional_oauth2_fields_take_their_defaults():
+    bundle = bundle_for({**OAUTH2_PASSWORD, "oauth2_header_auth_key": "",
+                         "oauth2_header_auth_value_pattern": "", "oauth2_access_token_key": ""})
+    assert bundle.is_valid(), bundle.form.errors
+    instance = bundle.form.instance
+    assert instance.oauth2_header_auth_key == "Authorization"
+    assert instance.oauth2_header_auth_value_pattern == "Bearer %s"
+    assert instance.oauth2_access_token_key == "access_token"
+
+
+def test_dotted_token_key_is_allowed_but_empty_segments_are_not():
+    assert bundle_for({**OAUTH2_PASSWORD, "oauth2_access_token_key": "data.token"}).is_valid()
+    assert not bundle_for({**OAUTH2_PASSWORD, "oauth2_access_token_key": "data..token"}).is_valid()
+
+
+def test_basic_user_client_auth_needs_the_password_grant():
+    values = {
+        "auth_config": "oauth2",
+        "oauth2_grant_type": "client_credentials",
+        "oauth2_client_id": "c",
+        "oauth2_client_secret": "s",
+        "oauth2_token_url": "https://login.example.com/token",
+        "oauth2_client_authentication": "basic_user",
+    }
+    bundle = bundle_for(values)
+    assert not bundle.is_valid()
+    assert "oauth2_client_authentication" in bundle.form.errors
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("https://login.example.com/token", None),
+        ("ftp://login.example.com/token", "absolute URL"),
+        ("/oauth/token", "absolute URL"),
+        ("https://user:pw@login.example.com/token", "Remove the user name and password"),
+        ("https://login.example.com:99999/token", "valid URL"),
+    ],
+)
+def test_token_url_must_be_absolute_http_without_credentials(url, error):
+    bundle = bundle_for({**OAUTH2_PASSWORD, "oauth2_token_url": url})
+    valid = bundle.is_valid()
+    if error is None:
+        assert valid, bundle.form.errors
+    else:
+        assert error in " ".join(bundle.form.errors["oauth2_token_url"])
+
+
+def test_plain_http_is_accepted_with_a_warning():
+    bundle = bundle_for({**OAUTH2_PASSWORD, "oauth2_token_url": "http://login.example.com/t",
+                         "base_url": "http://api.example.com"})
+    assert bundle.is_valid()
+    assert len(bundle.warnings) == 2
+    assert "plain http://" in bundle.warnings[0]
+
+
+@pytest.mark.parametrize("name,ok", [("hr_portal", True), ("a", False), ("1abc", False),
+                                     ("has-dash", False), ("x" * 64, True), ("x" * 65, False),
+                                     ("new", False)])
+def test_connector_name_rules(name, ok):
+    assert bundle_for({**OAUTH2_PASSWORD, "name": name}).is_valid() is ok
+
+
+def test_name_cannot_change_after_creation(make_connector):
+    connector = make_connector()
+    bundle = bundle_for({**OAUTH2_PASSWORD, "name": "renamed", "version": 1}, instance=connector)
+    assert bundle.is_valid()
+    assert bundle.form.instance.name == "hr_portal"
+
+
+# Secrets on edit.
+
+
+def test_blank_secret_keeps_the_stored_one_and_clear_removes_it(make_connector):
+    connector = make_connector(**{**OAUTH2_PASSWORD, "oauth2_client_secret": "keep-me"})
+    edit = {**OAUTH2_PASSWORD, "oauth2_client_secret": "", "oauth2_password": "", "version": 1}
+    bundle = bundle_for(edit, instance=connector)
+    assert bundle.is_valid(), bundle.form.errors
+    assert bundle.form.instance.oauth2_client_secret == "keep-me"
+    assert bundle.form.instance.oauth2_password == "user-password-1"
+
+    connector = Connector.objects.get(pk=connector.pk)
+    bundle = bundle_for({**edit, "oauth2_client_secret_clear": True}, instance=connector)
+    assert bundle.is_valid(), bundle.form.errors
+    assert bundle.form.instance.oauth2_client_secret == ""
+
+
+def test_clearing_a_required_secret_is_an_error(make_connector):
+    connector = make_connector()
+    bundle = bundle_for({**OAUTH2_PASSWORD, "oauth2_password": "", "oauth2_password_clear": True,
+                         "version": 1}, instance=connector)
+    assert not bundle.is_valid()
+    assert "oauth2_password" in bundle.form.errors
+
+
+def test_secret_inputs_never_render_a_value(make_connector):
+    connector = make_connector()
+    bundle = connector_forms(instance=connector)
+    html = str(bundle.form["oauth2_password"]) + str(bundle.form["oauth2_client_secret"])
+    assert "user-password-1" not in html and "client-secret-1" not in html
+    assert "Stored" in html
+    # Nor after a failed submit that typed a new one.
+    failed = bundle_for({**OAUTH2_PASSWORD, "oauth2_password": "typed-new-pw",
+                         "oauth2_token_url": "nope"}, instance=connector)
+    assert not failed.is_valid()
+    assert "typed-new-pw" not in str(failed.form["oauth2_password"])
+
+
+def test_concurrent_edit_is_refused(make_connector):
+    connector = make_connector()
+    first = bundle_for({**OAUTH2_PASSWORD, "display_name": "First", "version": 1},
+                       instance=Connector.objects.get(pk=connector.pk))
+    second = bundle_for({**OAUTH2_PASSWORD, "display_name": "Second", "version": 1},
+                        instance=Connector.objects.get(pk=connector.pk))
+    assert first.is_valid() and second.is_valid()
+    connector_update(connector=first.form.instance, rows=first.rows(), user=None,
+                     expected_version=1)
+    with pytest.raises(ConcurrentEditError):
+        connector_update(connector=second.form.instance, rows=second.rows(), user=None,
+                         expected_version=1)
+    assert Connector.objects.get(pk=connector.pk).display_name == "First"
+
+
+# Formsets.
+
+
+def rows_bundle(headers=(), data=(), **extra):
+    rows = {"headers": list(headers), "data": list(data)}
+    return bundle_for({**OAUTH2_PASSWORD, **extra}, rows=rows)
+
+
+def test_rows_keep_their_order_and_blank_rows_are_skipped():
+    bundle = rows_bundle(
+        headers=[{"key": "B-Header", "value": "2"}, {"key": "", "value": ""},
+                 {"key": "A-Header", "value": "1"}],
+        data=[{"key": "resource", "value": "r"}, {"key": "audience", "value": "a"}],
+    )
+    assert bundle.is_valid()
+    assert [(r.kind, r.key) for r in bundle.rows()] == [
+        ("header", "B-Header"), ("header", "A-Header"), ("data", "resource"), ("data", "audience")
+    ]
+
+
+def test_deleted_rows_are_dropped():
+    bundle = rows_bundle(headers=[{"key": "X-One", "value": "1", "DELETE": True},
+                                  {"key": "X-Two", "value": "2"}])
+    assert bundle.is_valid()
+    assert [r.key for r in bundle.rows()] == ["X-Two"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "data", "message"),
+    [
+        ([{"key": "Bad Header", "value": "x"}], [], "RFC 9110"),
+        ([{"key": "X-A", "value": "a\r\nInjected: 1"}], [], "line breaks"),
+        ([], [{"key": "resource", "value": "a\x00b"}], "Null characters"),
+        ([{"key": "X-A", "value": "1"}, {"key": "x-a", "value": "2"}], [], "already used"),
+        ([], [{"key": "aud", "value": "1"}, {"key": "aud", "value": "2"}], "already used"),
+        ([{"key": "Content-Type", "value": "text/plain"}], [], "sets Content-Type itself"),
+        ([{"key": "host", "value": "evil"}], [], "sets host itself"),
+        ([{"key": "Authorization", "value": "x"}], [], "Request Body"),
+        ([], [{"key": "client_secret", "value": "x"}], "Client Secret field"),
+        ([], [{"key": "grant_type", "value": "x"}], "Custom Grant Type"),
+        ([], [{"key": "password", "value": "x"}], "Password Grant Password"),
+        ([{"key": "", "value": "orphan"}], [], "Enter a name"),
+        ([{"key": "X-Long", "value": "v" * 4097}], [], "at most 4096"),
+    ],
+)
+def test_row_rules(headers, data, message):
+    bundle = rows_bundle(headers=headers, data=data)
+    assert not bundle.is_valid()
+    all_errors = " ".join(
+        str(e) for fs in (bundle.headers, bundle.data) for e in fs.errors
+    ) + " ".join(str(e) for fs in (bundle.headers, bundle.data) for e in fs.non_form_errors())
+    assert message in all_errors
+
+
+def test_authorization_header_is_allowed_with_request_body_client_auth():
+    bundle = rows_bundle(headers=[{"key": "Authorization", "value": "Custom x"}],
+                         oauth2_client_authentication="request_body")
+    assert bundle.is_valid(), bundle.headers.errors
+
+
+def test_row_count_is_capped():
+    bundle = rows_bundle(headers=[{"key": f"X-{i}", "value": "v"} for i in range(MAX_PARAM_ROWS + 1)])
+    assert not bundle.is_valid()
+    assert "at most 20" in " ".join(bundle.headers.non_form_errors())
+
+
+def test_sensitive_row_value_is_kept_when_left_blank_and_never_rendered(make_connector):
+    connector = make_connector(rows={"headers": [
+        {"key": "X-Api-Secret", "value": "row-secret-1", "sensitive": True},
+        {"key": "X-Plain", "value": "plain-value"},
+    ]})
+    unbound = connector_forms(instance=connector)
+    html = "".join(str(form) for form in unbound.headers)
+    assert "row-secret-1" not in html and "plain-value" in html
+
+    bundle = bundle_for(
+        {**OAUTH2_PASSWORD, "version": 1},
+        rows={"headers": [{"key": "X-Api-Secret", "value": "", "sensitive": True},
+                          {"key": "X-Plain", "value": "plain-value"}]},
+        instance=Connector.objects.get(pk=connector.pk),
+    )
+    assert bundle.is_valid()
+    assert bundle.rows()[0].value == "row-secret-1"
+
+
+def test_unticking_sensitive_without_a_new_value_is_refused(make_connector):
+    connector = make_connector(rows={"headers": [
+        {"key": "X-Api-Secret", "value": "row-secret-1", "sensitive": True}]})
+    bundle = bundle_for(
+        {**OAUTH2_PASSWORD, "version": 1},
+        rows={"headers": [{"key": "X-Api-Secret", "value": ""}]},
+        instance=connector,
+    )
+    assert not bundle.is_valid()
+    assert "Enter the value again" in str(bundle.headers.errors)
