@@ -1,0 +1,140 @@
+"""Import and export: the documented JSON shape, round trips, and all-or-nothing imports."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from connectors.models import Connector
+from connectors.transfer import connectors_import
+from tests.conftest import OAUTH2_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+DOCUMENTED_OAUTH2_KEYS = {
+    "grant_type", "client_id", "client_secret", "username", "password", "scope", "refresh_token",
+    "token_url", "client_authentication", "header_auth_key", "header_auth_value_pattern",
+    "custom_grant_type", "request_custom_grant_type", "additional_headers",
+    "additional_request_data", "response_type", "access_token_key", "expires_in_key",
+    "expires_in_format",
+}
+
+
+def export(*args: str) -> dict:
+    out = io.StringIO()
+    call_command("connectors_export", *args, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def import_file(tmp_path, payload: dict) -> str:
+    path = tmp_path / "connectors.json"
+    path.write_text(json.dumps(payload))
+    out = io.StringIO()
+    call_command("connectors_import", str(path), stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def inventory(make_connector):
+    make_connector(
+        "hr_portal",
+        rows={
+            "headers": [{"key": "Client-Id", "value": "abc"}],
+            "data": [{"key": "resource", "value": "https://graph"},
+                     {"key": "tenant_secret", "value": "row-secret", "sensitive": True}],
+        },
+        **{**OAUTH2_PASSWORD, "oauth2_password_scope": "read write"},
+    )
+    make_connector("wiki", auth_config="basic", basic_username="bot", basic_password="wiki-pw")
+    make_connector("metrics", auth_config="api_key", api_key_location="param",
+                   api_key_param_name="key", api_key="metrics-key")
+    make_connector("tickets", auth_config="bearer", bearer_token="tickets-token")
+    make_connector("public", auth_config="none")
+
+
+def test_export_has_the_documented_shape_and_no_secrets(inventory):
+    data = export()
+    by_name = {c["name"]: c for c in data["connectors"]}
+    hr = by_name["hr_portal"]
+    assert set(hr["oauth2"]) == DOCUMENTED_OAUTH2_KEYS
+    assert hr["oauth2"]["scope"] == "read write"
+    assert hr["oauth2"]["password"] == "" and hr["oauth2"]["client_secret"] == ""
+    assert hr["oauth2"]["additional_request_data"][1] == {
+        "key": "tenant_secret", "value": "", "sensitive": True}
+    assert by_name["wiki"]["basic"] == {"username": "bot", "password": ""}
+    assert by_name["metrics"]["api_key"]["location"] == "param"
+    assert by_name["tickets"]["bearer"] == {"token": ""}
+    assert "oauth2" not in by_name["public"]
+    text = json.dumps(data)
+    for secret in ("user-password-1", "client-secret-1", "row-secret", "wiki-pw", "metrics-key",
+                   "tickets-token"):
+        assert secret not in text
+
+
+def test_round_trip_with_secrets_into_an_empty_inventory(inventory, tmp_path):
+    before = export("--include-secrets")
+    assert before["connectors"][0]["oauth2"]["password"] == "user-password-1"
+    Connector.objects.all().delete()
+    assert "5 created" in import_file(tmp_path, before)
+    assert export("--include-secrets") == before
+
+
+def test_reimport_without_secrets_keeps_the_stored_ones(inventory, tmp_path):
+    without = export()
+    without["connectors"][0]["display_name"] = "HR"
+    out = import_file(tmp_path, without)
+    assert "1 updated, 4 unchanged" in out
+    hr = Connector.objects.get(name="hr_portal")
+    assert hr.display_name == "HR"
+    assert hr.oauth2_password == "user-password-1"
+    assert hr.params.get(key="tenant_secret").value == "row-secret"
+
+
+def test_minimal_entry_takes_defaults(tmp_path, db):
+    payload = {"connectors": [{
+        "name": "minimal", "base_url": "https://api.example.com", "auth_config": "oauth2",
+        "oauth2": {"grant_type": "client_credentials", "client_id": "c", "client_secret": "s",
+                   "token_url": "https://login.example.com/token",
+                   "additional_request_data": [{"key": "api_key_hint", "value": "v"}]},
+    }]}
+    import_file(tmp_path, payload)
+    connector = Connector.objects.get(name="minimal")
+    assert connector.oauth2_header_auth_value_pattern == "Bearer %s"
+    assert connector.oauth2_expires_in_format == "seconds"
+    assert connector.enabled is True
+    # "sensitive" omitted: a key that looks secret is stored as sensitive.
+    assert connector.params.get().sensitive is True
+
+
+def test_one_bad_connector_changes_nothing_and_every_error_is_listed(inventory, tmp_path):
+    data = export()
+    data["connectors"][0]["display_name"] = "Should not stick"
+    data["connectors"].append({"name": "bad_one", "auth_config": "oauth2",
+                               "oauth2": {"grant_type": "password", "token_url": "ftp://x"}})
+    data["connectors"].append({"name": "bad_two", "auth_config": "basic", "basic": {}})
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="Nothing was imported"):
+        call_command("connectors_import", str(path), stdout=io.StringIO(), stderr=err)
+    lines = err.getvalue()
+    assert "bad_one: Oauth2 Token Url:" in lines
+    assert "bad_one: Client ID:" in lines
+    assert "bad_one: Password Grant Password:" in lines
+    assert "bad_two: Username:" in lines
+    assert not Connector.objects.filter(name__startswith="bad_").exists()
+    assert Connector.objects.get(name="hr_portal").display_name == ""
+
+
+def test_malformed_files_are_refused(tmp_path, db):
+    path = tmp_path / "x.json"
+    path.write_text("{not json")
+    with pytest.raises(CommandError, match="not valid JSON"):
+        call_command("connectors_import", str(path))
+    result = connectors_import(payload={"connectors": [{"name": "x1", "auth_config": "oauth2",
+                               "oauth2": {"additional_headers": "nope"}}]}, user=None)
+    assert not result.ok and "must be a list" in str(result.errors[0])

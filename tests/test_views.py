@@ -1,0 +1,221 @@
+"""Pages of the inventory: permissions for every URL and role, secrets never rendered, the list."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from connectors.models import Connector
+from tests.conftest import OAUTH2_PASSWORD, form_data, make_user
+
+pytestmark = pytest.mark.django_db
+
+CANARIES = {
+    "basic_password": "canary-basic-pw-8d1f",
+    "api_key": "canary-api-key-27c4",
+    "bearer_token": "canary-bearer-93ab",
+    "oauth2_client_secret": "canary-client-secret-5e0d",
+    "oauth2_password": "canary-grant-pw-44f1",
+    "oauth2_refresh_token": "canary-refresh-71aa",
+    "row": "canary-row-value-0b9e",
+}
+
+
+@pytest.fixture
+def canary_connectors(make_connector):
+    make_connector("c_basic", auth_config="basic", basic_username="u",
+                   basic_password=CANARIES["basic_password"])
+    make_connector("c_api_key", auth_config="api_key", api_key_location="header",
+                   api_key=CANARIES["api_key"])
+    make_connector("c_bearer", auth_config="bearer", bearer_token=CANARIES["bearer_token"])
+    make_connector(
+        "c_password",
+        rows={"headers": [{"key": "X-Client-Secret", "value": CANARIES["row"],
+                           "sensitive": True}]},
+        **{**OAUTH2_PASSWORD, "oauth2_client_secret": CANARIES["oauth2_client_secret"],
+           "oauth2_password": CANARIES["oauth2_password"]},
+    )
+    make_connector("c_refresh", auth_config="oauth2", oauth2_grant_type="refresh_token",
+                   oauth2_refresh_token=CANARIES["oauth2_refresh_token"],
+                   oauth2_token_url="https://login.example.com/token")
+    return Connector.objects.all()
+
+
+def assert_no_canary(text: str, where: str) -> None:
+    for name, canary in CANARIES.items():
+        assert canary not in text, f"{name} canary leaked into {where}"
+
+
+def test_no_page_renders_a_secret(canary_connectors):
+    superuser = User.objects.create_superuser("root", password="x-pw-123456")
+    client = Client()
+    client.force_login(superuser)
+    urls = ["/connectors/", "/connectors/new/", "/connectors/import/", "/connectors/export/",
+            "/admin/connectors/connector/", "/audit/"]
+    for connector in canary_connectors:
+        urls += [f"/connectors/{connector.name}/", f"/connectors/{connector.name}/edit/",
+                 f"/connectors/{connector.name}/clone/", f"/connectors/{connector.name}/delete/",
+                 f"/admin/connectors/connector/{connector.pk}/change/"]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_no_canary(response.content.decode(), url)
+    # A failed edit re-renders the form with what was typed: still no secret.
+    response = client.post("/connectors/c_password/edit/", form_data(
+        {**OAUTH2_PASSWORD, "name": "c_password", "oauth2_token_url": "not a url",
+         "version": 1}))
+    assert response.status_code == 400
+    assert_no_canary(response.content.decode(), "failed edit")
+    # The export without secrets holds none either.
+    response = client.post("/connectors/export/", {})
+    assert_no_canary(response.content.decode(), "export")
+
+
+ROLE_ACCESS = {
+    # url template, method: roles allowed
+    ("/connectors/", "get"): {"viewer", "operator", "admin"},
+    ("/connectors/{name}/", "get"): {"viewer", "operator", "admin"},
+    ("/connectors/new/", "get"): {"admin"},
+    ("/connectors/new/", "post"): {"admin"},
+    ("/connectors/{name}/edit/", "get"): {"admin"},
+    ("/connectors/{name}/edit/", "post"): {"admin"},
+    ("/connectors/{name}/clone/", "get"): {"admin"},
+    ("/connectors/{name}/delete/", "get"): {"admin"},
+    ("/connectors/{name}/delete/", "post"): {"admin"},
+    ("/connectors/import/", "get"): {"admin"},
+    ("/connectors/export/", "get"): {"admin"},
+    ("/connectors/export/", "post"): {"admin"},
+}
+
+
+@pytest.mark.parametrize(("route", "method"), list(ROLE_ACCESS))
+def test_every_url_checks_login_and_permission(make_connector, route, method):
+    make_connector("hr_portal")
+    url = route.format(name="hr_portal")
+    anonymous = getattr(Client(), method)(url)
+    assert anonymous.status_code == 302
+    assert anonymous["Location"].startswith("/accounts/login/")
+    for role in ("viewer", "operator", "admin", "nobody"):
+        user = make_user(role, username=f"{role}_{method}")
+        client = Client()
+        client.force_login(user)
+        response = getattr(client, method)(url)
+        allowed = role in ROLE_ACCESS[(route, method)]
+        if allowed:
+            assert response.status_code in {200, 302, 400}, (role, url, response.status_code)
+        else:
+            assert response.status_code == 403, (role, url, response.status_code)
+
+
+def test_forms_require_csrf(admin_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    response = client.post("/connectors/new/", form_data({"name": "x_csrf",
+                                                          "auth_config": "none"}))
+    assert response.status_code == 403
+    assert not Connector.objects.filter(name="x_csrf").exists()
+
+
+def test_create_edit_clone_delete_through_the_pages(admin_client):
+    response = admin_client.post("/connectors/new/", form_data(
+        {"name": "hr_portal", "base_url": "https://api.example.com", "enabled": True,
+         **OAUTH2_PASSWORD},
+        {"data": [{"key": "resource", "value": "https://graph"}]}))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    connector = Connector.objects.get(name="hr_portal")
+    assert connector.created_by.username == "admin"
+    assert list(connector.params.values_list("key", flat=True)) == ["resource"]
+
+    response = admin_client.post("/connectors/hr_portal/edit/", form_data(
+        {**OAUTH2_PASSWORD, "oauth2_client_secret": "", "oauth2_password": "",
+         "display_name": "HR", "version": 1},
+        {"data": [{"key": "resource", "value": "https://graph"}]}))
+    assert response.status_code == 302
+    connector.refresh_from_db()
+    assert connector.display_name == "HR" and connector.version == 2
+    assert connector.oauth2_password == "user-password-1"
+
+    # Clone copies everything but secrets: the required password must be typed again.
+    page = admin_client.get("/connectors/hr_portal/clone/").content.decode()
+    assert "Copy of HR" in page and "https://graph" in page
+    response = admin_client.post("/connectors/hr_portal/clone/", form_data(
+        {**OAUTH2_PASSWORD, "name": "hr_copy", "oauth2_password": "", "oauth2_client_secret": ""}))
+    assert response.status_code == 400
+    assert "Password Grant Password" in response.content.decode()
+    response = admin_client.post("/connectors/hr_portal/clone/", form_data(
+        {**OAUTH2_PASSWORD, "name": "hr_copy", "oauth2_client_secret": ""}))
+    assert response.status_code == 302
+    assert Connector.objects.get(name="hr_copy").oauth2_client_secret == ""
+
+    response = admin_client.post("/connectors/hr_copy/delete/")
+    assert response.status_code == 302
+    assert not Connector.objects.filter(name="hr_copy").exists()
+
+
+def test_stale_edit_is_refused_with_a_clear_message(admin_client, make_connector):
+    make_connector("hr_portal")
+    stale = form_data({**OAUTH2_PASSWORD, "display_name": "Mine", "version": 1})
+    fresh = form_data({**OAUTH2_PASSWORD, "display_name": "Theirs", "version": 1})
+    assert admin_client.post("/connectors/hr_portal/edit/", fresh).status_code == 302
+    response = admin_client.post("/connectors/hr_portal/edit/", stale)
+    assert response.status_code == 409
+    assert "Someone else saved this connector" in response.content.decode()
+    assert Connector.objects.get(name="hr_portal").display_name == "Theirs"
+
+
+def test_list_search_filter_sort(admin_client, make_connector):
+    make_connector("alpha", display_name="Payroll", auth_config="none")
+    make_connector("beta", base_url="https://crm.example.org", auth_config="bearer",
+                   bearer_token="t")
+    make_connector("gamma", enabled=False, auth_config="none")
+
+    def names(query: str) -> list[str]:
+        response = admin_client.get(f"/connectors/?{query}")
+        return [c.name for c in response.context["connectors"]]
+
+    assert names("q=payroll") == ["alpha"]
+    assert names("q=crm.example") == ["beta"]
+    assert names("auth=bearer") == ["beta"]
+    assert names("enabled=no") == ["gamma"]
+    assert names("sort=-name") == ["gamma", "beta", "alpha"]
+    assert names("sort=-auth")[0] == "alpha" or names("sort=-auth")[0] == "gamma"
+
+
+def test_list_query_count_does_not_grow_with_the_inventory(admin_client, make_connector):
+    make_connector("first")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get("/connectors/").status_code == 200
+        return len(queries)
+
+    few = count()
+    for index in range(30):
+        make_connector(f"c{index:03d}", auth_config="none")
+    assert count() == few
+
+
+def test_import_and_export_pages(admin_client, make_connector):
+    make_connector("hr_portal")
+    exported = json.loads(admin_client.post("/connectors/export/", {}).content)
+    assert exported["connectors"][0]["oauth2"]["password"] == ""
+    exported["connectors"][0]["display_name"] = "Imported name"
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("c.json", json.dumps(exported).encode(), "application/json")
+    response = admin_client.post("/connectors/import/", {"file": upload})
+    assert response.status_code == 302
+    connector = Connector.objects.get(name="hr_portal")
+    assert connector.display_name == "Imported name"
+    assert connector.oauth2_password == "user-password-1"
+
+    exported["connectors"][0]["oauth2"]["token_url"] = "not-a-url"
+    upload = SimpleUploadedFile("c.json", json.dumps(exported).encode(), "application/json")
+    response = admin_client.post("/connectors/import/", {"file": upload})
+    assert response.status_code == 400
+    assert "Oauth2 Token Url" in response.content.decode()
