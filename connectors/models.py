@@ -318,7 +318,8 @@ class TestRun(models.Model):
 
     __test__ = False  # not a pytest test class, despite the name
 
-    connector_id = models.BigIntegerField(db_index=True)
+    # Null for a test of a connector that was never saved (the New connector form).
+    connector_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     connector_name = models.CharField(max_length=64, db_index=True)
     user_id = models.BigIntegerField(null=True, blank=True)
     username = models.CharField(max_length=150, blank=True)

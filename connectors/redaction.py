@@ -1,2 +1,197 @@
-def redact_text(text, *, secrets):
+"""Masking of secrets in headers, form fields, URLs, JSON and free text.
+
+Everything the console shows or stores about an HTTP exchange passes through here first, and
+the logging filter runs every log message through `redact_text`. No Django imports: the token
+request module and the log filter use this without an app registry.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from collections.abc import Collection, Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
+
+MASK = "********"
+
+SENSITIVE_KEY_PATTERN = re.compile(
+    r"secret|passw(?:or)?d|passphrase|pwd|token|key|authori[sz]ation|cookie|credential"
+    r"|assertion|session|signature|private",
+    re.IGNORECASE,
+)
+
+# Names that match the pattern but only ever carry harmless values; masking them would hide
+# exactly what a user needs to read when debugging a token response.
+_HARMLESS_KEYS = frozenset(
+    {"token_type", "token_url", "token_endpoint", "token_endpoint_auth_method", "key_id"}
+)
+
+_HEADERS_KEEPING_SCHEME = frozenset({"authorization", "proxy-authorization"})
+_ALWAYS_MASKED_HEADERS = _HEADERS_KEEPING_SCHEME | {"cookie", "set-cookie"}
+
+# Shorter strings would mask ordinary words and digits all over a message.
+_MIN_SECRET_LENGTH = 4
+
+_TEXT_SECRET_KEYS = r"access_token|refresh_token|id_token|client_secret|password"
+_JSON_VALUE = re.compile(rf'("(?:{_TEXT_SECRET_KEYS})"\s*:\s*")((?:[^"\\]|\\.)*)(")', re.IGNORECASE)
+# Python reprs (dict printed into a log line) use single quotes.
+_REPR_VALUE = re.compile(rf"('(?:{_TEXT_SECRET_KEYS})'\s*:\s*')((?:[^'\\]|\\.)*)(')", re.IGNORECASE)
+_FORM_VALUE = re.compile(
+    rf"(?<![A-Za-z0-9_])((?:{_TEXT_SECRET_KEYS})=)([^&\s\"'<>]+)", re.IGNORECASE
+)
+# At least 8 token68 characters, so prose like "Bearer realm" or "Bearer error=" stays readable.
+_BEARER_VALUE = re.compile(r"(\bBearer\s+)([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE)
+
+
+def key_looks_sensitive(key: str) -> bool:
+    """True when a header, field or JSON key name suggests its value is a secret."""
+    normalised = key.strip().lower()
+    if normalised in _HARMLESS_KEYS:
+        return False
+    return bool(SENSITIVE_KEY_PATTERN.search(normalised))
+
+
+def _lowered(keys: Collection[str]) -> frozenset[str]:
+    return frozenset(key.strip().lower() for key in keys)
+
+
+def _mask_keeping_scheme(value: str) -> str:
+    scheme, separator, credentials = value.strip().partition(" ")
+    if separator and credentials.strip():
+        return f"{scheme} {MASK}"
+    return MASK
+
+
+def redact_headers(
+    headers: Iterable[tuple[str, str]], *, sensitive_keys: Collection[str] = ()
+) -> tuple[tuple[str, str], ...]:
+    """Mask credential-bearing headers; Authorization keeps its scheme (`Basic ********`)."""
+    extra = _lowered(sensitive_keys)
+    redacted: list[tuple[str, str]] = []
+    for name, value in headers:
+        lowered = name.strip().lower()
+        if lowered in _HEADERS_KEEPING_SCHEME:
+            redacted.append((name, _mask_keeping_scheme(value)))
+        elif lowered in _ALWAYS_MASKED_HEADERS or lowered in extra or key_looks_sensitive(name):
+            redacted.append((name, MASK))
+        else:
+            redacted.append((name, value))
+    return tuple(redacted)
+
+
+def redact_pairs(
+    pairs: Iterable[tuple[str, str]], *, sensitive_keys: Collection[str] = ()
+) -> tuple[tuple[str, str], ...]:
+    """Mask the values of form fields whose key looks secret or is listed in `sensitive_keys`."""
+    extra = _lowered(sensitive_keys)
+    return tuple(
+        (key, MASK if key.strip().lower() in extra or key_looks_sensitive(key) else value)
+        for key, value in pairs
+    )
+
+
+def _redact_query(query: str) -> str:
+    # Rebuilt by hand, not with urlencode, so untouched parameters keep their exact encoding.
+    parts = []
+    for part in query.split("&"):
+        key, separator, _value = part.partition("=")
+        if separator and key_looks_sensitive(unquote_plus(key)):
+            parts.append(f"{key}={MASK}")
+        else:
+            parts.append(part)
+    return "&".join(parts)
+
+
+def redact_url(url: str) -> str:
+    """Drop user:password@ and mask sensitive query (and fragment) parameter values."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url, secrets=())
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            parts.path,
+            _redact_query(parts.query) if parts.query else "",
+            # Implicit-flow style fragments carry access_token=...
+            _redact_query(parts.fragment) if parts.fragment else "",
+        )
+    )
+
+
+def _encoded_forms(secret: str) -> set[str]:
+    raw = secret.encode("utf-8")
+    standard = base64.b64encode(raw).decode("ascii")
+    urlsafe = base64.urlsafe_b64encode(raw).decode("ascii")
+    forms = {
+        secret,
+        quote_plus(secret),
+        quote(secret, safe=""),
+        quote(secret),
+        standard,
+        standard.rstrip("="),
+        urlsafe,
+        urlsafe.rstrip("="),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        html.escape(secret),
+    }
+    return {form for form in forms if len(form) >= _MIN_SECRET_LENGTH}
+
+
+def _secrets_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret and len(secret) >= _MIN_SECRET_LENGTH:
+            forms |= _encoded_forms(secret)
+    if not forms:
+        return None
+    # Longest first, so a secret's encoded form is not half-replaced by a shorter form.
+    ordered = sorted(forms, key=lambda form: (-len(form), form))
+    return re.compile("|".join(re.escape(form) for form in ordered))
+
+
+def redact_text(text: str, *, secrets: Iterable[str]) -> str:
+    """Mask known secrets (and their encoded forms) plus token-like values in free text."""
+    if not text:
+        return text
+    pattern = _secrets_pattern(secrets)
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    text = _JSON_VALUE.sub(lambda match: f"{match[1]}{MASK}{match[3]}", text)
+    text = _REPR_VALUE.sub(lambda match: f"{match[1]}{MASK}{match[3]}", text)
+    text = _FORM_VALUE.sub(lambda match: f"{match[1]}{MASK}", text)
+    text = _BEARER_VALUE.sub(lambda match: f"{match[1]}{MASK}", text)
     return text
+
+
+def redact_json(
+    obj: Any, *, secrets: Iterable[str] = (), sensitive_keys: Collection[str] = ()
+) -> Any:
+    """A deep copy with sensitive keys' values and every secret occurrence masked."""
+    extra = _lowered(sensitive_keys)
+    secret_list = tuple(secrets)
+
+    def masked(key: Any, value: Any) -> bool:
+        # Empty values stay visible: "not set" is useful and reveals nothing.
+        return (
+            isinstance(key, str)
+            and (key.strip().lower() in extra or key_looks_sensitive(key))
+            and value not in (None, "")
+        )
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: MASK if masked(key, item) else walk(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(item) for item in value]
+        if isinstance(value, str):
+            return redact_text(value, secrets=secret_list)
+        return value
+
+    return walk(obj)

@@ -11,10 +11,14 @@ app_name = "connectors"
 urlpatterns = [
     path("", views.ConnectorListView.as_view(), name="list"),
     path("new/", views.ConnectorCreateView.as_view(), name="new"),
+    path("new/test/", views.ConnectorFormTestView.as_view(), name="new-test"),
     path("import/", views.ConnectorImportView.as_view(), name="import"),
     path("export/", views.ConnectorExportView.as_view(), name="export"),
     path("<str:name>/", views.ConnectorDetailView.as_view(), name="detail"),
     path("<str:name>/edit/", views.ConnectorEditView.as_view(), name="edit"),
+    path("<str:name>/edit/test/", views.ConnectorFormTestView.as_view(), name="edit-test"),
+    path("<str:name>/test/", views.ConnectorTestView.as_view(), name="test"),
+    path("<str:name>/pin/", views.ConnectorPinView.as_view(), name="pin"),
     path("<str:name>/clone/", views.ConnectorCloneView.as_view(), name="clone"),
     path("<str:name>/delete/", views.ConnectorDeleteView.as_view(), name="delete"),
 ]

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -17,15 +18,18 @@ from django.utils.timezone import localtime
 from django.views import View
 from django.views.generic import DetailView, ListView
 
-from audit.services import audit_record
+from audit.selectors import audit_events_for_connector
+from audit.services import AuditWriteError, audit_record
+from connectors.connection_test import TestOutcome, TestRateLimited, connector_test
 from connectors.forms import ConnectorForms, connector_forms
-from connectors.models import AuthConfig, Connector, TestRun
+from connectors.models import AuthConfig, ClientAuthentication, Connector, TestRun
 from connectors.services import (
     ConcurrentEditError,
     connector_clone_initial,
     connector_create,
     connector_delete,
     connector_list_queryset,
+    connector_pin_client_authentication,
     connector_update,
 )
 from connectors.transfer import ImportFileError, connectors_export, connectors_import_text
@@ -70,8 +74,6 @@ class ConnectorListView(ConnectorPermissionMixin, ListView):
     context_object_name = "connectors"
 
     def get_paginate_by(self, queryset: QuerySet) -> int:
-        from django.conf import settings
-
         return settings.CONNECTORS_PAGE_SIZE
 
     def get_queryset(self) -> QuerySet[Connector]:
@@ -131,6 +133,9 @@ class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
         context["recent_runs"] = TestRun.objects.filter(connector_id=connector.pk)[:5]
         context["can_test"] = self.request.user.has_perm("connectors.test_connector")
         context["can_change"] = self.request.user.has_perm("connectors.change_connector")
+        context["test_timeout"] = int(settings.CONNECTORS_TOKEN_TIMEOUT)
+        context["audit_events"] = audit_events_for_connector(connector.pk)
+        context["connector_id"] = connector.pk
         return context
 
 
@@ -183,6 +188,7 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
             "mode": self.mode,
             "connector": getattr(self, "connector", None),
             "can_test": self.request.user.has_perm("connectors.test_connector"),
+            "test_timeout": int(settings.CONNECTORS_TOKEN_TIMEOUT),
         }
         return render(self.request, self.template_name, context, status=status)
 
@@ -342,3 +348,103 @@ class ConnectorExportView(ConnectorPermissionMixin, View):
         response["Content-Disposition"] = 'attachment; filename="connectors.json"'
         response["Cache-Control"] = "no-store"
         return response
+
+
+class ConnectorTestMixin(ConnectorPermissionMixin):
+    """Runs a connection test and answers with the result panel (a fragment for fetch)."""
+
+    permission_required = "connectors.test_connector"
+
+    def respond(self, outcome: TestOutcome | None, *, connector: Connector | None,
+                error: str = "", field_errors: list[tuple[str, str]] | None = None,
+                status: int = 200) -> HttpResponse:
+        context = {
+            "outcome": outcome,
+            "run": outcome.run if outcome else None,
+            "attempts": outcome.run.attempts.all() if outcome else [],
+            "connector": connector,
+            "error": error,
+            "field_errors": field_errors or [],
+            "can_pin": bool(
+                outcome and outcome.pin_offer and connector is not None and connector.pk
+                and self.request.user.has_perm("connectors.change_connector")
+            ),
+        }
+        if self.request.headers.get("X-Requested-With") == "fetch":
+            return render(self.request, "connectors/_test_result.html", context, status=status)
+        return render(self.request, "connectors/testrun_result.html", context, status=status)
+
+    def run_test(self, connector: Connector, *, source: str, rows: Any = None) -> HttpResponse:
+        try:
+            outcome = connector_test(
+                connector=connector, user=self.request.user, source=source, rows=rows
+            )
+        except TestRateLimited as exc:
+            return self.respond(None, connector=connector, error=str(exc), status=429)
+        except AuditWriteError:
+            return self.respond(
+                None,
+                connector=connector,
+                error="The test ran, but its record could not be written to the audit log. "
+                "Nothing is shown until it can be recorded; tell an administrator.",
+                status=500,
+            )
+        return self.respond(outcome, connector=connector)
+
+
+class ConnectorTestView(ConnectorTestMixin, View):
+    """Test a saved connector."""
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        connector = get_object_or_404(Connector, name=name)
+        return self.run_test(connector, source=TestRun.Source.SAVED)
+
+
+class ConnectorFormTestView(ConnectorTestMixin, View):
+    """Test the unsaved values of the connector form; nothing is saved."""
+
+    def post(self, request: HttpRequest, name: str | None = None) -> HttpResponse:
+        stored = get_object_or_404(Connector, name=name) if name else None
+        data = request.POST.copy()
+        if stored is not None:
+            data["version"] = str(stored.version)  # a test is not a save: skip the stale check
+        bundle = connector_forms(data=data, instance=stored)
+        if not bundle.is_valid():
+            field_errors = [
+                (str(bundle.form.fields[f].label) if f in bundle.form.fields else "Form", str(m))
+                for f, messages_ in bundle.form.errors.items()
+                for m in messages_
+            ]
+            for formset, label in ((bundle.headers, "Additional Headers"),
+                                   (bundle.data, "Additional Request Data")):
+                for index, errors in enumerate(formset.errors):
+                    for messages_ in errors.values():
+                        field_errors += [(f"{label} row {index + 1}", str(m)) for m in messages_]
+            return self.respond(
+                None,
+                connector=stored,
+                error="Fix the form before testing:",
+                field_errors=field_errors,
+                status=400,
+            )
+        connector = bundle.form.instance
+        if not connector.name:
+            connector.name = bundle.form.cleaned_data.get("name") or "unsaved"
+        return self.run_test(connector, source=TestRun.Source.FORM, rows=bundle.rows())
+
+
+class ConnectorPinView(ConnectorPermissionMixin, View):
+    """Pin the client authentication method that a test found to work."""
+
+    permission_required = "connectors.change_connector"
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        connector = get_object_or_404(Connector, name=name)
+        method = request.POST.get("method", "")
+        if method not in {"request_body", "basic_client", "basic_user"}:
+            raise PermissionDenied
+        connector_pin_client_authentication(connector=connector, method=method,
+                                            user=request.user)
+        label = dict(ClientAuthentication.choices)[method]
+        messages.success(request, f"Oauth2 Client Authentication is now: {label}.")
+        return redirect(connector.get_absolute_url())

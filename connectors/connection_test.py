@@ -1,0 +1,433 @@
+"""The connection test: run the real requests for a connector, explain them, record them.
+
+The HTTP work happens in `connectors.oauth_http` (no Django); this module turns a connector into
+request descriptions, applies the outbound policy and the rate limit, and records the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from connectors import oauth_http
+from connectors.models import (
+    ALL_SECRET_FIELDS,
+    ApiKeyLocation,
+    AuthConfig,
+    Connector,
+    TestAttempt,
+    TestRun,
+    TokenRequestParam,
+)
+from connectors.redaction import redact_text
+
+logger = logging.getLogger(__name__)
+
+RowLike = Any  # TokenRequestParam or forms.ParamRow: both have kind, key, value, sensitive
+
+
+class TestRateLimited(Exception):
+    """The user ran too many tests in the current window."""
+
+    __test__ = False
+
+    def __init__(self, limit: int, window: int, retry_after: int) -> None:
+        self.limit, self.window, self.retry_after = limit, window, retry_after
+        super().__init__(
+            f"You can run {limit} connection tests every {window} seconds. "
+            f"Try again in {retry_after} seconds."
+        )
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """What the test panel shows: the recorded run plus what is not stored."""
+
+    __test__ = False
+
+    run: TestRun
+    hint: str
+    pin_offer: str | None  # client authentication that worked, when not pinned yet
+
+    @property
+    def ok(self) -> bool:
+        return self.run.ok
+
+
+def outbound_policy() -> oauth_http.OutboundPolicy:
+    return oauth_http.OutboundPolicy.from_setting(
+        settings.CONNECTORS_OUTBOUND_ALLOW,
+        allow_loopback=settings.CONNECTORS_OUTBOUND_ALLOW_LOOPBACK,
+    )
+
+
+def _params(rows: list[RowLike], kind: str) -> tuple[oauth_http.Param, ...]:
+    return tuple(
+        oauth_http.Param(key=r.key, value=r.value, sensitive=r.sensitive)
+        for r in rows
+        if r.kind == kind
+    )
+
+
+def token_request_for(
+    connector: Connector, *, rows: list[RowLike] | None = None
+) -> oauth_http.TokenRequest:
+    """The token request a connector's OAuth2 settings describe."""
+    rows = list(connector.params.all()) if rows is None else rows
+    return oauth_http.TokenRequest(
+        token_url=connector.oauth2_token_url,
+        grant_type=connector.oauth2_grant_type,
+        client_id=connector.oauth2_client_id,
+        client_secret=connector.oauth2_client_secret,
+        username=connector.oauth2_username,
+        password=connector.oauth2_password,
+        refresh_token=connector.oauth2_refresh_token,
+        scope=connector.oauth2_scope,
+        client_authentication=connector.oauth2_client_authentication,
+        request_custom_grant_type=connector.oauth2_request_custom_grant_type,
+        additional_headers=_params(rows, TokenRequestParam.Kind.HEADER),
+        additional_request_data=_params(rows, TokenRequestParam.Kind.DATA),
+        response_type=connector.oauth2_response_type,
+        access_token_key=connector.oauth2_access_token_key or "access_token",
+        expires_in_key=connector.oauth2_expires_in_key or "expires_in",
+        expires_in_format=connector.oauth2_expires_in_format,
+        ca_bundle=connector.ca_bundle,
+        timeout=settings.CONNECTORS_TOKEN_TIMEOUT,
+    )
+
+
+def api_url_for(connector: Connector) -> str:
+    base = connector.base_url
+    path = connector.test_request_path
+    if not path:
+        return base
+    return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
+
+
+def api_request_for(
+    connector: Connector, *, access_token: str = "", timeout: float | None = None
+) -> oauth_http.ApiRequest:
+    """The API request that proves the credentials work, with the configured auth applied."""
+    headers: list[oauth_http.Param] = []
+    params: list[oauth_http.Param] = []
+    basic_auth = None
+    if connector.auth_config == AuthConfig.BASIC:
+        basic_auth = (connector.basic_username, connector.basic_password)
+    elif connector.auth_config == AuthConfig.API_KEY:
+        if connector.api_key_location == ApiKeyLocation.PARAM:
+            params.append(
+                oauth_http.Param(connector.api_key_param_name, connector.api_key, sensitive=True)
+            )
+        else:
+            value = connector.api_key_header_auth_value_pattern.replace("%s", connector.api_key, 1)
+            headers.append(
+                oauth_http.Param(connector.api_key_header_auth_key, value, sensitive=True)
+            )
+    elif connector.auth_config == AuthConfig.BEARER:
+        headers.append(
+            oauth_http.Param("Authorization", f"Bearer {connector.bearer_token}", sensitive=True)
+        )
+    elif connector.auth_config == AuthConfig.OAUTH2 and access_token:
+        pattern = connector.oauth2_header_auth_value_pattern or "Bearer %s"
+        headers.append(
+            oauth_http.Param(
+                connector.oauth2_header_auth_key or "Authorization",
+                pattern.replace("%s", access_token, 1),
+                sensitive=True,
+            )
+        )
+    return oauth_http.ApiRequest(
+        url=api_url_for(connector),
+        headers=tuple(headers),
+        params=tuple(params),
+        basic_auth=basic_auth,
+        ca_bundle=connector.ca_bundle,
+        timeout=timeout if timeout is not None else settings.CONNECTORS_TOKEN_TIMEOUT,
+    )
+
+
+def _rate_limit() -> tuple[int, int]:
+    limit, _, window = settings.CONNECTORS_TEST_RATE_LIMIT.partition("/")
+    return int(limit), int(window or 60)
+
+
+def connector_test_rate_check(*, user: Any) -> None:
+    """Count one test against the user's window; raise TestRateLimited past the limit."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return
+    limit, window = _rate_limit()
+    if limit <= 0:
+        return
+    now = int(time.time())
+    window_start = now - now % window
+    key = f"connector-test-rate:{user.pk}:{window_start}"
+    cache.add(key, 0, timeout=window + 5)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=window + 5)
+        count = 1
+    if count > limit:
+        raise TestRateLimited(limit, window, window_start + window - now)
+
+
+def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any]:
+    """The configuration that was tested, with secrets reduced to set / not set."""
+    from connectors.services import TRACKED_FIELDS
+
+    snapshot: dict[str, Any] = {}
+    for name in TRACKED_FIELDS:
+        value = getattr(connector, name)
+        if name in ALL_SECRET_FIELDS:
+            snapshot[name] = "set" if value else ""
+        elif name != "ca_bundle":
+            snapshot[name] = value
+    snapshot["ca_bundle"] = "set" if connector.ca_bundle else ""
+    snapshot["params"] = [
+        {"kind": r.kind, "key": r.key, "value": "[sensitive]" if r.sensitive else r.value}
+        for r in rows
+    ]
+    return snapshot
+
+
+def _curl_for(request: oauth_http.TokenRequest, attempt: oauth_http.Attempt) -> str:
+    method = attempt.client_authentication
+    if method == "basic_client_unencoded":
+        method = oauth_http.CLIENT_AUTH_BASIC
+    if method not in {"request_body", "basic_client", "basic_user", ""}:
+        return ""
+    try:
+        return oauth_http.token_request_as_curl(request, client_authentication=method)
+    except Exception:  # noqa: BLE001 - a curl line is a convenience; the run must still record
+        logger.exception("Could not build the curl command for a test attempt")
+        return ""
+
+
+def _pin_offer(connector: Connector, result: oauth_http.TokenResult) -> str | None:
+    if connector.auth_config != AuthConfig.OAUTH2 or connector.oauth2_client_authentication:
+        return None
+    return result.client_authentication_used
+
+
+def _token_facts(token: oauth_http.TokenInfo | None) -> dict[str, Any] | None:
+    if token is None:
+        return None
+    return {
+        "token_type": token.token_type,
+        "expires_in": token.expires_in,
+        "expires_at": token.expires_at,
+        "scope": token.scope,
+        "refresh_token_issued": token.refresh_token_issued,
+        "token_hash": token.token_hash,
+        "jwt_header": token.jwt_header,
+        "jwt_claims": token.jwt_claims,
+    }
+
+
+@dataclass
+class _Collected:
+    """What the run learned so far; enough to record it even if something breaks midway."""
+
+    ok: bool = False
+    outcome: str = "internal_error"
+    message: str = ""
+    hint: str = ""
+    client_authentication_used: str = ""
+    token: dict[str, Any] | None = None
+    attempts: list[tuple[str, oauth_http.Attempt, str]] | None = None  # (step, attempt, curl)
+    pin_offer: str | None = None
+
+
+def _run_requests(
+    connector: Connector, rows: list[RowLike], collected: _Collected
+) -> None:
+    policy = outbound_policy()
+    collected.attempts = []
+    if connector.auth_config == AuthConfig.OAUTH2:
+        request = token_request_for(connector, rows=rows)
+        started = time.monotonic()
+        result = oauth_http.token_request_perform(request, policy=policy)
+        for attempt in result.attempts:
+            collected.attempts.append(("token", attempt, _curl_for(request, attempt)))
+        collected.ok, collected.outcome = result.ok, result.outcome
+        collected.message, collected.hint = result.message, result.hint
+        collected.client_authentication_used = result.client_authentication_used or ""
+        collected.token = _token_facts(result.token)
+        collected.pin_offer = _pin_offer(connector, result) if result.ok else None
+        if not result.ok or not connector.test_request_path or not connector.base_url:
+            return
+        remaining = settings.CONNECTORS_TOKEN_TIMEOUT - (time.monotonic() - started)
+        api = oauth_http.api_request_perform(
+            api_request_for(
+                connector, access_token=result.access_token, timeout=max(remaining, 1.0)
+            ),
+            policy=policy,
+        )
+    else:
+        if not connector.base_url:
+            collected.outcome = "config_error"
+            collected.message = "There is nothing to request: this connector has no Base URL."
+            collected.hint = "Enter the Base URL and, optionally, a Test request path."
+            return
+        api = oauth_http.api_request_perform(api_request_for(connector), policy=policy)
+        collected.message, collected.hint = api.message, api.hint
+    collected.attempts.append(("api", api.attempt, ""))
+    collected.ok, collected.outcome = api.ok, api.outcome
+    if connector.auth_config == AuthConfig.OAUTH2:
+        if api.ok:
+            collected.message = f"{collected.message} {api.message}".strip()
+        else:
+            collected.message = f"The token request worked, but the API request failed: {api.message}"
+            collected.hint = api.hint
+
+
+def connector_test(
+    *,
+    connector: Connector,
+    user: Any = None,
+    source: str = TestRun.Source.SAVED,
+    rows: list[RowLike] | None = None,
+) -> TestOutcome:
+    """Run the connection test for a connector (saved, or unsaved form values) and record it.
+
+    The HTTP requests run outside any database transaction; the run, its attempts and the audit
+    record are written afterwards in one transaction. Nothing about the connector is saved.
+    """
+    if transaction.get_connection().in_atomic_block:
+        # Holding a transaction open across a 10 s network call would block other writers.
+        logger.warning("connector_test called inside a transaction for %s", connector.name)
+    actor = user if user is not None and getattr(user, "is_authenticated", False) else None
+    try:
+        connector_test_rate_check(user=actor)
+    except TestRateLimited as exc:
+        audit_record(
+            kind="denial",
+            action="rate_limited",
+            user=actor,
+            connector=connector if connector.pk else None,
+            connector_name=connector.name,
+            outcome="rate_limited",
+            summary=str(exc),
+        )
+        raise
+    rows = list(connector.params.all()) if rows is None and connector.pk else (rows or [])
+    started_at = timezone.now()
+    clock = time.monotonic()
+    collected = _Collected()
+    try:
+        _run_requests(connector, rows, collected)
+    except Exception as exc:  # noqa: BLE001 - an unexpected fault is recorded, then reported
+        secrets = [getattr(connector, name) for name in ALL_SECRET_FIELDS]
+        secrets += [r.value for r in rows if r.sensitive]
+        detail = redact_text(
+            "".join(traceback.format_exception_only(type(exc), exc)).strip(),
+            secrets=[s for s in secrets if s],
+        )
+        logger.error("Connection test of %s failed unexpectedly: %s", connector.name, detail)
+        collected.ok = False
+        collected.outcome = "internal_error"
+        collected.message = f"The test stopped because of an internal error ({detail[:300]})."
+        collected.hint = "This is a fault in Connector Console, not in your settings: tell an administrator."
+    duration_ms = int((time.monotonic() - clock) * 1000)
+    run = _record(
+        connector=connector,
+        actor=actor,
+        source=source,
+        rows=rows,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        collected=collected,
+    )
+    return TestOutcome(run=run, hint=collected.hint, pin_offer=collected.pin_offer)
+
+
+def _record(
+    *,
+    connector: Connector,
+    actor: Any,
+    source: str,
+    rows: list[RowLike],
+    started_at: Any,
+    duration_ms: int,
+    collected: _Collected,
+) -> TestRun:
+    with transaction.atomic():
+        run = TestRun.objects.create(
+            connector_id=connector.pk,
+            connector_name=connector.name,
+            user_id=actor.pk if actor else None,
+            username=actor.get_username() if actor else "",
+            source=source,
+            started_at=started_at,
+            duration_ms=duration_ms,
+            ok=collected.ok,
+            outcome=collected.outcome,
+            message=collected.message,
+            hint=collected.hint,
+            client_authentication_used=collected.client_authentication_used,
+            token=collected.token,
+            config=_config_snapshot(connector, rows),
+        )
+        TestAttempt.objects.bulk_create(
+            TestAttempt(
+                run=run,
+                position=position,
+                step=step,
+                client_authentication=attempt.client_authentication,
+                method=attempt.method,
+                url=attempt.url,
+                request_headers=[list(pair) for pair in attempt.request_headers],
+                request_body=[list(pair) for pair in attempt.request_body],
+                status_code=attempt.status_code,
+                response_headers=[list(pair) for pair in attempt.response_headers],
+                response_excerpt=attempt.response_excerpt,
+                duration_ms=attempt.duration_ms,
+                outcome=attempt.outcome,
+                message=attempt.message,
+                curl=curl,
+            )
+            for position, (step, attempt, curl) in enumerate(collected.attempts or [], start=1)
+        )
+        audit_record(
+            kind="test_run",
+            action="test",
+            user=actor,
+            connector=connector if connector.pk else None,
+            connector_name=connector.name,
+            outcome=run.outcome,
+            summary=run.message[:500],
+            test_run=run,
+        )
+        if run.outcome == "blocked":
+            audit_record(
+                kind="denial",
+                action="blocked",
+                user=actor,
+                connector=connector if connector.pk else None,
+                connector_name=connector.name,
+                outcome="blocked",
+                summary="A connection test was refused by the outbound policy.",
+                details={"test_run": run.pk},
+            )
+    return run
+
+
+__all__ = [
+    "TestOutcome",
+    "TestRateLimited",
+    "api_request_for",
+    "connector_test",
+    "connector_test_rate_check",
+    "outbound_policy",
+    "token_request_for",
+]
