@@ -1,0 +1,1 @@
+"""Loopback test peers (DOT OAuth2 server, fault server). API: see ``tests.peers.servers``."""
