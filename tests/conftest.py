@@ -128,3 +128,35 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 def fast_password_hashing(settings) -> None:
     """PBKDF2 costs ~0.3 s a user; the tests make dozens."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def clear_cache() -> None:
+    """Rate-limit windows and cached tokens must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def loopback_allowed(settings) -> None:
+    """The peers listen on 127.0.0.1, which the outbound policy refuses outside debug."""
+    settings.CONNECTORS_OUTBOUND_ALLOW_LOOPBACK = True
+
+
+@pytest.fixture(scope="session")
+def oauth_peer(tmp_path_factory):
+    """django-oauth-toolkit as a real token server in a subprocess on a loopback port."""
+    from tests.peers.servers import start_oauth_server
+
+    with start_oauth_server(tmp_path_factory.mktemp("dot-peer")) as peer:
+        yield peer
+
+
+@pytest.fixture(scope="session")
+def fault_server():
+    """Our own misbehaving token server on a loopback port."""
+    from tests.peers.fault_server import FaultServer
+
+    with FaultServer() as server:
+        yield server
