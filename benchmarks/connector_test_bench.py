@@ -59,18 +59,29 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     token_url = f"http://127.0.0.1:{server.server_address[1]}/token"
     connector = Connector.objects.create(
-        name="bench", auth_config="oauth2", oauth2_grant_type="password",
-        oauth2_client_id="bench-client", oauth2_client_secret="bench+secret/:%",
-        oauth2_username="bench.user", oauth2_password="bench-password",
-        oauth2_token_url=token_url, oauth2_client_authentication="request_body",
+        name="bench",
+        auth_config="oauth2",
+        oauth2_grant_type="password",
+        oauth2_client_id="bench-client",
+        oauth2_client_secret="bench+secret/:%",
+        oauth2_username="bench.user",
+        oauth2_password="bench-password",
+        oauth2_token_url=token_url,
+        oauth2_client_authentication="request_body",
     )
-    body = {"grant_type": "password", "username": "bench.user", "password": "bench-password",
-            "client_id": "bench-client", "client_secret": "bench+secret/:%"}
+    body = {
+        "grant_type": "password",
+        "username": "bench.user",
+        "password": "bench-password",
+        "client_id": "bench-client",
+        "client_secret": "bench+secret/:%",
+    }
     headers = {"Accept": "application/json"}
 
     def bare() -> None:
-        response = requests.post(token_url, data=body, headers=headers, timeout=10,
-                                 allow_redirects=False)
+        response = requests.post(
+            token_url, data=body, headers=headers, timeout=10, allow_redirects=False
+        )
         assert response.json()["access_token"] == "bench-token"
 
     def ours() -> None:

@@ -41,8 +41,14 @@ def fill(total: int) -> None:
     Connector.objects.bulk_create(connectors, batch_size=1000)
     now = timezone.now()
     runs = [
-        TestRun(connector_id=c.pk, connector_name=c.name, source="saved", started_at=now,
-                ok=attempt == 1, outcome="success" if attempt == 1 else "invalid_client")
+        TestRun(
+            connector_id=c.pk,
+            connector_name=c.name,
+            source="saved",
+            started_at=now,
+            ok=attempt == 1,
+            outcome="success" if attempt == 1 else "invalid_client",
+        )
         for c in Connector.objects.filter(name__in=[c.name for c in connectors]).only("pk", "name")
         for attempt in (0, 1)
     ]

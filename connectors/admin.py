@@ -60,8 +60,16 @@ class TestAttemptInline(admin.TabularInline):
     model = TestAttempt
     extra = 0
     can_delete = False
-    fields = ("position", "client_authentication", "method", "url", "status_code", "outcome",
-              "duration_ms", "message")
+    fields = (
+        "position",
+        "client_authentication",
+        "method",
+        "url",
+        "status_code",
+        "outcome",
+        "duration_ms",
+        "message",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:

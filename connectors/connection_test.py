@@ -248,9 +248,7 @@ class _Collected:
     pin_offer: str | None = None
 
 
-def _run_requests(
-    connector: Connector, rows: list[RowLike], collected: _Collected
-) -> None:
+def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collected) -> None:
     policy = outbound_policy()
     collected.attempts = []
     if connector.auth_config == AuthConfig.OAUTH2:
@@ -287,7 +285,9 @@ def _run_requests(
         if api.ok:
             collected.message = f"{collected.message} {api.message}".strip()
         else:
-            collected.message = f"The token request worked, but the API request failed: {api.message}"
+            collected.message = (
+                f"The token request worked, but the API request failed: {api.message}"
+            )
             collected.hint = api.hint
 
 
@@ -337,7 +337,9 @@ def connector_test(
         collected.ok = False
         collected.outcome = "internal_error"
         collected.message = f"The test stopped because of an internal error ({detail[:300]})."
-        collected.hint = "This is a fault in Connector Console, not in your settings: tell an administrator."
+        collected.hint = (
+            "This is a fault in Connector Console, not in your settings: tell an administrator."
+        )
     duration_ms = int((time.monotonic() - clock) * 1000)
     run = _record(
         connector=connector,

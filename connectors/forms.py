@@ -120,7 +120,7 @@ class ParamRow:
 
 @dataclass(frozen=True)
 class SecretFieldView:
-    """What a template needs to draw a secret: the input, its clear box, and whether one is stored."""
+    """What a template draws for a secret: the input, its clear box, whether one is stored."""
 
     field: forms.BoundField
     clear: forms.BoundField
@@ -638,8 +638,11 @@ class BaseParamFormSet(forms.BaseFormSet):
                 ),
             )
         stored = self.stored.get(self._norm(key))
-        if not value and stored is not None and stored.sensitive and not form.cleaned_data.get(
-            "sensitive"
+        if (
+            not value
+            and stored is not None
+            and stored.sensitive
+            and not form.cleaned_data.get("sensitive")
         ):
             form.add_error(
                 "value",
@@ -711,8 +714,9 @@ class ConnectorForms:
         return self.form.warnings
 
     def any_errors(self) -> bool:
-        return bool(self.form.errors or self.headers.total_error_count() or
-                    self.data.total_error_count())
+        return bool(
+            self.form.errors or self.headers.total_error_count() or self.data.total_error_count()
+        )
 
 
 def connector_forms(
@@ -743,8 +747,9 @@ def connector_forms(
                 {"key": r.key, "value": "" if r.sensitive else r.value, "sensitive": r.sensitive}
                 for r in rows
             ]
-        formsets.append(formset_class(data, **kwargs) if data is not None else formset_class(
-            **kwargs))
+        formsets.append(
+            formset_class(data, **kwargs) if data is not None else formset_class(**kwargs)
+        )
     return ConnectorForms(form=form, headers=formsets[0], data=formsets[1])
 
 

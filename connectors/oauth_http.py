@@ -530,7 +530,10 @@ class OutboundPolicy:
         can tell a typo from a refusal.
         """
         networks, exact, names, suffixes = self._allow_entries()
-        name = _normalise_host(host)
+        try:
+            name = _normalise_host(host)
+        except UnicodeError:
+            raise socket.gaierror(socket.EAI_NONAME, "invalid host name") from None
         if not name:
             return PolicyDecision(False, (), "empty host")
         literal = _parse_address(name)
@@ -618,7 +621,7 @@ class _Watchdog:
         return self._deadline - time.monotonic()
 
     def start(self) -> None:
-        pass
+        self._timer.start()
 
     def watch(self, sock: socket.socket) -> None:
         duplicate = sock.dup()
@@ -934,6 +937,8 @@ class _Transport:
             raise _Failure(
                 "dns_error", f"The host name {host} could not be resolved ({_oserror_text(exc)})."
             ) from None
+        except UnicodeError:  # getaddrinfo refuses over-long labels this way
+            raise _Failure("dns_error", f"The host name {host} could not be resolved.") from None
         if not decision.allowed:
             raise _Failure("blocked", BLOCKED_MESSAGE)
         if self._ca_bundle.strip():
@@ -1382,9 +1387,20 @@ def _response_headers(raw: _RawResponse, secrets: Sequence[str]) -> tuple[tuple[
         value = raw.headers.get(name)
         if value is None:
             continue
-        value = redact_url(value) if name == "Location" else value
+        if name == "Location":
+            # Query and fragment of a redirect can carry codes or tokens; the path is what a
+            # user needs to set the final URL.
+            value = _without_query(value)
         kept.append((name, redact_text(value, secrets=secrets)))
     return redact_headers(kept)
+
+
+def _without_query(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _location_host(raw: _RawResponse, target: _Target) -> str:
@@ -1632,7 +1648,7 @@ def token_request_perform(
             _attempt_without_exchange(request, plan[0], request.token_url, failure, secrets)
         )
         return _token_result(
-            request, attempts, [_Reading(failure.outcome, failure.message)], started, ""
+            request, attempts, [_Reading(failure.outcome, failure.message)], started
         )
     transport: _Transport | None = None
     try:
@@ -1657,7 +1673,7 @@ def token_request_perform(
         if transport is not None:
             transport.close()
         return _token_result(
-            request, attempts, [_Reading(failure.outcome, failure.message)], started, ""
+            request, attempts, [_Reading(failure.outcome, failure.message)], started
         )
 
     try:
@@ -1678,7 +1694,7 @@ def token_request_perform(
                 pending.append(CLIENT_AUTH_BASIC_UNENCODED)
     finally:
         transport.close()
-    return _token_result(request, attempts, readings, started, target.host)
+    return _token_result(request, attempts, readings, started)
 
 
 def _used_client_authentication(attempt: Attempt, reading: _Reading) -> str | None:
@@ -1706,7 +1722,6 @@ def _token_result(
     attempts: list[Attempt],
     readings: list[_Reading],
     started: float,
-    host: str,
 ) -> TokenResult:
     last_attempt, last = attempts[-1], readings[-1]
     used = _used_client_authentication(last_attempt, last)
@@ -1769,7 +1784,7 @@ def _token_hint(
 
 def _client_rejected_hint(request: TokenRequest, labels: list[str]) -> str:
     mode = request.client_authentication
-    if mode == CLIENT_AUTH_AUTO and labels[0] == CLIENT_AUTH_NONE:
+    if labels[0] == CLIENT_AUTH_NONE:
         return "The server wants client authentication: fill in Client ID and Client Secret."
     if mode == CLIENT_AUTH_AUTO:
         return (

@@ -77,7 +77,7 @@ def connector_diff(
     params_before: list[dict[str, Any]],
     params_after: list[dict[str, Any]],
 ) -> list[FieldChange]:
-    """Changed fields, with before/after values for plain fields and set/changed/cleared for secrets."""
+    """Changed fields: before/after for plain fields, set/changed/cleared for secrets."""
     changes: list[FieldChange] = []
     for name in TRACKED_FIELDS:
         old, new = before.get(name, ""), after.get(name, "")
@@ -253,7 +253,9 @@ def connector_clone_initial(*, source: Connector) -> tuple[dict[str, Any], list[
     initial["name"] = ""
     initial["display_name"] = f"Copy of {source.display_name or source.name}"
     rows = [
-        ParamRow(kind=p.kind, key=p.key, value="" if p.sensitive else p.value, sensitive=p.sensitive)
+        ParamRow(
+            kind=p.kind, key=p.key, value="" if p.sensitive else p.value, sensitive=p.sensitive
+        )
         for p in source.params.all()
     ]
     return initial, rows

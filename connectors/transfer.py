@@ -126,7 +126,9 @@ def connectors_export(*, include_secrets: bool, user: UserLike = None) -> dict[s
     """Every connector in the documented JSON shape, recorded in the audit log."""
     connectors = Connector.objects.prefetch_related("params").order_by("name")
     payload = {
-        "connectors": [connector_export_dict(c, include_secrets=include_secrets) for c in connectors]
+        "connectors": [
+            connector_export_dict(c, include_secrets=include_secrets) for c in connectors
+        ]
     }
     audit_record(
         kind="change",
@@ -199,8 +201,10 @@ def _collect_errors(name: str, bundle: Any, result: ImportResult) -> None:
         )
         for message in messages:
             result.errors.append(ImportError_(name, label, message))
-    for formset, list_key in ((bundle.headers, "additional_headers"),
-                              (bundle.data, "additional_request_data")):
+    for formset, list_key in (
+        (bundle.headers, "additional_headers"),
+        (bundle.data, "additional_request_data"),
+    ):
         for message in formset.non_form_errors():
             result.errors.append(ImportError_(name, list_key, message))
         for index, errors in enumerate(formset.errors):
@@ -218,9 +222,7 @@ def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
     result = ImportResult()
     bundles = []
     seen: set[str] = set()
-    existing = {
-        c.name.lower(): c for c in Connector.objects.prefetch_related("params")
-    }
+    existing = {c.name.lower(): c for c in Connector.objects.prefetch_related("params")}
     for position, entry in enumerate(payload["connectors"], start=1):
         if not isinstance(entry, dict):
             result.errors.append(ImportError_(f"#{position}", "connector", "Must be an object."))

@@ -59,8 +59,7 @@ class ConnectorPermissionMixin(PermissionRequiredMixin):
                 action="permission_denied",
                 user=user,
                 connector_name=self.kwargs.get("name", ""),
-                summary=f"{user.get_username()} may not {self.request.method} "
-                f"{self.request.path}",
+                summary=f"{user.get_username()} may not {self.request.method} {self.request.path}",
                 details={"permission": list(self.get_permission_required())},
             )
         return super().handle_no_permission()
@@ -355,9 +354,15 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
 
     permission_required = "connectors.test_connector"
 
-    def respond(self, outcome: TestOutcome | None, *, connector: Connector | None,
-                error: str = "", field_errors: list[tuple[str, str]] | None = None,
-                status: int = 200) -> HttpResponse:
+    def respond(
+        self,
+        outcome: TestOutcome | None,
+        *,
+        connector: Connector | None,
+        error: str = "",
+        field_errors: list[tuple[str, str]] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
         context = {
             "outcome": outcome,
             "run": outcome.run if outcome else None,
@@ -366,7 +371,10 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
             "error": error,
             "field_errors": field_errors or [],
             "can_pin": bool(
-                outcome and outcome.pin_offer and connector is not None and connector.pk
+                outcome
+                and outcome.pin_offer
+                and connector is not None
+                and connector.pk
                 and self.request.user.has_perm("connectors.change_connector")
             ),
         }
@@ -415,8 +423,10 @@ class ConnectorFormTestView(ConnectorTestMixin, View):
                 for f, messages_ in bundle.form.errors.items()
                 for m in messages_
             ]
-            for formset, label in ((bundle.headers, "Additional Headers"),
-                                   (bundle.data, "Additional Request Data")):
+            for formset, label in (
+                (bundle.headers, "Additional Headers"),
+                (bundle.data, "Additional Request Data"),
+            ):
                 for index, errors in enumerate(formset.errors):
                     for messages_ in errors.values():
                         field_errors += [(f"{label} row {index + 1}", str(m)) for m in messages_]
@@ -443,8 +453,7 @@ class ConnectorPinView(ConnectorPermissionMixin, View):
         method = request.POST.get("method", "")
         if method not in {"request_body", "basic_client", "basic_user"}:
             raise PermissionDenied
-        connector_pin_client_authentication(connector=connector, method=method,
-                                            user=request.user)
+        connector_pin_client_authentication(connector=connector, method=method, user=request.user)
         label = dict(ClientAuthentication.choices)[method]
         messages.success(request, f"Oauth2 Client Authentication is now: {label}.")
         return redirect(connector.get_absolute_url())

@@ -52,7 +52,9 @@ def admin_client(admin_user) -> Client:
     return client
 
 
-def form_data(values: dict[str, Any], rows: dict[str, list[dict[str, Any]]] | None = None) -> QueryDict:
+def form_data(
+    values: dict[str, Any], rows: dict[str, list[dict[str, Any]]] | None = None
+) -> QueryDict:
     """POST data for the connector form: field values plus the two formsets' rows."""
     data = QueryDict(mutable=True)
     for key, value in values.items():

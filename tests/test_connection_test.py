@@ -59,9 +59,12 @@ FAULTS = [
 
 @pytest.mark.parametrize(("path", "outcome"), FAULTS)
 def test_each_fault_has_its_outcome_within_the_deadline(fault_connector, path, outcome):
-    connector = fault_connector(path, client_authentication="request_body",
-                                oauth2_client_authentication="request_body",
-                                oauth2_response_type="form" if path == "/form" else "json")
+    connector = fault_connector(
+        path,
+        client_authentication="request_body",
+        oauth2_client_authentication="request_body",
+        oauth2_response_type="form" if path == "/form" else "json",
+    )
     started = time.monotonic()
     run = connector_test(connector=connector).run
     elapsed = time.monotonic() - started
@@ -78,8 +81,9 @@ def test_connection_refused_and_blocked(make_connector, settings):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    refused = make_connector("refused", **{**OAUTH2_PASSWORD,
-                             "oauth2_token_url": f"http://127.0.0.1:{port}/token"})
+    refused = make_connector(
+        "refused", **{**OAUTH2_PASSWORD, "oauth2_token_url": f"http://127.0.0.1:{port}/token"}
+    )
     assert connector_test(connector=refused).run.outcome == "connection_error"
 
     settings.CONNECTORS_OUTBOUND_ALLOW_LOOPBACK = False
@@ -94,15 +98,16 @@ def test_connection_refused_and_blocked(make_connector, settings):
 def test_echoed_secrets_are_masked_everywhere(fault_connector):
     run = connector_test(connector=fault_connector("/echo")).run
     stored = [run.message, run.hint] + [
-        " ".join([a.message, a.response_excerpt, str(a.request_body), str(a.request_headers),
-                  a.curl]) for a in run.attempts.all()
+        " ".join(
+            [a.message, a.response_excerpt, str(a.request_body), str(a.request_headers), a.curl]
+        )
+        for a in run.attempts.all()
     ]
     for text in stored:
         assert "echo-me-password-77" not in text
         assert "fault+sec/ret" not in text
     with connection.cursor() as cursor:
-        cursor.execute("SELECT message, response_excerpt, request_body FROM "
-                       "connectors_testattempt")
+        cursor.execute("SELECT message, response_excerpt, request_body FROM connectors_testattempt")
         raw = repr(cursor.fetchall())
     assert "echo-me-password-77" not in raw
 
@@ -112,8 +117,7 @@ def test_auto_mode_finds_the_body_and_offers_to_pin(fault_connector, fault_serve
     outcome = connector_test(connector=connector)
     run = outcome.run
     assert run.ok
-    assert [a.client_authentication for a in run.attempts.all()] == ["basic_client",
-                                                                     "request_body"]
+    assert [a.client_authentication for a in run.attempts.all()] == ["basic_client", "request_body"]
     assert outcome.pin_offer == "request_body"
     assert "OAuth 2.0 with Request Body" in run.hint
 
@@ -127,8 +131,10 @@ def test_auto_mode_falls_back_to_unencoded_basic(fault_connector):
 
 def test_unexpected_failure_is_recorded_as_internal_error(fault_connector):
     connector = fault_connector("/ok")
-    with mock.patch("connectors.oauth_http.token_request_perform",
-                    side_effect=RuntimeError("boom user-password-1")):
+    with mock.patch(
+        "connectors.oauth_http.token_request_perform",
+        side_effect=RuntimeError("boom user-password-1"),
+    ):
         run = connector_test(connector=connector).run
     assert run.outcome == "internal_error" and not run.ok
     assert "RuntimeError" in run.message
@@ -168,16 +174,25 @@ def test_views_permissions_and_rate_limit_message(fault_connector, settings):
 def test_form_test_uses_unsaved_values_and_stored_secrets_and_saves_nothing(
     fault_connector, fault_server, admin_client
 ):
-    connector = fault_connector("/notoken", name="formtest",
-                                oauth2_client_authentication="request_body")
+    connector = fault_connector(
+        "/notoken", name="formtest", oauth2_client_authentication="request_body"
+    )
     fault_server.clear_requests()
-    data = form_data({**OAUTH2_PASSWORD, "oauth2_client_id": fault_server.client_id,
-                      "oauth2_client_secret": "", "oauth2_password": "",
-                      "oauth2_token_url": fault_server.url("/body-only"),
-                      "oauth2_client_authentication": "request_body",
-                      "display_name": "Not saved", "version": 1})
-    response = admin_client.post("/connectors/formtest/edit/test/", data,
-                                 HTTP_X_REQUESTED_WITH="fetch")
+    data = form_data(
+        {
+            **OAUTH2_PASSWORD,
+            "oauth2_client_id": fault_server.client_id,
+            "oauth2_client_secret": "",
+            "oauth2_password": "",
+            "oauth2_token_url": fault_server.url("/body-only"),
+            "oauth2_client_authentication": "request_body",
+            "display_name": "Not saved",
+            "version": 1,
+        }
+    )
+    response = admin_client.post(
+        "/connectors/formtest/edit/test/", data, HTTP_X_REQUESTED_WITH="fetch"
+    )
     assert response.status_code == 200
     assert 'data-cc-outcome="success"' in response.content.decode()
     sent = fault_server.requests[-1].form
@@ -190,9 +205,11 @@ def test_form_test_uses_unsaved_values_and_stored_secrets_and_saves_nothing(
 
 
 def test_form_test_of_an_invalid_form_lists_the_errors(admin_client, db):
-    response = admin_client.post("/connectors/new/test/", form_data(
-        {"name": "x_new", "auth_config": "oauth2", "oauth2_grant_type": "password"}),
-        HTTP_X_REQUESTED_WITH="fetch")
+    response = admin_client.post(
+        "/connectors/new/test/",
+        form_data({"name": "x_new", "auth_config": "oauth2", "oauth2_grant_type": "password"}),
+        HTTP_X_REQUESTED_WITH="fetch",
+    )
     assert response.status_code == 400
     assert "Oauth2 Token Url" in response.content.decode()
     assert not TestRun.objects.exists()
@@ -217,8 +234,9 @@ def test_list_page_shows_the_last_result(fault_connector, admin_client):
 
 
 def test_attempt_records_hold_what_the_step_view_needs(fault_connector):
-    run = connector_test(connector=fault_connector("/ok", oauth2_client_authentication=
-                                                   "basic_client")).run
+    run = connector_test(
+        connector=fault_connector("/ok", oauth2_client_authentication="basic_client")
+    ).run
     attempt: TestAttempt = run.attempts.get()
     assert attempt.method == "POST" and attempt.url.endswith("/ok")
     assert attempt.status_code == 200 and attempt.duration_ms >= 0

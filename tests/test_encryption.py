@@ -58,7 +58,11 @@ def manage(
     }
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -100,7 +104,10 @@ def test_wrong_key_is_a_clear_error_not_ciphertext(secret_db):
 def test_rotation_re_encrypts_everything_under_the_new_key(secret_db):
     db, old = secret_db
     new = Fernet.generate_key().decode()
-    assert manage(db, f"{new},{old}", "shell", "-c", READ_ALL).stdout.strip().splitlines()[-1] == "True False"
+    assert (
+        manage(db, f"{new},{old}", "shell", "-c", READ_ALL).stdout.strip().splitlines()[-1]
+        == "True False"
+    )
     rotated = manage(db, f"{new},{old}", "connectors_rotate_key")
     assert "Re-encrypted" in rotated.stdout
     assert manage(db, new, "shell", "-c", READ_ALL).stdout.strip().splitlines()[-1] == "True False"
@@ -123,6 +130,14 @@ def test_production_start_up_stops_without_a_valid_key(tmp_path, key, message):
 def test_check_deploy_passes_with_a_production_environment(tmp_path):
     env_key = Fernet.generate_key().decode()
     production = {"DJANGO_ALLOWED_HOSTS": "console.example.com", "DJANGO_HSTS_PRELOAD": "1"}
-    result = manage(tmp_path / "x.sqlite3", env_key, "check", "--deploy", "--fail-level",
-                    "WARNING", check=False, extra_env=production)
+    result = manage(
+        tmp_path / "x.sqlite3",
+        env_key,
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        check=False,
+        extra_env=production,
+    )
     assert result.returncode == 0, result.stderr

@@ -43,8 +43,11 @@ def bundle_for(values, rows=None, instance=None):
 def test_each_choice_requires_exactly_its_fields(choice, required):
     bundle = bundle_for(choice)
     valid = bundle.is_valid()
-    errors = {name for name, errs in bundle.form.errors.items() if any(
-        e.code == "required" for e in errs.as_data())}
+    errors = {
+        name
+        for name, errs in bundle.form.errors.items()
+        if any(e.code == "required" for e in errs.as_data())
+    }
     assert errors == required
     assert valid is (not required)
 
@@ -59,9 +62,7 @@ def test_password_grant_allows_a_public_client_without_secret():
 def test_required_message_names_the_choice():
     bundle = bundle_for({"auth_config": "oauth2", "oauth2_grant_type": "password"})
     bundle.is_valid()
-    assert bundle.form.errors["oauth2_username"] == [
-        "This field is required for Password Grant."
-    ]
+    assert bundle.form.errors["oauth2_username"] == ["This field is required for Password Grant."]
     assert "Password Grant Password" in bundle.form.errors["oauth2_password"][0]
 
 
@@ -101,8 +102,9 @@ def test_switching_auth_config_clears_the_old_secrets(make_connector):
         instance=connector,
     )
     assert bundle.is_valid(), bundle.form.errors
-    connector_update(connector=bundle.form.instance, rows=bundle.rows(), user=None,
-                     expected_version=1)
+    connector_update(
+        connector=bundle.form.instance, rows=bundle.rows(), user=None, expected_version=1
+    )
     connector.refresh_from_db()
     assert connector.bearer_token == "new-bearer"
     assert connector.oauth2_password == "" and connector.oauth2_client_secret == ""
@@ -110,15 +112,26 @@ def test_switching_auth_config_clears_the_old_secrets(make_connector):
 
 
 def test_header_pattern_needs_exactly_one_placeholder():
-    for pattern, ok in [("Bearer %s", True), ("%s", True), ("Bearer", False),
-                        ("%s %s", False), ("Bearer %d", False)]:
+    for pattern, ok in [
+        ("Bearer %s", True),
+        ("%s", True),
+        ("Bearer", False),
+        ("%s %s", False),
+        ("Bearer %d", False),
+    ]:
         bundle = bundle_for({**OAUTH2_PASSWORD, "oauth2_header_auth_value_pattern": pattern})
         assert bundle.is_valid() is ok, (pattern, bundle.form.errors)
 
 
 def test_blank_optional_oauth2_fields_take_their_defaults():
-    bundle = bundle_for({**OAUTH2_PASSWORD, "oauth2_header_auth_key": "",
-                         "oauth2_header_auth_value_pattern": "", "oauth2_access_token_key": ""})
+    bundle = bundle_for(
+        {
+            **OAUTH2_PASSWORD,
+            "oauth2_header_auth_key": "",
+            "oauth2_header_auth_value_pattern": "",
+            "oauth2_access_token_key": "",
+        }
+    )
     assert bundle.is_valid(), bundle.form.errors
     instance = bundle.form.instance
     assert instance.oauth2_header_auth_key == "Authorization"
@@ -165,16 +178,30 @@ def test_token_url_must_be_absolute_http_without_credentials(url, error):
 
 
 def test_plain_http_is_accepted_with_a_warning():
-    bundle = bundle_for({**OAUTH2_PASSWORD, "oauth2_token_url": "http://login.example.com/t",
-                         "base_url": "http://api.example.com"})
+    bundle = bundle_for(
+        {
+            **OAUTH2_PASSWORD,
+            "oauth2_token_url": "http://login.example.com/t",
+            "base_url": "http://api.example.com",
+        }
+    )
     assert bundle.is_valid()
     assert len(bundle.warnings) == 2
     assert "plain http://" in bundle.warnings[0]
 
 
-@pytest.mark.parametrize("name,ok", [("hr_portal", True), ("a", False), ("1abc", False),
-                                     ("has-dash", False), ("x" * 64, True), ("x" * 65, False),
-                                     ("new", False)])
+@pytest.mark.parametrize(
+    "name,ok",
+    [
+        ("hr_portal", True),
+        ("a", False),
+        ("1abc", False),
+        ("has-dash", False),
+        ("x" * 64, True),
+        ("x" * 65, False),
+        ("new", False),
+    ],
+)
 def test_connector_name_rules(name, ok):
     assert bundle_for({**OAUTH2_PASSWORD, "name": name}).is_valid() is ok
 
@@ -205,8 +232,10 @@ def test_blank_secret_keeps_the_stored_one_and_clear_removes_it(make_connector):
 
 def test_clearing_a_required_secret_is_an_error(make_connector):
     connector = make_connector()
-    bundle = bundle_for({**OAUTH2_PASSWORD, "oauth2_password": "", "oauth2_password_clear": True,
-                         "version": 1}, instance=connector)
+    bundle = bundle_for(
+        {**OAUTH2_PASSWORD, "oauth2_password": "", "oauth2_password_clear": True, "version": 1},
+        instance=connector,
+    )
     assert not bundle.is_valid()
     assert "oauth2_password" in bundle.form.errors
 
@@ -218,24 +247,32 @@ def test_secret_inputs_never_render_a_value(make_connector):
     assert "user-password-1" not in html and "client-secret-1" not in html
     assert "Stored" in html
     # Nor after a failed submit that typed a new one.
-    failed = bundle_for({**OAUTH2_PASSWORD, "oauth2_password": "typed-new-pw",
-                         "oauth2_token_url": "nope"}, instance=connector)
+    failed = bundle_for(
+        {**OAUTH2_PASSWORD, "oauth2_password": "typed-new-pw", "oauth2_token_url": "nope"},
+        instance=connector,
+    )
     assert not failed.is_valid()
     assert "typed-new-pw" not in str(failed.form["oauth2_password"])
 
 
 def test_concurrent_edit_is_refused(make_connector):
     connector = make_connector()
-    first = bundle_for({**OAUTH2_PASSWORD, "display_name": "First", "version": 1},
-                       instance=Connector.objects.get(pk=connector.pk))
-    second = bundle_for({**OAUTH2_PASSWORD, "display_name": "Second", "version": 1},
-                        instance=Connector.objects.get(pk=connector.pk))
+    first = bundle_for(
+        {**OAUTH2_PASSWORD, "display_name": "First", "version": 1},
+        instance=Connector.objects.get(pk=connector.pk),
+    )
+    second = bundle_for(
+        {**OAUTH2_PASSWORD, "display_name": "Second", "version": 1},
+        instance=Connector.objects.get(pk=connector.pk),
+    )
     assert first.is_valid() and second.is_valid()
-    connector_update(connector=first.form.instance, rows=first.rows(), user=None,
-                     expected_version=1)
+    connector_update(
+        connector=first.form.instance, rows=first.rows(), user=None, expected_version=1
+    )
     with pytest.raises(ConcurrentEditError):
-        connector_update(connector=second.form.instance, rows=second.rows(), user=None,
-                         expected_version=1)
+        connector_update(
+            connector=second.form.instance, rows=second.rows(), user=None, expected_version=1
+        )
     assert Connector.objects.get(pk=connector.pk).display_name == "First"
 
 
@@ -249,19 +286,26 @@ def rows_bundle(headers=(), data=(), **extra):
 
 def test_rows_keep_their_order_and_blank_rows_are_skipped():
     bundle = rows_bundle(
-        headers=[{"key": "B-Header", "value": "2"}, {"key": "", "value": ""},
-                 {"key": "A-Header", "value": "1"}],
+        headers=[
+            {"key": "B-Header", "value": "2"},
+            {"key": "", "value": ""},
+            {"key": "A-Header", "value": "1"},
+        ],
         data=[{"key": "resource", "value": "r"}, {"key": "audience", "value": "a"}],
     )
     assert bundle.is_valid()
     assert [(r.kind, r.key) for r in bundle.rows()] == [
-        ("header", "B-Header"), ("header", "A-Header"), ("data", "resource"), ("data", "audience")
+        ("header", "B-Header"),
+        ("header", "A-Header"),
+        ("data", "resource"),
+        ("data", "audience"),
     ]
 
 
 def test_deleted_rows_are_dropped():
-    bundle = rows_bundle(headers=[{"key": "X-One", "value": "1", "DELETE": True},
-                                  {"key": "X-Two", "value": "2"}])
+    bundle = rows_bundle(
+        headers=[{"key": "X-One", "value": "1", "DELETE": True}, {"key": "X-Two", "value": "2"}]
+    )
     assert bundle.is_valid()
     assert [r.key for r in bundle.rows()] == ["X-Two"]
 
@@ -294,30 +338,42 @@ def test_row_rules(headers, data, message):
 
 
 def test_authorization_header_is_allowed_with_request_body_client_auth():
-    bundle = rows_bundle(headers=[{"key": "Authorization", "value": "Custom x"}],
-                         oauth2_client_authentication="request_body")
+    bundle = rows_bundle(
+        headers=[{"key": "Authorization", "value": "Custom x"}],
+        oauth2_client_authentication="request_body",
+    )
     assert bundle.is_valid(), bundle.headers.errors
 
 
 def test_row_count_is_capped():
-    bundle = rows_bundle(headers=[{"key": f"X-{i}", "value": "v"} for i in range(MAX_PARAM_ROWS + 1)])
+    bundle = rows_bundle(
+        headers=[{"key": f"X-{i}", "value": "v"} for i in range(MAX_PARAM_ROWS + 1)]
+    )
     assert not bundle.is_valid()
     assert "at most 20" in " ".join(bundle.headers.non_form_errors())
 
 
 def test_sensitive_row_value_is_kept_when_left_blank_and_never_rendered(make_connector):
-    connector = make_connector(rows={"headers": [
-        {"key": "X-Api-Secret", "value": "row-secret-1", "sensitive": True},
-        {"key": "X-Plain", "value": "plain-value"},
-    ]})
+    connector = make_connector(
+        rows={
+            "headers": [
+                {"key": "X-Api-Secret", "value": "row-secret-1", "sensitive": True},
+                {"key": "X-Plain", "value": "plain-value"},
+            ]
+        }
+    )
     unbound = connector_forms(instance=connector)
     html = "".join(str(form) for form in unbound.headers)
     assert "row-secret-1" not in html and "plain-value" in html
 
     bundle = bundle_for(
         {**OAUTH2_PASSWORD, "version": 1},
-        rows={"headers": [{"key": "X-Api-Secret", "value": "", "sensitive": True},
-                          {"key": "X-Plain", "value": "plain-value"}]},
+        rows={
+            "headers": [
+                {"key": "X-Api-Secret", "value": "", "sensitive": True},
+                {"key": "X-Plain", "value": "plain-value"},
+            ]
+        },
         instance=Connector.objects.get(pk=connector.pk),
     )
     assert bundle.is_valid()
@@ -325,8 +381,9 @@ def test_sensitive_row_value_is_kept_when_left_blank_and_never_rendered(make_con
 
 
 def test_unticking_sensitive_without_a_new_value_is_refused(make_connector):
-    connector = make_connector(rows={"headers": [
-        {"key": "X-Api-Secret", "value": "row-secret-1", "sensitive": True}]})
+    connector = make_connector(
+        rows={"headers": [{"key": "X-Api-Secret", "value": "row-secret-1", "sensitive": True}]}
+    )
     bundle = bundle_for(
         {**OAUTH2_PASSWORD, "version": 1},
         rows={"headers": [{"key": "X-Api-Secret", "value": ""}]},

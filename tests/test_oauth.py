@@ -69,8 +69,10 @@ def test_wrong_password_is_invalid_grant_and_stops_at_the_first_attempt(peer_con
 
 
 def test_application_without_the_password_grant_is_unauthorized_client(peer_connector, oauth_peer):
-    connector = peer_connector(oauth2_client_id=oauth_peer.cc_only_client_id,
-                               oauth2_client_secret=oauth_peer.cc_only_client_secret)
+    connector = peer_connector(
+        oauth2_client_id=oauth_peer.cc_only_client_id,
+        oauth2_client_secret=oauth_peer.cc_only_client_secret,
+    )
     run = connector_test(connector=connector).run
     assert run.outcome == "unauthorized_client"
 
@@ -84,9 +86,13 @@ def test_scope(peer_connector):
 
 def test_client_credentials_grant(make_connector, oauth_peer):
     connector = make_connector(
-        "cc", auth_config="oauth2", oauth2_grant_type="client_credentials",
-        oauth2_client_id=oauth_peer.cc_client_id, oauth2_client_secret=oauth_peer.cc_client_secret,
-        oauth2_token_url=oauth_peer.token_url, base_url=oauth_peer.base_url,
+        "cc",
+        auth_config="oauth2",
+        oauth2_grant_type="client_credentials",
+        oauth2_client_id=oauth_peer.cc_client_id,
+        oauth2_client_secret=oauth_peer.cc_client_secret,
+        oauth2_token_url=oauth_peer.token_url,
+        base_url=oauth_peer.base_url,
         test_request_path="/api/me",
     )
     run = connector_test(connector=connector).run
@@ -109,11 +115,23 @@ def test_command_prints_the_documented_json(peer_connector):
     out = io.StringIO()
     call_command("connector_test", "cli_dot", "--json", stdout=out)
     data = json.loads(out.getvalue())
-    assert set(data) == {"connector", "ok", "outcome", "message", "client_authentication_used",
-                         "attempts", "token"}
+    assert set(data) == {
+        "connector",
+        "ok",
+        "outcome",
+        "message",
+        "client_authentication_used",
+        "attempts",
+        "token",
+    }
     assert data["ok"] is True and data["client_authentication_used"] == "basic_client"
-    assert set(data["attempts"][0]) == {"client_authentication", "status_code", "outcome",
-                                        "message", "duration_ms"}
+    assert set(data["attempts"][0]) == {
+        "client_authentication",
+        "status_code",
+        "outcome",
+        "message",
+        "duration_ms",
+    }
     assert set(data["token"]) == {"token_type", "expires_in", "scope", "refresh_token_issued"}
     assert TestRun.objects.get(connector_name="cli_dot").source == "cli"
 
@@ -124,8 +142,12 @@ def test_connector_auth_calls_the_api_and_refreshes_once_on_401(peer_connector, 
     response = requests.get(oauth_peer.me_url, auth=auth, timeout=10)
     assert response.status_code == 200 and response.json()["username"] == "alice"
     # A token the server no longer accepts: the API answers 401, a new token is fetched once.
-    cache.set(auth.cache_key, encrypt_str(json.dumps(
-        {"access_token": "revoked-token", "expires_at": 4_000_000_000})).decode())
+    cache.set(
+        auth.cache_key,
+        encrypt_str(
+            json.dumps({"access_token": "revoked-token", "expires_at": 4_000_000_000})
+        ).decode(),
+    )
     response = requests.get(oauth_peer.me_url, auth=auth, timeout=10)
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [401]

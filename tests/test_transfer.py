@@ -16,10 +16,24 @@ from tests.conftest import OAUTH2_PASSWORD
 pytestmark = pytest.mark.django_db
 
 DOCUMENTED_OAUTH2_KEYS = {
-    "grant_type", "client_id", "client_secret", "username", "password", "scope", "refresh_token",
-    "token_url", "client_authentication", "header_auth_key", "header_auth_value_pattern",
-    "custom_grant_type", "request_custom_grant_type", "additional_headers",
-    "additional_request_data", "response_type", "access_token_key", "expires_in_key",
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "username",
+    "password",
+    "scope",
+    "refresh_token",
+    "token_url",
+    "client_authentication",
+    "header_auth_key",
+    "header_auth_value_pattern",
+    "custom_grant_type",
+    "request_custom_grant_type",
+    "additional_headers",
+    "additional_request_data",
+    "response_type",
+    "access_token_key",
+    "expires_in_key",
     "expires_in_format",
 }
 
@@ -44,14 +58,21 @@ def inventory(make_connector):
         "hr_portal",
         rows={
             "headers": [{"key": "Client-Id", "value": "abc"}],
-            "data": [{"key": "resource", "value": "https://graph"},
-                     {"key": "tenant_secret", "value": "row-secret", "sensitive": True}],
+            "data": [
+                {"key": "resource", "value": "https://graph"},
+                {"key": "tenant_secret", "value": "row-secret", "sensitive": True},
+            ],
         },
         **{**OAUTH2_PASSWORD, "oauth2_password_scope": "read write"},
     )
     make_connector("wiki", auth_config="basic", basic_username="bot", basic_password="wiki-pw")
-    make_connector("metrics", auth_config="api_key", api_key_location="param",
-                   api_key_param_name="key", api_key="metrics-key")
+    make_connector(
+        "metrics",
+        auth_config="api_key",
+        api_key_location="param",
+        api_key_param_name="key",
+        api_key="metrics-key",
+    )
     make_connector("tickets", auth_config="bearer", bearer_token="tickets-token")
     make_connector("public", auth_config="none")
 
@@ -64,14 +85,23 @@ def test_export_has_the_documented_shape_and_no_secrets(inventory):
     assert hr["oauth2"]["scope"] == "read write"
     assert hr["oauth2"]["password"] == "" and hr["oauth2"]["client_secret"] == ""
     assert hr["oauth2"]["additional_request_data"][1] == {
-        "key": "tenant_secret", "value": "", "sensitive": True}
+        "key": "tenant_secret",
+        "value": "",
+        "sensitive": True,
+    }
     assert by_name["wiki"]["basic"] == {"username": "bot", "password": ""}
     assert by_name["metrics"]["api_key"]["location"] == "param"
     assert by_name["tickets"]["bearer"] == {"token": ""}
     assert "oauth2" not in by_name["public"]
     text = json.dumps(data)
-    for secret in ("user-password-1", "client-secret-1", "row-secret", "wiki-pw", "metrics-key",
-                   "tickets-token"):
+    for secret in (
+        "user-password-1",
+        "client-secret-1",
+        "row-secret",
+        "wiki-pw",
+        "metrics-key",
+        "tickets-token",
+    ):
         assert secret not in text
 
 
@@ -95,12 +125,22 @@ def test_reimport_without_secrets_keeps_the_stored_ones(inventory, tmp_path):
 
 
 def test_minimal_entry_takes_defaults(tmp_path, db):
-    payload = {"connectors": [{
-        "name": "minimal", "base_url": "https://api.example.com", "auth_config": "oauth2",
-        "oauth2": {"grant_type": "client_credentials", "client_id": "c", "client_secret": "s",
-                   "token_url": "https://login.example.com/token",
-                   "additional_request_data": [{"key": "api_key_hint", "value": "v"}]},
-    }]}
+    payload = {
+        "connectors": [
+            {
+                "name": "minimal",
+                "base_url": "https://api.example.com",
+                "auth_config": "oauth2",
+                "oauth2": {
+                    "grant_type": "client_credentials",
+                    "client_id": "c",
+                    "client_secret": "s",
+                    "token_url": "https://login.example.com/token",
+                    "additional_request_data": [{"key": "api_key_hint", "value": "v"}],
+                },
+            }
+        ]
+    }
     import_file(tmp_path, payload)
     connector = Connector.objects.get(name="minimal")
     assert connector.oauth2_header_auth_value_pattern == "Bearer %s"
@@ -113,8 +153,13 @@ def test_minimal_entry_takes_defaults(tmp_path, db):
 def test_one_bad_connector_changes_nothing_and_every_error_is_listed(inventory, tmp_path):
     data = export()
     data["connectors"][0]["display_name"] = "Should not stick"
-    data["connectors"].append({"name": "bad_one", "auth_config": "oauth2",
-                               "oauth2": {"grant_type": "password", "token_url": "ftp://x"}})
+    data["connectors"].append(
+        {
+            "name": "bad_one",
+            "auth_config": "oauth2",
+            "oauth2": {"grant_type": "password", "token_url": "ftp://x"},
+        }
+    )
     data["connectors"].append({"name": "bad_two", "auth_config": "basic", "basic": {}})
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
@@ -135,6 +180,12 @@ def test_malformed_files_are_refused(tmp_path, db):
     path.write_text("{not json")
     with pytest.raises(CommandError, match="not valid JSON"):
         call_command("connectors_import", str(path))
-    result = connectors_import(payload={"connectors": [{"name": "x1", "auth_config": "oauth2",
-                               "oauth2": {"additional_headers": "nope"}}]}, user=None)
+    result = connectors_import(
+        payload={
+            "connectors": [
+                {"name": "x1", "auth_config": "oauth2", "oauth2": {"additional_headers": "nope"}}
+            ]
+        },
+        user=None,
+    )
     assert not result.ok and "must be a list" in str(result.errors[0])

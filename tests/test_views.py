@@ -28,21 +28,32 @@ CANARIES = {
 
 @pytest.fixture
 def canary_connectors(make_connector):
-    make_connector("c_basic", auth_config="basic", basic_username="u",
-                   basic_password=CANARIES["basic_password"])
-    make_connector("c_api_key", auth_config="api_key", api_key_location="header",
-                   api_key=CANARIES["api_key"])
+    make_connector(
+        "c_basic",
+        auth_config="basic",
+        basic_username="u",
+        basic_password=CANARIES["basic_password"],
+    )
+    make_connector(
+        "c_api_key", auth_config="api_key", api_key_location="header", api_key=CANARIES["api_key"]
+    )
     make_connector("c_bearer", auth_config="bearer", bearer_token=CANARIES["bearer_token"])
     make_connector(
         "c_password",
-        rows={"headers": [{"key": "X-Client-Secret", "value": CANARIES["row"],
-                           "sensitive": True}]},
-        **{**OAUTH2_PASSWORD, "oauth2_client_secret": CANARIES["oauth2_client_secret"],
-           "oauth2_password": CANARIES["oauth2_password"]},
+        rows={"headers": [{"key": "X-Client-Secret", "value": CANARIES["row"], "sensitive": True}]},
+        **{
+            **OAUTH2_PASSWORD,
+            "oauth2_client_secret": CANARIES["oauth2_client_secret"],
+            "oauth2_password": CANARIES["oauth2_password"],
+        },
     )
-    make_connector("c_refresh", auth_config="oauth2", oauth2_grant_type="refresh_token",
-                   oauth2_refresh_token=CANARIES["oauth2_refresh_token"],
-                   oauth2_token_url="https://login.example.com/token")
+    make_connector(
+        "c_refresh",
+        auth_config="oauth2",
+        oauth2_grant_type="refresh_token",
+        oauth2_refresh_token=CANARIES["oauth2_refresh_token"],
+        oauth2_token_url="https://login.example.com/token",
+    )
     return Connector.objects.all()
 
 
@@ -55,20 +66,33 @@ def test_no_page_renders_a_secret(canary_connectors):
     superuser = User.objects.create_superuser("root", password="x-pw-123456")
     client = Client()
     client.force_login(superuser)
-    urls = ["/connectors/", "/connectors/new/", "/connectors/import/", "/connectors/export/",
-            "/admin/connectors/connector/", "/audit/"]
+    urls = [
+        "/connectors/",
+        "/connectors/new/",
+        "/connectors/import/",
+        "/connectors/export/",
+        "/admin/connectors/connector/",
+        "/audit/",
+    ]
     for connector in canary_connectors:
-        urls += [f"/connectors/{connector.name}/", f"/connectors/{connector.name}/edit/",
-                 f"/connectors/{connector.name}/clone/", f"/connectors/{connector.name}/delete/",
-                 f"/admin/connectors/connector/{connector.pk}/change/"]
+        urls += [
+            f"/connectors/{connector.name}/",
+            f"/connectors/{connector.name}/edit/",
+            f"/connectors/{connector.name}/clone/",
+            f"/connectors/{connector.name}/delete/",
+            f"/admin/connectors/connector/{connector.pk}/change/",
+        ]
     for url in urls:
         response = client.get(url)
         assert response.status_code == 200, url
         assert_no_canary(response.content.decode(), url)
     # A failed edit re-renders the form with what was typed: still no secret.
-    response = client.post("/connectors/c_password/edit/", form_data(
-        {**OAUTH2_PASSWORD, "name": "c_password", "oauth2_token_url": "not a url",
-         "version": 1}))
+    response = client.post(
+        "/connectors/c_password/edit/",
+        form_data(
+            {**OAUTH2_PASSWORD, "name": "c_password", "oauth2_token_url": "not a url", "version": 1}
+        ),
+    )
     assert response.status_code == 400
     assert_no_canary(response.content.decode(), "failed edit")
     # The export without secrets holds none either.
@@ -115,26 +139,42 @@ def test_every_url_checks_login_and_permission(make_connector, route, method):
 def test_forms_require_csrf(admin_user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user)
-    response = client.post("/connectors/new/", form_data({"name": "x_csrf",
-                                                          "auth_config": "none"}))
+    response = client.post("/connectors/new/", form_data({"name": "x_csrf", "auth_config": "none"}))
     assert response.status_code == 403
     assert not Connector.objects.filter(name="x_csrf").exists()
 
 
 def test_create_edit_clone_delete_through_the_pages(admin_client):
-    response = admin_client.post("/connectors/new/", form_data(
-        {"name": "hr_portal", "base_url": "https://api.example.com", "enabled": True,
-         **OAUTH2_PASSWORD},
-        {"data": [{"key": "resource", "value": "https://graph"}]}))
+    response = admin_client.post(
+        "/connectors/new/",
+        form_data(
+            {
+                "name": "hr_portal",
+                "base_url": "https://api.example.com",
+                "enabled": True,
+                **OAUTH2_PASSWORD,
+            },
+            {"data": [{"key": "resource", "value": "https://graph"}]},
+        ),
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     connector = Connector.objects.get(name="hr_portal")
     assert connector.created_by.username == "admin"
     assert list(connector.params.values_list("key", flat=True)) == ["resource"]
 
-    response = admin_client.post("/connectors/hr_portal/edit/", form_data(
-        {**OAUTH2_PASSWORD, "oauth2_client_secret": "", "oauth2_password": "",
-         "display_name": "HR", "version": 1},
-        {"data": [{"key": "resource", "value": "https://graph"}]}))
+    response = admin_client.post(
+        "/connectors/hr_portal/edit/",
+        form_data(
+            {
+                **OAUTH2_PASSWORD,
+                "oauth2_client_secret": "",
+                "oauth2_password": "",
+                "display_name": "HR",
+                "version": 1,
+            },
+            {"data": [{"key": "resource", "value": "https://graph"}]},
+        ),
+    )
     assert response.status_code == 302
     connector.refresh_from_db()
     assert connector.display_name == "HR" and connector.version == 2
@@ -143,12 +183,23 @@ def test_create_edit_clone_delete_through_the_pages(admin_client):
     # Clone copies everything but secrets: the required password must be typed again.
     page = admin_client.get("/connectors/hr_portal/clone/").content.decode()
     assert "Copy of HR" in page and "https://graph" in page
-    response = admin_client.post("/connectors/hr_portal/clone/", form_data(
-        {**OAUTH2_PASSWORD, "name": "hr_copy", "oauth2_password": "", "oauth2_client_secret": ""}))
+    response = admin_client.post(
+        "/connectors/hr_portal/clone/",
+        form_data(
+            {
+                **OAUTH2_PASSWORD,
+                "name": "hr_copy",
+                "oauth2_password": "",
+                "oauth2_client_secret": "",
+            }
+        ),
+    )
     assert response.status_code == 400
     assert "Password Grant Password" in response.content.decode()
-    response = admin_client.post("/connectors/hr_portal/clone/", form_data(
-        {**OAUTH2_PASSWORD, "name": "hr_copy", "oauth2_client_secret": ""}))
+    response = admin_client.post(
+        "/connectors/hr_portal/clone/",
+        form_data({**OAUTH2_PASSWORD, "name": "hr_copy", "oauth2_client_secret": ""}),
+    )
     assert response.status_code == 302
     assert Connector.objects.get(name="hr_copy").oauth2_client_secret == ""
 
@@ -170,8 +221,9 @@ def test_stale_edit_is_refused_with_a_clear_message(admin_client, make_connector
 
 def test_list_search_filter_sort(admin_client, make_connector):
     make_connector("alpha", display_name="Payroll", auth_config="none")
-    make_connector("beta", base_url="https://crm.example.org", auth_config="bearer",
-                   bearer_token="t")
+    make_connector(
+        "beta", base_url="https://crm.example.org", auth_config="bearer", bearer_token="t"
+    )
     make_connector("gamma", enabled=False, auth_config="none")
 
     def names(query: str) -> list[str]:

@@ -14,8 +14,9 @@ pytestmark = [
 ]
 
 
-def test_fill_form_test_success_then_invalid_grant(logged_in_page, live_server, oauth_peer,
-                                                   artifacts_dir):
+def test_fill_form_test_success_then_invalid_grant(
+    logged_in_page, live_server, oauth_peer, artifacts_dir
+):
     page = logged_in_page
     page.goto(f"{live_server.url}/connectors/new/")
     page.fill("#id_name", "dot_browser")
@@ -45,4 +46,6 @@ def test_fill_form_test_success_then_invalid_grant(logged_in_page, live_server, 
     # Testing saved nothing; both runs were recorded.
     assert not Connector.objects.exists()
     assert list(TestRun.objects.order_by("id").values_list("outcome", flat=True)) == [
-        "success", "invalid_grant"]
+        "success",
+        "invalid_grant",
+    ]

@@ -88,8 +88,9 @@ def test_fill_oauth2_form_with_rows_save_and_reload(logged_in_page, live_server,
 
     data = page.locator('[data-cc-formset="data"]')
     data.locator("[data-cc-rows] [data-cc-row]").nth(0).locator("[data-cc-key]").fill("resource")
-    data.locator("[data-cc-rows] [data-cc-row]").nth(0).locator(
-        "input[name$='-value']").fill("https://graph.example.com")
+    data.locator("[data-cc-rows] [data-cc-row]").nth(0).locator("input[name$='-value']").fill(
+        "https://graph.example.com"
+    )
 
     page.screenshot(path=str(artifacts_dir / "oauth2-password-form.png"), full_page=True)
     page.click("button[type=submit]:has-text('Save')")

@@ -13,8 +13,11 @@ class Command(BaseCommand):
     help = "Create the demo superuser and one demo connector per Auth Config, once."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000",
-                            help="Where this app is served, for the sandbox URLs.")
+        parser.add_argument(
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="Where this app is served, for the sandbox URLs.",
+        )
 
     def handle(self, *args, base_url: str, **options) -> None:
         demo = demo_superuser_ensure(
