@@ -929,10 +929,10 @@ class _Transport:
                 ) from None
         host, port = self.target.host, self.target.port
         try:
-            decision = _run_within(
-                self.watchdog.remaining(),
-                lambda: self._policy.check(host, port, resolver=self._resolver),
-            )
+            check = lambda: self._policy.check(host, port, resolver=self._resolver)  # noqa: E731
+            # An address literal needs no lookup that could hang, so no helper thread either.
+            literal = _parse_address(_normalise_host(host)) is not None
+            decision = check() if literal else _run_within(self.watchdog.remaining(), check)
         except OSError as exc:  # socket.gaierror and friends from the resolver
             raise _Failure(
                 "dns_error", f"The host name {host} could not be resolved ({_oserror_text(exc)})."
