@@ -40,10 +40,17 @@
     const key = row.querySelector("[data-cc-key]");
     const sensitive = row.querySelector("[data-cc-sensitive]");
     if (!key || !sensitive) return;
-    sensitive.addEventListener("change", () => { sensitive.dataset.ccTouched = "1"; });
+    const value = row.querySelector("input[name$='-value']");
+    // A sensitive value is typed into a password box, so it is not left on screen.
+    const mask = () => { if (value) value.type = sensitive.checked ? "password" : "text"; };
+    sensitive.addEventListener("change", () => { sensitive.dataset.ccTouched = "1"; mask(); });
     key.addEventListener("input", () => {
-      if (!sensitive.dataset.ccTouched && SENSITIVE_KEY.test(key.value)) sensitive.checked = true;
+      if (!sensitive.dataset.ccTouched && SENSITIVE_KEY.test(key.value)) {
+        sensitive.checked = true;
+        mask();
+      }
     });
+    mask();
   }
 
   function enableRemove(row) {
