@@ -1,0 +1,247 @@
+"""The hash chain: canonical serialisation of a record, its hash, and the verifier.
+
+hash = SHA-256( prev_hash + "\\n" + canonical JSON of the record )
+
+The canonical JSON is sorted-key, compact, with datetimes as UTC ISO 8601 (microseconds). For a
+test run it includes every column of the run and of each attempt, in position order, so an edit
+made directly in the database to any of those rows changes the hash and the verifier names it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.db.models import Prefetch
+
+from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+
+# The columns of an audit record that its hash covers (everything but id and the hashes).
+EVENT_FIELDS: tuple[str, ...] = (
+    "created_at",
+    "kind",
+    "action",
+    "user_id",
+    "username",
+    "connector_id",
+    "connector_name",
+    "source",
+    "outcome",
+    "summary",
+    "details",
+    "test_run_id",
+)
+
+PRUNE_ACTION = "prune"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    raise TypeError(f"cannot serialise {type(value).__name__} for the audit chain")
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted-key compact JSON: the same input always gives the same bytes."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default
+    )
+
+
+def row_dict(instance: models.Model) -> dict[str, Any]:
+    """Every concrete column of a row, by column attribute name."""
+    return {f.attname: f.value_from_object(instance) for f in instance._meta.concrete_fields}
+
+
+def event_payload(
+    event: AuditEvent, run: models.Model | None, attempts: Iterable[models.Model]
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {name: getattr(event, name) for name in EVENT_FIELDS}
+    if event.test_run_id is not None:
+        payload["test_run"] = row_dict(run) if run is not None else None
+        payload["attempts"] = [row_dict(a) for a in attempts]
+    return payload
+
+
+def chain_hash(prev_hash: str, payload: dict[str, Any]) -> str:
+    data = prev_hash + "\n" + canonical_json(payload)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def event_hash(
+    event: AuditEvent, run: models.Model | None, attempts: Iterable[models.Model]
+) -> str:
+    return chain_hash(event.prev_hash, event_payload(event, run, attempts))
+
+
+def attempts_prefetch() -> Prefetch:
+    from connectors.models import TestAttempt
+
+    return Prefetch(
+        "test_run__attempts", queryset=TestAttempt._default_manager.order_by("position", "id")
+    )
+
+
+def events_for_hashing() -> models.QuerySet[AuditEvent]:
+    """Records with their run and attempts loaded in bulk, oldest first."""
+    return (
+        AuditEvent.objects.order_by("id")
+        .select_related("test_run")
+        .prefetch_related(attempts_prefetch())
+    )
+
+
+def run_and_attempts(event: AuditEvent) -> tuple[models.Model | None, list[models.Model]]:
+    run = event.test_run if event.test_run_id is not None else None
+    attempts = list(run.attempts.all()) if run is not None else []
+    return run, attempts
+
+
+@dataclass(frozen=True)
+class PruneBoundary:
+    """Where the chain starts after retention pruning: the hash of the last removed record."""
+
+    last_removed_id: int
+    end_hash: str
+
+
+def prune_boundary() -> PruneBoundary | None:
+    """The boundary named by the newest prune record (itself covered by the chain)."""
+    record = (
+        AuditEvent.objects.filter(kind=AuditEvent.Kind.SYSTEM, action=PRUNE_ACTION)
+        .order_by("-id")
+        .only("details")
+        .first()
+    )
+    if record is None:
+        return None
+    details = record.details or {}
+    return PruneBoundary(int(details.get("last_id", 0)), str(details.get("end_hash", "")))
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_id: int | None = None
+    last_id: int | None = None
+    bad_id: int | None = None
+    problem: str = ""
+
+
+def _describe(event: AuditEvent) -> str:
+    when = _default(event.created_at) if event.created_at else "?"
+    return f"#{event.pk} ({event.kind}/{event.action} {event.connector_name or '-'} at {when})"
+
+
+def chain_verify(*, chunk_size: int = 2000) -> Iterator[VerifyResult]:
+    """Walk the chain oldest first in constant memory; yield progress, then the result.
+
+    Every yielded value but the last has ok=True and is progress (one per chunk). On
+    PostgreSQL the walk reads one snapshot, so appends made meanwhile cannot confuse it.
+    """
+    with _consistent_snapshot():
+        yield from _walk(chunk_size)
+
+
+@contextlib.contextmanager
+def _consistent_snapshot() -> Iterator[None]:
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
+def _walk(chunk_size: int) -> Iterator[VerifyResult]:
+    boundary = prune_boundary()
+    expected_prev = boundary.end_hash if boundary else GENESIS_HASH
+    checked = 0
+    first_id: int | None = None
+    last: AuditEvent | None = None
+    for event in events_for_hashing().iterator(chunk_size=chunk_size):
+        if first_id is None:
+            first_id = event.pk
+            if boundary is not None and event.pk <= boundary.last_removed_id:
+                yield VerifyResult(
+                    False,
+                    checked,
+                    first_id,
+                    event.pk,
+                    event.pk,
+                    f"Record {_describe(event)} should have been removed by the last prune "
+                    f"(it removed up to #{boundary.last_removed_id}).",
+                )
+                return
+        if event.prev_hash != expected_prev:
+            where = "the start of the log" if last is None else f"record #{last.pk}"
+            yield VerifyResult(
+                False,
+                checked,
+                first_id,
+                event.pk,
+                event.pk,
+                f"Record {_describe(event)} does not follow {where}: its previous-hash link is "
+                "broken (a record before it was removed, inserted or changed).",
+            )
+            return
+        run, attempts = run_and_attempts(event)
+        if event_hash(event, run, attempts) != event.hash:
+            what = " or its test run/attempts" if event.test_run_id is not None else ""
+            yield VerifyResult(
+                False,
+                checked,
+                first_id,
+                event.pk,
+                event.pk,
+                f"Record {_describe(event)} does not match its hash: the record{what} was "
+                "changed after it was written.",
+            )
+            return
+        expected_prev = event.hash
+        last = event
+        checked += 1
+        if checked % chunk_size == 0:
+            yield VerifyResult(True, checked, first_id, event.pk)
+    head = AuditChainHead.objects.filter(pk=1).first()
+    last_id = last.pk if last is not None else None
+    if head is not None and (head.last_event_id != last_id or head.last_hash != expected_prev):
+        yield VerifyResult(
+            False,
+            checked,
+            first_id,
+            last_id,
+            head.last_event_id,
+            f"The log ends at #{last_id} but the chain head records #{head.last_event_id}: "
+            "records at the end of the log were removed.",
+        )
+        return
+    if head is None and last is not None:
+        yield VerifyResult(
+            False,
+            checked,
+            first_id,
+            last_id,
+            last_id,
+            "The chain head is missing: the log cannot be shown to be complete.",
+        )
+        return
+    yield VerifyResult(True, checked, first_id, last_id)

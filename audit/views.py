@@ -1,0 +1,81 @@
+"""Reviewing the audit log: the filtered list, one record, and streamed exports."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from audit.exports import FORMATS, export_stream
+from audit.forms import KNOWN_OUTCOMES, AuditFilterForm
+from audit.models import AuditEvent
+from audit.sanitize import connector_secrets_by_id, details_redact
+from audit.selectors import audit_event_page, audit_events_filtered
+
+VIEW_PERMISSION = "audit.view_auditevent"
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+def _positive_int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 19 else None
+
+
+def _filter_form(request: HttpRequest) -> AuditFilterForm:
+    form = AuditFilterForm(request.GET)
+    form.is_valid()  # errors are shown; valid fields still filter
+    return form
+
+
+@permission_required(VIEW_PERMISSION, raise_exception=True)
+def audit_list(request: HttpRequest) -> HttpResponse:
+    """The audit log, newest first, filtered, one keyset page at a time."""
+    form = _filter_form(request)
+    filters = form.filters()
+    page = audit_event_page(
+        filters=filters,
+        before=_positive_int(request.GET.get("before")),
+        after=_positive_int(request.GET.get("after")),
+    )
+    return render(
+        request,
+        "audit/list.html",
+        {"form": form, "filters": filters, "page": page, "known_outcomes": KNOWN_OUTCOMES},
+    )
+
+
+@permission_required(VIEW_PERMISSION, raise_exception=True)
+def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One record: a test run's attempts as steps, a change's diff, a denial's reason."""
+    event = get_object_or_404(AuditEvent.objects.select_related("test_run"), pk=pk)
+    redactor = connector_secrets_by_id(event.connector_id)
+    run = event.test_run if event.test_run_id else None
+    attempts = list(run.attempts.order_by("position", "id")) if run is not None else []
+    details = details_redact(event.details, secrets=redactor)
+    changes = details.get("changes") if isinstance(details, dict) else None
+    return render(
+        request,
+        "audit/detail.html",
+        {
+            "event": event,
+            "run": run,
+            "attempts": attempts,
+            "changes": changes if isinstance(changes, list) else None,
+            "details": details,
+            "redactor": redactor,
+        },
+    )
+
+
+@permission_required(VIEW_PERMISSION, raise_exception=True)
+def audit_export(request: HttpRequest) -> HttpResponse:
+    """The filtered records as a streamed CSV or JSON download, redacted."""
+    fmt = request.GET.get("format", "csv")
+    if fmt not in FORMATS:
+        return HttpResponseBadRequest("Choose format=csv or format=json.")
+    qs = audit_events_filtered(_filter_form(request).filters())
+    response = StreamingHttpResponse(export_stream(qs, fmt), content_type=CONTENT_TYPES[fmt])
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,373 @@
+"""Benchmark the audit log pages on PostgreSQL with a million records (not a test).
+
+Creates (or reuses) a separate database, fills it with N hash-chained records (a realistic mix
+of test runs with attempts, changes and denials) by COPY, then times the server side of
+`/audit/` (first page, filtered pages, a deep keyset page) and of the Django admin changelist
+for the same records, through Django's test Client inside this process.
+
+    .venv/bin/python benchmarks/audit_bench.py                # 1,000,000 records, 20 reps
+    .venv/bin/python benchmarks/audit_bench.py --records 50000 --reps 5 --refill
+
+Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432), database --db (audit_bench).
+Targets: each of ours under 50 ms median, and at least 5x faster than the admin changelist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+KINDS = (("test_run", 0.40), ("change", 0.45), ("denial", 0.15))
+OUTCOMES = ("success", "success", "success", "invalid_client", "timeout", "invalid_grant")
+CONNECTORS = 200
+USERS = 40
+BATCH = 20_000
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--db", default="audit_bench")
+    parser.add_argument("--refill", action="store_true", help="Empty and refill even if full.")
+    parser.add_argument("--verify", action="store_true", help="Also time audit_verify.")
+    return parser.parse_args()
+
+
+def prepare_environment(args: argparse.Namespace) -> None:
+    import psycopg
+
+    server = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.db]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{args.db}"')
+    os.environ["DATABASE_URL"] = f"{server}/{args.db}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Bench-only values: this database holds generated records and no real secret.
+    os.environ.setdefault(
+        "DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789"
+    )
+    os.environ.setdefault("FIELD_ENCRYPTION_KEY", "8C5F7G1sZk1I0mE7b3oQh0lC2m3yWb2kV4l0T4n5sQ0=")
+    os.environ["DJANGO_DEBUG"] = "0"
+    os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "0"
+    os.environ["DJANGO_SECURE_COOKIES"] = "0"
+    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
+    os.environ["DJANGO_LOG_LEVEL"] = "WARNING"
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def fill(args: argparse.Namespace) -> None:
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    from audit.chain import EVENT_FIELDS, chain_hash
+    from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+    from connectors.models import Connector, TestAttempt, TestRun
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM audit_auditevent")
+        have = cursor.fetchone()[0]
+    if have == args.records and not args.refill:
+        print(f"Reusing {have:,} records in {args.db}.")
+        return
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        # TRUNCATE is the bench's reset; the append-only triggers guard UPDATE and DELETE.
+        cursor.execute(
+            "TRUNCATE audit_auditevent, audit_auditchainhead, connectors_testattempt, "
+            "connectors_testrun RESTART IDENTITY CASCADE"
+        )
+    if Connector.objects.count() < CONNECTORS:
+        Connector.objects.all().delete()
+        Connector.objects.bulk_create(
+            Connector(name=f"conn_{i:03d}", auth_config="oauth2", oauth2_client_id=f"client-{i}")
+            for i in range(CONNECTORS)
+        )
+    if User.objects.filter(username__startswith="bench_").count() < USERS:
+        User.objects.bulk_create(User(username=f"bench_{i:02d}") for i in range(USERS))
+    connectors = list(Connector.objects.values_list("pk", "name"))
+    users = list(User.objects.filter(username__startswith="bench_").values_list("pk", "username"))
+    run_attnames = [f.attname for f in TestRun._meta.concrete_fields]
+    attempt_attnames = [f.attname for f in TestAttempt._meta.concrete_fields]
+    event_columns = ["id", *[AuditEvent._meta.get_field(n).column for n in EVENT_FIELDS]]
+    event_columns += ["prev_hash", "hash"]
+
+    rng = random.Random(4)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=365)
+    step = dt.timedelta(days=365) / args.records
+    kinds, weights = zip(*KINDS, strict=True)
+    prev = GENESIS_HASH
+    run_id = attempt_id = 0
+    events: list[tuple[Any, ...]] = []
+    runs: list[tuple[Any, ...]] = []
+    attempts: list[tuple[Any, ...]] = []
+
+    def flush() -> None:
+        from psycopg.types.json import Jsonb
+
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            for table, columns, rows, json_cols in (
+                ("connectors_testrun", run_attnames, runs, {"token", "config"}),
+                (
+                    "connectors_testattempt",
+                    attempt_attnames,
+                    attempts,
+                    {"request_headers", "request_body", "response_headers"},
+                ),
+                ("audit_auditevent", event_columns, events, {"details"}),
+            ):
+                positions = [i for i, c in enumerate(columns) if c in json_cols]
+                with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        if positions:
+                            row = list(row)
+                            for p in positions:
+                                row[p] = None if row[p] is None else Jsonb(row[p])
+                        copy.write_row(row)
+        events.clear()
+        runs.clear()
+        attempts.clear()
+
+    for index in range(1, args.records + 1):
+        created = start + step * index
+        kind = rng.choices(kinds, weights)[0]
+        connector_id, connector_name = connectors[rng.randrange(len(connectors))]
+        user_id, username = users[rng.randrange(len(users))]
+        outcome, summary, details, test_run_id, source = "", "", {}, None, ""
+        payload_extra: dict[str, Any] = {}
+        if kind == "test_run":
+            run_id += 1
+            test_run_id = run_id
+            outcome = rng.choice(OUTCOMES)
+            source = "saved"
+            summary = f"Connection test of {connector_name}: {outcome}"
+            run = dict(
+                id=run_id,
+                connector_id=connector_id,
+                connector_name=connector_name,
+                user_id=user_id,
+                username=username,
+                source="saved",
+                started_at=created - dt.timedelta(milliseconds=500),
+                duration_ms=rng.randrange(900),
+                ok=outcome == "success",
+                outcome=outcome,
+                message=summary,
+                hint="",
+                client_authentication_used="basic_client" if outcome == "success" else "",
+                token=None,
+                config={"auth_config": "oauth2", "oauth2_client_secret": "set"},
+            )
+            run_attempts = []
+            for position in (1, 2):
+                attempt_id += 1
+                run_attempts.append(
+                    dict(
+                        id=attempt_id,
+                        run_id=run_id,
+                        position=position,
+                        step="token",
+                        client_authentication=("basic_client", "request_body")[position - 1],
+                        method="POST",
+                        url="https://auth.example.com/oauth/token",
+                        request_headers=[["Authorization", "Basic ********"]],
+                        request_body=[["grant_type", "client_credentials"]],
+                        status_code=200 if outcome == "success" else 401,
+                        response_headers=[["Content-Type", "application/json"]],
+                        response_excerpt='{"token_type": "Bearer", "expires_in": 3600}',
+                        duration_ms=rng.randrange(400),
+                        outcome=outcome,
+                        message=summary,
+                        curl="curl -X POST https://auth.example.com/oauth/token",
+                    )
+                )
+            runs.append(tuple(run[a] for a in run_attnames))
+            attempts.extend(tuple(a[n] for n in attempt_attnames) for a in run_attempts)
+            payload_extra = {"test_run": run, "attempts": run_attempts}
+        elif kind == "change":
+            outcome = "ok"
+            summary = f"Edited {connector_name}: Client ID"
+            details = {
+                "changes": [
+                    {
+                        "field": "oauth2_client_id",
+                        "label": "Client ID",
+                        "before": "a",
+                        "after": f"b{index}",
+                    },
+                    {
+                        "field": "oauth2_client_secret",
+                        "label": "Client Secret",
+                        "before": None,
+                        "after": "changed",
+                    },
+                ]
+            }
+        else:
+            outcome = rng.choice(("rate_limited", "blocked", "permission_denied"))
+            summary = f"{outcome.replace('_', ' ')}: {connector_name}"
+        values = dict(
+            created_at=created,
+            kind=kind,
+            action={"test_run": "test", "change": "edit"}.get(kind, outcome),
+            user_id=user_id,
+            username=username,
+            connector_id=connector_id,
+            connector_name=connector_name,
+            source=source,
+            outcome=outcome,
+            summary=summary,
+            details=details,
+            test_run_id=test_run_id,
+        )
+        this_hash = chain_hash(prev, {**values, **payload_extra})
+        events.append((index, *(values[n] for n in EVENT_FIELDS), prev, this_hash))
+        prev = this_hash
+        if len(events) >= BATCH:
+            flush()
+            print(f"\r  {index:,} records", end="", flush=True, file=sys.stderr)
+    flush()
+    with connection.cursor() as cursor:
+        for table, last in (
+            ("audit_auditevent", args.records),
+            ("connectors_testrun", run_id),
+            ("connectors_testattempt", attempt_id),
+        ):
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), %s)", [max(last, 1)]
+            )
+    AuditChainHead.objects.update_or_create(
+        pk=1, defaults={"last_event_id": args.records, "last_hash": prev}
+    )
+    with connection.cursor() as cursor:  # autocommit, as VACUUM needs
+        for table in ("audit_auditevent", "connectors_testrun", "connectors_testattempt"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    print(file=sys.stderr)
+    print(
+        f"Filled {args.records:,} records ({run_id:,} test runs, {attempt_id:,} attempts) "
+        f"in {time.perf_counter() - started:.0f} s."
+    )
+
+
+def median_ms(client: Any, url: str, reps: int) -> tuple[float, int]:
+    for _ in range(2):  # warm caches and connections
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+    timings = []
+    for _ in range(reps):
+        began = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - began) * 1000)
+        assert response.status_code == 200
+    return statistics.median(timings), len(response.content)
+
+
+def measure(args: argparse.Namespace) -> None:
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    from audit.models import AuditEvent
+
+    viewer, _ = User.objects.get_or_create(username="bench_viewer")
+    viewer.groups.add(Group.objects.get(name="Connector viewers"))
+    admin_user, created = User.objects.get_or_create(
+        username="bench_admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    ours, admin = Client(), Client()
+    ours.force_login(viewer)
+    admin.force_login(admin_user)
+    connector_id = AuditEvent.objects.order_by("-id").values_list("connector_id", flat=True).first()
+    deep = 1_000 + 51
+    cases = [
+        ("/audit/ first page", ours, "/audit/"),
+        (
+            "/audit/ connector + kind filter",
+            ours,
+            f"/audit/?connector={connector_id}&kind=test_run",
+        ),
+        ("/audit/ outcome filter", ours, "/audit/?outcome=timeout"),
+        ("/audit/ date range", ours, "/audit/?since=2000-01-01&until=2100-01-01&kind=denial"),
+        ("/audit/ deep keyset page", ours, f"/audit/?before={deep}"),
+        ("/audit/ deep keyset, filtered", ours, f"/audit/?kind=denial&before={deep}"),
+        ("/audit/ connector name search", ours, "/audit/?q=conn_01"),
+        ("/audit/ rare name search", ours, "/audit/?q=conn_199"),
+        ("/audit/ name search, no match", ours, "/audit/?q=nowhere"),
+        ("admin changelist", admin, "/admin/audit/auditevent/"),
+        ("admin changelist, kind filter", admin, "/admin/audit/auditevent/?kind__exact=test_run"),
+        ("admin changelist, search", admin, "/admin/audit/auditevent/?q=conn_01"),
+    ]
+    results: dict[str, float] = {}
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(STORAGES=storages):
+        for label, client, url in cases:
+            ms, size = median_ms(client, url, args.reps)
+            results[label] = ms
+            print(f"  {label:<34} {ms:8.1f} ms median of {args.reps}  ({size:,} bytes)  {url}")
+    admin_ms = results["admin changelist"]
+    # Each of ours against the plain admin changelist (the strictest) and its own counterpart.
+    counterpart = {
+        "/audit/ connector + kind filter": "admin changelist, kind filter",
+        "/audit/ connector name search": "admin changelist, search",
+        "/audit/ rare name search": "admin changelist, search",
+        "/audit/ name search, no match": "admin changelist, search",
+    }
+    print()
+    worst = 0.0
+    for label, ms in results.items():
+        if label.startswith("/audit/"):
+            worst = max(worst, ms)
+            twin = counterpart.get(label, "admin changelist")
+            flag = "OK  " if ms < 50 and admin_ms / ms >= 5 else "MISS"
+            print(
+                f"  {flag} {label:<34} {ms:6.1f} ms, {admin_ms / ms:5.1f}x faster than the admin "
+                f"changelist, {results[twin] / ms:5.1f}x than '{twin}'"
+            )
+    print(
+        f"\nSlowest of ours: {worst:.1f} ms (target < 50 ms); admin changelist {admin_ms:.1f} ms."
+    )
+
+
+def verify(args: argparse.Namespace) -> None:
+    from audit.chain import chain_verify
+
+    began = time.perf_counter()
+    result = list(chain_verify(chunk_size=5000))[-1]
+    print(
+        f"audit_verify: ok={result.ok} checked={result.checked:,} "
+        f"in {time.perf_counter() - began:.0f} s {result.problem}"
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    prepare_environment(args)
+    fill(args)
+    measure(args)
+    if args.verify:
+        verify(args)
+
+
+if __name__ == "__main__":
+    main()
