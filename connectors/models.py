@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 
+from audit.append_only import AppendOnlyModel
 from connectors.fields import SecretCharField, SecretTextField
 
 NAME_VALIDATOR = RegexValidator(
@@ -303,7 +304,7 @@ class TokenRequestParam(models.Model):
         return f"{self.get_kind_display()}: {self.key}"
 
 
-class TestRun(models.Model):
+class TestRun(AppendOnlyModel):
     """One press of "Test connection" (or its command-line twin) and what came of it.
 
     Runs outlive their connector: they are audit history, so they name the connector by id and
@@ -344,7 +345,7 @@ class TestRun(models.Model):
         return f"{self.connector_name} {self.outcome} at {self.started_at:%Y-%m-%d %H:%M:%S}"
 
 
-class TestAttempt(models.Model):
+class TestAttempt(AppendOnlyModel):
     """One HTTP exchange within a test run, stored already masked and redacted."""
 
     class Step(models.TextChoices):

@@ -202,7 +202,9 @@ def connector_update(
     actor = _actor(user)
     with transaction.atomic():
         current = (
-            Connector.objects.select_for_update().select_related("updated_by").get(pk=connector.pk)
+            Connector.objects.select_for_update(of=("self",))
+            .select_related("updated_by")
+            .get(pk=connector.pk)
         )
         if expected_version is not None and current.version != expected_version:
             raise ConcurrentEditError(current)
@@ -265,6 +267,8 @@ def connector_delete(*, connector: Connector, user: UserLike) -> None:
     """Delete a connector and record it; its test history stays in the audit log."""
     actor = _actor(user)
     with transaction.atomic():
+        # The connector's row lock first, the audit chain's last: the order every writer uses.
+        connector = Connector.objects.select_for_update(of=("self",)).get(pk=connector.pk)
         snapshot = _snapshot(connector)
         changes = connector_diff(
             before=snapshot,

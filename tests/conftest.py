@@ -23,10 +23,24 @@ ROLE_GROUPS = {
 USER_PASSWORD = "pw-for-tests-7f3a"
 
 
+def ensure_roles() -> None:
+    """Recreate the role groups after a transactional test flushed what migrations made."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("connectors.migrations.0002_roles").create_roles(apps, None)
+    import_module("audit.migrations.0003_roles_view_auditevent").grant_view(apps, None)
+
+
 def make_user(role: str, username: str | None = None) -> User:
     user = User.objects.create_user(username=username or role, password=USER_PASSWORD)
     if role in ROLE_GROUPS:
-        user.groups.add(Group.objects.get(name=ROLE_GROUPS[role]))
+        group = Group.objects.filter(name=ROLE_GROUPS[role]).first()
+        if group is None:
+            ensure_roles()
+            group = Group.objects.get(name=ROLE_GROUPS[role])
+        user.groups.add(group)
     return user
 
 

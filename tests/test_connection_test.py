@@ -257,3 +257,38 @@ def test_connector_auth_caches_the_token(fault_connector, fault_server):
     from django.core.cache import cache
 
     assert "ok-token" not in str(cache.get(auth.cache_key))  # encrypted in the cache
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_connection_tests_are_all_recorded_on_one_chain(fault_connector, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from audit.chain import chain_verify
+    from audit.models import AuditEvent
+
+    if connection.vendor != "postgresql":
+        pytest.skip("runs on PostgreSQL, where writers really run concurrently (CI runs it)")
+    settings.CONNECTORS_TEST_RATE_LIMIT = "100/60"
+    connector = fault_connector(
+        "/ok", name="concurrent", oauth2_client_authentication="request_body"
+    )
+    users = [make_user("operator", f"op{index}") for index in range(5)]
+
+    def run(index: int) -> int:
+        try:
+            return connector_test(connector=connector, user=users[index % 5]).run.pk
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        run_ids = list(pool.map(run, range(50)))
+    assert len(set(run_ids)) == 50
+    assert TestRun.objects.filter(ok=True).count() == 50
+    assert AuditEvent.objects.filter(kind="test_run").count() == 50
+    assert len(set(AuditEvent.objects.values_list("prev_hash", flat=True))) == (
+        AuditEvent.objects.count()
+    )
+    assert list(chain_verify())[-1].ok

@@ -9,7 +9,7 @@ from connectors.models import Connector, TestRun
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("loopback_allowed"),
 ]
 

@@ -9,8 +9,7 @@ from connectors.models import Connector
 
 pytestmark = [
     pytest.mark.browser,
-    # Flushing between tests would drop the roles that migrations create; restore them.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 
