@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -320,7 +321,11 @@ def connector_test(
             summary=str(exc),
         )
         raise
-    rows = list(connector.params.all()) if rows is None and connector.pk else (rows or [])
+    if rows is None and connector.pk:
+        # Prefetched, so the audit record's secret masking reads the same rows without a query.
+        prefetch_related_objects([connector], "params")
+        rows = list(connector.params.all())
+    rows = rows or []
     started_at = timezone.now()
     clock = time.monotonic()
     collected = _Collected()

@@ -34,6 +34,12 @@ from connectors.services import (
 )
 from connectors.transfer import ImportFileError, connectors_export, connectors_import_text
 
+# Every change is recorded; when the record cannot be written the change is not made either.
+AUDIT_FAILED_MESSAGE = (
+    "Nothing was saved: the change could not be recorded in the audit log. Try again; if it "
+    "keeps failing, tell an administrator (the server log has the details)."
+)
+
 SORTS = {
     "name": "name",
     "-name": "-name",
@@ -169,6 +175,9 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
                 ),
             )
             return self.render(bundle, status=409)
+        except AuditWriteError:
+            bundle.form.add_error(None, AUDIT_FAILED_MESSAGE)
+            return self.render(bundle, status=503)
         for warning in bundle.warnings:
             messages.warning(request, warning)
         messages.success(request, f"Saved {connector.name}.")
@@ -268,7 +277,11 @@ class ConnectorDeleteView(ConnectorPermissionMixin, View):
 
     def post(self, request: HttpRequest, name: str) -> HttpResponse:
         connector = get_object_or_404(Connector, name=name)
-        connector_delete(connector=connector, user=request.user)
+        try:
+            connector_delete(connector=connector, user=request.user)
+        except AuditWriteError:
+            messages.error(request, AUDIT_FAILED_MESSAGE)
+            return redirect(connector.get_absolute_url())
         messages.success(request, f"Deleted {name}. Its history stays in the audit log.")
         return redirect("connectors:list")
 

@@ -271,3 +271,22 @@ def test_import_and_export_pages(admin_client, make_connector):
     response = admin_client.post("/connectors/import/", {"file": upload})
     assert response.status_code == 400
     assert "Oauth2 Token Url" in response.content.decode()
+
+
+def test_a_change_the_audit_log_cannot_record_is_not_made(admin_client, make_connector):
+    from unittest import mock
+
+    from audit.services import AuditWriteError
+
+    make_connector("hr_portal")
+    with mock.patch("connectors.services.audit_record", side_effect=AuditWriteError()):
+        response = admin_client.post(
+            "/connectors/hr_portal/edit/",
+            form_data({**OAUTH2_PASSWORD, "display_name": "Unrecorded", "version": 1}),
+        )
+        assert response.status_code == 503
+        assert "could not be recorded in the audit log" in response.content.decode()
+        response = admin_client.post("/connectors/hr_portal/delete/", follow=True)
+        assert "could not be recorded" in response.content.decode()
+    connector = Connector.objects.get(name="hr_portal")
+    assert connector.display_name == "" and connector.version == 1

@@ -1,0 +1,179 @@
+"""End to end: unique canary secrets go in through the UI, the command line and a server that
+echoes them; afterwards no page, export, log line or database byte holds any of them."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+from audit.models import AuditEvent
+from connectors.models import Connector
+from tests.conftest import form_data, make_user
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("loopback_allowed"),
+]
+
+CANARIES = {
+    "client_secret": "cnry-client-secret-a1b2c3",
+    "client_secret_2": "cnry-client-secret-replaced-d4e5",
+    "password": "cnry-grant-password-f6a7b8",
+    "row": "cnry-sensitive-row-c9d0e1",
+    "basic": "cnry-basic-password-2f3a4b",
+}
+
+
+def assert_clean(data: str | bytes, where: str) -> None:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    for name, canary in CANARIES.items():
+        assert canary not in text, f"{name} canary leaked into {where}"
+
+
+def database_bytes() -> bytes:
+    """The whole database as stored: the SQLite file's bytes, or a PostgreSQL dump."""
+    if connection.vendor == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            target = Path(folder) / "copy.sqlite3"
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM INTO %s", [str(target)])
+            return target.read_bytes()
+    settings = connection.settings_dict
+    env = {**os.environ, "PGPASSWORD": settings.get("PASSWORD") or ""}
+    return subprocess.run(
+        [
+            "pg_dump",
+            "--data-only",
+            "-h",
+            settings["HOST"] or "127.0.0.1",
+            "-p",
+            str(settings["PORT"] or 5432),
+            "-U",
+            settings["USER"] or "postgres",
+            settings["NAME"],
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    ).stdout
+
+
+def test_no_canary_anywhere(fault_server, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    admin, operator = Client(), Client()
+    admin.force_login(make_user("admin", "canary_admin"))
+    operator.force_login(make_user("operator", "canary_operator"))
+    # The fault server's /echo answers invalid_grant quoting the password and client secret.
+    fault_server.client_secret = CANARIES["client_secret"]
+    create = form_data(
+        {
+            "name": "canary_oauth",
+            "base_url": "https://api.example.com",
+            "enabled": True,
+            "auth_config": "oauth2",
+            "oauth2_grant_type": "password",
+            "oauth2_client_id": fault_server.client_id,
+            "oauth2_client_secret": CANARIES["client_secret"],
+            "oauth2_username": "svc",
+            "oauth2_password": CANARIES["password"],
+            "oauth2_token_url": fault_server.url("/echo"),
+            "oauth2_client_authentication": "request_body",
+        },
+        {"headers": [{"key": "X-Tenant-Secret", "value": CANARIES["row"], "sensitive": True}]},
+    )
+    assert admin.post("/connectors/new/", create).status_code == 302
+    assert (
+        admin.post(
+            "/connectors/new/",
+            form_data(
+                {
+                    "name": "canary_basic",
+                    "base_url": fault_server.url("/api"),
+                    "auth_config": "basic",
+                    "basic_username": "u",
+                    "basic_password": CANARIES["basic"],
+                }
+            ),
+        ).status_code
+        == 302
+    )
+
+    # Replace a secret through the edit form (recorded as "changed", never its value).
+    edit = create.copy()
+    edit["oauth2_client_secret"] = CANARIES["client_secret_2"]
+    edit["oauth2_password"] = ""
+    edit["headers-0-value"] = ""
+    edit["version"] = "1"
+    assert admin.post("/connectors/canary_oauth/edit/", edit).status_code == 302
+    fault_server.client_secret = CANARIES["client_secret_2"]
+
+    # Tests from the UI (saved and unsaved form values) and the command line.
+    for url, data in (
+        ("/connectors/canary_oauth/test/", {}),
+        ("/connectors/canary_oauth/edit/test/", edit),
+        ("/connectors/canary_basic/test/", {}),
+    ):
+        response = operator.post(url, data, HTTP_X_REQUESTED_WITH="fetch")
+        assert response.status_code == 200
+        assert_clean(response.content, url)
+    assert any(
+        CANARIES["password"] in r.body.decode("utf-8", "replace") for r in fault_server.requests
+    ), "the echo server never saw the password"
+    out = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command("connector_test", "canary_oauth", "--json", stdout=out)
+    assert_clean(out.getvalue(), "connector_test --json")
+
+    # Every page an auditor or operator reads.
+    pages = [
+        "/connectors/",
+        "/connectors/canary_oauth/",
+        "/connectors/canary_oauth/edit/",
+        "/connectors/canary_basic/",
+        "/audit/",
+        "/audit/?kind=test_run",
+        "/audit/?kind=change",
+        "/admin/connectors/testrun/",
+    ]
+    pages += [f"/audit/{pk}/" for pk in AuditEvent.objects.values_list("pk", flat=True)]
+    superuser = Client()
+    from django.contrib.auth.models import User
+
+    superuser.force_login(User.objects.create_superuser("canary_root", password="x-9-y-8-z"))
+    for page in pages:
+        response = superuser.get(page)
+        assert response.status_code == 200, page
+        assert_clean(response.content, page)
+
+    # Both exports of the audit log, from the page and the command line; the connector export.
+    for fmt in ("csv", "json"):
+        response = superuser.get(f"/audit/export/?format={fmt}")
+        assert_clean(b"".join(response.streaming_content), f"audit export {fmt}")
+        out = io.StringIO()
+        call_command("audit_export", "--format", fmt, stdout=out)
+        assert_clean(out.getvalue(), f"audit_export --format {fmt}")
+    assert_clean(admin.post("/connectors/export/", {}).content, "connectors export")
+    out = io.StringIO()
+    call_command("connectors_export", stdout=out)
+    assert_clean(out.getvalue(), "connectors_export")
+
+    # The application's log output and anything printed.
+    assert_clean("\n".join(record.getMessage() for record in caplog.records), "log records")
+    captured = capsys.readouterr()
+    assert_clean(captured.out + captured.err, "stdout/stderr")
+
+    # The whole database, as stored.
+    assert Connector.objects.get(name="canary_oauth").oauth2_password == CANARIES["password"]
+    stored = database_bytes()
+    assert b"canary_oauth" in stored and b"X-Tenant-Secret" in stored  # the scan reads real data
+    assert_clean(stored, f"the {connection.vendor} database")
