@@ -9,9 +9,11 @@ until shortly before it expires, and fetches a new one when the API answers 401 
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.core.cache import cache
@@ -19,6 +21,7 @@ from encrypted_model_fields.fields import decrypt_str, encrypt_str
 
 from connectors import oauth_http
 from connectors.connection_test import api_request_for, outbound_policy, token_request_for
+from connectors.forms import url_origin
 from connectors.models import AuthConfig, Connector
 
 # Tokens are dropped this long before they expire, so a request never carries a dying token.
@@ -51,9 +54,13 @@ class ConnectorAuth(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         connector = self.connector
+        origin = url_origin(request.url or "")
+        # requests strips only the Authorization header when a redirect changes host; our
+        # credentials may sit in other headers or the query, so such a redirect is refused.
+        request.register_hook("response", functools.partial(self._refuse_redirect, origin=origin))
         if connector.auth_config == AuthConfig.OAUTH2:
             self._apply_token(request, self.access_token())
-            request.register_hook("response", self._retry_on_401)
+            request.register_hook("response", functools.partial(self._retry_on_401, origin=origin))
             return request
         # Basic, Api Key and Bearer are applied exactly as the connection test applies them.
         described = api_request_for(connector)
@@ -94,10 +101,29 @@ class ConnectorAuth(requests.auth.AuthBase):
         key = self.connector.oauth2_header_auth_key or "Authorization"
         request.headers[key] = pattern.replace("%s", token, 1)
 
-    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+    def _refuse_redirect(
+        self, response: requests.Response, *, origin: Any, **kwargs: Any
+    ) -> requests.Response:
+        if response.is_redirect:
+            target = urljoin(response.url, response.headers.get("location", ""))
+            if url_origin(target) != origin:
+                response.close()
+                raise ConnectorAuthError(
+                    self.connector.name,
+                    "redirect_refused",
+                    f"The API redirected to another server ({urlsplit(target).hostname}); the "
+                    "connector's credentials are not sent there. Call the final URL instead.",
+                )
+        return response
+
+    def _retry_on_401(
+        self, response: requests.Response, *, origin: Any, **kwargs: Any
+    ) -> requests.Response:
         request = response.request
         if response.status_code != 401 or getattr(request, "_connector_auth_retried", False):
             return response
+        if url_origin(request.url or "") != origin:
+            return response  # a fresh token is only ever sent where the first one went
         token = self.access_token(refresh=True)
         response.content  # noqa: B018 - drain the body so the connection can be reused
         response.close()

@@ -11,7 +11,6 @@ import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
 
 from django.conf import settings
 from django.core.cache import cache
@@ -112,7 +111,8 @@ def api_url_for(connector: Connector) -> str:
     path = connector.test_request_path
     if not path:
         return base
-    return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
+    # Plain concatenation: the path can only extend the Base URL, never name another host.
+    return base.rstrip("/") + "/" + path.lstrip("/")
 
 
 def api_request_for(
@@ -122,6 +122,11 @@ def api_request_for(
     headers: list[oauth_http.Param] = []
     params: list[oauth_http.Param] = []
     basic_auth = None
+    bare = {
+        AuthConfig.API_KEY: connector.api_key,
+        AuthConfig.BEARER: connector.bearer_token,
+        AuthConfig.OAUTH2: access_token,
+    }.get(connector.auth_config, "")
     if connector.auth_config == AuthConfig.BASIC:
         basic_auth = (connector.basic_username, connector.basic_password)
     elif connector.auth_config == AuthConfig.API_KEY:
@@ -152,6 +157,7 @@ def api_request_for(
         headers=tuple(headers),
         params=tuple(params),
         basic_auth=basic_auth,
+        secret_values=(bare,) if bare else (),
         ca_bundle=connector.ca_bundle,
         timeout=timeout if timeout is not None else settings.CONNECTORS_TOKEN_TIMEOUT,
     )

@@ -22,6 +22,7 @@ from connectors.models import (
     ALL_SECRET_FIELDS,
     GRANT_FIELDS,
     GROUP_FIELDS,
+    SECRET_FIELDS,
     ApiKeyLocation,
     AuthConfig,
     ClientAuthentication,
@@ -76,6 +77,18 @@ SECRET_FORM_FIELDS: tuple[str, ...] = ALL_SECRET_FIELDS
 
 # Which secret is needed, per choice, and whether a stored one satisfies the requirement.
 STORED_LABEL = "Stored. Leave blank to keep it."
+
+
+def url_origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL, with default ports filled in; None when unusable."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port
 
 
 def absolute_http_url_errors(value: str) -> str | None:
@@ -144,6 +157,10 @@ class ConnectorForm(forms.ModelForm):
             "Nothing was saved. Reload the page to see their changes, then make yours again."
         ),
         "name_taken": "A connector with this name already exists.",
+        "secret_destination": (
+            "Enter the %(label)s again: the %(url_label)s now points to another server "
+            "(%(host)s), and a stored secret is only ever sent to the server it was entered for."
+        ),
     }
 
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
@@ -269,6 +286,11 @@ class ConnectorForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.warnings: list[str] = []
+        self.kept_secrets: set[str] = set()
+        # Where stored secrets were entered for; the instance itself is overwritten on clean.
+        self.stored_urls = {
+            name: getattr(self.instance, name) for name in ("oauth2_token_url", "base_url")
+        }
         self.editing = self.instance.pk is not None
         self.stored_secrets: dict[str, bool] = {}
         for name in SECRET_FORM_FIELDS:
@@ -286,6 +308,10 @@ class ConnectorForm(forms.ModelForm):
             self.fields["name"].disabled = True
             self.fields["name"].help_text = "The name cannot change after creation."
             self.fields["version"].initial = self.instance.version
+            self.fields["version"].required = True
+            self.fields["version"].error_messages["required"] = (
+                "This form is incomplete (its version is missing). Reload the page and try again."
+            )
         # Choices with a default are filled in by clean() when a group's fields were hidden
         # and so not submitted, or when an import omits them.
         for name in DEFAULTED_CHOICES:
@@ -330,7 +356,13 @@ class ConnectorForm(forms.ModelForm):
 
     def clean_test_request_path(self) -> str:
         value = self.cleaned_data.get("test_request_path", "").strip()
-        if value and (not value.startswith("/") or FORBIDDEN_VALUE_CHARS_RE.search(value)):
+        if value and (
+            not value.startswith("/")
+            or value.startswith("//")
+            or "\\" in value
+            or "://" in value
+            or any(char.isspace() or ord(char) < 32 for char in value)
+        ):
             raise ValidationError(
                 "Enter a path that starts with /, e.g. /api/v1/me.", code="invalid_path"
             )
@@ -363,6 +395,7 @@ class ConnectorForm(forms.ModelForm):
         elif auth_config == AuthConfig.OAUTH2:
             self._clean_oauth2(cleaned)
         self._reset_unchosen(cleaned, auth_config)
+        self._check_kept_secret_destinations(cleaned, auth_config)
         return cleaned
 
     def _resolve_secrets(self, cleaned: dict[str, Any]) -> None:
@@ -375,6 +408,41 @@ class ConnectorForm(forms.ModelForm):
                 cleaned[name] = typed
             else:
                 cleaned[name] = getattr(self.instance, name) if self.editing else ""
+                if cleaned[name]:
+                    self.kept_secrets.add(name)
+
+    def token_destination_changed(self) -> bool:
+        """Whether the token request would now go to another server than the stored one."""
+        new = self.cleaned_data.get("oauth2_token_url", "")
+        return self.editing and url_origin(new) != url_origin(self.stored_urls["oauth2_token_url"])
+
+    def _check_kept_secret_destinations(self, cleaned: dict[str, Any], auth_config: str) -> None:
+        """A stored secret is only ever sent to the server it was entered for.
+
+        Otherwise anyone who may edit or test could point the URL at their own server, leave
+        the secret blank, and receive it.
+        """
+        if not self.editing:
+            return
+        for name in sorted(self.kept_secrets & set(SECRET_FIELDS.get(auth_config, ()))):
+            if not cleaned.get(name):
+                continue  # a field of another grant type, reset above
+            url_field = "oauth2_token_url" if name.startswith("oauth2_") else "base_url"
+            new, old = cleaned.get(url_field, ""), self.stored_urls[url_field]
+            if url_origin(new) == url_origin(old) or self.has_error(name):
+                continue
+            self.add_error(
+                name,
+                ValidationError(
+                    self.error_messages["secret_destination"],
+                    code="secret_destination",
+                    params={
+                        "label": self.fields[name].label,
+                        "url_label": self.fields[url_field].label,
+                        "host": urlsplit(new).hostname or new,
+                    },
+                ),
+            )
 
     def _require(self, cleaned: dict[str, Any], names: list[str], choice: str) -> None:
         for name in names:
@@ -518,6 +586,11 @@ class ParamForm(forms.Form):
             self.fields["value"].widget = SecretInput(attrs={"placeholder": STORED_LABEL})
 
 
+def row_is_sensitive(key: str, data: dict[str, Any]) -> bool:
+    """Ticked, or named like a secret: such a name is always stored as sensitive."""
+    return bool(data.get("sensitive")) or key_looks_sensitive(key)
+
+
 class BaseParamFormSet(forms.BaseFormSet):
     """Ordered key/value rows; `kind` says whether they are headers or body fields."""
 
@@ -638,12 +711,20 @@ class BaseParamFormSet(forms.BaseFormSet):
                 ),
             )
         stored = self.stored.get(self._norm(key))
-        if (
-            not value
-            and stored is not None
-            and stored.sensitive
-            and not form.cleaned_data.get("sensitive")
-        ):
+        kept = stored is not None and stored.sensitive
+        if value:
+            return
+        if row_is_sensitive(key, form.cleaned_data) and not kept:
+            # A new, renamed or cloned sensitive row has no stored value to keep.
+            form.add_error(
+                "value",
+                ValidationError(
+                    "Enter the value: there is no stored value for %(key)s to keep.",
+                    code="required",
+                    params={"key": key},
+                ),
+            )
+        elif kept and not row_is_sensitive(key, form.cleaned_data):
             form.add_error(
                 "value",
                 ValidationError(
@@ -652,6 +733,27 @@ class BaseParamFormSet(forms.BaseFormSet):
                     code="reveal",
                 ),
             )
+
+    def refuse_kept_values(self) -> bool:
+        """Refuse rows that would send a stored sensitive value to a new server."""
+        ok = True
+        for form in self.forms:
+            if self.can_delete and self._should_delete_form(form):
+                continue
+            key, value = form.cleaned_data.get("key", ""), form.cleaned_data.get("value", "")
+            stored = self.stored.get(self._norm(key))
+            if key and not value and stored is not None and stored.sensitive:
+                form.add_error(
+                    "value",
+                    ValidationError(
+                        "Enter the value again: the Oauth2 Token Url now points to another "
+                        "server, and a stored value is only ever sent to the server it was "
+                        "entered for.",
+                        code="secret_destination",
+                    ),
+                )
+                ok = False
+        return ok
 
     def rows(self) -> list[ParamRow]:
         """The rows to store, in order, with blank sensitive values resolved to stored ones."""
@@ -663,7 +765,7 @@ class BaseParamFormSet(forms.BaseFormSet):
             key, value = data.get("key", ""), data.get("value", "")
             if not key:
                 continue
-            sensitive = bool(data.get("sensitive"))
+            sensitive = row_is_sensitive(key, data)
             stored = self.stored.get(self._norm(key))
             if not value and sensitive and stored is not None and stored.sensitive:
                 value = stored.value
@@ -702,7 +804,10 @@ class ConnectorForms:
         form_ok = self.form.is_valid()
         if self.form.cleaned_data.get("auth_config") != AuthConfig.OAUTH2:
             return form_ok  # rows are dropped for other Auth Configs, so their errors don't count
-        return all([form_ok, self.headers.is_valid(), self.data.is_valid()])
+        rows_ok = all([self.headers.is_valid(), self.data.is_valid()])
+        if rows_ok and self.form.token_destination_changed():
+            rows_ok = self.headers.refuse_kept_values() & self.data.refuse_kept_values()
+        return form_ok and rows_ok
 
     def rows(self) -> list[ParamRow]:
         if self.form.cleaned_data.get("auth_config") != AuthConfig.OAUTH2:

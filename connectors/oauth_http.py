@@ -377,10 +377,14 @@ class ApiRequest:
     timeout: float = 10.0
     max_body_bytes: int = 1_048_576
     user_agent: str = DEFAULT_USER_AGENT
+    # Bare credentials inside composed header values (the token in "Bearer <token>"), so an
+    # API that echoes just the credential is masked too.
+    secret_values: tuple[str, ...] = field(default=(), repr=False)
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value (Basic password, sensitive headers and params), for redaction."""
         values = [self.basic_auth[1]] if self.basic_auth else []
+        values += list(self.secret_values)
         values += [
             p.value
             for p in (*self.headers, *self.params)

@@ -287,20 +287,6 @@ def connector_delete(*, connector: Connector, user: UserLike) -> None:
         connector.delete()
 
 
-def connector_pin_client_authentication(
-    *, connector: Connector, method: str, user: UserLike
-) -> list[FieldChange]:
-    """Pin the client authentication method that a connection test found to work."""
-    connector.oauth2_client_authentication = method
-    rows = [
-        ParamRow(kind=p.kind, key=p.key, value=p.value, sensitive=p.sensitive)
-        for p in connector.params.all()
-    ]
-    return connector_update(
-        connector=connector, rows=rows, user=user, expected_version=None, action="pin"
-    )
-
-
 def connector_rotate_key(*, user: UserLike = None) -> int:
     """Re-encrypt every stored secret under the first FIELD_ENCRYPTION_KEY. Returns rows touched."""
     touched = 0
@@ -330,7 +316,12 @@ def connector_list_queryset():
 
     from connectors.models import TestRun
 
-    latest = TestRun.objects.filter(connector_id=OuterRef("pk")).order_by("-id")
+    # Tests of unsaved form values say nothing about the saved connector.
+    latest = (
+        TestRun.objects.filter(connector_id=OuterRef("pk"))
+        .exclude(source=TestRun.Source.FORM)
+        .order_by("-id")
+    )
     return Connector.objects.only(
         "id",
         "name",
@@ -357,7 +348,6 @@ __all__ = [
     "connector_delete",
     "connector_diff",
     "connector_list_queryset",
-    "connector_pin_client_authentication",
     "connector_rotate_key",
     "connector_update",
 ]

@@ -13,7 +13,13 @@ from audit.services import audit_record
 from connectors.forms import connector_forms
 from connectors.models import AuthConfig, Connector, TokenRequestParam
 from connectors.redaction import key_looks_sensitive
-from connectors.services import UserLike, _actor, connector_create, connector_update
+from connectors.services import (
+    ConcurrentEditError,
+    UserLike,
+    _actor,
+    connector_create,
+    connector_update,
+)
 
 # JSON key -> model field, per Auth Config block.
 BLOCKS: dict[str, dict[str, str]] = {
@@ -152,7 +158,9 @@ def _form_data(entry: dict[str, Any], existing: Connector | None) -> QueryDict:
             data[key] = "" if entry[key] is None else str(entry[key])
         elif existing is not None:
             data[key] = getattr(existing, key)
-    auth_config = entry.get("auth_config", AuthConfig.NONE)
+    # An update that leaves auth_config out keeps the connector's; a new one takes the default.
+    default_auth = existing.auth_config if existing is not None else AuthConfig.NONE
+    auth_config = entry.get("auth_config", default_auth)
     data["auth_config"] = str(auth_config)
     if existing is not None:
         data["version"] = str(existing.version)
@@ -245,23 +253,36 @@ def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
         bundles.append((current, bundle))
     if result.errors:
         return result
-    with transaction.atomic():
-        for current, bundle in bundles:
-            connector = bundle.form.instance
-            if current is None:
-                connector_create(
-                    connector=connector, rows=bundle.rows(), user=user, action="import"
-                )
-                result.created.append(connector.name)
-            else:
-                changes = connector_update(
-                    connector=connector,
-                    rows=bundle.rows(),
-                    user=user,
-                    expected_version=None,
-                    action="import",
-                )
-                (result.updated if changes else result.unchanged).append(connector.name)
+    try:
+        with transaction.atomic():
+            for current, bundle in bundles:
+                connector = bundle.form.instance
+                if current is None:
+                    connector_create(
+                        connector=connector, rows=bundle.rows(), user=user, action="import"
+                    )
+                    result.created.append(connector.name)
+                else:
+                    # The version the file was checked against: an edit made meanwhile wins, and
+                    # the whole import is refused rather than overwriting it.
+                    changes = connector_update(
+                        connector=connector,
+                        rows=bundle.rows(),
+                        user=user,
+                        expected_version=current.version,
+                        action="import",
+                    )
+                    (result.updated if changes else result.unchanged).append(connector.name)
+    except ConcurrentEditError as exc:
+        result = ImportResult()
+        result.errors.append(
+            ImportError_(
+                exc.connector.name,
+                "connector",
+                f"changed by {exc.updated_by} while the file was being imported; nothing was "
+                "imported. Import the file again to apply it over their change.",
+            )
+        )
     return result
 
 
@@ -271,3 +292,33 @@ def connectors_import_text(*, text: str | bytes, user: UserLike) -> ImportResult
     except (ValueError, UnicodeDecodeError) as exc:
         raise ImportFileError(f"The file is not valid JSON: {exc}") from None
     return connectors_import(payload=payload, user=user)
+
+
+class PinRefused(ValueError):
+    """The method cannot be pinned on this connector; the message says why."""
+
+
+def connector_pin_client_authentication(
+    *, connector: Connector, method: str, user: UserLike
+) -> None:
+    """Pin the client authentication method that a test found to work, under the form's rules.
+
+    The stored connector is re-validated exactly as an import of it would be, so a pin can never
+    store a combination the form refuses (e.g. username/password Basic without Password Grant).
+    """
+    if connector.auth_config != AuthConfig.OAUTH2:
+        raise PinRefused("Only Oauth2 connectors have a client authentication method.")
+    entry = connector_export_dict(connector, include_secrets=True)
+    entry["oauth2"]["client_authentication"] = method
+    bundle = connector_forms(data=_form_data(entry, connector), instance=connector)
+    if not bundle.is_valid():
+        result = ImportResult()
+        _collect_errors(connector.name, bundle, result)
+        raise PinRefused("; ".join(f"{e.field}: {e.message}" for e in result.errors))
+    connector_update(
+        connector=bundle.form.instance,
+        rows=bundle.rows(),
+        user=user,
+        expected_version=connector.version,
+        action="pin",
+    )

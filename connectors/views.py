@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -10,12 +11,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
+from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import DetailView, ListView
 
 from audit.selectors import audit_events_for_connector
@@ -29,10 +33,15 @@ from connectors.services import (
     connector_create,
     connector_delete,
     connector_list_queryset,
-    connector_pin_client_authentication,
     connector_update,
 )
-from connectors.transfer import ImportFileError, connectors_export, connectors_import_text
+from connectors.transfer import (
+    ImportFileError,
+    PinRefused,
+    connector_pin_client_authentication,
+    connectors_export,
+    connectors_import_text,
+)
 
 # Every change is recorded; when the record cannot be written the change is not made either.
 AUDIT_FAILED_MESSAGE = (
@@ -60,15 +69,19 @@ class ConnectorPermissionMixin(PermissionRequiredMixin):
     def handle_no_permission(self) -> HttpResponse:
         user = self.request.user
         if user.is_authenticated:
-            audit_record(
-                kind="denial",
-                action="permission_denied",
-                user=user,
-                connector_name=self.kwargs.get("name", ""),
-                summary=f"{user.get_username()} may not {self.request.method} {self.request.path}",
-                details={"permission": list(self.get_permission_required())},
-            )
+            with contextlib.suppress(AuditWriteError):  # logged loudly by audit_record itself
+                self._record_denial(user)
         return super().handle_no_permission()
+
+    def _record_denial(self, user: Any) -> None:
+        audit_record(
+            kind="denial",
+            action="permission_denied",
+            user=user,
+            connector_name=self.kwargs.get("name", ""),
+            summary=f"{user.get_username()} may not {self.request.method} {self.request.path}",
+            details={"permission": list(self.get_permission_required())},
+        )
 
 
 class ConnectorListView(ConnectorPermissionMixin, ListView):
@@ -144,6 +157,8 @@ class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
         return context
 
 
+# Posted values include secrets: keep them out of error reports and the debug page.
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class ConnectorFormView(ConnectorPermissionMixin, View):
     """Shared GET/POST handling of the connector form and its formsets."""
 
@@ -178,9 +193,15 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
         except AuditWriteError:
             bundle.form.add_error(None, AUDIT_FAILED_MESSAGE)
             return self.render(bundle, status=503)
+        except IntegrityError:  # another admin created the same name a moment ago
+            bundle.form.add_error("name", bundle.form.error_messages["name_taken"])
+            return self.render(bundle, status=409)
         for warning in bundle.warnings:
             messages.warning(request, warning)
-        messages.success(request, f"Saved {connector.name}.")
+        if getattr(bundle, "unchanged", False):
+            messages.info(request, "Nothing changed.")
+        else:
+            messages.success(request, f"Saved {connector.name}.")
         return HttpResponseRedirect(connector.get_absolute_url())
 
     def save(self, bundle: ConnectorForms) -> Connector:
@@ -259,10 +280,9 @@ class ConnectorEditView(ConnectorFormView):
             connector=bundle.form.instance,
             rows=bundle.rows(),
             user=self.request.user,
-            expected_version=version if version is not None else -1,
+            expected_version=version,
         )
-        if not changes:
-            messages.info(self.request, "Nothing changed.")
+        bundle.unchanged = not changes
         return bundle.form.instance
 
 
@@ -295,10 +315,17 @@ class ImportForm(forms.Form):
     )
 
 
+# Posted values include secrets: keep them out of error reports and the debug page.
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class ConnectorImportView(ConnectorPermissionMixin, View):
     """Upload a JSON file of connectors and apply it all or nothing."""
 
-    permission_required = "connectors.import_connectors"
+    # An import creates and edits connectors, so it needs those permissions too.
+    permission_required = (
+        "connectors.import_connectors",
+        "connectors.add_connector",
+        "connectors.change_connector",
+    )
     template_name = "connectors/connector_import.html"
     max_bytes = 5 * 1024 * 1024
 
@@ -317,6 +344,8 @@ class ConnectorImportView(ConnectorPermissionMixin, View):
                     result = connectors_import_text(text=upload.read(), user=request.user)
                 except ImportFileError as exc:
                     form.add_error("file", str(exc))
+                except AuditWriteError:
+                    form.add_error(None, AUDIT_FAILED_MESSAGE)
                 else:
                     if result.ok:
                         messages.success(
@@ -383,9 +412,12 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
             "connector": connector,
             "error": error,
             "field_errors": field_errors or [],
+            # Pinning saves the connector, so it is offered only for a test of what is saved;
+            # a form test offers to set the field in the form instead.
             "can_pin": bool(
                 outcome
                 and outcome.pin_offer
+                and outcome.run.source != TestRun.Source.FORM
                 and connector is not None
                 and connector.pk
                 and self.request.user.has_perm("connectors.change_connector")
@@ -421,8 +453,19 @@ class ConnectorTestView(ConnectorTestMixin, View):
         return self.run_test(connector, source=TestRun.Source.SAVED)
 
 
+# Posted values include secrets: keep them out of error reports and the debug page.
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class ConnectorFormTestView(ConnectorTestMixin, View):
     """Test the unsaved values of the connector form; nothing is saved."""
+
+    def get_permission_required(self) -> tuple[str, ...]:
+        # Only someone who may save these values may test them: the test sends stored
+        # secrets to the URLs in the form.
+        editing = "name" in self.kwargs
+        return (
+            "connectors.test_connector",
+            "connectors.change_connector" if editing else "connectors.add_connector",
+        )
 
     def post(self, request: HttpRequest, name: str | None = None) -> HttpResponse:
         stored = get_object_or_404(Connector, name=name) if name else None
@@ -464,9 +507,20 @@ class ConnectorPinView(ConnectorPermissionMixin, View):
     def post(self, request: HttpRequest, name: str) -> HttpResponse:
         connector = get_object_or_404(Connector, name=name)
         method = request.POST.get("method", "")
-        if method not in {"request_body", "basic_client", "basic_user"}:
-            raise PermissionDenied
-        connector_pin_client_authentication(connector=connector, method=method, user=request.user)
-        label = dict(ClientAuthentication.choices)[method]
-        messages.success(request, f"Oauth2 Client Authentication is now: {label}.")
+        label = dict(ClientAuthentication.choices).get(method)
+        if not method or label is None:
+            messages.error(request, "Choose a client authentication method to pin.")
+            return redirect(connector.get_absolute_url())
+        try:
+            connector_pin_client_authentication(
+                connector=connector, method=method, user=request.user
+            )
+        except PinRefused as exc:
+            messages.error(request, f"Not pinned: {exc}")
+        except ConcurrentEditError:
+            messages.error(request, "Not pinned: the connector changed meanwhile. Test again.")
+        except AuditWriteError:
+            messages.error(request, AUDIT_FAILED_MESSAGE)
+        else:
+            messages.success(request, f"Oauth2 Client Authentication is now: {label}.")
         return redirect(connector.get_absolute_url())

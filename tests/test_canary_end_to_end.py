@@ -118,12 +118,12 @@ def test_no_canary_anywhere(fault_server, caplog, capsys):
     fault_server.client_secret = CANARIES["client_secret_2"]
 
     # Tests from the UI (saved and unsaved form values) and the command line.
-    for url, data in (
-        ("/connectors/canary_oauth/test/", {}),
-        ("/connectors/canary_oauth/edit/test/", edit),
-        ("/connectors/canary_basic/test/", {}),
+    for client, url, data in (
+        (operator, "/connectors/canary_oauth/test/", {}),
+        (admin, "/connectors/canary_oauth/edit/test/", edit),
+        (operator, "/connectors/canary_basic/test/", {}),
     ):
-        response = operator.post(url, data, HTTP_X_REQUESTED_WITH="fetch")
+        response = client.post(url, data, HTTP_X_REQUESTED_WITH="fetch")
         assert response.status_code == 200
         assert_clean(response.content, url)
     assert any(

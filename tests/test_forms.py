@@ -382,12 +382,75 @@ def test_sensitive_row_value_is_kept_when_left_blank_and_never_rendered(make_con
 
 def test_unticking_sensitive_without_a_new_value_is_refused(make_connector):
     connector = make_connector(
-        rows={"headers": [{"key": "X-Api-Secret", "value": "row-secret-1", "sensitive": True}]}
+        rows={"headers": [{"key": "X-Tenant", "value": "tenant-42", "sensitive": True}]}
     )
     bundle = bundle_for(
         {**OAUTH2_PASSWORD, "version": 1},
-        rows={"headers": [{"key": "X-Api-Secret", "value": ""}]},
+        rows={"headers": [{"key": "X-Tenant", "value": ""}]},
         instance=connector,
     )
     assert not bundle.is_valid()
     assert "Enter the value again" in str(bundle.headers.errors)
+
+
+def test_a_name_that_looks_secret_is_stored_sensitive_even_unticked():
+    bundle = rows_bundle(
+        data=[{"key": "api_pwd", "value": "pwd-value"}, {"key": "token_type", "value": "bearer"}]
+    )
+    assert bundle.is_valid()
+    assert [(r.key, r.sensitive) for r in bundle.rows()] == [
+        ("api_pwd", True),
+        ("token_type", False),
+    ]
+
+
+@pytest.mark.parametrize("key", ["X-Secret", "X-Renamed-Secret"])
+def test_a_sensitive_row_without_a_stored_value_needs_one(make_connector, key):
+    connector = make_connector(
+        rows={"headers": [{"key": "X-Secret", "value": "stored-1", "sensitive": True}]}
+    )
+    bundle = bundle_for(
+        {**OAUTH2_PASSWORD, "version": 1},
+        rows={"headers": [{"key": key, "value": "", "sensitive": True}]},
+        instance=connector,
+    )
+    assert bundle.is_valid() is (key == "X-Secret")
+    if key != "X-Secret":
+        assert "no stored value" in str(bundle.headers.errors)
+    # A clone has nothing stored at all.
+    clone = bundle_for(
+        {**OAUTH2_PASSWORD, "name": "copy"},
+        rows={"headers": [{"key": "X-Secret", "value": "", "sensitive": True}]},
+    )
+    assert not clone.is_valid()
+
+
+def test_stored_secrets_are_only_sent_where_they_were_entered_for(make_connector):
+    connector = make_connector(rows={"data": [{"key": "tenant_secret", "value": "s-1"}]})
+    moved = {
+        **OAUTH2_PASSWORD,
+        "oauth2_client_secret": "",
+        "oauth2_password": "",
+        "oauth2_token_url": "https://attacker.example.net/token",
+        "version": 1,
+    }
+    bundle = bundle_for(
+        moved, rows={"data": [{"key": "tenant_secret", "value": ""}]}, instance=connector
+    )
+    assert not bundle.is_valid()
+    assert "attacker.example.net" in bundle.form.errors["oauth2_client_secret"][0]
+    assert "oauth2_password" in bundle.form.errors
+    assert "Enter the value again" in str(bundle.data.errors)
+    # Typing the secrets again is fine, and so is another path on the same server.
+    retyped = {**moved, "oauth2_client_secret": "c", "oauth2_password": "p"}
+    assert bundle_for(
+        retyped,
+        rows={"data": [{"key": "tenant_secret", "value": "s-2"}]},
+        instance=Connector.objects.get(pk=connector.pk),
+    ).is_valid()
+    same_server = {**moved, "oauth2_token_url": "https://login.example.com:443/v2/token"}
+    assert bundle_for(
+        same_server,
+        rows={"data": [{"key": "tenant_secret", "value": ""}]},
+        instance=Connector.objects.get(pk=connector.pk),
+    ).is_valid()

@@ -6,7 +6,10 @@
   if (!form) return;
   document.documentElement.classList.add("js");
 
-  const SENSITIVE_KEY = /secret|passw|token|key|authori[sz]ation|cookie|credential|assertion|session/i;
+  // Mirrors connectors.redaction.SENSITIVE_KEY_PATTERN, which the server applies regardless.
+  const SENSITIVE_KEY = /secret|passw(?:or)?d|passphrase|pwd|token|key|authori[sz]ation|cookie|credential|assertion|session|signature|private/i;
+  const HARMLESS_KEYS = new Set(["token_type", "token_url", "token_endpoint", "token_endpoint_auth_method", "key_id"]);
+  const looksSensitive = (name) => SENSITIVE_KEY.test(name) && !HARMLESS_KEYS.has(name.trim().toLowerCase());
 
   function switchValue(name) {
     const field = form.querySelector(`[data-cc-switch="${name}"]`);
@@ -45,7 +48,7 @@
     const mask = () => { if (value) value.type = sensitive.checked ? "password" : "text"; };
     sensitive.addEventListener("change", () => { sensitive.dataset.ccTouched = "1"; mask(); });
     key.addEventListener("input", () => {
-      if (!sensitive.dataset.ccTouched && SENSITIVE_KEY.test(key.value)) {
+      if (!sensitive.dataset.ccTouched && looksSensitive(key.value)) {
         sensitive.checked = true;
         mask();
       }

@@ -37,6 +37,18 @@
       button.disabled = false;
       button.textContent = label;
     }
+    // A test of unsaved values can set the method it found in the form (saved with the form).
+    const select = document.getElementById("id_oauth2_client_authentication");
+    target.querySelectorAll("[data-cc-use-method]").forEach((use) => {
+      if (!select) return;
+      use.hidden = false;
+      use.addEventListener("click", () => {
+        select.value = use.dataset.ccUseMethod;
+        select.dispatchEvent(new Event("change", { bubbles: true }));
+        use.textContent = "Set in the form: save to keep it";
+        use.disabled = true;
+      });
+    });
   });
 
   document.addEventListener("click", async (event) => {
