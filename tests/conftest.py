@@ -176,3 +176,33 @@ def fault_server():
 
     with FaultServer() as server:
         yield server
+
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "localhost.localdomain"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_traffic_leaves_the_machine():
+    """Tests talk only to loopback servers they start: any other lookup fails loudly.
+
+    Tests of refused addresses pass their own stub resolver; this guard makes sure a test that
+    forgot to would fail instead of sending a DNS query or a connection off the machine.
+    """
+    import ipaddress
+    import socket
+    from unittest import mock
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guarded_getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host or "")
+        try:
+            loopback = ipaddress.ip_address(name.split("%")[0]).is_loopback
+        except ValueError:
+            loopback = name.lower() in LOOPBACK_NAMES
+        if not loopback:
+            raise socket.gaierror(socket.EAI_NONAME, f"test guard: no lookups of {name!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    with mock.patch("socket.getaddrinfo", guarded_getaddrinfo):
+        yield

@@ -30,6 +30,8 @@ CANARIES = {
     "password": "cnry-grant-password-f6a7b8",
     "row": "cnry-sensitive-row-c9d0e1",
     "basic": "cnry-basic-password-2f3a4b",
+    "access_token": "cnry-access-token-5c6d7e",
+    "bearer": "cnry-bearer-token-8f9a0b",
 }
 
 
@@ -107,6 +109,48 @@ def test_no_canary_anywhere(fault_server, caplog, capsys):
         ).status_code
         == 302
     )
+
+    # An OAuth2 connector whose API echoes the access token, and a Bearer one whose API echoes
+    # the token; both are deleted before the scan, so nothing is masked "because it is known".
+    fault_server.token_value = CANARIES["access_token"]
+    assert (
+        admin.post(
+            "/connectors/new/",
+            form_data(
+                {
+                    "name": "canary_token",
+                    "base_url": fault_server.url("/echo-api"),
+                    "auth_config": "oauth2",
+                    "oauth2_grant_type": "client_credentials",
+                    "oauth2_client_id": "c",
+                    "oauth2_client_secret": "cnry-not-listed-1",
+                    "oauth2_token_url": fault_server.url("/ok"),
+                    "oauth2_client_authentication": "request_body",
+                }
+            ),
+        ).status_code
+        == 302
+    )
+    assert (
+        admin.post(
+            "/connectors/new/",
+            form_data(
+                {
+                    "name": "canary_bearer",
+                    "base_url": fault_server.url("/echo-api"),
+                    "auth_config": "bearer",
+                    "bearer_token": CANARIES["bearer"],
+                }
+            ),
+        ).status_code
+        == 302
+    )
+    for name in ("canary_token", "canary_bearer"):
+        response = operator.post(f"/connectors/{name}/test/", HTTP_X_REQUESTED_WITH="fetch")
+        assert 'data-cc-outcome="success"' in response.content.decode()
+        assert_clean(response.content, f"test of {name}")
+        assert admin.post(f"/connectors/{name}/delete/").status_code == 302
+    fault_server.token_value = "ok-token"
 
     # Replace a secret through the edit form (recorded as "changed", never its value).
     edit = create.copy()

@@ -292,3 +292,137 @@ def test_fifty_concurrent_connection_tests_are_all_recorded_on_one_chain(fault_c
         AuditEvent.objects.count()
     )
     assert list(chain_verify())[-1].ok
+
+
+@pytest.mark.parametrize(
+    ("auth", "values", "secret"),
+    [
+        ("bearer", {"bearer_token": "bearer-canary-1234"}, "bearer-canary-1234"),
+        (
+            "api_key",
+            {
+                "api_key_location": "header",
+                "api_key_header_auth_key": "X-Api-Key",
+                "api_key_header_auth_value_pattern": "%s",
+                "api_key": "key-canary-5678",
+            },
+            "key-canary-5678",
+        ),
+        (
+            "api_key",
+            {
+                "api_key_location": "param",
+                "api_key_param_name": "api_key",
+                "api_key": "param-canary-9012",
+            },
+            "param-canary-9012",
+        ),
+    ],
+)
+def test_an_api_that_echoes_the_credential_never_gets_it_stored(
+    make_connector, fault_server, auth, values, secret
+):
+    connector = make_connector(
+        f"echo_{auth}", base_url=fault_server.url("/echo-api"), auth_config=auth, **values
+    )
+    run = connector_test(connector=connector).run
+    assert run.ok
+    attempt = run.attempts.get()
+    stored = attempt.response_excerpt + attempt.url + str(attempt.request_headers)
+    assert secret not in stored
+    assert "********" in attempt.response_excerpt
+
+
+def test_an_api_that_echoes_the_access_token_never_gets_it_stored(fault_connector, fault_server):
+    fault_server.token_value = "access-token-canary-3456"
+    try:
+        connector = fault_connector(
+            "/ok",
+            name="echo_token",
+            base_url=fault_server.url("/echo-api"),
+            oauth2_client_authentication="request_body",
+        )
+        run = connector_test(connector=connector).run
+    finally:
+        fault_server.token_value = "ok-token"
+    assert run.ok
+    for attempt in run.attempts.all():
+        assert "access-token-canary-3456" not in attempt.response_excerpt
+
+
+def test_test_request_path_cannot_name_another_host(make_connector):
+    from connectors.connection_test import api_url_for
+
+    connector = make_connector("pathy", auth_config="none", test_request_path="/v1/me")
+    connector.base_url = "https://api.example.com/base/"
+    assert api_url_for(connector) == "https://api.example.com/base/v1/me"
+    from connectors.forms import connector_forms
+    from tests.conftest import form_data as data_for
+
+    for path in ("/https://evil.example.net/x", "//evil.example.net/x", "/a\\b", "v1/me"):
+        bundle = connector_forms(
+            data=data_for(
+                {
+                    "name": "p2",
+                    "auth_config": "none",
+                    "base_url": "https://api.example.com",
+                    "test_request_path": path,
+                }
+            )
+        )
+        assert not bundle.is_valid(), path
+
+
+def test_operators_cannot_test_unsaved_values(fault_connector):
+    fault_connector("/ok", name="guarded")
+    operator = Client()
+    operator.force_login(make_user("operator"))
+    data = form_data(
+        {
+            **OAUTH2_PASSWORD,
+            "oauth2_token_url": "http://127.0.0.1:9/x",
+            "oauth2_client_secret": "",
+            "oauth2_password": "",
+            "version": 1,
+        }
+    )
+    assert operator.post("/connectors/guarded/edit/test/", data).status_code == 403
+    assert operator.post("/connectors/new/test/", data).status_code == 403
+    assert not TestRun.objects.exists()
+
+
+def test_pin_refuses_what_the_form_refuses(make_connector, admin_client):
+    make_connector("bearer_pin", auth_config="bearer", bearer_token="t")
+    make_connector(
+        "cc_pin",
+        auth_config="oauth2",
+        oauth2_grant_type="client_credentials",
+        oauth2_client_id="c",
+        oauth2_client_secret="s",
+        oauth2_token_url="https://login.example.com/token",
+    )
+    for name, method in (("bearer_pin", "basic_client"), ("cc_pin", "basic_user")):
+        response = admin_client.post(f"/connectors/{name}/pin/", {"method": method}, follow=True)
+        assert "Not pinned" in response.content.decode()
+    assert Connector.objects.get(name="cc_pin").oauth2_client_authentication == ""
+    assert Connector.objects.get(name="bearer_pin").oauth2_client_authentication == ""
+
+
+def test_connector_auth_refuses_a_redirect_to_another_host(make_connector, fault_server):
+    import requests
+
+    from connectors.auth import ConnectorAuthError
+
+    connector = make_connector(
+        "redirected",
+        auth_config="api_key",
+        api_key_location="header",
+        api_key_header_auth_key="X-Api-Key",
+        api_key_header_auth_value_pattern="%s",
+        api_key="redirect-key-7777",
+        base_url=fault_server.url("/"),
+    )
+    fault_server.clear_requests()
+    with pytest.raises(ConnectorAuthError, match="another server"):
+        requests.get(fault_server.url("/api-redirect"), auth=ConnectorAuth(connector), timeout=5)
+    assert [r.path for r in fault_server.requests] == ["/api-redirect"]

@@ -22,7 +22,11 @@ Every path answers POST (and GET/PUT). Paths, one fault each:
 ``/echo``             400 ``invalid_grant`` whose ``error_description`` contains the request's
                       ``password`` and ``client_secret`` verbatim (body, else Basic decoded per
                       RFC 6749 §2.3.1).
-``/ok``               200 valid token JSON with ``expires_in`` as the STRING ``"3600"``.
+``/ok``               200 valid token JSON with ``expires_in`` as the STRING ``"3600"``; the
+                      token is the ``token_value`` attribute (default ``"ok-token"``).
+``/echo-api``         200 JSON echoing the Authorization header (whole and bare), X-Api-Key
+                      and the query string: an API that leaks what it was sent.
+``/api-redirect``     302 to ``http://localhost:<port>/echo-api`` (another host name).
 ``/form``             200 ``application/x-www-form-urlencoded`` token response.
 ``/basic-only``       client auth only via HTTP Basic with §2.3.1 decoding (unquote_plus of
                       id and secret); ``client_secret`` in the body or no Basic -> 401
@@ -332,11 +336,30 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
+    def r_echo_api(self) -> None:
+        """An API that echoes the credentials it received, bare and whole (a careless server)."""
+        rec = self.recorded
+        authorization = rec.header("Authorization") or ""
+        self._send_json(
+            200,
+            {
+                "authorization": authorization,
+                "bare": authorization.partition(" ")[2],
+                "x_api_key": rec.header("X-Api-Key") or "",
+                "query": urlsplit(rec.path).query,
+            },
+        )
+
+    def r_api_redirect(self) -> None:
+        """An API that redirects to another host name of the same machine."""
+        port = self.server.server_address[1]
+        self._send(302, b"", "text/plain", {"Location": f"http://localhost:{port}/echo-api"})
+
     def r_ok(self) -> None:
         self._send_json(
             200,
             {
-                "access_token": "ok-token",
+                "access_token": self.server.fault.token_value,
                 "token_type": "Bearer",
                 "expires_in": "3600",
                 "scope": "read",
@@ -418,6 +441,8 @@ _ROUTES: dict[str, Callable[[_Handler], None]] = {
     "/huge": _Handler.r_huge,
     "/echo": _Handler.r_echo,
     "/ok": _Handler.r_ok,
+    "/echo-api": _Handler.r_echo_api,
+    "/api-redirect": _Handler.r_api_redirect,
     "/form": _Handler.r_form,
     "/basic-only": _Handler.r_basic_only,
     "/body-only": _Handler.r_body_only,
@@ -449,6 +474,8 @@ class FaultServer:
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
+        # What /ok issues; tests set a canary here to see whether a token leaks.
+        self.token_value = "ok-token"
         self.drip_interval = drip_interval
         self.huge_size = huge_size
         self.jwt_lifetime = jwt_lifetime
