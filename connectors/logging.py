@@ -1,4 +1,4 @@
-"""A logging filter that masks secrets that reach a log record by accident."""
+"""Logging that masks secrets which reach a log record by accident, tracebacks included."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from connectors.redaction import redact_text
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Masks token-like values in every record's final message."""
+    """Masks token-like values in every record's message before any handler sees it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -19,3 +19,10 @@ class RedactSecretsFilter(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """Masks token-like values in the whole formatted line, including exception tracebacks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record), secrets=())

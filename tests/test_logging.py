@@ -1,0 +1,26 @@
+"""Log output masks token-like values, in messages and in tracebacks."""
+
+from __future__ import annotations
+
+import logging
+
+from connectors.logging import RedactingFormatter, RedactSecretsFilter
+
+
+def test_messages_and_tracebacks_are_masked():
+    record_logger = logging.getLogger("tests.redaction")
+    formatter = RedactingFormatter("%(message)s")
+    try:
+        raise ValueError('server said {"access_token": "tok-in-traceback-123"}')
+    except ValueError:
+        record = record_logger.makeRecord(
+            "tests", logging.ERROR, __file__, 1, "got %s", ("Bearer abc.def-ghi-456",), None
+        )
+        import sys
+
+        record.exc_info = sys.exc_info()
+    assert RedactSecretsFilter().filter(record)
+    text = formatter.format(record)
+    assert "abc.def-ghi-456" not in text
+    assert "tok-in-traceback-123" not in text
+    assert "ValueError" in text and "********" in text
