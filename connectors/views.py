@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.decorators import method_decorator
@@ -109,7 +109,10 @@ class ConnectorListView(ConnectorPermissionMixin, ListView):
         if params.get("enabled") in {"yes", "no"}:
             queryset = queryset.filter(enabled=params["enabled"] == "yes")
         sort = SORTS.get(params.get("sort", "name"), "name")
-        return queryset.order_by(sort, "name" if "name" not in sort else "pk")
+        field = F(sort.lstrip("-"))
+        # Connectors never tested go last either way, as people scanning for failures expect.
+        order = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_last=True)
+        return queryset.order_by(order, "name" if "name" not in sort else "pk")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
