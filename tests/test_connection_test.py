@@ -426,3 +426,30 @@ def test_connector_auth_refuses_a_redirect_to_another_host(make_connector, fault
     with pytest.raises(ConnectorAuthError, match="another server"):
         requests.get(fault_server.url("/api-redirect"), auth=ConnectorAuth(connector), timeout=5)
     assert [r.path for r in fault_server.requests] == ["/api-redirect"]
+
+
+def test_tokens_and_rate_limits_in_redis_are_never_plaintext(fault_connector, settings):
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/15")
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379 (CI and the dev machines have one)")
+    client.flushdb()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/15",
+        }
+    }
+    try:
+        connector = fault_connector("/ok", name="redis_cached")
+        auth = ConnectorAuth(connector)
+        assert auth.access_token() == "ok-token"
+        connector_test(connector=connector, user=make_user("operator", "redis_op"))
+        stored = b"".join(client.get(key) or b"" for key in client.keys("*"))
+        assert client.keys("*"), "nothing reached Redis"
+        assert b"ok-token" not in stored
+    finally:
+        client.flushdb()
