@@ -32,6 +32,7 @@ from connectors.services import (
     connector_clone_initial,
     connector_create,
     connector_delete,
+    connector_list_attach_last_tests,
     connector_list_queryset,
     connector_update,
 )
@@ -95,8 +96,9 @@ class ConnectorListView(ConnectorPermissionMixin, ListView):
         return settings.CONNECTORS_PAGE_SIZE
 
     def get_queryset(self) -> QuerySet[Connector]:
-        queryset = connector_list_queryset()
         params = self.request.GET
+        sort = SORTS.get(params.get("sort", "name"), "name")
+        queryset = connector_list_queryset(sort_by_last_test="last_test_at" in sort)
         query = params.get("q", "").strip()
         if query:
             queryset = queryset.filter(
@@ -108,7 +110,6 @@ class ConnectorListView(ConnectorPermissionMixin, ListView):
             queryset = queryset.filter(auth_config=params["auth"])
         if params.get("enabled") in {"yes", "no"}:
             queryset = queryset.filter(enabled=params["enabled"] == "yes")
-        sort = SORTS.get(params.get("sort", "name"), "name")
         field = F(sort.lstrip("-"))
         # Connectors never tested go last either way, as people scanning for failures expect.
         order = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_last=True)
@@ -116,6 +117,7 @@ class ConnectorListView(ConnectorPermissionMixin, ListView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
+        connector_list_attach_last_tests(context["connectors"])
         query = self.request.GET.copy()
         query.pop("page", None)
         sortless = query.copy()
