@@ -223,6 +223,10 @@ def _curl_for(request: oauth_http.TokenRequest, attempt: oauth_http.Attempt) -> 
 def _pin_offer(connector: Connector, result: oauth_http.TokenResult) -> str | None:
     if connector.auth_config != AuthConfig.OAUTH2 or connector.oauth2_client_authentication:
         return None
+    if result.attempts and result.attempts[-1].client_authentication == "basic_client_unencoded":
+        # No pinnable method sends Basic without the §2.3.1 encoding; only automatic mode
+        # reaches it, so pinning "Basic" would break the connector.
+        return None
     return result.client_authentication_used
 
 

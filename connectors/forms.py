@@ -70,6 +70,22 @@ DEFAULTED_CHOICES = (
     "oauth2_expires_in_format",
 )
 
+# The optional OAuth2 fields, shown under a collapsed "Additional info".
+OAUTH2_ADDITIONAL_FIELDS = (
+    "oauth2_password_scope",
+    "oauth2_client_credentials_scope",
+    "oauth2_refresh_token_scope",
+    "oauth2_client_authentication",
+    "oauth2_header_auth_key",
+    "oauth2_header_auth_value_pattern",
+    "oauth2_custom_grant_type",
+    "oauth2_request_custom_grant_type",
+    "oauth2_response_type",
+    "oauth2_access_token_key",
+    "oauth2_expires_in_key",
+    "oauth2_expires_in_format",
+)
+
 # Names that would collide with the inventory's own URLs (/connectors/new/, ...).
 RESERVED_NAMES = frozenset({"new", "import", "export", "test"})
 
@@ -526,6 +542,17 @@ class ConnectorForm(forms.ModelForm):
         for name in self._meta.fields:
             if name in self.cleaned_data and name != "name":
                 setattr(self.instance, name, self.cleaned_data[name])
+
+    @property
+    def oauth2_additional_open(self) -> bool:
+        """Open "Additional info" when it holds an error or anything but the defaults."""
+        for name in OAUTH2_ADDITIONAL_FIELDS:
+            if self[name].errors:
+                return True
+            value = self[name].value()
+            if value not in (None, "", Connector._meta.get_field(name).get_default()):
+                return True
+        return False
 
     @cached_property
     def secret(self) -> dict[str, SecretFieldView]:

@@ -58,6 +58,27 @@ SECRET_KEYS = {
     "api_key": {"api_key"},
     "bearer": {"token"},
 }
+DOCUMENTED_OAUTH2_ORDER = (
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "username",
+    "password",
+    "scope",
+    "refresh_token",
+    "token_url",
+    "client_authentication",
+    "header_auth_key",
+    "header_auth_value_pattern",
+    "custom_grant_type",
+    "request_custom_grant_type",
+    "additional_headers",
+    "additional_request_data",
+    "response_type",
+    "access_token_key",
+    "expires_in_key",
+    "expires_in_format",
+)
 TOP_LEVEL = ("name", "display_name", "description", "base_url", "enabled")
 # Fields this product has beyond the documented shape; exported and imported when present.
 EXTRA_TOP_LEVEL = ("owner_team", "test_request_path", "ca_bundle")
@@ -96,35 +117,40 @@ class ImportFileError(ValueError):
 
 
 def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dict[str, Any]:
-    """One connector in the documented shape; secrets are empty unless asked for."""
+    """One connector in the documented shape, every block present; secrets empty unless asked.
+
+    The blocks of Auth Configs that were not chosen hold their defaults (the form stores
+    nothing else there), so every connector has the same keys.
+    """
     data: dict[str, Any] = {key: getattr(connector, key) for key in TOP_LEVEL}
-    data.update({key: getattr(connector, key) for key in EXTRA_TOP_LEVEL})
     data["auth_config"] = connector.auth_config
-    block_name = connector.auth_config if connector.auth_config in BLOCKS else None
-    if block_name:
+    for block_name, fields in BLOCKS.items():
         block: dict[str, Any] = {}
-        for key, model_field in BLOCKS[block_name].items():
+        for key, model_field in fields.items():
             value = getattr(connector, model_field)
             if key in SECRET_KEYS[block_name] and not include_secrets:
                 value = ""
             block[key] = value
-        if block_name == "oauth2":
-            block["scope"] = connector.oauth2_scope
-            params = list(connector.params.all())
-            for list_key, kind in (
-                ("additional_headers", TokenRequestParam.Kind.HEADER),
-                ("additional_request_data", TokenRequestParam.Kind.DATA),
-            ):
-                block[list_key] = [
-                    {
-                        "key": p.key,
-                        "value": "" if p.sensitive and not include_secrets else p.value,
-                        "sensitive": p.sensitive,
-                    }
-                    for p in params
-                    if p.kind == kind
-                ]
         data[block_name] = block
+    oauth2 = data["oauth2"]
+    oauth2["scope"] = connector.oauth2_scope
+    params = list(connector.params.all())
+    for list_key, kind in (
+        ("additional_headers", TokenRequestParam.Kind.HEADER),
+        ("additional_request_data", TokenRequestParam.Kind.DATA),
+    ):
+        oauth2[list_key] = [
+            {
+                "key": p.key,
+                "value": "" if p.sensitive and not include_secrets else p.value,
+                "sensitive": p.sensitive,
+            }
+            for p in params
+            if p.kind == kind
+        ]
+    # Key order as documented; this product's extra fields come last.
+    data["oauth2"] = {key: oauth2[key] for key in DOCUMENTED_OAUTH2_ORDER}
+    data.update({key: getattr(connector, key) for key in EXTRA_TOP_LEVEL})
     return data
 
 

@@ -123,7 +123,9 @@ def test_auto_mode_finds_the_body_and_offers_to_pin(fault_connector, fault_serve
 
 
 def test_auto_mode_falls_back_to_unencoded_basic(fault_connector):
-    run = connector_test(connector=fault_connector("/basic-unencoded")).run
+    outcome = connector_test(connector=fault_connector("/basic-unencoded"))
+    run = outcome.run
+    assert outcome.pin_offer is None  # pinning Basic would encode again, and fail
     assert run.ok
     assert [a.client_authentication for a in run.attempts.all()][-1] == "basic_client_unencoded"
     assert run.client_authentication_used == "basic_client"

@@ -454,3 +454,100 @@ def test_stored_secrets_are_only_sent_where_they_were_entered_for(make_connector
         rows={"data": [{"key": "tenant_secret", "value": ""}]},
         instance=Connector.objects.get(pk=connector.pk),
     ).is_valid()
+
+
+STRAY = {
+    "basic_username": "stray-user",
+    "basic_password": "stray-basic-pw",
+    "api_key_param_name": "stray_param",
+    "api_key": "stray-key",
+    "bearer_token": "stray-bearer",
+    "oauth2_client_id": "stray-client",
+    "oauth2_client_secret": "stray-secret",
+    "oauth2_username": "stray-grant-user",
+    "oauth2_password": "stray-grant-pw",
+    "oauth2_password_scope": "stray-scope-1",
+    "oauth2_client_credentials_scope": "stray-scope-2",
+    "oauth2_refresh_token": "stray-refresh",
+    "oauth2_refresh_token_scope": "stray-scope-3",
+    "oauth2_token_url": "https://stray.example.com/token",
+    "oauth2_custom_grant_type": "stray_grant",
+}
+VALID_CHOICES = [
+    ({"auth_config": "none"}, set()),
+    (
+        {"auth_config": "basic", "basic_username": "u", "basic_password": "p"},
+        {"basic_username", "basic_password"},
+    ),
+    ({"auth_config": "api_key", "api_key_location": "header", "api_key": "k"}, {"api_key"}),
+    (
+        {
+            "auth_config": "api_key",
+            "api_key_location": "param",
+            "api_key_param_name": "key",
+            "api_key": "k",
+        },
+        {"api_key", "api_key_param_name"},
+    ),
+    ({"auth_config": "bearer", "bearer_token": "t"}, {"bearer_token"}),
+    (
+        {**OAUTH2_PASSWORD, "oauth2_password_scope": "read"},
+        {
+            "oauth2_client_id",
+            "oauth2_client_secret",
+            "oauth2_username",
+            "oauth2_password",
+            "oauth2_password_scope",
+            "oauth2_token_url",
+            "oauth2_custom_grant_type",
+        },
+    ),
+    (
+        {
+            "auth_config": "oauth2",
+            "oauth2_grant_type": "client_credentials",
+            "oauth2_client_id": "c",
+            "oauth2_client_secret": "s",
+            "oauth2_client_credentials_scope": "read",
+            "oauth2_token_url": "https://login.example.com/t",
+        },
+        {
+            "oauth2_client_id",
+            "oauth2_client_secret",
+            "oauth2_client_credentials_scope",
+            "oauth2_token_url",
+            "oauth2_custom_grant_type",
+        },
+    ),
+    (
+        {
+            "auth_config": "oauth2",
+            "oauth2_grant_type": "refresh_token",
+            "oauth2_refresh_token": "r",
+            "oauth2_refresh_token_scope": "read",
+            "oauth2_token_url": "https://login.example.com/t",
+        },
+        {
+            "oauth2_refresh_token",
+            "oauth2_refresh_token_scope",
+            "oauth2_token_url",
+            "oauth2_custom_grant_type",
+            "oauth2_client_id",
+            "oauth2_client_secret",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("choice", "kept"), VALID_CHOICES)
+def test_each_choice_stores_only_its_own_fields(choice, kept):
+    """The other half of the matrix: everything a choice does not use is dropped on save."""
+    bundle = bundle_for({**STRAY, **choice})
+    assert bundle.is_valid(), bundle.form.errors
+    instance = bundle.form.instance
+    for name in STRAY:
+        default = Connector._meta.get_field(name).get_default()
+        if name in kept:
+            assert getattr(instance, name) == {**STRAY, **choice}[name], name
+        else:
+            assert getattr(instance, name) == default, name

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from connectors import transfer
 from connectors.models import Connector
 from connectors.transfer import connectors_import
 from tests.conftest import OAUTH2_PASSWORD
@@ -92,7 +93,22 @@ def test_export_has_the_documented_shape_and_no_secrets(inventory):
     assert by_name["wiki"]["basic"] == {"username": "bot", "password": ""}
     assert by_name["metrics"]["api_key"]["location"] == "param"
     assert by_name["tickets"]["bearer"] == {"token": ""}
-    assert "oauth2" not in by_name["public"]
+    # Every connector carries every block, in the documented order; unchosen ones hold defaults.
+    assert list(by_name["public"])[:10] == [
+        "name",
+        "display_name",
+        "description",
+        "base_url",
+        "enabled",
+        "auth_config",
+        "oauth2",
+        "basic",
+        "api_key",
+        "bearer",
+    ]
+    assert list(hr["oauth2"]) == list(transfer.DOCUMENTED_OAUTH2_ORDER)
+    assert by_name["public"]["basic"] == {"username": "", "password": ""}
+    assert by_name["public"]["oauth2"]["header_auth_value_pattern"] == "Bearer %s"
     text = json.dumps(data)
     for secret in (
         "user-password-1",

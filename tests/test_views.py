@@ -308,3 +308,56 @@ def test_a_change_the_audit_log_cannot_record_is_not_made(admin_client, make_con
         assert "could not be recorded" in response.content.decode()
     connector = Connector.objects.get(name="hr_portal")
     assert connector.display_name == "" and connector.version == 1
+
+
+def test_the_django_admin_is_for_superusers_only(make_connector):
+    make_connector("hr_portal")
+    for role in ("viewer", "operator", "admin"):
+        client = Client()
+        client.force_login(make_user(role, username=f"{role}_admin_site"))
+        for url in ("/admin/", "/admin/connectors/connector/", "/admin/audit/auditevent/"):
+            response = client.get(url)
+            assert response.status_code == 302, (role, url)
+            assert response["Location"].startswith("/admin/login/")
+
+
+def test_changes_and_denials_are_recorded(admin_client, make_connector, tmp_path):
+    from audit.models import AuditEvent
+    from connectors.services import connector_rotate_key
+
+    make_connector("hr_portal")
+    edit = {
+        **OAUTH2_PASSWORD,
+        "oauth2_client_secret": "replaced-secret",
+        "oauth2_password": "",
+        "version": 1,
+    }
+    assert admin_client.post("/connectors/hr_portal/edit/", form_data(edit)).status_code == 302
+    cleared = {**edit, "oauth2_client_secret": "", "oauth2_client_secret_clear": True, "version": 2}
+    assert admin_client.post("/connectors/hr_portal/edit/", form_data(cleared)).status_code == 302
+    assert (
+        admin_client.post(
+            "/connectors/hr_portal/clone/", form_data({**OAUTH2_PASSWORD, "name": "hr_copy"})
+        ).status_code
+        == 302
+    )
+    connector_rotate_key(user=None)
+    viewer = Client()
+    viewer.force_login(make_user("viewer"))
+    assert viewer.get("/connectors/hr_portal/edit/").status_code == 403
+
+    events = list(AuditEvent.objects.order_by("id"))
+    actions = [(e.kind, e.action) for e in events]
+    assert ("change", "edit") in actions and ("change", "clone") in actions
+    assert ("change", "key_rotation") in actions
+    assert ("denial", "permission_denied") in actions
+    edits = [e for e in events if e.action == "edit"]
+    secret_changes = [
+        c["after"]
+        for e in edits
+        for c in e.details["changes"]
+        if c["field"] == "oauth2_client_secret"
+    ]
+    assert secret_changes == ["changed", "cleared"]
+    assert "replaced-secret" not in str([e.details for e in events])
+    assert "secret replaced" in edits[0].summary and "secret cleared" in edits[1].summary

@@ -42,6 +42,10 @@ def test_fields_follow_auth_config_and_grant_type(logged_in_page, live_server, a
     expect(client_id).to_be_visible()
     expect(grant_username).to_be_visible()
     expect(rfc_note).to_be_visible()
+    # The scopes are optional: they wait under the collapsed "Additional info".
+    expect(page.locator("#id_oauth2_password_scope")).to_be_hidden()
+    page.click("#oauth2-additional > summary")
+    expect(page.locator("#id_oauth2_password_scope")).to_be_visible()
     expect(cc_scope).to_be_hidden()
 
     page.select_option("#id_oauth2_grant_type", "client_credentials")
