@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from audit.chain import attempts_prefetch, canonical_json
+from audit.chain import EVENT_FIELDS, attempts_prefetch, canonical_json
 from audit.models import AuditEvent
 from audit.sanitize import (
     Secrets,
@@ -22,23 +22,8 @@ from audit.sanitize import (
 
 FORMATS = ("csv", "json")
 
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "id",
-    "created_at",
-    "kind",
-    "action",
-    "user_id",
-    "username",
-    "connector_id",
-    "connector_name",
-    "source",
-    "outcome",
-    "summary",
-    "details",
-    "test_run_id",
-    "prev_hash",
-    "hash",
-)
+# Every hashed field, plus the id and the chain itself, so an export can be checked offline.
+EXPORT_COLUMNS: tuple[str, ...] = ("id", *EVENT_FIELDS, "prev_hash", "hash")
 
 RUN_COLUMNS: tuple[str, ...] = (
     "id",

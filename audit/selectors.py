@@ -9,25 +9,13 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from audit.chain import EVENT_FIELDS
 from audit.models import AuditEvent
 
 PAGE_SIZE = 50
 
-# The list and exports never need to read the hashes; the list does not need the details.
-LIST_COLUMNS: tuple[str, ...] = (
-    "id",
-    "created_at",
-    "kind",
-    "action",
-    "user_id",
-    "username",
-    "connector_id",
-    "connector_name",
-    "source",
-    "outcome",
-    "summary",
-    "test_run_id",
-)
+# The list page reads neither the hashes nor the details.
+LIST_COLUMNS: tuple[str, ...] = ("id", *(name for name in EVENT_FIELDS if name != "details"))
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,14 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from connectors import transfer
 from connectors.models import Connector
 from connectors.transfer import connectors_import
 from tests.conftest import OAUTH2_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-DOCUMENTED_OAUTH2_KEYS = {
+# The documented shape, written out here as the oracle the export is checked against.
+DOCUMENTED_OAUTH2_KEYS = (
     "grant_type",
     "client_id",
     "client_secret",
@@ -36,7 +36,7 @@ DOCUMENTED_OAUTH2_KEYS = {
     "access_token_key",
     "expires_in_key",
     "expires_in_format",
-}
+)
 
 
 def export(*args: str) -> dict:
@@ -82,7 +82,7 @@ def test_export_has_the_documented_shape_and_no_secrets(inventory):
     data = export()
     by_name = {c["name"]: c for c in data["connectors"]}
     hr = by_name["hr_portal"]
-    assert set(hr["oauth2"]) == DOCUMENTED_OAUTH2_KEYS
+    assert tuple(hr["oauth2"]) == DOCUMENTED_OAUTH2_KEYS
     assert hr["oauth2"]["scope"] == "read write"
     assert hr["oauth2"]["password"] == "" and hr["oauth2"]["client_secret"] == ""
     assert hr["oauth2"]["additional_request_data"][1] == {
@@ -106,7 +106,6 @@ def test_export_has_the_documented_shape_and_no_secrets(inventory):
         "api_key",
         "bearer",
     ]
-    assert list(hr["oauth2"]) == list(transfer.DOCUMENTED_OAUTH2_ORDER)
     assert by_name["public"]["basic"] == {"username": "", "password": ""}
     assert by_name["public"]["oauth2"]["header_auth_value_pattern"] == "Bearer %s"
     text = json.dumps(data)
