@@ -10,18 +10,13 @@ from django.http import HttpRequest
 from audit.models import AuditEvent
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "kind", "action", "connector_name", "username", "outcome")
-    list_filter = ("kind",)
-    search_fields = ("connector_name",)
-    ordering = ("-id",)
+class ReadOnlyAdminMixin:
+    """No add, change or delete, so Django shows every form field read-only: for history, and
+    for data whose changes must go through the app's own rules and audit trail."""
+
     actions = None
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -29,3 +24,14 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "created_at", "kind", "action", "connector_name", "username", "outcome")
+    list_filter = ("kind",)
+    search_fields = ("connector_name",)
+    ordering = ("-id",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]

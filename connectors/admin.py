@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from audit.admin import ReadOnlyAdminMixin
 from connectors.models import ALL_SECRET_FIELDS, Connector, TestAttempt, TestRun, TokenRequestParam
 
 
-class TokenRequestParamInline(admin.TabularInline):
+class TokenRequestParamInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = TokenRequestParam
     fields = ("kind", "position", "key", "shown_value", "sensitive")
     readonly_fields = fields
     extra = 0
-    can_delete = False
 
     @admin.display(description="Value")
     def shown_value(self, obj: TokenRequestParam) -> str:
         return "[sensitive, stored]" if obj.sensitive else obj.value
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(Connector)
-class ConnectorAdmin(admin.ModelAdmin):
+class ConnectorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("name", "display_name", "auth_config", "enabled", "owner_team", "updated_at")
     list_filter = ("auth_config", "enabled")
     search_fields = ("name", "display_name", "base_url")
-    # Secrets are edited in the app, where a blank field keeps the stored value; here they
-    # would be rendered into the page, so they are left out and shown as stored / not set.
+    # Changes go through the app, which applies the Auth Config rules, optimistic locking and
+    # the audit log. Secrets would be rendered into this page, so they are left out and shown
+    # only as stored / not set.
     exclude = ALL_SECRET_FIELDS
     readonly_fields = ("secret_state", "version", "created_at", "updated_at")
     inlines = [TokenRequestParamInline]
@@ -44,22 +41,10 @@ class ConnectorAdmin(admin.ModelAdmin):
             for name, stored in states.items()
         )
 
-    # Changes go through the app, which applies the Auth Config rules, optimistic locking and
-    # the audit log; the admin is a read-only window onto the inventory.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class TestAttemptInline(admin.TabularInline):
+class TestAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = TestAttempt
     extra = 0
-    can_delete = False
     fields = (
         "position",
         "client_authentication",
@@ -72,25 +57,10 @@ class TestAttemptInline(admin.TabularInline):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(TestRun)
-class TestRunAdmin(admin.ModelAdmin):
+class TestRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("connector_name", "outcome", "username", "source", "started_at", "duration_ms")
     list_filter = ("outcome", "source")
     search_fields = ("connector_name",)
     inlines = [TestAttemptInline]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: TestRun | None = None):
-        return [f.name for f in TestRun._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
