@@ -321,15 +321,7 @@ def connector_test(
     try:
         connector_test_rate_check(user=actor)
     except TestRateLimited as exc:
-        audit_record(
-            kind="denial",
-            action="rate_limited",
-            user=actor,
-            connector=connector,
-            connector_name=connector.name,
-            outcome="rate_limited",
-            summary=str(exc),
-        )
+        _record_denial(connector, actor, "rate_limited", str(exc))
         raise
     if rows is None and connector.pk:
         # Prefetched, so the audit record's secret masking reads the same rows without a query.
@@ -426,17 +418,30 @@ def _record(
             test_run=run,
         )
         if run.outcome == "blocked":
-            audit_record(
-                kind="denial",
-                action="blocked",
-                user=actor,
-                connector=connector,
-                connector_name=connector.name,
-                outcome="blocked",
-                summary="A connection test was refused by the outbound policy.",
+            _record_denial(
+                connector,
+                actor,
+                "blocked",
+                "A connection test was refused by the outbound policy.",
                 details={"test_run": run.pk},
             )
     return run
+
+
+def _record_denial(
+    connector: Connector, actor: Any, action: str, summary: str, details: dict | None = None
+) -> None:
+    """A test refused before or by the network: by the rate limit or the outbound policy."""
+    audit_record(
+        kind="denial",
+        action=action,
+        user=actor,
+        connector=connector,
+        connector_name=connector.name,
+        outcome=action,
+        summary=summary,
+        details=details,
+    )
 
 
 __all__ = [

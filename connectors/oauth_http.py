@@ -279,6 +279,12 @@ _SCOPE_FIELD = {
 # Requests and results
 
 
+def _secret_values(fixed: Iterable[str], params: Iterable[Param]) -> tuple[str, ...]:
+    """The non-empty secrets: the fixed ones plus the values of sensitive-looking params."""
+    values = [*fixed, *(p.value for p in params if p.sensitive or key_looks_sensitive(p.key))]
+    return tuple(value for value in values if value)
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
     key: str
@@ -311,13 +317,10 @@ class TokenRequest:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, including sensitive params, for redaction."""
-        values = [self.client_secret, self.password, self.refresh_token]
-        values += [
-            p.value
-            for p in (*self.additional_headers, *self.additional_request_data)
-            if p.sensitive or key_looks_sensitive(p.key)
-        ]
-        return tuple(value for value in values if value)
+        return _secret_values(
+            (self.client_secret, self.password, self.refresh_token),
+            (*self.additional_headers, *self.additional_request_data),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,14 +386,8 @@ class ApiRequest:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value (Basic password, sensitive headers and params), for redaction."""
-        values = [self.basic_auth[1]] if self.basic_auth else []
-        values += list(self.secret_values)
-        values += [
-            p.value
-            for p in (*self.headers, *self.params)
-            if p.sensitive or key_looks_sensitive(p.key)
-        ]
-        return tuple(value for value in values if value)
+        basic_password = (self.basic_auth[1],) if self.basic_auth else ()
+        return _secret_values((*basic_password, *self.secret_values), (*self.headers, *self.params))
 
 
 @dataclass(frozen=True, slots=True)
