@@ -177,28 +177,24 @@ def _walk(chunk_size: int) -> Iterator[VerifyResult]:
     checked = 0
     first_id: int | None = None
     last: AuditEvent | None = None
+
+    def broken(event: AuditEvent, message: str) -> VerifyResult:
+        return VerifyResult(False, checked, first_id, event.pk, event.pk, message)
+
     for event in events_for_hashing().iterator(chunk_size=chunk_size):
         if first_id is None:
             first_id = event.pk
             if boundary is not None and event.pk <= boundary.last_removed_id:
-                yield VerifyResult(
-                    False,
-                    checked,
-                    first_id,
-                    event.pk,
-                    event.pk,
+                yield broken(
+                    event,
                     f"Record {_describe(event)} should have been removed by the last prune "
                     f"(it removed up to #{boundary.last_removed_id}).",
                 )
                 return
         if event.prev_hash != expected_prev:
             where = "the start of the log" if last is None else f"record #{last.pk}"
-            yield VerifyResult(
-                False,
-                checked,
-                first_id,
-                event.pk,
-                event.pk,
+            yield broken(
+                event,
                 f"Record {_describe(event)} does not follow {where}: its previous-hash link is "
                 "broken (a record before it was removed, inserted or changed).",
             )
@@ -206,12 +202,8 @@ def _walk(chunk_size: int) -> Iterator[VerifyResult]:
         run, attempts = run_and_attempts(event)
         if event_hash(event, run, attempts) != event.hash:
             what = " or its test run/attempts" if event.test_run_id is not None else ""
-            yield VerifyResult(
-                False,
-                checked,
-                first_id,
-                event.pk,
-                event.pk,
+            yield broken(
+                event,
                 f"Record {_describe(event)} does not match its hash: the record{what} was "
                 "changed after it was written.",
             )
