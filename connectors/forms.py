@@ -819,11 +819,6 @@ class ConnectorForms:
     def warnings(self) -> list[str]:
         return self.form.warnings
 
-    def any_errors(self) -> bool:
-        return bool(
-            self.form.errors or self.headers.total_error_count() or self.data.total_error_count()
-        )
-
 
 def connector_forms(
     *,
@@ -867,5 +862,4 @@ __all__ = [
     "ParamRow",
     "absolute_http_url_errors",
     "connector_forms",
-    "key_looks_sensitive",
 ]
