@@ -43,6 +43,8 @@ _REPR_VALUE = re.compile(rf"('(?:{_TEXT_SECRET_KEYS})'\s*:\s*')((?:[^'\\]|\\.)*)
 _FORM_VALUE = re.compile(
     rf"(?<![A-Za-z0-9_])((?:{_TEXT_SECRET_KEYS})=)([^&\s\"'<>]+)", re.IGNORECASE
 )
+# A query (or fragment) parameter inside free text, e.g. a URL quoted in an exception.
+_QUERY_PARAM = re.compile(r"([?&#;])([A-Za-z0-9_.~\-\[\]%+]+)=([^&\s\"'<>#]*)")
 # At least 8 token68 characters, so prose like "Bearer realm" or "Bearer error=" stays readable.
 _BEARER_VALUE = re.compile(r"(\bBearer\s+)([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE)
 
@@ -174,8 +176,15 @@ def redact_text(text: str, *, secrets: Iterable[str]) -> str:
     text = _JSON_VALUE.sub(lambda match: f"{match[1]}{MASK}{match[3]}", text)
     text = _REPR_VALUE.sub(lambda match: f"{match[1]}{MASK}{match[3]}", text)
     text = _FORM_VALUE.sub(lambda match: f"{match[1]}{MASK}", text)
+    text = _QUERY_PARAM.sub(_masked_query_param, text)
     text = _BEARER_VALUE.sub(lambda match: f"{match[1]}{MASK}", text)
     return text
+
+
+def _masked_query_param(match: re.Match[str]) -> str:
+    if match[3] and key_looks_sensitive(unquote_plus(match[2])):
+        return f"{match[1]}{match[2]}={MASK}"
+    return match[0]
 
 
 def redact_json(

@@ -24,3 +24,15 @@ def test_messages_and_tracebacks_are_masked():
     assert "abc.def-ghi-456" not in text
     assert "tok-in-traceback-123" not in text
     assert "ValueError" in text and "********" in text
+
+
+def test_a_url_quoted_in_an_error_loses_its_secret_query_values():
+    from connectors.redaction import redact_text
+
+    text = (
+        "HTTPConnectionPool(host='api.example.com', port=443): Max retries exceeded with url: "
+        "/v1/me?key_for_api=APIKEY-12345&page=2&token_type=bearer"
+    )
+    redacted = redact_text(text, secrets=())
+    assert "APIKEY-12345" not in redacted
+    assert "page=2" in redacted and "token_type=bearer" in redacted
