@@ -586,6 +586,14 @@ class ParamForm(forms.Form):
             # Never render a sensitive value back; blank keeps it.
             self.fields["value"].widget = SecretInput(attrs={"placeholder": STORED_LABEL})
 
+    @property
+    def hides_value(self) -> bool:
+        """Whether the page may not show this row's value: by the same rule the server stores."""
+        key = self["key"].value() or ""
+        return self.stored_sensitive or row_is_sensitive(
+            key, {"sensitive": self["sensitive"].value()}
+        )
+
 
 def row_is_sensitive(key: str, data: dict[str, Any]) -> bool:
     """Ticked, or named like a secret: such a name is always stored as sensitive."""

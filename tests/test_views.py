@@ -361,3 +361,22 @@ def test_changes_and_denials_are_recorded(admin_client, make_connector, tmp_path
     assert secret_changes == ["changed", "cleared"]
     assert "replaced-secret" not in str([e.details for e in events])
     assert "secret replaced" in edits[0].summary and "secret cleared" in edits[1].summary
+
+
+def test_a_failed_submit_never_echoes_a_secret_looking_row(admin_client):
+    response = admin_client.post(
+        "/connectors/new/",
+        form_data(
+            {**OAUTH2_PASSWORD, "name": "echo_row", "oauth2_token_url": "not a url"},
+            {
+                "headers": [
+                    {"key": "X-Api-Token", "value": "ROWSECRET-abcdef123"},
+                    {"key": "X-Plain", "value": "plain-shown-again"},
+                ]
+            },
+        ),
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "ROWSECRET-abcdef123" not in page  # unticked, but named like a secret
+    assert "plain-shown-again" in page
