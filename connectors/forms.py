@@ -827,6 +827,26 @@ class ConnectorForms:
     def warnings(self) -> list[str]:
         return self.form.warnings
 
+    def error_list(self, *, json_keys: bool = False) -> list[tuple[str, str]]:
+        """Every error as (where, message); rows are named as in the page or the JSON file."""
+        errors = [
+            (str(self.form.fields[name].label) if name in self.form.fields else "connector", msg)
+            for name, messages in self.form.errors.items()
+            for msg in messages
+        ]
+        for formset, label, json_key in (
+            (self.headers, "Additional Headers", "additional_headers"),
+            (self.data, "Additional Request Data", "additional_request_data"),
+        ):
+            errors += [(json_key if json_keys else label, msg) for msg in formset.non_form_errors()]
+            for index, row_errors in enumerate(formset.errors):
+                for name, messages in row_errors.items():
+                    where = (
+                        f"{json_key}[{index}].{name}" if json_keys else f"{label} row {index + 1}"
+                    )
+                    errors += [(where, msg) for msg in messages]
+        return errors
+
 
 def connector_forms(
     *,

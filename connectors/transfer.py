@@ -226,29 +226,6 @@ def _form_data(entry: dict[str, Any], existing: Connector | None) -> QueryDict:
     return data
 
 
-def _collect_errors(name: str, bundle: Any, result: ImportResult) -> None:
-    for field_name, messages in bundle.form.errors.items():
-        label = (
-            str(bundle.form.fields[field_name].label)
-            if field_name in bundle.form.fields
-            else "connector"
-        )
-        for message in messages:
-            result.errors.append(ImportError_(name, label, message))
-    for formset, list_key in (
-        (bundle.headers, "additional_headers"),
-        (bundle.data, "additional_request_data"),
-    ):
-        for message in formset.non_form_errors():
-            result.errors.append(ImportError_(name, list_key, message))
-        for index, errors in enumerate(formset.errors):
-            for field_name, messages in errors.items():
-                for message in messages:
-                    result.errors.append(
-                        ImportError_(name, f"{list_key}[{index}].{field_name}", message)
-                    )
-
-
 def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
     """Validate every connector with the form's rules, then apply all of them or none."""
     if not isinstance(payload, dict) or not isinstance(payload.get("connectors"), list):
@@ -274,7 +251,10 @@ def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
             continue
         bundle = connector_forms(data=data, instance=current)
         if not bundle.is_valid():
-            _collect_errors(name, bundle, result)
+            result.errors += [
+                ImportError_(name, where, message)
+                for where, message in bundle.error_list(json_keys=True)
+            ]
             continue
         bundles.append((current, bundle))
     if result.errors:
@@ -338,9 +318,7 @@ def connector_pin_client_authentication(
     entry["oauth2"]["client_authentication"] = method
     bundle = connector_forms(data=_form_data(entry, connector), instance=connector)
     if not bundle.is_valid():
-        result = ImportResult()
-        _collect_errors(connector.name, bundle, result)
-        raise PinRefused("; ".join(f"{e.field}: {e.message}" for e in result.errors))
+        raise PinRefused("; ".join(f"{where}: {msg}" for where, msg in bundle.error_list()))
     connector_update(
         connector=bundle.form.instance,
         rows=bundle.rows(),

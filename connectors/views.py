@@ -472,23 +472,11 @@ class ConnectorFormTestView(ConnectorTestMixin, View):
             data["version"] = str(stored.version)  # a test is not a save: skip the stale check
         bundle = connector_forms(data=data, instance=stored)
         if not bundle.is_valid():
-            field_errors = [
-                (str(bundle.form.fields[f].label) if f in bundle.form.fields else "Form", str(m))
-                for f, messages_ in bundle.form.errors.items()
-                for m in messages_
-            ]
-            for formset, label in (
-                (bundle.headers, "Additional Headers"),
-                (bundle.data, "Additional Request Data"),
-            ):
-                for index, errors in enumerate(formset.errors):
-                    for messages_ in errors.values():
-                        field_errors += [(f"{label} row {index + 1}", str(m)) for m in messages_]
             return self.respond(
                 None,
                 connector=stored,
                 error="Fix the form before testing:",
-                field_errors=field_errors,
+                field_errors=bundle.error_list(),
                 status=400,
             )
         connector = bundle.form.instance

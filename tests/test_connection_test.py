@@ -455,3 +455,14 @@ def test_tokens_and_rate_limits_in_redis_are_never_plaintext(fault_connector, se
         assert b"ok-token" not in stored
     finally:
         client.flushdb()
+
+
+def test_form_test_lists_errors_about_the_rows_as_a_whole(admin_client, db):
+    rows = {"headers": [{"key": f"X-{index}", "value": "v"} for index in range(21)]}
+    response = admin_client.post(
+        "/connectors/new/test/",
+        form_data({**OAUTH2_PASSWORD, "name": "too_many"}, rows),
+        HTTP_X_REQUESTED_WITH="fetch",
+    )
+    assert response.status_code == 400
+    assert "at most 20" in response.content.decode()
