@@ -6,6 +6,7 @@ decides what to feed it (the connector's own secret values, the diff shape of ch
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable
@@ -46,7 +47,10 @@ class Secrets:
         return redaction.redact_text(str(value), secrets=self._values)
 
     def json(self, value: Any) -> Any:
-        return _keep_states(value, redaction.redact_json(value, secrets=self._values))
+        redacted = redaction.redact_json(
+            value, secrets=self._values, harmless_keys=_harmless_record_keys()
+        )
+        return _keep_states(value, redacted)
 
 
 NO_SECRETS = Secrets()
@@ -74,6 +78,16 @@ def _secret_field_names() -> frozenset[str]:
     from connectors.models import ALL_SECRET_FIELDS
 
     return frozenset(ALL_SECRET_FIELDS)
+
+
+@functools.cache
+def _harmless_record_keys() -> frozenset[str]:
+    """Names in our own records that look secret but are not: the connector's non-secret
+    fields (Header Auth Key, Json Access Token Key...) and a key/value row's "key"."""
+    from connectors.models import Connector
+
+    fields = {field.name for field in Connector._meta.concrete_fields}
+    return frozenset((fields - _secret_field_names()) | {"key"})
 
 
 def connector_secrets(connector: Any) -> Secrets:
@@ -126,9 +140,11 @@ def as_plain_json(value: Any) -> Any:
 
 
 def _field_is_secret(field: Any, secret_fields: frozenset[str]) -> bool:
-    return isinstance(field, str) and (
-        field in secret_fields or redaction.key_looks_sensitive(field)
-    )
+    if not isinstance(field, str):
+        return False
+    if field in secret_fields or field in _harmless_record_keys():
+        return field in secret_fields  # our own field: we know exactly which are secret
+    return redaction.key_looks_sensitive(field)
 
 
 def details_redact(details: Any, *, secrets: Secrets = NO_SECRETS) -> Any:

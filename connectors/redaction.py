@@ -188,19 +188,28 @@ def _masked_query_param(match: re.Match[str]) -> str:
 
 
 def redact_json(
-    obj: Any, *, secrets: Iterable[str] = (), sensitive_keys: Collection[str] = ()
+    obj: Any,
+    *,
+    secrets: Iterable[str] = (),
+    sensitive_keys: Collection[str] = (),
+    harmless_keys: Collection[str] = (),
 ) -> Any:
-    """A deep copy with sensitive keys' values and every secret occurrence masked."""
+    """A deep copy with sensitive keys' values and every secret occurrence masked.
+
+    `harmless_keys` are names the caller knows to carry no secret although they look like one
+    (our own "oauth2_header_auth_key", a row's "key"); their values are still searched for
+    known secrets.
+    """
     extra = _lowered(sensitive_keys)
+    harmless = _lowered(harmless_keys)
     secret_list = tuple(secrets)
 
     def masked(key: Any, value: Any) -> bool:
         # Empty values stay visible: "not set" is useful and reveals nothing.
-        return (
-            isinstance(key, str)
-            and (key.strip().lower() in extra or key_looks_sensitive(key))
-            and value not in (None, "")
-        )
+        if not isinstance(key, str) or value in (None, ""):
+            return False
+        name = key.strip().lower()
+        return name in extra or (name not in harmless and key_looks_sensitive(key))
 
     def walk(value: Any) -> Any:
         if isinstance(value, dict):

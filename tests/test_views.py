@@ -380,3 +380,36 @@ def test_a_failed_submit_never_echoes_a_secret_looking_row(admin_client):
     page = response.content.decode()
     assert "ROWSECRET-abcdef123" not in page  # unticked, but named like a secret
     assert "plain-shown-again" in page
+
+
+def test_audit_shows_non_secret_fields_that_merely_look_secret(admin_client, make_connector):
+    from audit.models import AuditEvent
+    from audit.sanitize import NO_SECRETS, details_redact
+
+    make_connector("hr_portal", rows={"data": [{"key": "resource", "value": "graph"}]})
+    edit = {
+        **OAUTH2_PASSWORD,
+        "oauth2_client_secret": "",
+        "oauth2_password": "",
+        "oauth2_header_auth_key": "X-Auth",
+        "oauth2_access_token_key": "data.token",
+        "version": 1,
+    }
+    response = admin_client.post(
+        "/connectors/hr_portal/edit/",
+        form_data(edit, {"data": [{"key": "resource", "value": "graph"}]}),
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.filter(action="edit").get()
+    changes = {c["field"]: c for c in event.details["changes"]}
+    assert changes["oauth2_header_auth_key"]["after"] == "X-Auth"
+    assert changes["oauth2_access_token_key"]["before"] == "access_token"
+    config = details_redact(
+        {
+            "params": [{"kind": "data", "key": "resource", "value": "graph"}],
+            "client_secret": "real-secret",
+        },
+        secrets=NO_SECRETS,
+    )
+    assert config["params"][0]["key"] == "resource"
+    assert config["client_secret"] == "********"
