@@ -208,13 +208,11 @@ def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any
 
 
 def _curl_for(request: oauth_http.TokenRequest, attempt: oauth_http.Attempt) -> str:
-    method = attempt.client_authentication
-    if method == "basic_client_unencoded":
-        method = oauth_http.CLIENT_AUTH_BASIC
-    if method not in {"request_body", "basic_client", "basic_user", ""}:
-        return ""
+    # The attempt's own method, so the curl line repeats exactly what was sent.
     try:
-        return oauth_http.token_request_as_curl(request, client_authentication=method)
+        return oauth_http.token_request_as_curl(
+            request, client_authentication=attempt.client_authentication
+        )
     except Exception:  # noqa: BLE001 - a curl line is a convenience; the run must still record
         logger.exception("Could not build the curl command for a test attempt")
         return ""

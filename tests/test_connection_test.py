@@ -127,6 +127,9 @@ def test_auto_mode_falls_back_to_unencoded_basic(fault_connector):
     run = outcome.run
     assert outcome.pin_offer is None  # pinning Basic would encode again, and fail
     assert run.ok
+    # "Copy as curl" of the step that worked repeats that step: plain Basic, no encoding.
+    curl = run.attempts.order_by("position").last().curl
+    assert "BASIC=" not in curl and '"$CLIENT_SECRET"' in curl
     assert [a.client_authentication for a in run.attempts.all()][-1] == "basic_client_unencoded"
     assert run.client_authentication_used == "basic_client"
 
