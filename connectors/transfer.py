@@ -305,7 +305,7 @@ class PinRefused(ValueError):
 
 
 def connector_pin_client_authentication(
-    *, connector: Connector, method: str, user: UserLike
+    *, connector: Connector, method: str, user: UserLike, tested_version: int
 ) -> None:
     """Pin the client authentication method that a test found to work, under the form's rules.
 
@@ -323,6 +323,7 @@ def connector_pin_client_authentication(
         connector=bundle.form.instance,
         rows=bundle.rows(),
         user=user,
-        expected_version=connector.version,
+        # The version that was tested: a method found for it says nothing about a newer one.
+        expected_version=tested_version,
         action="pin",
     )

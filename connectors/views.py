@@ -494,12 +494,13 @@ class ConnectorPinView(ConnectorPermissionMixin, View):
         connector = get_object_or_404(Connector, name=name)
         method = request.POST.get("method", "")
         label = dict(ClientAuthentication.choices).get(method)
-        if not method or label is None:
-            messages.error(request, "Choose a client authentication method to pin.")
+        version = request.POST.get("version", "")
+        if not method or label is None or not version.isdigit():
+            messages.error(request, "Run the test again, then pin the method it found.")
             return redirect(connector.get_absolute_url())
         try:
             connector_pin_client_authentication(
-                connector=connector, method=method, user=request.user
+                connector=connector, method=method, user=request.user, tested_version=int(version)
             )
         except PinRefused as exc:
             messages.error(request, f"Not pinned: {exc}")

@@ -225,7 +225,7 @@ def test_pin_sets_the_method_that_worked(fault_connector, admin_client):
     fault_connector("/body-only", name="pinme")
     response = admin_client.post("/connectors/pinme/test/", HTTP_X_REQUESTED_WITH="fetch")
     assert "data-cc-pin" in response.content.decode()
-    admin_client.post("/connectors/pinme/pin/", {"method": "request_body"})
+    admin_client.post("/connectors/pinme/pin/", {"method": "request_body", "version": 1})
     assert Connector.objects.get(name="pinme").oauth2_client_authentication == "request_body"
 
 
@@ -407,7 +407,9 @@ def test_pin_refuses_what_the_form_refuses(make_connector, admin_client):
         oauth2_token_url="https://login.example.com/token",
     )
     for name, method in (("bearer_pin", "basic_client"), ("cc_pin", "basic_user")):
-        response = admin_client.post(f"/connectors/{name}/pin/", {"method": method}, follow=True)
+        response = admin_client.post(
+            f"/connectors/{name}/pin/", {"method": method, "version": 1}, follow=True
+        )
         assert "Not pinned" in response.content.decode()
     assert Connector.objects.get(name="cc_pin").oauth2_client_authentication == ""
     assert Connector.objects.get(name="bearer_pin").oauth2_client_authentication == ""
@@ -469,3 +471,13 @@ def test_form_test_lists_errors_about_the_rows_as_a_whole(admin_client, db):
     )
     assert response.status_code == 400
     assert "at most 20" in response.content.decode()
+
+
+def test_pin_refuses_a_method_found_for_an_older_version(fault_connector, admin_client):
+    connector = fault_connector("/body-only", name="moved_on")
+    Connector.objects.filter(pk=connector.pk).update(version=2)  # someone saved since the test
+    response = admin_client.post(
+        "/connectors/moved_on/pin/", {"method": "request_body", "version": 1}, follow=True
+    )
+    assert "changed meanwhile" in response.content.decode()
+    assert Connector.objects.get(pk=connector.pk).oauth2_client_authentication == ""
