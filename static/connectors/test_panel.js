@@ -50,14 +50,4 @@
       });
     });
   });
-
-  document.addEventListener("click", async (event) => {
-    const copy = event.target.closest("[data-audit-copy]");
-    if (!copy || !target.contains(copy)) return;
-    const source = document.querySelector(copy.dataset.auditCopy);
-    if (!source || !navigator.clipboard) return;
-    event.stopImmediatePropagation();
-    await navigator.clipboard.writeText(source.textContent);
-    copy.textContent = "Copied";
-  }, true);
 })();
