@@ -56,12 +56,7 @@ class TestOutcome:
     __test__ = False
 
     run: TestRun
-    hint: str
     pin_offer: str | None  # client authentication that worked, when not pinned yet
-
-    @property
-    def ok(self) -> bool:
-        return self.run.ok
 
 
 def outbound_policy() -> oauth_http.OutboundPolicy:
@@ -355,7 +350,7 @@ def connector_test(
         duration_ms=duration_ms,
         collected=collected,
     )
-    return TestOutcome(run=run, hint=collected.hint, pin_offer=collected.pin_offer)
+    return TestOutcome(run=run, pin_offer=collected.pin_offer)
 
 
 def _record(

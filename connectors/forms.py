@@ -89,9 +89,6 @@ OAUTH2_ADDITIONAL_FIELDS = (
 # Names that would collide with the inventory's own URLs (/connectors/new/, ...).
 RESERVED_NAMES = frozenset({"new", "import", "export", "test"})
 
-SECRET_FORM_FIELDS: tuple[str, ...] = ALL_SECRET_FIELDS
-
-# Which secret is needed, per choice, and whether a stored one satisfies the requirement.
 STORED_LABEL = "Stored. Leave blank to keep it."
 
 
@@ -283,7 +280,7 @@ class ConnectorForm(forms.ModelForm):
         }
         self.editing = self.instance.pk is not None
         self.stored_secrets: dict[str, bool] = {}
-        for name in SECRET_FORM_FIELDS:
+        for name in ALL_SECRET_FIELDS:
             field = self.fields[name]
             field.widget = SecretInput()
             field.required = False
@@ -390,7 +387,7 @@ class ConnectorForm(forms.ModelForm):
 
     def _resolve_secrets(self, cleaned: dict[str, Any]) -> None:
         """A blank secret keeps the stored one; the clear box removes it."""
-        for name in SECRET_FORM_FIELDS:
+        for name in ALL_SECRET_FIELDS:
             typed = cleaned.get(name) or ""
             if cleaned.get(f"{name}_clear"):
                 cleaned[name] = ""
@@ -438,7 +435,7 @@ class ConnectorForm(forms.ModelForm):
         for name in names:
             if cleaned.get(name) or self.has_error(name):
                 continue
-            if name in SECRET_FORM_FIELDS:
+            if name in ALL_SECRET_FIELDS:
                 message = self.error_messages["secret_required"]
                 params = {"label": self.fields[name].label, "choice": choice}
             else:
@@ -558,13 +555,8 @@ class ConnectorForm(forms.ModelForm):
     def secret(self) -> dict[str, SecretFieldView]:
         return {
             name: SecretFieldView(self[name], self[f"{name}_clear"], self.stored_secrets[name])
-            for name in SECRET_FORM_FIELDS
+            for name in ALL_SECRET_FIELDS
         }
-
-    def password_grant_note_needed(self) -> bool:
-        return (self["auth_config"].value() or "") == AuthConfig.OAUTH2 and (
-            self["oauth2_grant_type"].value() or GrantType.PASSWORD
-        ) == GrantType.PASSWORD
 
 
 class ParamForm(forms.Form):

@@ -13,7 +13,6 @@ from audit.services import audit_record
 from connectors.forms import ParamRow
 from connectors.models import (
     ALL_SECRET_FIELDS,
-    AuthConfig,
     Connector,
     TokenRequestParam,
 )
@@ -375,7 +374,6 @@ def connector_list_attach_last_tests(connectors: list[Connector]) -> None:
 
 
 __all__ = [
-    "AuthConfig",
     "ConcurrentEditError",
     "FieldChange",
     "connector_clone_initial",

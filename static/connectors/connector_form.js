@@ -99,6 +99,5 @@
       updateAddButton(set);
     });
     updateAddButton(set);
-    set.dataset.ccReady = "1";
   });
 })();

@@ -14,7 +14,7 @@
     button.disabled = true;
     const label = button.textContent;
     button.innerHTML = '<span class="spinner-border spinner-border-sm me-1" aria-hidden="true"></span>Testing…';
-    target.innerHTML = '<div class="alert alert-secondary" role="status" data-cc-testing>' +
+    target.innerHTML = '<div class="alert alert-secondary" role="status">' +
       '<span class="spinner-border spinner-border-sm me-2" aria-hidden="true"></span>' +
       "Running the token request… this can take up to " + (target.dataset.ccTimeout || "10") + " seconds.</div>";
     target.scrollIntoView({ behavior: "smooth", block: "nearest" });
