@@ -156,8 +156,8 @@ class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
         context["can_test"] = self.request.user.has_perm("connectors.test_connector")
         context["can_change"] = self.request.user.has_perm("connectors.change_connector")
         context["test_timeout"] = int(settings.CONNECTORS_TOKEN_TIMEOUT)
-        context["audit_events"] = audit_events_for_connector(connector.pk)
-        context["connector_id"] = connector.pk
+        if self.request.user.has_perm("audit.view_auditevent"):
+            context["audit_events"] = audit_events_for_connector(connector.pk)
         return context
 
 
