@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.http import QueryDict
 
 from audit.services import audit_record
@@ -233,7 +234,18 @@ def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
     result = ImportResult()
     bundles = []
     seen: set[str] = set()
-    existing = {c.name.lower(): c for c in Connector.objects.prefetch_related("params")}
+    # Only the connectors the file names: each one loaded decrypts its secrets.
+    named = {
+        str(entry.get("name", "")).lower()
+        for entry in payload["connectors"]
+        if isinstance(entry, dict)
+    }
+    existing = {
+        c.name.lower(): c
+        for c in Connector.objects.annotate(lowered=Lower("name"))
+        .filter(lowered__in=named)
+        .prefetch_related("params")
+    }
     for position, entry in enumerate(payload["connectors"], start=1):
         if not isinstance(entry, dict):
             result.errors.append(ImportError_(f"#{position}", "connector", "Must be an object."))
