@@ -56,6 +56,7 @@ class TestOutcome:
     __test__ = False
 
     run: TestRun
+    attempts: list[TestAttempt]
     pin_offer: str | None  # client authentication that worked, when not pinned yet
 
 
@@ -341,7 +342,7 @@ def connector_test(
             "This is a fault in Connector Console, not in your settings: tell an administrator."
         )
     duration_ms = int((time.monotonic() - clock) * 1000)
-    run = _record(
+    run, attempts = _record(
         connector=connector,
         actor=actor,
         source=source,
@@ -350,7 +351,7 @@ def connector_test(
         duration_ms=duration_ms,
         collected=collected,
     )
-    return TestOutcome(run=run, pin_offer=collected.pin_offer)
+    return TestOutcome(run=run, attempts=attempts, pin_offer=collected.pin_offer)
 
 
 def _record(
@@ -362,7 +363,7 @@ def _record(
     started_at: Any,
     duration_ms: int,
     collected: _Collected,
-) -> TestRun:
+) -> tuple[TestRun, list[TestAttempt]]:
     with transaction.atomic():
         run = TestRun.objects.create(
             connector_id=connector.pk,
@@ -380,7 +381,7 @@ def _record(
             token=collected.token,
             config=_config_snapshot(connector, rows),
         )
-        TestAttempt.objects.bulk_create(
+        attempts = TestAttempt.objects.bulk_create(
             TestAttempt(
                 run=run,
                 position=position,
@@ -400,7 +401,8 @@ def _record(
             )
             for position, (step, attempt, curl) in enumerate(collected.attempts or [], start=1)
         )
-        audit_record(
+        # Kept on the objects the panel shows, so it need not read back what was just written.
+        run.audit_event = audit_record(
             kind="test_run",
             action="test",
             user=actor,
@@ -418,7 +420,7 @@ def _record(
                 "A connection test was refused by the outbound policy.",
                 details={"test_run": run.pk},
             )
-    return run
+    return run, attempts
 
 
 def _record_denial(

@@ -406,7 +406,7 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
         context = {
             "outcome": outcome,
             "run": outcome.run if outcome else None,
-            "attempts": outcome.run.attempts.all() if outcome else [],
+            "attempts": outcome.attempts if outcome else [],
             "connector": connector,
             "error": error,
             "field_errors": field_errors or [],
