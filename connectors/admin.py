@@ -37,8 +37,7 @@ class ConnectorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not states:
             return "None for this Auth Config"
         return ", ".join(
-            f"{Connector._meta.get_field(name).verbose_name}: {'stored' if stored else 'not set'}"
-            for name, stored in states.items()
+            f"{label}: {'stored' if stored else 'not set'}" for label, stored in states
         )
 
 

@@ -9,6 +9,7 @@ hides groups. Secrets are never rendered back: a blank secret keeps the stored v
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -587,6 +588,14 @@ class ParamForm(forms.Form):
         )
 
 
+def shown_rows(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """Rows as a form shows them: a sensitive value is never put back into the page."""
+    return [
+        {"key": r.key, "value": "" if r.sensitive else r.value, "sensitive": r.sensitive}
+        for r in rows
+    ]
+
+
 def row_is_sensitive(key: str, data: dict[str, Any]) -> bool:
     """Ticked, or named like a secret: such a name is always stored as sensitive."""
     return bool(data.get("sensitive")) or key_looks_sensitive(key)
@@ -608,10 +617,7 @@ class BaseParamFormSet(forms.BaseFormSet):
         self.stored_rows = stored or []
         self.client_authentication = client_authentication
         if "initial" not in kwargs and not args and not kwargs.get("data"):
-            kwargs["initial"] = [
-                {"key": p.key, "value": "" if p.sensitive else p.value, "sensitive": p.sensitive}
-                for p in self.stored_rows
-            ]
+            kwargs["initial"] = shown_rows(self.stored_rows)
         super().__init__(*args, **kwargs)
 
     def _norm(self, key: str) -> str:
@@ -864,10 +870,7 @@ def connector_forms(
         if instance.pk:
             kwargs["stored"] = rows
         elif initial_rows is not None:
-            kwargs["initial"] = [
-                {"key": r.key, "value": "" if r.sensitive else r.value, "sensitive": r.sensitive}
-                for r in rows
-            ]
+            kwargs["initial"] = shown_rows(rows)
         formsets.append(
             formset_class(data, **kwargs) if data is not None else formset_class(**kwargs)
         )

@@ -114,6 +114,14 @@ GRANT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Each grant type keeps its own scope field; "the scope" of a connector is its grant's.
+SCOPE_FIELD_BY_GRANT: dict[str, str] = {
+    GrantType.PASSWORD: "oauth2_password_scope",
+    GrantType.CLIENT_CREDENTIALS: "oauth2_client_credentials_scope",
+    GrantType.REFRESH_TOKEN: "oauth2_refresh_token_scope",
+}
+
+
 class Connector(models.Model):
     """One API connector: where it lives and how it authenticates."""
 
@@ -267,18 +275,18 @@ class Connector(models.Model):
     @property
     def oauth2_scope(self) -> str:
         """The scope of the chosen grant type (each grant keeps its own field)."""
-        return {
-            GrantType.PASSWORD: self.oauth2_password_scope,
-            GrantType.CLIENT_CREDENTIALS: self.oauth2_client_credentials_scope,
-            GrantType.REFRESH_TOKEN: self.oauth2_refresh_token_scope,
-        }.get(self.oauth2_grant_type, "")
+        field = SCOPE_FIELD_BY_GRANT.get(self.oauth2_grant_type)
+        return getattr(self, field) if field else ""
 
     def secret_fields(self) -> tuple[str, ...]:
         return SECRET_FIELDS.get(self.auth_config, ())
 
-    def stored_secrets(self) -> dict[str, bool]:
-        """Which of this connector's secret fields hold a value, without exposing them."""
-        return {name: bool(getattr(self, name)) for name in self.secret_fields()}
+    def stored_secrets(self) -> list[tuple[str, bool]]:
+        """(label, stored) for each secret of this Auth Config, without exposing a value."""
+        return [
+            (str(self._meta.get_field(name).verbose_name), bool(getattr(self, name)))
+            for name in self.secret_fields()
+        ]
 
 
 class TokenRequestParam(models.Model):

@@ -12,7 +12,13 @@ from django.http import QueryDict
 
 from audit.services import audit_record
 from connectors.forms import connector_forms
-from connectors.models import AuthConfig, Connector, TokenRequestParam
+from connectors.models import (
+    ALL_SECRET_FIELDS,
+    SCOPE_FIELD_BY_GRANT,
+    AuthConfig,
+    Connector,
+    TokenRequestParam,
+)
 from connectors.redaction import key_looks_sensitive
 from connectors.services import (
     ConcurrentEditError,
@@ -54,10 +60,8 @@ BLOCKS: dict[str, dict[str, str]] = {
     "bearer": {"token": "bearer_token"},
 }
 SECRET_KEYS = {
-    "oauth2": {"client_secret", "password", "refresh_token"},
-    "basic": {"password"},
-    "api_key": {"api_key"},
-    "bearer": {"token"},
+    block: {key for key, field in fields.items() if field in ALL_SECRET_FIELDS}
+    for block, fields in BLOCKS.items()
 }
 DOCUMENTED_OAUTH2_ORDER = (
     "grant_type",
@@ -84,11 +88,6 @@ TOP_LEVEL = ("name", "display_name", "description", "base_url", "enabled")
 # Fields this product has beyond the documented shape; exported and imported when present.
 EXTRA_TOP_LEVEL = ("owner_team", "test_request_path", "ca_bundle")
 PARAM_LISTS = {"additional_headers": "headers", "additional_request_data": "data"}
-SCOPE_FIELDS = {
-    "password": "oauth2_password_scope",
-    "client_credentials": "oauth2_client_credentials_scope",
-    "refresh_token": "oauth2_refresh_token_scope",
-}
 
 
 @dataclass
@@ -206,7 +205,7 @@ def _form_data(entry: dict[str, Any], existing: Connector | None) -> QueryDict:
                 data[model_field] = str(block[key])
         if auth_config == "oauth2":
             grant = str(block.get("grant_type", "password"))
-            scope_field = SCOPE_FIELDS.get(grant)
+            scope_field = SCOPE_FIELD_BY_GRANT.get(grant)
             if scope_field and block.get("scope"):
                 data[scope_field] = str(block["scope"])
     for list_key, prefix in PARAM_LISTS.items():

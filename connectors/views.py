@@ -148,10 +148,6 @@ class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         connector: Connector = self.object
-        context["secret_states"] = [
-            (Connector._meta.get_field(name).verbose_name, stored)
-            for name, stored in connector.stored_secrets().items()
-        ]
         context["recent_runs"] = TestRun.objects.filter(connector_id=connector.pk)[:5]
         context["can_test"] = self.request.user.has_perm("connectors.test_connector")
         context["can_change"] = self.request.user.has_perm("connectors.change_connector")
