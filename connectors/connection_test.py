@@ -30,6 +30,7 @@ from connectors.models import (
     TokenRequestParam,
 )
 from connectors.redaction import redact_text
+from connectors.services import TRACKED_FIELDS, acting_user
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +187,6 @@ def connector_test_rate_check(*, user: Any) -> None:
 
 def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any]:
     """The configuration that was tested, with secrets reduced to set / not set."""
-    from connectors.services import TRACKED_FIELDS
-
     snapshot: dict[str, Any] = {}
     for name in TRACKED_FIELDS:
         value = getattr(connector, name)
@@ -311,7 +310,7 @@ def connector_test(
     if transaction.get_connection().in_atomic_block:
         # Holding a transaction open across a 10 s network call would block other writers.
         logger.warning("connector_test called inside a transaction for %s", connector.name)
-    actor = user if user is not None and getattr(user, "is_authenticated", False) else None
+    actor = acting_user(user)
     try:
         connector_test_rate_check(user=actor)
     except TestRateLimited as exc:

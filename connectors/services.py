@@ -51,7 +51,8 @@ def _field_label(name: str) -> str:
     return str(Connector._meta.get_field(name).verbose_name)
 
 
-def _actor(user: UserLike) -> AbstractBaseUser | None:
+def acting_user(user: UserLike) -> AbstractBaseUser | None:
+    """The user to record, or None for the command line and anonymous requests."""
     return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
@@ -158,7 +159,7 @@ def connector_create(
     source_name: str = "",
 ) -> Connector:
     """Store a new connector (already validated) with its rows, and record the change."""
-    actor = _actor(user)
+    actor = acting_user(user)
     with transaction.atomic():
         connector.created_by = connector.updated_by = actor
         connector.version = 1
@@ -198,7 +199,7 @@ def connector_update(
     action: str = "edit",
 ) -> list[FieldChange]:
     """Save a validated edit unless someone else saved first; record what changed."""
-    actor = _actor(user)
+    actor = acting_user(user)
     with transaction.atomic():
         current = (
             Connector.objects.select_for_update(of=("self",))
@@ -264,7 +265,7 @@ def connector_clone_initial(*, source: Connector) -> tuple[dict[str, Any], list[
 
 def connector_delete(*, connector: Connector, user: UserLike) -> None:
     """Delete a connector and record it; its test history stays in the audit log."""
-    actor = _actor(user)
+    actor = acting_user(user)
     with transaction.atomic():
         # The connector's row lock first, the audit chain's last: the order every writer uses.
         connector = Connector.objects.select_for_update(of=("self",)).get(pk=connector.pk)
@@ -302,7 +303,7 @@ def connector_rotate_key(*, user: UserLike = None) -> int:
         audit_record(
             kind="change",
             action="key_rotation",
-            user=_actor(user),
+            user=acting_user(user),
             summary=f"Re-encrypted the secrets of {touched} rows under the newest key",
             details={"rows": touched},
         )
@@ -376,6 +377,7 @@ def connector_list_attach_last_tests(connectors: list[Connector]) -> None:
 __all__ = [
     "ConcurrentEditError",
     "FieldChange",
+    "acting_user",
     "connector_clone_initial",
     "connector_create",
     "connector_delete",

@@ -23,7 +23,7 @@ from connectors.redaction import key_looks_sensitive
 from connectors.services import (
     ConcurrentEditError,
     UserLike,
-    _actor,
+    acting_user,
     connector_create,
     connector_update,
 )
@@ -165,7 +165,7 @@ def connectors_export(*, include_secrets: bool, user: UserLike = None) -> dict[s
     audit_record(
         kind="change",
         action="export",
-        user=_actor(user),
+        user=acting_user(user),
         summary=f"Exported {len(payload['connectors'])} connectors"
         + (" with secrets" if include_secrets else ""),
         details={"count": len(payload["connectors"]), "include_secrets": include_secrets},
