@@ -322,6 +322,15 @@ class ConnectorForm(forms.ModelForm):
             raise ValidationError(self.error_messages["name_taken"], code="unique")
         return name
 
+    def validate_unique(self) -> None:
+        # clean_name already checks the name's uniqueness, case-insensitively (and a stored
+        # connector's name cannot change), so the model's exact-match query is left out.
+        exclude = {*self._get_validation_exclusions(), "name"}
+        try:
+            self.instance.validate_unique(exclude=exclude)
+        except ValidationError as exc:
+            self._update_errors(exc)
+
     def _clean_url(self, name: str) -> str:
         value = self.cleaned_data.get(name, "").strip()
         if not value:
