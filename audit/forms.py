@@ -12,26 +12,11 @@ from django.utils.safestring import mark_safe
 
 from audit.models import AuditEvent
 from audit.selectors import AuditFilters
+from connectors.oauth_http import OUTCOMES
 
 # Outcomes the connection test and the audit log use; the field also accepts any other.
 KNOWN_OUTCOMES: tuple[str, ...] = (
-    "success",
-    "invalid_client",
-    "invalid_grant",
-    "unauthorized_client",
-    "unsupported_grant_type",
-    "invalid_scope",
-    "invalid_request",
-    "http_error",
-    "invalid_response",
-    "no_token",
-    "timeout",
-    "connection_error",
-    "dns_error",
-    "tls_error",
-    "redirect_refused",
-    "blocked",
-    "config_error",
+    *OUTCOMES,
     "internal_error",
     "rate_limited",
     "permission_denied",

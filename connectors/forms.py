@@ -694,30 +694,21 @@ class BaseParamFormSet(forms.BaseFormSet):
                     "Client authentication may send its own Authorization header. Set Oauth2 "
                     "Client Authentication to OAuth 2.0 with Request Body to send this one."
                 )
-            if reason:
-                form.add_error(
-                    "key",
-                    ValidationError(
-                        "The token request sets %(key)s itself. %(reason)s",
-                        code="reserved",
-                        params={"key": key, "reason": reason},
-                    ),
-                )
         else:
             if FORBIDDEN_VALUE_CHARS_RE.search(key):
                 form.add_error(
                     "key", ValidationError("Remove line breaks from the name.", "invalid_chars")
                 )
             reason = RESERVED_BODY_KEYS.get(key)
-            if reason:
-                form.add_error(
-                    "key",
-                    ValidationError(
-                        "The token request sets %(key)s itself. %(reason)s",
-                        code="reserved",
-                        params={"key": key, "reason": reason},
-                    ),
-                )
+        if reason:
+            form.add_error(
+                "key",
+                ValidationError(
+                    "The token request sets %(key)s itself. %(reason)s",
+                    code="reserved",
+                    params={"key": key, "reason": reason},
+                ),
+            )
         if FORBIDDEN_VALUE_CHARS_RE.search(value):
             form.add_error(
                 "value",

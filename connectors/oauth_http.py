@@ -1077,6 +1077,30 @@ class _Transport:
         )
 
 
+def _open_transport(
+    target: _Target,
+    request: TokenRequest | ApiRequest,
+    *,
+    policy: OutboundPolicy,
+    resolver: Resolver,
+) -> _Transport:
+    """A transport past the outbound policy, or _Failure with nothing left open."""
+    transport = _Transport(
+        target,
+        policy=policy,
+        resolver=resolver,
+        ca_bundle=request.ca_bundle,
+        timeout=request.timeout,
+        max_body_bytes=request.max_body_bytes,
+    )
+    try:
+        transport.open()
+    except _Failure:
+        transport.close()
+        raise
+    return transport
+
+
 def _oserror_text(exc: OSError) -> str:
     if isinstance(exc, socket.gaierror) or not exc.errno:
         return exc.strerror or str(exc) or exc.__class__.__name__
@@ -1651,28 +1675,17 @@ def token_request_perform(
         return _token_result(
             request, attempts, [_Reading(failure.outcome, failure.message)], started
         )
-    transport: _Transport | None = None
     try:
         target = _parse_target(request.token_url, "Oauth2 Token Url")
         _check_limits(request.timeout, request.max_body_bytes)
         if not _grant_type_sent(request):
             raise _Failure("config_error", "Oauth2 Grant Type is empty.")
         _check_headers(_token_request_parts(request, plan[0])[0])
-        transport = _Transport(
-            target,
-            policy=policy,
-            resolver=resolver,
-            ca_bundle=request.ca_bundle,
-            timeout=request.timeout,
-            max_body_bytes=request.max_body_bytes,
-        )
-        transport.open()
+        transport = _open_transport(target, request, policy=policy, resolver=resolver)
     except _Failure as failure:
         attempts.append(
             _attempt_without_exchange(request, plan[0], request.token_url, failure, secrets)
         )
-        if transport is not None:
-            transport.close()
         return _token_result(
             request, attempts, [_Reading(failure.outcome, failure.message)], started
         )
@@ -2067,23 +2080,12 @@ def api_request_perform(
         )
         return ApiResult(outcome == "success", outcome, message, hint, attempt)
 
-    transport: _Transport | None = None
     try:
         target = _parse_target(url, "The API URL (Base URL and Test request path)")
         _check_limits(request.timeout, request.max_body_bytes)
         _check_headers(headers)
-        transport = _Transport(
-            target,
-            policy=policy,
-            resolver=resolver,
-            ca_bundle=request.ca_bundle,
-            timeout=request.timeout,
-            max_body_bytes=request.max_body_bytes,
-        )
-        transport.open()
+        transport = _open_transport(target, request, policy=policy, resolver=resolver)
     except _Failure as failure:
-        if transport is not None:
-            transport.close()
         return result(failure.outcome, failure.message, _api_hint(failure.outcome, failure.message))
 
     started = time.monotonic()
