@@ -41,8 +41,12 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; \
 	fi
 
+## lint: ruff, mypy (app code), import-linter contracts, and the complexity ceiling
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	DJANGO_DEBUG=1 $(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python .ci/complexity.py config connectors audit
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/list_bench.py

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from connectors import redaction
+from connectors.oauth_http import redaction
 
 logger = logging.getLogger("audit")
 

@@ -29,7 +29,7 @@ from connectors.models import (
     TestRun,
     TokenRequestParam,
 )
-from connectors.redaction import redact_text
+from connectors.oauth_http.redaction import redact_text
 from connectors.services import TRACKED_FIELDS, acting_user
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from connectors.models import (
     GrantType,
     TokenRequestParam,
 )
-from connectors.redaction import key_looks_sensitive
+from connectors.oauth_http.redaction import key_looks_sensitive
 
 MAX_PARAM_ROWS = 20
 MAX_PARAM_KEY_LENGTH = 256

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from connectors.redaction import redact_text
+from connectors.oauth_http.redaction import redact_text
 
 
 class RedactSecretsFilter(logging.Filter):

@@ -19,7 +19,7 @@ from connectors.models import (
     Connector,
     TokenRequestParam,
 )
-from connectors.redaction import key_looks_sensitive
+from connectors.oauth_http.redaction import key_looks_sensitive
 from connectors.services import (
     ConcurrentEditError,
     UserLike,

@@ -27,7 +27,7 @@ def test_messages_and_tracebacks_are_masked():
 
 
 def test_a_url_quoted_in_an_error_loses_its_secret_query_values():
-    from connectors.redaction import redact_text
+    from connectors.oauth_http.redaction import redact_text
 
     text = (
         "HTTPConnectionPool(host='api.example.com', port=443): Max retries exceeded with url: "

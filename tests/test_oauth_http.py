@@ -36,7 +36,7 @@ from connectors.oauth_http import (
     token_request_as_curl,
     token_request_perform,
 )
-from connectors.redaction import MASK
+from connectors.oauth_http.redaction import MASK
 
 LOOPBACK = OutboundPolicy(allow_loopback=True)
 

@@ -8,7 +8,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from connectors.redaction import (
+from connectors.oauth_http.redaction import (
     MASK,
     SENSITIVE_KEY_PATTERN,
     key_looks_sensitive,

@@ -204,3 +204,38 @@ def test_malformed_files_are_refused(tmp_path, db):
         user=None,
     )
     assert not result.ok and "must be a list" in str(result.errors[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_reads_a_file_piped_into_standard_input(tmp_path):
+    """`connectors_import -` in a real process, fed through a pipe (it crashed on self.stdin)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'piped.sqlite3'}",
+        "DJANGO_DEBUG": "1",
+    }
+    manage = [sys.executable, str(root / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)
+    payload = {
+        "connectors": [
+            {"name": "piped_in", "base_url": "https://api.example.test", "auth_config": "none"}
+        ]
+    }
+    done = subprocess.run(
+        [*manage, "connectors_import", "-"],
+        env=env,
+        input=json.dumps(payload).encode(),
+        capture_output=True,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert "1 created" in done.stdout.decode()
+    listed = subprocess.run(
+        [*manage, "connectors_export"], env=env, check=True, capture_output=True
+    )
+    assert [c["name"] for c in json.loads(listed.stdout)["connectors"]] == ["piped_in"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from connectors.transfer import ImportFileError, connectors_import_text
 
@@ -15,12 +17,12 @@ class Command(BaseCommand):
         "connector is checked first; on any error nothing changes and the errors are listed."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="Path to the JSON file, or - for standard input.")
 
-    def handle(self, *args, file: str, **options) -> None:
+    def handle(self, *args: Any, file: str, **options: Any) -> None:
         try:
-            text = self.stdin.read() if file == "-" else Path(file).read_bytes()
+            text = _read_stdin(options.get("stdin")) if file == "-" else Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
         try:
@@ -39,3 +41,10 @@ class Command(BaseCommand):
                 f"{len(result.unchanged)} unchanged."
             )
         )
+
+
+def _read_stdin(stream: Any) -> bytes | str:
+    """Standard input as bytes when it is a real stream, so the JSON's own encoding decides."""
+    stream = stream if stream is not None else sys.stdin
+    buffer = getattr(stream, "buffer", None)
+    return buffer.read() if buffer is not None else stream.read()

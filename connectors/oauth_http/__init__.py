@@ -46,7 +46,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
 
-from connectors.redaction import (
+from connectors.oauth_http.redaction import (
     key_looks_sensitive,
     redact_headers,
     redact_pairs,
