@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -206,7 +207,11 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "connectors.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact_secrets": {"()": "connectors.logging.RedactSecretsFilter"},
+        # Every query value in urllib3's request lines, whatever the parameter is named.
+        "redact_query_values": {"()": "config.log_redaction.RedactQueryValuesFilter"},
+    },
     "formatters": {
         "plain": {
             "()": "connectors.logging.RedactingFormatter",
@@ -217,7 +222,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["redact_secrets"],
+            "filters": ["redact_query_values", "redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
@@ -232,3 +237,63 @@ CONNECTORS_OUTBOUND_ALLOW_LOOPBACK = env_bool("CONNECTORS_OUTBOUND_ALLOW_LOOPBAC
 CONNECTORS_TEST_RATE_LIMIT = os.environ.get("CONNECTORS_TEST_RATE_LIMIT", "10/60")
 CONNECTORS_DEMO = env_bool("CONNECTORS_DEMO", DEBUG)
 CONNECTORS_PAGE_SIZE = int(os.environ.get("CONNECTORS_PAGE_SIZE", "25"))
+
+# --- Sign-in, sessions and response headers (issue 8; README "Configuration") ---
+INSTALLED_APPS += ["axes", "csp", "accounts"]  # accounts after axes: its receivers run second
+# After Authentication/Message middleware (the idle check signs out and leaves a message);
+# AxesMiddleware last, as django-axes requires, to turn a lock-out into the lock-out page.
+MIDDLEWARE += [
+    "accounts.middleware.IdleSessionTimeoutMiddleware",
+    "config.security.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+AUTHENTICATION_BACKENDS = [
+    # Refuses any login (right password included) while the user name or address is locked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+# Locked per user name and, separately, per address: 5 guesses at one account from many
+# addresses, or 5 guesses at many accounts from one address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "accounts.signin.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.signin.client_ip"
+SIGNIN_BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+# A success must not wipe the address's failures: one valid account would reset the counter.
+AXES_RESET_ON_SUCCESS = False
+# Sign-ins are in the audit log; axes keeps only the failure counters it needs.
+AXES_DISABLE_ACCESS_LOG = True
+
+SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_SECONDS", "28800"))
+# The last-seen stamp is rewritten at most this often (one session write a minute, not a request).
+SESSION_TOUCH_SECONDS = 60
+# Backstop: the stored session and its cookie lapse on their own just after the idle limit.
+SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS + SESSION_TOUCH_SECONDS
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Only until templates/audit/detail.html moves its two style attributes to a class.
+        "style-src-attr": ["'unsafe-inline'"],
+        # Bootstrap draws its icons (select arrows, toggler) as data: SVG images.
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+PERMISSIONS_POLICY = os.environ.get(
+    "DJANGO_PERMISSIONS_POLICY",
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()",
+)
+
+# Debug pages and error e-mails cleanse posted values and secrets even with DEBUG on.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.CleansingExceptionReporterFilter"

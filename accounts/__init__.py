@@ -1,0 +1,1 @@
+"""Sign-in and sessions: lock-out after failed logins, audit of sign-ins, idle timeout."""

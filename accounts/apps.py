@@ -1,0 +1,16 @@
+"""App config: connects the sign-in audit receivers once the app registry is ready."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Sign-in and sessions"
+
+    def ready(self) -> None:
+        """Connect the receivers; axes' own receivers are connected first (INSTALLED_APPS order)."""
+        from accounts import signin
+
+        signin.connect()
