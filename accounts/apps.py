@@ -11,6 +11,10 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         """Connect the receivers; axes' own receivers are connected first (INSTALLED_APPS order)."""
+        from django.contrib.auth.signals import user_logged_in
+
         from accounts import signin
+        from accounts.middleware import stamp_on_login
 
         signin.connect()
+        user_logged_in.connect(stamp_on_login, dispatch_uid="accounts.idle.stamp_on_login")

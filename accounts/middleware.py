@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -63,3 +64,10 @@ class IdleSessionTimeoutMiddleware:
         touch = settings.SESSION_TOUCH_SECONDS
         if not isinstance(last_seen, int | float) or now - last_seen >= touch:
             request.session[LAST_SEEN_KEY] = now
+
+
+def stamp_on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """Start the idle clock at sign-in, so the first page after it writes no session."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        session[LAST_SEEN_KEY] = clock()

@@ -64,8 +64,19 @@ def _record(**fields: Any) -> None:
         audit_record(**fields)
 
 
+def _from_http(request: HttpRequest | None) -> bool:
+    """True for a request that came over HTTP; False for a programmatic login or logout.
+
+    Code that signs a user in without any request behind it (the test client's force_login and
+    logout build a bare HttpRequest with no method) is not a sign-in anyone made.
+    """
+    return request is not None and bool(getattr(request, "method", None))
+
+
 def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     """A successful sign-in."""
+    if not _from_http(request):
+        return
     _record(
         kind="system",
         action="login",
@@ -106,7 +117,7 @@ def on_login_failed(
 
 def on_logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     """A sign-out, by the user or by the idle timeout (the middleware marks the request)."""
-    if user is None:
+    if user is None or not _from_http(request):
         return
     idle = bool(getattr(request, "signin_idle_timeout", False))
     _record(

@@ -96,8 +96,11 @@ class CleansingExceptionReporterFilter(SafeExceptionReporterFilter):
         if depth >= _MAX_DEPTH or len(value) > _MAX_ITEMS:
             return f"{self.cleansed_substitute} ({type(value).__name__} of {len(value)} items)"
         if isinstance(value, Mapping):
-            # A row marked sensitive (a header or token-request parameter) hides its value.
-            hide_value = value.get("sensitive") is True
+            # A header or token-request row hides its value when marked sensitive or when its
+            # key looks like a credential (the import's rule for an omitted "sensitive").
+            hide_value = value.get("sensitive") is True or bool(
+                _HIDDEN.search(str(value.get("key", "")))
+            )
             return {
                 key: self.cleansed_substitute
                 if hide_value and key == "value"
