@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def _local_value(filename: str, make: callable) -> str:
+def _local_value(filename: str, make: Callable[[], str]) -> str:
     """Read a development-only value from .local/, creating it once so restarts reuse it."""
     path = LOCAL_DIR / filename
     if not path.exists():

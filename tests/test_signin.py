@@ -110,7 +110,7 @@ def test_a_forged_forwarded_for_does_not_give_a_fresh_address(client, settings):
 
 def test_the_lock_lifts_after_the_cool_off(client):
     make_user("operator", username="alice")
-    for n in range(5):
+    for _n in range(5):
         attempt(client, "alice", WRONG)
     assert attempt(client, "alice", USER_PASSWORD).status_code == 429
     AccessAttempt.objects.update(attempt_time=timezone.now() - dt.timedelta(minutes=16))
@@ -120,7 +120,7 @@ def test_the_lock_lifts_after_the_cool_off(client):
 
 def test_a_few_failures_then_the_right_password_signs_in(client):
     make_user("operator", username="alice")
-    for n in range(3):
+    for _n in range(3):
         assert attempt(client, "alice", WRONG).status_code == 200
     response = attempt(client, "alice", USER_PASSWORD)
     assert response.status_code == 302 and response["Location"] == "/connectors/"
