@@ -76,3 +76,25 @@ def test_masking_keeps_names_and_masks_bare_items():
 def test_other_loggers_keep_their_query_strings(console_at_debug):
     logging.getLogger("connectors.example").warning("see /connectors/?q=payroll")
     assert "/connectors/?q=payroll" in console_at_debug.getvalue()
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("loopback_allowed")
+def test_the_connection_test_of_a_param_api_key_logs_no_key(
+    make_connector, loopback_api, console_at_debug
+):
+    """From outside: the product's own transport, a loopback API, a parameter named `zq`."""
+    from django.core.management import call_command
+
+    make_connector(
+        "param_key",
+        base_url=loopback_api,
+        auth_config="api_key",
+        api_key_location="param",
+        api_key_param_name="zq",
+        api_key=API_KEY,
+    )
+    call_command("connector_test", "param_key", stdout=io.StringIO())
+    output = console_at_debug.getvalue()
+    assert "zq=********" in output  # the request line was logged, masked
+    assert API_KEY not in output
