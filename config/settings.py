@@ -227,7 +227,11 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes: failures and lock-outs only (see "Sign-in" below).
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # Connector Console's own settings.
@@ -264,8 +268,10 @@ AXES_CLIENT_IP_CALLABLE = "accounts.signin.client_ip"
 SIGNIN_BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
 # A success must not wipe the address's failures: one valid account would reset the counter.
 AXES_RESET_ON_SUCCESS = False
-# Sign-ins are in the audit log; axes keeps only the failure counters it needs.
+# Sign-ins are in the audit log; axes keeps only the failure counters it needs, and logs only
+# failures and lock-outs (WARNING), not a start-up banner on every manage.py command.
 AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_SECONDS", "28800"))
 # The last-seen stamp is rewritten at most this often (one session write a minute, not a request).
