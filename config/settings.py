@@ -244,6 +244,20 @@ CONNECTORS_DEMO = env_bool("CONNECTORS_DEMO", DEBUG)
 CONNECTORS_PAGE_SIZE = int(os.environ.get("CONNECTORS_PAGE_SIZE", "25"))
 
 # --- Sign-in, sessions and response headers (issue 8; README "Configuration") ---
+
+
+def env_positive(name: str, default: str) -> float:
+    """A positive number from the environment; anything else stops start-up, naming the variable."""
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise ImproperlyConfigured(f"{name} must be a positive number, not {raw!r}.")
+    return value
+
+
 INSTALLED_APPS += ["axes", "csp", "accounts"]  # accounts after axes: its receivers run second
 # After Authentication/Message middleware (the idle check signs out and leaves a message);
 # AxesMiddleware last, as django-axes requires, to turn a lock-out into the lock-out page.
@@ -258,8 +272,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
-AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_FAILURE_LIMIT = max(1, int(env_positive("LOGIN_FAILURE_LIMIT", "5")))
+AXES_COOLOFF_TIME = timedelta(minutes=env_positive("LOGIN_COOLOFF_MINUTES", "15"))
 # Locked per user name and, separately, per address: 5 guesses at one account from many
 # addresses, or 5 guesses at many accounts from one address.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
@@ -273,7 +287,7 @@ AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
 
-SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_SECONDS", "28800"))
+SESSION_IDLE_SECONDS = max(1, int(env_positive("SESSION_IDLE_SECONDS", "28800")))
 # The last-seen stamp is rewritten at most this often (one session write a minute, not a request).
 SESSION_TOUCH_SECONDS = 60
 # Backstop: the stored session and its cookie lapse on their own just after the idle limit.

@@ -256,3 +256,21 @@ def test_settings_come_from_the_environment():
         [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True
     ).stdout.split()
     assert output == ["7", "1800.0", "900", "960"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SESSION_IDLE_SECONDS", "0"), ("LOGIN_FAILURE_LIMIT", "-1"), ("LOGIN_COOLOFF_MINUTES", "x")],
+)
+def test_a_bad_setting_stops_start_up_naming_it(name, value):
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), name: value}
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings"],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert f"{name} must be a positive number" in result.stderr
