@@ -8,7 +8,6 @@ read from them).
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Any
 
 from django.conf import settings
@@ -17,8 +16,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from audit.services import AuditWriteError, audit_record
-
-logger = logging.getLogger("accounts")
 
 # Long enough for any real user name; an attacker's megabyte of "user name" is not kept whole.
 _TYPED_NAME_MAX = 150
