@@ -274,3 +274,16 @@ def test_a_bad_setting_stops_start_up_naming_it(name, value):
     )
     assert result.returncode != 0
     assert f"{name} must be a positive number" in result.stderr
+
+
+def test_sign_in_records_show_in_the_audit_log(client, admin_client):
+    make_user("operator", username="alice")
+    attempt(client, "alice", WRONG)
+    attempt(client, "alice", USER_PASSWORD)
+    listing = admin_client.get("/audit/")
+    assert listing.status_code == 200
+    for event in AuditEvent.objects.filter(action__in=["login", "login_failed"]):
+        page = admin_client.get(f"/audit/{event.pk}/")
+        assert page.status_code == 200
+        assert "alice" in page.content.decode()
+    assert USER_PASSWORD not in listing.content.decode()
