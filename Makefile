@@ -46,7 +46,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	DJANGO_DEBUG=1 $(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python .ci/complexity.py config connectors audit
+	$(BIN)/python .ci/complexity.py config connectors audit accounts
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/list_bench.py
