@@ -22,7 +22,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.db.models import Prefetch
 
-from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
 
 # The columns of an audit record that its hash covers (everything but id and the hashes).
 EVENT_FIELDS: tuple[str, ...] = (
@@ -91,8 +91,6 @@ def event_hash(
 
 
 def attempts_prefetch() -> Prefetch:
-    from connectors.models import TestAttempt
-
     return Prefetch(
         "test_run__attempts", queryset=TestAttempt._default_manager.order_by("position", "id")
     )
@@ -107,7 +105,7 @@ def events_for_hashing() -> models.QuerySet[AuditEvent]:
     )
 
 
-def run_and_attempts(event: AuditEvent) -> tuple[models.Model | None, list[models.Model]]:
+def run_and_attempts(event: AuditEvent) -> tuple[TestRun | None, list[TestAttempt]]:
     run = event.test_run if event.test_run_id is not None else None
     attempts = list(run.attempts.all()) if run is not None else []
     return run, attempts

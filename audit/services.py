@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audit.append_only import pruning
 from audit.chain import PRUNE_ACTION, event_hash
-from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
 from audit.sanitize import NO_SECRETS, Secrets, connector_secrets, details_redact
 
 logger = logging.getLogger("audit")
@@ -58,8 +58,6 @@ def _lock_head() -> AuditChainHead:
 
 def _load_run(test_run: Any) -> tuple[Any, list[Any]]:
     """The run and its attempts as stored, so the hash covers exactly what the database holds."""
-    from connectors.models import TestAttempt, TestRun
-
     run = TestRun._default_manager.get(pk=test_run.pk)
     attempts = list(TestAttempt._default_manager.filter(run=run).order_by("position", "id"))
     return run, attempts
@@ -83,6 +81,21 @@ def _user_fields(user: Any) -> tuple[int | None, str]:
     if user is None or not getattr(user, "is_authenticated", False):
         return None, ""
     return user.pk, user.get_username()
+
+
+def _fill_from_run(event: AuditEvent, test_run: Any, secrets: Secrets) -> None:
+    """Link the run, and take from it whatever the caller left out."""
+    if test_run.pk is None:
+        raise ValueError("save the test run and its attempts before recording it")
+    event.test_run_id = test_run.pk
+    if event.connector_id is None:
+        event.connector_id = test_run.connector_id
+    event.connector_name = event.connector_name or test_run.connector_name
+    if event.user_id is None and test_run.user_id is not None:
+        event.user_id, event.username = test_run.user_id, test_run.username
+    event.source = event.source or test_run.source
+    event.outcome = event.outcome or test_run.outcome
+    event.summary = event.summary or secrets.text(test_run.message)
 
 
 def audit_record(
@@ -130,17 +143,7 @@ def audit_record(
             details=details_redact(details, secrets=secrets),
         )
         if test_run is not None:
-            if test_run.pk is None:
-                raise ValueError("save the test run and its attempts before recording it")
-            event.test_run_id = test_run.pk
-            if event.connector_id is None:
-                event.connector_id = test_run.connector_id
-            event.connector_name = event.connector_name or test_run.connector_name
-            if event.user_id is None and test_run.user_id is not None:
-                event.user_id, event.username = test_run.user_id, test_run.username
-            event.source = event.source or test_run.source
-            event.outcome = event.outcome or test_run.outcome
-            event.summary = event.summary or secrets.text(test_run.message)
+            _fill_from_run(event, test_run, secrets)
         return _append(event, test_run=test_run)
     except Exception as exc:  # every failure must become loud, never silent
         # The exception text may quote values (SQL parameters, reprs); log only what is safe.
@@ -181,8 +184,6 @@ def audit_prune(*, cutoff: dt.datetime, user: Any = None) -> PruneResult:
     is itself recorded (range, count and the hash it ends on), and that record tells the
     verifier where the chain now starts.
     """
-    from connectors.models import TestAttempt, TestRun
-
     with transaction.atomic():
         _lock_head()
         keep_from = (

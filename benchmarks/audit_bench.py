@@ -78,8 +78,8 @@ def fill(args: argparse.Namespace) -> None:
     from django.db import connection
 
     from audit.chain import EVENT_FIELDS, chain_hash
-    from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
-    from connectors.models import Connector, TestAttempt, TestRun
+    from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
+    from connectors.models import Connector
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM audit_auditevent")

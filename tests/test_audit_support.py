@@ -10,9 +10,9 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, TestAttempt, TestRun
 from audit.services import audit_record
-from connectors.models import Connector, TestAttempt, TestRun
+from connectors.models import Connector
 
 ROLE_GROUPS = ("Connector viewers", "Connector operators", "Connector admins")
 

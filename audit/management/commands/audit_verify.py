@@ -25,9 +25,10 @@ class Command(BaseCommand):
         for result in chain_verify(chunk_size=max(chunk_size, 1)):
             if result.ok and progress:
                 self.stderr.write(f"… {result.checked} records verified (up to #{result.last_id})")
-        if result is None or not result.ok:
-            problem = result.problem if result is not None else "verification did not run"
-            raise CommandError(f"AUDIT CHAIN BROKEN at record #{result.bad_id}: {problem}")
+        if result is None:
+            raise CommandError("AUDIT CHAIN BROKEN at record #None: verification did not run")
+        if not result.ok:
+            raise CommandError(f"AUDIT CHAIN BROKEN at record #{result.bad_id}: {result.problem}")
         if result.checked == 0:
             self.stdout.write("Audit log is empty: nothing to verify.")
             return
