@@ -44,9 +44,12 @@ class AuditEvent(AppendOnlyModel):
         blank=True,
         related_name="audit_event",
     )
-    # SHA-256 of the previous record's hash and this record's canonical form (see audit.chain).
+    # HMAC-SHA256 (or, for records written before AUDIT_CHAIN_KEY existed, plain SHA-256) of the
+    # previous record's hash and this record's canonical form (see audit.chain).
     prev_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, editable=False)
+    # Which AUDIT_CHAIN_KEY signed the hash (audit.keys.key_id); blank: unkeyed SHA-256.
+    key_id = models.CharField(max_length=16, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -71,6 +74,28 @@ class AuditEvent(AppendOnlyModel):
 
     def get_absolute_url(self) -> str:
         return reverse("audit:detail", kwargs={"pk": self.pk})
+
+
+class AuditPrunePermit(models.Model):
+    """One-time permits that let audit_prune delete history on PostgreSQL, one row.
+
+    `next_hash` is the end of a hash chain whose start (the seed) is derived from the chain key:
+    each prune reveals the previous link, and a database trigger accepts the change only if its
+    SHA-256 is the stored value, then lets deletes through in that transaction alone. Whoever
+    lacks the key cannot produce the next link, whatever they set in their session.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    key_id = models.CharField(max_length=16)
+    remaining = models.PositiveIntegerField()
+    next_hash = models.CharField(max_length=64)
+    used_txid = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"audit prune permits ({self.remaining} left)"
 
 
 class AuditChainHead(models.Model):

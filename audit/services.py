@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.append_only import pruning
 from audit.chain import PRUNE_ACTION, event_hash
+from audit.keys import current_chain_keys
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
 from audit.sanitize import NO_SECRETS, Secrets, connector_secrets, details_redact
 
@@ -69,7 +70,9 @@ def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
         run, attempts = _load_run(test_run) if test_run is not None else (None, [])
         event.created_at = timezone.now()
         event.prev_hash = head.last_hash
-        event.hash = event_hash(event, run, attempts)
+        keys = current_chain_keys()
+        event.key_id = keys.signing_key_id
+        event.hash = event_hash(event, run, attempts, keys=keys)
         event.save()
         head.last_event_id = event.pk
         head.last_hash = event.hash
