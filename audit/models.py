@@ -49,7 +49,8 @@ class AuditEvent(AppendOnlyModel):
     prev_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, editable=False)
     # Which AUDIT_CHAIN_KEY signed the hash (audit.keys.key_id); blank: unkeyed SHA-256.
-    key_id = models.CharField(max_length=16, blank=True, default="", editable=False)
+    # The database default keeps bulk loads that predate the column (benchmarks, COPY) working.
+    key_id = models.CharField(max_length=16, blank=True, default="", db_default="", editable=False)
 
     class Meta:
         ordering = ["-id"]

@@ -15,6 +15,7 @@ from audit.append_only import pruning
 from audit.chain import PRUNE_ACTION, event_hash
 from audit.keys import current_chain_keys
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
+from audit.permits import PrunePermitError, permit_close, permit_use
 from audit.sanitize import NO_SECRETS, Secrets, connector_secrets, details_redact
 
 logger = logging.getLogger("audit")
@@ -173,11 +174,14 @@ class PruneResult:
     record: AuditEvent | None = None
 
 
-def _set_pruning(on: bool) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # Transaction-local, so the database trigger lets these deletes (and only these) by.
-            cursor.execute("SELECT set_config('audit.pruning', %s, true)", ["on" if on else "off"])
+def _open_for_pruning() -> int | None:
+    """On PostgreSQL, use a one-time permit so the triggers let this transaction delete."""
+    if connection.vendor != "postgresql":
+        return None  # no database triggers here: the ORM refusal and the chain guard history
+    try:
+        return permit_use(current_chain_keys())
+    except PrunePermitError as exc:
+        raise AuditWriteError(str(exc), reason="prune_permit") from None
 
 
 def audit_prune(*, cutoff: dt.datetime, user: Any = None) -> PruneResult:
@@ -204,18 +208,17 @@ def audit_prune(*, cutoff: dt.datetime, user: Any = None) -> PruneResult:
         doomed = AuditEvent.objects.filter(id__lte=stats["last"])
         end_hash = doomed.filter(pk=stats["last"]).values_list("hash", flat=True).get()
         run_ids = doomed.filter(test_run__isnull=False).values("test_run_id")
-        _set_pruning(True)
-        try:
-            with pruning():
-                attempts = TestAttempt._default_manager.filter(run_id__in=run_ids)._raw_delete(
-                    TestAttempt._default_manager.db
-                )
-                runs = TestRun._default_manager.filter(pk__in=run_ids)._raw_delete(
-                    TestRun._default_manager.db
-                )
-                removed = doomed.prune_delete()
-        finally:
-            _set_pruning(False)
+        permits_left = _open_for_pruning()
+        with pruning():
+            attempts = TestAttempt._default_manager.filter(run_id__in=run_ids)._raw_delete(
+                TestAttempt._default_manager.db
+            )
+            runs = TestRun._default_manager.filter(pk__in=run_ids)._raw_delete(
+                TestRun._default_manager.db
+            )
+            removed = doomed.prune_delete()
+        if permits_left is not None:
+            permit_close()  # these deletes, and no later ones in the same transaction
         record = _append(
             AuditEvent(
                 kind=AuditEvent.Kind.SYSTEM,
@@ -234,6 +237,7 @@ def audit_prune(*, cutoff: dt.datetime, user: Any = None) -> PruneResult:
                     "cutoff": cutoff.astimezone(dt.UTC).isoformat(),
                     "test_runs": runs,
                     "attempts": attempts,
+                    **({"permits_left": permits_left} if permits_left is not None else {}),
                 },
             )
         )

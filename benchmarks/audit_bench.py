@@ -89,11 +89,19 @@ def fill(args: argparse.Namespace) -> None:
         return
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        # TRUNCATE is the bench's reset; the append-only triggers guard UPDATE and DELETE.
-        cursor.execute(
-            "TRUNCATE audit_auditevent, audit_auditchainhead, connectors_testattempt, "
-            "connectors_testrun RESTART IDENTITY CASCADE"
+        # TRUNCATE is the bench's reset. The database refuses it on audit tables, so the bench
+        # (the owner of its own database) switches that trigger off, as only DDL can.
+        tables = (
+            "audit_auditevent",
+            "audit_auditchainhead",
+            "connectors_testattempt",
+            "connectors_testrun",
         )
+        for table in tables:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_truncate")
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        for table in tables:
+            cursor.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate")
     if Connector.objects.count() < CONNECTORS:
         Connector.objects.all().delete()
         Connector.objects.bulk_create(

@@ -11,16 +11,25 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
 from audit.chain import chain_hash, chain_verify, event_payload, run_and_attempts
 from audit.keys import key_id, mac
-from audit.models import AuditChainHead, AuditEvent
-from audit.services import audit_prune
-from tests.test_audit_support import make_connector, make_run, raw_sql, record_change
+from audit.models import AuditChainHead, AuditEvent, AuditPrunePermit
+from audit.permits import permit_link
+from audit.services import AuditWriteError, audit_prune
+from tests.test_audit_support import (
+    make_connector,
+    make_run,
+    postgres_only,
+    raw_sql,
+    record_change,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -280,3 +289,129 @@ def test_chain_key_setting_is_validated():
         with pytest.raises(ImproperlyConfigured) as excinfo:
             parse_chain_keys(bad)
         assert short not in str(excinfo.value)
+
+
+# --- PostgreSQL: what a session with database access can no longer do -------------------
+
+
+def _refused(sql: str, params: list | None = None, *, setup: tuple[str, ...] = ()) -> str:
+    """Run statements in a savepoint; the database must refuse the last one."""
+    with pytest.raises(DatabaseError) as excinfo:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for statement in setup:
+                cursor.execute(statement)
+            cursor.execute(sql, params or [])
+    return str(excinfo.value)
+
+
+@pytest.mark.postgres
+@postgres_only
+@pytest.mark.parametrize(
+    "setup",
+    [
+        ("SET LOCAL audit.pruning = 'on'",),
+        ("SET LOCAL session_replication_role = replica",),
+        (
+            # A temporary table would be found first by an unqualified name.
+            "CREATE TEMP TABLE audit_auditprunepermit (id int, used_txid bigint)",
+            "INSERT INTO audit_auditprunepermit VALUES (1, txid_current())",
+        ),
+    ],
+    ids=["pruning-setting", "replica-role", "temp-permit-table"],
+)
+def test_postgres_no_session_trick_opens_deletes(setup):
+    records = _records(2)
+    for table in ("audit_auditevent", "connectors_testrun", "connectors_testattempt"):
+        assert "append-only" in _refused(f"DELETE FROM {table}", setup=setup)
+    assert AuditEvent.objects.count() == len(records)
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_postgres_permits_cannot_be_forged_reused_or_removed():
+    _records(1)
+    permit = AuditPrunePermit.objects.get()
+    assert permit.key_id == key_id(settings.AUDIT_CHAIN_KEYS[0])
+    attempts = [
+        "UPDATE audit_auditprunepermit SET used_txid = txid_current()",
+        "UPDATE audit_auditprunepermit SET used_txid = txid_current(), "
+        f"remaining = remaining - 1, next_hash = '{'ab' * 32}'",
+        # Replaying the stored value is not a preimage of itself.
+        "UPDATE audit_auditprunepermit SET used_txid = txid_current(), remaining = remaining - 1",
+        "DELETE FROM audit_auditprunepermit",
+        "INSERT INTO audit_auditprunepermit (id, key_id, remaining, next_hash) "
+        f"VALUES (2, 'x', 5, '{'cd' * 32}')",
+    ]
+    for sql in attempts:
+        assert "prune permit" in _refused(sql)
+    # The right link opens deletes, but the same link cannot be used twice.
+    link = permit_link(settings.AUDIT_CHAIN_KEYS[0], permit.remaining - 1)
+    update = (
+        "UPDATE audit_auditprunepermit SET next_hash = %s, remaining = remaining - 1, "
+        "used_txid = txid_current()"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(update, [link])
+        cursor.execute("DELETE FROM connectors_testattempt WHERE false")
+        transaction.set_rollback(True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(update, [link])
+    assert "prune permit" in _refused(update, [link])
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_postgres_prune_uses_one_permit_and_leaves_a_signed_record():
+    connector = make_connector()
+    with mock.patch(
+        "audit.services.timezone.now", return_value=timezone.now() - dt.timedelta(days=100)
+    ):
+        [record_change(connector) for _ in range(3)]
+    before = AuditPrunePermit.objects.get().remaining
+    result = audit_prune(cutoff=timezone.now() - dt.timedelta(days=90))
+    permit = AuditPrunePermit.objects.get()
+    assert (result.count, permit.remaining, permit.used_txid) == (3, before - 1, None)
+    assert result.record.details["permits_left"] == before - 1
+    assert result.record.key_id == key_id(settings.AUDIT_CHAIN_KEYS[0])
+    assert verify().ok
+    # A later delete in the same transaction finds the permit closed.
+    assert "append-only" in _refused("DELETE FROM audit_auditevent")
+    # Without the key the permits were made with, there is no prune.
+    record_change(connector)
+    with override_settings(AUDIT_CHAIN_KEYS=[KEY_B]):
+        with pytest.raises(AuditWriteError, match="no longer lists"):
+            audit_prune(cutoff=timezone.now() + dt.timedelta(days=1))
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_postgres_refuses_truncate_outside_the_test_suite():
+    from importlib import import_module
+
+    guards = import_module("audit.migrations.0006_postgres_guards")
+    _records(2)
+    tables = guards.ALL_TABLES
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE needs none pending
+        # As installed in a database that is not one of Django's test databases.
+        with connection.schema_editor(atomic=False) as editor:
+            guards.install_guards(editor, allow_test_truncate=False)
+        for table in tables:
+            assert "TRUNCATE" in _refused(f"TRUNCATE {table} CASCADE")
+        transaction.set_rollback(True)
+    assert AuditEvent.objects.count() == 2
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_postgres_chain_head_cannot_move_back_or_vanish():
+    records = _records(3)
+    first = records[0]
+    assert "chain head" in _refused(
+        "UPDATE audit_auditchainhead SET last_event_id = %s, last_hash = %s",
+        [first.pk, first.hash],
+    )
+    assert "chain head" in _refused("DELETE FROM audit_auditchainhead")
+    assert "chain head" in _refused("UPDATE audit_auditchainhead SET last_hash = %s", ["f" * 64])
+    assert AuditChainHead.objects.get().last_event_id == records[-1].pk

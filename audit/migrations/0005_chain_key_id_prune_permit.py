@@ -26,6 +26,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='auditevent',
             name='key_id',
-            field=models.CharField(blank=True, default='', editable=False, max_length=16),
+            field=models.CharField(blank=True, db_default='', default='', editable=False, max_length=16),
         ),
     ]
