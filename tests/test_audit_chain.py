@@ -354,7 +354,7 @@ def test_postgres_trigger_lets_only_the_prune_delete():
     connector = make_connector()
     _records_at(timezone.now() - dt.timedelta(days=100), 2, connector)
     assert audit_prune(cutoff=timezone.now() - dt.timedelta(days=90)).count == 2
-    # The setting is transaction-local and switched off again: a later raw delete is refused.
+    # The permit is closed once the prune is done: a later raw delete is refused.
     with pytest.raises(DatabaseError, match="append-only"):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM audit_auditevent")
