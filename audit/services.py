@@ -65,6 +65,21 @@ def _load_run(test_run: Any) -> tuple[Any, list[Any]]:
     return run, attempts
 
 
+def _refuse_unkeyed_after_keyed(head: AuditChainHead) -> None:
+    """Once the log is keyed, an unkeyed record would read as a forgery: refuse to write one."""
+    if head.last_event_id is None:
+        return
+    last_key = (
+        AuditEvent.objects.filter(pk=head.last_event_id).values_list("key_id", flat=True).first()
+    )
+    if last_key:
+        raise AuditWriteError(
+            "AUDIT_CHAIN_KEY is not set, but the audit log is signed with a chain key: set the "
+            "key again before recording anything.",
+            reason="chain_key_missing",
+        )
+
+
 def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
     with transaction.atomic():
         head = _lock_head()
@@ -72,6 +87,8 @@ def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
         event.created_at = timezone.now()
         event.prev_hash = head.last_hash
         keys = current_chain_keys()
+        if keys.signing_key is None:
+            _refuse_unkeyed_after_keyed(head)
         event.key_id = keys.signing_key_id
         event.hash = event_hash(event, run, attempts, keys=keys)
         event.save()

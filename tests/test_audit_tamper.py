@@ -164,6 +164,25 @@ def test_a_forged_appended_record_is_caught():
         _move_head()
 
 
+def test_once_keyed_the_log_takes_no_unkeyed_record(caplog):
+    connector = make_connector()
+    record_change(connector)
+    with override_settings(AUDIT_CHAIN_KEYS=[]):
+        with pytest.raises(AuditWriteError):
+            record_change(connector)
+    assert AuditEvent.objects.count() == 1
+    assert "AuditWriteError" in caplog.text
+    assert verify().ok
+
+
+def test_a_missing_key_is_a_system_check_warning():
+    from audit.checks import chain_key_check
+
+    assert chain_key_check() == []
+    with override_settings(AUDIT_CHAIN_KEYS=[]):
+        assert [m.id for m in chain_key_check()] == ["audit.W001"]
+
+
 # --- checkpoints -------------------------------------------------------------------------
 
 
