@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import admin
@@ -14,7 +15,7 @@ class ReadOnlyAdminMixin:
     """No add, change or delete, so Django shows every form field read-only: for history, and
     for data whose changes must go through the app's own rules and audit trail."""
 
-    actions = None
+    actions: Sequence[Any] | None = None
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -63,7 +63,7 @@ class AppendOnlyQuerySet(models.QuerySet):
         # The path Model.save() takes for an existing row; refused here as a second line.
         _refuse(self.model, "update")
 
-    def _raw_delete(self, using: str) -> int:
+    def _raw_delete(self, using: str | None) -> int:
         # Django's deletion collector fast-deletes through here; only pruning may.
         if not _PRUNING.get():
             _refuse(self.model, "delete")

@@ -10,18 +10,18 @@ from django.contrib.auth import get_user_model
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from audit import providers
 from audit.models import AuditEvent
 from audit.selectors import AuditFilters
-from connectors.oauth_http import OUTCOMES
 
-# Outcomes the connection test and the audit log use; the field also accepts any other.
-KNOWN_OUTCOMES: tuple[str, ...] = (
-    *OUTCOMES,
-    "internal_error",
-    "rate_limited",
-    "permission_denied",
-    "ok",
-)
+# Outcomes the audit log's own records use besides a connection test's.
+RECORD_OUTCOMES: tuple[str, ...] = ("internal_error", "rate_limited", "permission_denied", "ok")
+
+
+def known_outcomes() -> tuple[str, ...]:
+    """Outcomes the connection test and the audit log use; the field also accepts any other."""
+    return (*providers.get().outcome_codes(), *RECORD_OUTCOMES)
+
 
 KIND_CHOICES = [("", "All kinds"), *AuditEvent.Kind.choices]
 
@@ -51,13 +51,8 @@ class AuditFilterForm(forms.Form):
         )
 
     def connector_options(self) -> str:
-        from connectors.models import Connector
-
         # Only names and ids: listing connectors must never decrypt their secrets.
-        connectors = [
-            (str(pk), name)
-            for pk, name in Connector.objects.order_by("name").values_list("pk", "name")
-        ]
+        connectors = [(str(pk), name) for pk, name in providers.get().connector_choices()]
         wanted = str(self.data.get("connector", "")) if self.is_bound else ""
         if wanted.isdigit() and wanted not in {pk for pk, _ in connectors}:
             connectors.append((wanted, f"#{wanted} (deleted)"))

@@ -1,7 +1,8 @@
-"""Audit-specific use of connectors.redaction: what may be stored, shown or exported.
+"""Audit-specific use of the redaction rules: what may be stored, shown or exported.
 
-No redaction rules live here; every mask comes from `connectors.redaction`. This module only
-decides what to feed it (the connector's own secret values, the diff shape of change records).
+No redaction rules live here; every mask comes from the rules the connectors app hands over
+(`audit.providers`). This module only decides what to feed them (the connector's own secret
+values, the diff shape of change records).
 """
 
 from __future__ import annotations
@@ -14,9 +15,15 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from connectors.oauth_http import redaction
+from audit import providers
+from audit.providers import Redaction
 
 logger = logging.getLogger("audit")
+
+
+def _rules() -> Redaction:
+    return providers.get().redaction
+
 
 # The only values a secret field's diff entry may carry.
 SECRET_STATES: frozenset[Any] = frozenset({None, "", "set", "changed", "cleared", "not set"})
@@ -44,10 +51,10 @@ class Secrets:
     def text(self, value: Any) -> str:
         if value is None:
             return ""
-        return redaction.redact_text(str(value), secrets=self._values)
+        return _rules().redact_text(str(value), secrets=self._values)
 
     def json(self, value: Any) -> Any:
-        redacted = redaction.redact_json(
+        redacted = _rules().redact_json(
             value, secrets=self._values, harmless_keys=_harmless_record_keys()
         )
         return _keep_states(value, redacted)
@@ -67,7 +74,7 @@ def _keep_states(original: Any, redacted: Any) -> Any:
         return {k: _keep_states(original.get(k), v) for k, v in redacted.items()}
     if isinstance(original, list | tuple) and isinstance(redacted, list):
         return [_keep_states(o, r) for o, r in zip(original, redacted, strict=False)]
-    if redacted == redaction.MASK and (
+    if redacted == _rules().MASK and (
         isinstance(original, bool) or (isinstance(original, str) and original in SECRET_STATES)
     ):
         return original
@@ -75,19 +82,14 @@ def _keep_states(original: Any, redacted: Any) -> Any:
 
 
 def _secret_field_names() -> frozenset[str]:
-    from connectors.models import ALL_SECRET_FIELDS
-
-    return frozenset(ALL_SECRET_FIELDS)
+    return providers.get().secret_field_names()
 
 
 @functools.cache
 def _harmless_record_keys() -> frozenset[str]:
     """Names in our own records that look secret but are not: the connector's non-secret
     fields (Header Auth Key, Json Access Token Key...) and a key/value row's "key"."""
-    from connectors.models import Connector
-
-    fields = {field.name for field in Connector._meta.concrete_fields}
-    return frozenset((fields - _secret_field_names()) | {"key"})
+    return frozenset((providers.get().field_names() - _secret_field_names()) | {"key"})
 
 
 def connector_secrets(connector: Any) -> Secrets:
@@ -110,7 +112,7 @@ def connector_secrets(connector: Any) -> Secrets:
             values.append(value)
     if getattr(connector, "pk", None) is not None:
         try:
-            values.extend(p.value for p in connector.params.all() if p.sensitive and p.value)
+            values.extend(providers.get().sensitive_param_values(connector))
         except Exception as exc:  # as above
             logger.warning(
                 "Cannot read the params of connector %s for masking: %s",
@@ -124,10 +126,8 @@ def connector_secrets_by_id(connector_id: int | None) -> Secrets:
     """The secrets of a connector that still exists (deleted ones have nothing left to leak)."""
     if connector_id is None:
         return NO_SECRETS
-    from connectors.models import Connector
-
     try:
-        connector = Connector.objects.filter(pk=connector_id).first()
+        connector = providers.get().connector_by_id(connector_id)
     except Exception as exc:  # e.g. an undecryptable secret: mask with the generic rules
         logger.warning("Cannot read connector %s for masking: %s", connector_id, type(exc).__name__)
         return NO_SECRETS
@@ -144,7 +144,7 @@ def _field_is_secret(field: Any, secret_fields: frozenset[str]) -> bool:
         return False
     if field in secret_fields or field in _harmless_record_keys():
         return field in secret_fields  # our own field: we know exactly which are secret
-    return redaction.key_looks_sensitive(field)
+    return _rules().key_looks_sensitive(field)
 
 
 def details_redact(details: Any, *, secrets: Secrets = NO_SECRETS) -> Any:
@@ -156,22 +156,22 @@ def details_redact(details: Any, *, secrets: Secrets = NO_SECRETS) -> Any:
             if isinstance(change, dict) and _field_is_secret(change.get("field"), secret_fields):
                 for side in ("before", "after"):
                     if change.get(side) not in SECRET_STATES:
-                        change[side] = redaction.MASK
+                        change[side] = _rules().MASK
     return as_plain_json(secrets.json(plain))
 
 
 def headers_redact(pairs: Any, *, secrets: Secrets = NO_SECRETS) -> list[tuple[str, str]]:
     rows = [(str(k), str(v)) for k, v in _pairs(pairs)]
-    return [(k, secrets.text(v)) for k, v in redaction.redact_headers(rows)]
+    return [(k, secrets.text(v)) for k, v in _rules().redact_headers(rows)]
 
 
 def body_redact(pairs: Any, *, secrets: Secrets = NO_SECRETS) -> list[tuple[str, str]]:
     rows = [(str(k), str(v)) for k, v in _pairs(pairs)]
-    return [(k, secrets.text(v)) for k, v in redaction.redact_pairs(rows)]
+    return [(k, secrets.text(v)) for k, v in _rules().redact_pairs(rows)]
 
 
 def url_redact(url: str, *, secrets: Secrets = NO_SECRETS) -> str:
-    return secrets.text(redaction.redact_url(url or ""))
+    return secrets.text(_rules().redact_url(url or ""))
 
 
 def _pairs(value: Any) -> list[tuple[Any, Any]]:

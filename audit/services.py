@@ -13,7 +13,9 @@ from django.utils import timezone
 
 from audit.append_only import pruning
 from audit.chain import PRUNE_ACTION, event_hash
-from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+from audit.keys import current_chain_keys
+from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
+from audit.permits import PrunePermitError, permit_close, permit_use
 from audit.sanitize import NO_SECRETS, Secrets, connector_secrets, details_redact
 
 logger = logging.getLogger("audit")
@@ -58,11 +60,24 @@ def _lock_head() -> AuditChainHead:
 
 def _load_run(test_run: Any) -> tuple[Any, list[Any]]:
     """The run and its attempts as stored, so the hash covers exactly what the database holds."""
-    from connectors.models import TestAttempt, TestRun
-
     run = TestRun._default_manager.get(pk=test_run.pk)
     attempts = list(TestAttempt._default_manager.filter(run=run).order_by("position", "id"))
     return run, attempts
+
+
+def _refuse_unkeyed_after_keyed(head: AuditChainHead) -> None:
+    """Once the log is keyed, an unkeyed record would read as a forgery: refuse to write one."""
+    if head.last_event_id is None:
+        return
+    last_key = (
+        AuditEvent.objects.filter(pk=head.last_event_id).values_list("key_id", flat=True).first()
+    )
+    if last_key:
+        raise AuditWriteError(
+            "AUDIT_CHAIN_KEY is not set, but the audit log is signed with a chain key: set the "
+            "key again before recording anything.",
+            reason="chain_key_missing",
+        )
 
 
 def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
@@ -71,7 +86,11 @@ def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
         run, attempts = _load_run(test_run) if test_run is not None else (None, [])
         event.created_at = timezone.now()
         event.prev_hash = head.last_hash
-        event.hash = event_hash(event, run, attempts)
+        keys = current_chain_keys()
+        if keys.signing_key is None:
+            _refuse_unkeyed_after_keyed(head)
+        event.key_id = keys.signing_key_id
+        event.hash = event_hash(event, run, attempts, keys=keys)
         event.save()
         head.last_event_id = event.pk
         head.last_hash = event.hash
@@ -83,6 +102,21 @@ def _user_fields(user: Any) -> tuple[int | None, str]:
     if user is None or not getattr(user, "is_authenticated", False):
         return None, ""
     return user.pk, user.get_username()
+
+
+def _fill_from_run(event: AuditEvent, test_run: Any, secrets: Secrets) -> None:
+    """Link the run, and take from it whatever the caller left out."""
+    if test_run.pk is None:
+        raise ValueError("save the test run and its attempts before recording it")
+    event.test_run_id = test_run.pk
+    if event.connector_id is None:
+        event.connector_id = test_run.connector_id
+    event.connector_name = event.connector_name or test_run.connector_name
+    if event.user_id is None and test_run.user_id is not None:
+        event.user_id, event.username = test_run.user_id, test_run.username
+    event.source = event.source or test_run.source
+    event.outcome = event.outcome or test_run.outcome
+    event.summary = event.summary or secrets.text(test_run.message)
 
 
 def audit_record(
@@ -130,17 +164,7 @@ def audit_record(
             details=details_redact(details, secrets=secrets),
         )
         if test_run is not None:
-            if test_run.pk is None:
-                raise ValueError("save the test run and its attempts before recording it")
-            event.test_run_id = test_run.pk
-            if event.connector_id is None:
-                event.connector_id = test_run.connector_id
-            event.connector_name = event.connector_name or test_run.connector_name
-            if event.user_id is None and test_run.user_id is not None:
-                event.user_id, event.username = test_run.user_id, test_run.username
-            event.source = event.source or test_run.source
-            event.outcome = event.outcome or test_run.outcome
-            event.summary = event.summary or secrets.text(test_run.message)
+            _fill_from_run(event, test_run, secrets)
         return _append(event, test_run=test_run)
     except Exception as exc:  # every failure must become loud, never silent
         # The exception text may quote values (SQL parameters, reprs); log only what is safe.
@@ -167,11 +191,14 @@ class PruneResult:
     record: AuditEvent | None = None
 
 
-def _set_pruning(on: bool) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # Transaction-local, so the database trigger lets these deletes (and only these) by.
-            cursor.execute("SELECT set_config('audit.pruning', %s, true)", ["on" if on else "off"])
+def _open_for_pruning() -> int | None:
+    """On PostgreSQL, use a one-time permit so the triggers let this transaction delete."""
+    if connection.vendor != "postgresql":
+        return None  # no database triggers here: the ORM refusal and the chain guard history
+    try:
+        return permit_use(current_chain_keys())
+    except PrunePermitError as exc:
+        raise AuditWriteError(str(exc), reason="prune_permit") from None
 
 
 def audit_prune(*, cutoff: dt.datetime, user: Any = None) -> PruneResult:
@@ -181,8 +208,6 @@ def audit_prune(*, cutoff: dt.datetime, user: Any = None) -> PruneResult:
     is itself recorded (range, count and the hash it ends on), and that record tells the
     verifier where the chain now starts.
     """
-    from connectors.models import TestAttempt, TestRun
-
     with transaction.atomic():
         _lock_head()
         keep_from = (
@@ -200,18 +225,17 @@ def audit_prune(*, cutoff: dt.datetime, user: Any = None) -> PruneResult:
         doomed = AuditEvent.objects.filter(id__lte=stats["last"])
         end_hash = doomed.filter(pk=stats["last"]).values_list("hash", flat=True).get()
         run_ids = doomed.filter(test_run__isnull=False).values("test_run_id")
-        _set_pruning(True)
-        try:
-            with pruning():
-                attempts = TestAttempt._default_manager.filter(run_id__in=run_ids)._raw_delete(
-                    TestAttempt._default_manager.db
-                )
-                runs = TestRun._default_manager.filter(pk__in=run_ids)._raw_delete(
-                    TestRun._default_manager.db
-                )
-                removed = doomed.prune_delete()
-        finally:
-            _set_pruning(False)
+        permits_left = _open_for_pruning()
+        with pruning():
+            attempts = TestAttempt._default_manager.filter(run_id__in=run_ids)._raw_delete(
+                TestAttempt._default_manager.db
+            )
+            runs = TestRun._default_manager.filter(pk__in=run_ids)._raw_delete(
+                TestRun._default_manager.db
+            )
+            removed = doomed.prune_delete()
+        if permits_left is not None:
+            permit_close()  # these deletes, and no later ones in the same transaction
         record = _append(
             AuditEvent(
                 kind=AuditEvent.Kind.SYSTEM,
@@ -230,6 +254,7 @@ def audit_prune(*, cutoff: dt.datetime, user: Any = None) -> PruneResult:
                     "cutoff": cutoff.astimezone(dt.UTC).isoformat(),
                     "test_runs": runs,
                     "attempts": attempts,
+                    **({"permits_left": permits_left} if permits_left is not None else {}),
                 },
             )
         )

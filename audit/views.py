@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from audit.exports import FORMATS, export_stream
-from audit.forms import KNOWN_OUTCOMES, AuditFilterForm
+from audit.forms import AuditFilterForm, known_outcomes
 from audit.models import AuditEvent
 from audit.sanitize import connector_secrets_by_id, details_redact
 from audit.selectors import audit_event_page, audit_events_filtered
@@ -40,7 +41,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "audit/list.html",
-        {"form": form, "filters": filters, "page": page, "known_outcomes": KNOWN_OUTCOMES},
+        {"form": form, "filters": filters, "page": page, "known_outcomes": known_outcomes()},
     )
 
 
@@ -68,7 +69,7 @@ def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @permission_required(VIEW_PERMISSION, raise_exception=True)
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponseBase:
     """The filtered records as a streamed CSV or JSON download, redacted."""
     fmt = request.GET.get("format", "csv")
     if fmt not in FORMATS:

@@ -78,8 +78,8 @@ def fill(args: argparse.Namespace) -> None:
     from django.db import connection
 
     from audit.chain import EVENT_FIELDS, chain_hash
-    from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
-    from connectors.models import Connector, TestAttempt, TestRun
+    from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
+    from connectors.models import Connector
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM audit_auditevent")
@@ -89,11 +89,19 @@ def fill(args: argparse.Namespace) -> None:
         return
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        # TRUNCATE is the bench's reset; the append-only triggers guard UPDATE and DELETE.
-        cursor.execute(
-            "TRUNCATE audit_auditevent, audit_auditchainhead, connectors_testattempt, "
-            "connectors_testrun RESTART IDENTITY CASCADE"
+        # TRUNCATE is the bench's reset. The database refuses it on audit tables, so the bench
+        # (the owner of its own database) switches that trigger off, as only DDL can.
+        tables = (
+            "audit_auditevent",
+            "audit_auditchainhead",
+            "connectors_testattempt",
+            "connectors_testrun",
         )
+        for table in tables:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_truncate")
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        for table in tables:
+            cursor.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate")
     if Connector.objects.count() < CONNECTORS:
         Connector.objects.all().delete()
         Connector.objects.bulk_create(

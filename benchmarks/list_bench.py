@@ -25,7 +25,8 @@ REPS = 30
 def fill(total: int) -> None:
     from django.utils import timezone
 
-    from connectors.models import Connector, TestRun
+    from audit.models import TestRun
+    from connectors.models import Connector
 
     existing = Connector.objects.count()
     connectors = [

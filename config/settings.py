@@ -81,6 +81,15 @@ def _field_encryption_keys() -> list[str]:
 
 FIELD_ENCRYPTION_KEY = _field_encryption_keys()
 
+# Audit chain HMAC keys, newest first (README "Audit log"); the database never holds them.
+# Unset outside debug, new records are chained unkeyed and `manage.py check` warns (audit.W001).
+from audit.keys import generate_chain_key, parse_chain_keys  # noqa: E402
+
+AUDIT_CHAIN_KEYS = parse_chain_keys(
+    os.environ.get("AUDIT_CHAIN_KEY", "").strip()
+    or (_local_value("audit_chain_key", generate_chain_key) if DEBUG else "")
+)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 from audit.admin import ReadOnlyAdminMixin
-from connectors.models import ALL_SECRET_FIELDS, Connector, TestAttempt, TestRun, TokenRequestParam
+from audit.models import TestAttempt
+from connectors.models import ALL_SECRET_FIELDS, Connector, TestRun, TokenRequestParam
 
 
 class TokenRequestParamInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -57,6 +58,7 @@ class TestAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     readonly_fields = fields
 
 
+# TestRun here is the admin-only proxy, so the page stays at /admin/connectors/testrun/.
 @admin.register(TestRun)
 class TestRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("connector_name", "outcome", "username", "source", "started_at", "duration_ms")

@@ -8,4 +8,9 @@ class ConnectorsConfig(AppConfig):
     verbose_name = "Connectors"
 
     def ready(self) -> None:
+        from audit import providers
         from connectors import checks  # noqa: F401  (registers system checks)
+        from connectors.audit_provider import ConnectorsAuditProvider
+
+        # The audit log learns about connectors through this, never by importing them.
+        providers.register(ConnectorsAuditProvider())

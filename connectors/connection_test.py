@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
+from audit.models import TestAttempt, TestRun
 from audit.services import audit_record
 from connectors import oauth_http
 from connectors.models import (
@@ -25,8 +26,6 @@ from connectors.models import (
     ApiKeyLocation,
     AuthConfig,
     Connector,
-    TestAttempt,
-    TestRun,
     TokenRequestParam,
 )
 from connectors.oauth_http.redaction import redact_text

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 
-from audit.append_only import AppendOnlyModel
+import audit.models
 from connectors.fields import SecretCharField, SecretTextField
 
 NAME_VALIDATOR = RegexValidator(
@@ -312,77 +312,14 @@ class TokenRequestParam(models.Model):
         return f"{self.get_kind_display()}: {self.key}"
 
 
-class TestRun(AppendOnlyModel):
-    """One press of "Test connection" (or its command-line twin) and what came of it.
+class TestRun(audit.models.TestRun):
+    """Test runs as the Django admin's Connectors section lists them (/admin/connectors/testrun/).
 
-    Runs outlive their connector: they are audit history, so they name the connector by id and
-    name instead of a foreign key that a delete would cascade through or rewrite.
+    The runs themselves are audit history and live in `audit.models.TestRun`; this proxy only
+    keeps the admin page where it always was. Code that reads or writes runs uses the audit model.
     """
-
-    class Source(models.TextChoices):
-        SAVED = "saved", "Saved configuration"
-        FORM = "form", "Unsaved form values"
-        CLI = "cli", "Command line"
-        BACKGROUND = "background", "Background"
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    # Null for a test of a connector that was never saved (the New connector form).
-    connector_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    connector_name = models.CharField(max_length=64, db_index=True)
-    user_id = models.BigIntegerField(null=True, blank=True)
-    username = models.CharField(max_length=150, blank=True)
-    source = models.CharField(max_length=16, choices=Source.choices)
-    started_at = models.DateTimeField()
-    duration_ms = models.PositiveIntegerField(default=0)
-    ok = models.BooleanField(default=False)
-    outcome = models.CharField(max_length=32)
-    message = models.TextField(blank=True)
-    hint = models.TextField(blank=True)
-    client_authentication_used = models.CharField(max_length=32, blank=True)
-    # Token facts only (type, expiry, scope, hash, JWT claims): never the token itself.
-    token = models.JSONField(null=True, blank=True)
-    # The configuration that was tested, secrets reduced to "set"/"not set".
-    config = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
-        indexes = [models.Index(fields=["connector_id", "-id"], name="testrun_connector_latest")]
-
-    def __str__(self) -> str:
-        return f"{self.connector_name} {self.outcome} at {self.started_at:%Y-%m-%d %H:%M:%S}"
-
-
-class TestAttempt(AppendOnlyModel):
-    """One HTTP exchange within a test run, stored already masked and redacted."""
-
-    class Step(models.TextChoices):
-        TOKEN = "token", "Token request"
-        API = "api", "API request"
 
     __test__ = False
 
-    run = models.ForeignKey(TestRun, on_delete=models.CASCADE, related_name="attempts")
-    position = models.PositiveSmallIntegerField()
-    step = models.CharField(max_length=8, choices=Step.choices, default=Step.TOKEN)
-    client_authentication = models.CharField(max_length=32, blank=True)
-    method = models.CharField(max_length=8)
-    url = models.CharField(max_length=2048)
-    request_headers = models.JSONField(default=list)
-    request_body = models.JSONField(default=list)
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_headers = models.JSONField(default=list)
-    response_excerpt = models.TextField(blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    outcome = models.CharField(max_length=32)
-    message = models.TextField(blank=True)
-    curl = models.TextField(blank=True)
-
     class Meta:
-        ordering = ["run", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["run", "position"], name="attempt_position_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"#{self.position} {self.client_authentication or self.step} {self.outcome}"
+        proxy = True

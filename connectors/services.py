@@ -313,7 +313,7 @@ def connector_rotate_key(*, user: UserLike = None) -> int:
 def _latest_saved_test():
     from django.db.models import OuterRef
 
-    from connectors.models import TestRun
+    from audit.models import TestRun
 
     # Tests of unsaved form values say nothing about the saved connector.
     return (

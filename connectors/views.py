@@ -21,11 +21,12 @@ from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import DetailView, ListView
 
+from audit.models import TestRun
 from audit.selectors import audit_events_for_connector
 from audit.services import AuditWriteError, audit_record
 from connectors.connection_test import TestOutcome, TestRateLimited, connector_test
 from connectors.forms import ConnectorForms, connector_forms
-from connectors.models import AuthConfig, ClientAuthentication, Connector, TestRun
+from connectors.models import AuthConfig, ClientAuthentication, Connector
 from connectors.services import (
     ConcurrentEditError,
     connector_clone_initial,

@@ -18,9 +18,8 @@ from django.utils import timezone
 
 from audit.append_only import AppendOnlyError, AppendOnlyModel
 from audit.chain import chain_verify, prune_boundary
-from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
 from audit.services import AuditWriteError, audit_prune, audit_record
-from connectors.models import TestAttempt, TestRun
 from tests.test_audit_support import (
     make_connector,
     make_run,
@@ -355,7 +354,7 @@ def test_postgres_trigger_lets_only_the_prune_delete():
     connector = make_connector()
     _records_at(timezone.now() - dt.timedelta(days=100), 2, connector)
     assert audit_prune(cutoff=timezone.now() - dt.timedelta(days=90)).count == 2
-    # The setting is transaction-local and switched off again: a later raw delete is refused.
+    # The permit is closed once the prune is done: a later raw delete is refused.
     with pytest.raises(DatabaseError, match="append-only"):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM audit_auditevent")

@@ -10,9 +10,9 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, TestAttempt, TestRun
 from audit.services import audit_record
-from connectors.models import Connector, TestAttempt, TestRun
+from connectors.models import Connector
 
 ROLE_GROUPS = ("Connector viewers", "Connector operators", "Connector admins")
 
@@ -135,14 +135,41 @@ def record_change(
     )
 
 
+AUDIT_TABLES = (
+    "audit_auditevent",
+    "connectors_testrun",
+    "connectors_testattempt",
+    "audit_auditchainhead",
+    "audit_auditprunepermit",
+)
+
+
 def raw_sql(sql: str, params: list[Any] | None = None) -> None:
     """Run SQL behind the ORM's back, as someone with database access would."""
     with connection.cursor() as cursor:
+        triggers: list[tuple[str, str, str]] = []
         if connection.vendor == "postgresql":
-            # A database superuser can switch triggers off; that is the edit the chain must catch.
-            cursor.execute("SET session_replication_role = replica")
+            # The table owner can switch triggers off with DDL (they fire ALWAYS, so
+            # session_replication_role is not enough); that is the edit the chain must catch.
+            cursor.execute(
+                "SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE NOT t.tgisinternal AND c.relname = ANY(%s)",
+                [list(AUDIT_TABLES)],
+            )
+            triggers = list(cursor.fetchall())
+            # ALTER TABLE refuses while deferred foreign-key checks are pending: run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for table in AUDIT_TABLES:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         try:
             cursor.execute(sql, params or [])
         finally:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET session_replication_role = DEFAULT")
+            for table, name, enabled in triggers:
+                mode = {"A": "ENABLE ALWAYS", "R": "ENABLE REPLICA", "D": "DISABLE"}.get(
+                    enabled, "ENABLE"
+                )
+                cursor.execute(f"ALTER TABLE {table} {mode} TRIGGER {name}")
+            if triggers:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # before re-arming, as above
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")

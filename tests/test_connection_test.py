@@ -9,9 +9,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from audit.models import TestAttempt, TestRun
 from connectors.auth import ConnectorAuth
 from connectors.connection_test import TestRateLimited, connector_test
-from connectors.models import Connector, TestAttempt, TestRun
+from connectors.models import Connector
 from tests.conftest import OAUTH2_PASSWORD, form_data, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_allowed")]

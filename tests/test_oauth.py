@@ -11,9 +11,9 @@ from django.core.cache import cache
 from django.core.management import call_command
 from encrypted_model_fields.fields import encrypt_str
 
+from audit.models import TestRun
 from connectors.auth import ConnectorAuth
 from connectors.connection_test import connector_test
-from connectors.models import TestRun
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_allowed")]
 

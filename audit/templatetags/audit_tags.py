@@ -1,7 +1,7 @@
 """Template filters for showing audit history: everything passes through redaction on the way out.
 
 `redactor` (optional filter argument) is an `audit.sanitize.Secrets` holding the connector's own
-secret values; without it the generic rules of `connectors.redaction` still apply.
+secret values; without it the generic redaction rules still apply.
 """
 
 from __future__ import annotations

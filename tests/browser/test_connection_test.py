@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from connectors.models import Connector, TestRun
+from audit.models import TestRun
+from connectors.models import Connector
 
 pytestmark = [
     pytest.mark.browser,

@@ -31,10 +31,11 @@ class Command(BaseCommand):
         if not result.count:
             self.stdout.write(f"Nothing older than {older_than} days to remove.")
             return
+        record_pk = result.record.pk if result.record is not None else "?"
         self.stdout.write(
             self.style.SUCCESS(
                 f"Removed {result.count} audit records #{result.first_id}-#{result.last_id} "
                 f"({result.test_runs} test runs, {result.attempts} attempts); the chain now "
-                f"starts after hash {result.end_hash}. Recorded as #{result.record.pk}."
+                f"starts after hash {result.end_hash}. Recorded as #{record_pk}."
             )
         )

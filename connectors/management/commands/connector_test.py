@@ -8,8 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.models import TestRun
 from connectors.connection_test import connector_test
-from connectors.models import Connector, TestRun
+from connectors.models import Connector
 
 
 class Command(BaseCommand):

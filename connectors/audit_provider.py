@@ -1,0 +1,39 @@
+"""The connectors app's answers to what the audit log needs to know (see audit.providers).
+
+Registered by `ConnectorsConfig.ready()`, so the audit app never imports connectors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit.providers import Redaction
+from connectors.models import ALL_SECRET_FIELDS, Connector
+from connectors.oauth_http import OUTCOMES, redaction
+
+
+class ConnectorsAuditProvider:
+    """Connector facts for audit: secret field names and values (to mask), names, outcomes."""
+
+    @property
+    def redaction(self) -> Redaction:
+        return redaction
+
+    def secret_field_names(self) -> frozenset[str]:
+        return frozenset(ALL_SECRET_FIELDS)
+
+    def field_names(self) -> frozenset[str]:
+        return frozenset(field.name for field in Connector._meta.concrete_fields)
+
+    def sensitive_param_values(self, connector: Any) -> list[str]:
+        return [p.value for p in connector.params.all() if p.sensitive and p.value]
+
+    def connector_by_id(self, connector_id: int) -> Connector | None:
+        return Connector.objects.filter(pk=connector_id).first()
+
+    def connector_choices(self) -> list[tuple[int, str]]:
+        # Only names and ids: listing connectors must never decrypt their secrets.
+        return list(Connector.objects.order_by("name").values_list("pk", "name"))
+
+    def outcome_codes(self) -> tuple[str, ...]:
+        return tuple(OUTCOMES)
