@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 
 from audit.services import audit_record
-from connectors.forms import ParamRow
+from connectors.domain import ParamRow
 from connectors.models import (
     ALL_SECRET_FIELDS,
     Connector,
