@@ -310,70 +310,6 @@ def connector_rotate_key(*, user: UserLike = None) -> int:
     return touched
 
 
-def _latest_saved_test():
-    from django.db.models import OuterRef
-
-    from connectors.models import TestRun
-
-    # Tests of unsaved form values say nothing about the saved connector.
-    return (
-        TestRun.objects.filter(connector_id=OuterRef("pk"))
-        .exclude(source=TestRun.Source.FORM)
-        .order_by("-id")
-    )
-
-
-LIST_COLUMNS = (
-    "id",
-    "name",
-    "display_name",
-    "base_url",
-    "enabled",
-    "auth_config",
-    "owner_team",
-    "updated_at",
-    "oauth2_grant_type",
-)
-
-
-def connector_list_queryset(*, sort_by_last_test: bool = False):
-    """Connectors for the list page: plain columns, and the last test's time only to sort by.
-
-    The full last result is added per page by `connector_list_attach_last_tests`, so a deep page
-    does not compute it for every row it skips.
-    """
-    from django.db.models import Subquery
-
-    queryset = Connector.objects.only(*LIST_COLUMNS)
-    if sort_by_last_test:
-        queryset = queryset.annotate(
-            last_test_at=Subquery(_latest_saved_test().values("started_at")[:1])
-        )
-    return queryset
-
-
-def connector_list_attach_last_tests(connectors: list[Connector]) -> None:
-    """Set last_test_outcome / _ok / _at on one page of connectors, in one query."""
-    from django.db.models import Subquery
-
-    latest = _latest_saved_test()
-    facts = {
-        row["pk"]: row
-        for row in Connector.objects.filter(pk__in=[c.pk for c in connectors])
-        .annotate(
-            last_test_outcome=Subquery(latest.values("outcome")[:1]),
-            last_test_ok=Subquery(latest.values("ok")[:1]),
-            last_test_at=Subquery(latest.values("started_at")[:1]),
-        )
-        .values("pk", "last_test_outcome", "last_test_ok", "last_test_at")
-    }
-    for connector in connectors:
-        row = facts.get(connector.pk, {})
-        connector.last_test_outcome = row.get("last_test_outcome")
-        connector.last_test_ok = row.get("last_test_ok")
-        connector.last_test_at = row.get("last_test_at")
-
-
 __all__ = [
     "ConcurrentEditError",
     "FieldChange",
@@ -382,8 +318,6 @@ __all__ = [
     "connector_create",
     "connector_delete",
     "connector_diff",
-    "connector_list_attach_last_tests",
-    "connector_list_queryset",
     "connector_rotate_key",
     "connector_update",
 ]

@@ -125,9 +125,7 @@ def _param_formset(kind: str, prefix: str) -> type[BaseParamFormSet]:
         validate_max=True,
         absolute_max=rules.ABSOLUTE_MAX_PARAM_ROWS,
     )
-    return type(
-        f"{prefix.capitalize()}FormSet", (formset,), {"kind": kind, "prefix_name": prefix}
-    )
+    return type(f"{prefix.capitalize()}FormSet", (formset,), {"kind": kind, "prefix_name": prefix})
 
 
 HeaderFormSet = _param_formset(TokenRequestParam.Kind.HEADER, "headers")

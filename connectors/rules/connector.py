@@ -165,6 +165,7 @@ def ca_bundle_clean(value: str) -> str:
 
 # Choice-dependent rules.
 
+
 def connector_clean(target: Checked, *, stored: StoredConnector | None) -> None:
     """Fill defaults, require what the chosen Auth Config needs, and drop what it does not."""
     cleaned = target.cleaned_data
@@ -204,9 +205,7 @@ def _resolve_secrets(cleaned: dict[str, Any], stored: StoredConnector | None) ->
 
 def token_destination_changed(new_url: str, stored: StoredConnector | None) -> bool:
     """Whether the token request would now go to another server than the stored one."""
-    return stored is not None and url_origin(new_url) != url_origin(
-        stored.urls["oauth2_token_url"]
-    )
+    return stored is not None and url_origin(new_url) != url_origin(stored.urls["oauth2_token_url"])
 
 
 def _check_kept_secret_destinations(
