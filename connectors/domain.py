@@ -94,12 +94,12 @@ def url_field_of_secret(name: str) -> str:
 
 def field_default(name: str) -> Any:
     """The model default of a connector field (what an unchosen group is reset to)."""
-    return Connector._meta.get_field(name).get_default()  # type: ignore[union-attr]
+    return Connector._field(name).get_default()
 
 
 def field_label(name: str) -> str:
     """A connector field's label as the form shows it (capitalised verbose name)."""
-    verbose = str(Connector._meta.get_field(name).verbose_name)  # type: ignore[union-attr]
+    verbose = str(Connector._field(name).verbose_name)
     return verbose[:1].upper() + verbose[1:]
 
 

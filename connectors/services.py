@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 
 from audit.services import audit_record
-from connectors.domain import ParamRow
+from connectors.domain import ParamRow, field_default
 from connectors.models import (
     ALL_SECRET_FIELDS,
     Connector,
@@ -48,12 +48,14 @@ class FieldChange:
 
 
 def _field_label(name: str) -> str:
-    return str(Connector._meta.get_field(name).verbose_name)
+    return str(Connector._field(name).verbose_name)
 
 
 def acting_user(user: UserLike) -> AbstractBaseUser | None:
     """The user to record, or None for the command line and anonymous requests."""
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
+    if user is not None and getattr(user, "is_authenticated", False):
+        return cast(AbstractBaseUser, user)
+    return None
 
 
 def _params_snapshot(rows: Iterable[TokenRequestParam | ParamRow]) -> list[dict[str, Any]]:
@@ -133,7 +135,7 @@ def _changes_payload(changes: list[FieldChange]) -> dict[str, Any]:
 
 def _write_params(connector: Connector, rows: list[ParamRow]) -> None:
     connector.params.all().delete()
-    position = {TokenRequestParam.Kind.HEADER: 0, TokenRequestParam.Kind.DATA: 0}
+    position: dict[str, int] = {TokenRequestParam.Kind.HEADER: 0, TokenRequestParam.Kind.DATA: 0}
     objs = []
     for row in rows:
         objs.append(
@@ -161,11 +163,12 @@ def connector_create(
     """Store a new connector (already validated) with its rows, and record the change."""
     actor = acting_user(user)
     with transaction.atomic():
-        connector.created_by = connector.updated_by = actor
+        # The user model is swappable; the stubs know only the default one.
+        connector.created_by = connector.updated_by = cast(Any, actor)
         connector.version = 1
         connector.save()
         _write_params(connector, rows)
-        blank = {name: Connector._meta.get_field(name).get_default() for name in TRACKED_FIELDS}
+        blank = {name: field_default(name) for name in TRACKED_FIELDS}
         changes = connector_diff(
             before=blank,
             after=_snapshot(connector),
@@ -218,7 +221,7 @@ def connector_update(
         if not changes:
             return []
         connector.version = current.version + 1
-        connector.updated_by = actor
+        connector.updated_by = cast(Any, actor)
         connector.created_by_id = current.created_by_id
         connector.save()
         _write_params(connector, rows)
@@ -272,7 +275,7 @@ def connector_delete(*, connector: Connector, user: UserLike) -> None:
         snapshot = _snapshot(connector)
         changes = connector_diff(
             before=snapshot,
-            after={name: Connector._meta.get_field(name).get_default() for name in TRACKED_FIELDS},
+            after={name: field_default(name) for name in TRACKED_FIELDS},
             params_before=_params_snapshot(connector.params.all()),
             params_after=[],
         )

@@ -260,7 +260,7 @@ def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
         for entry in payload["connectors"]
         if isinstance(entry, dict)
     }
-    existing = {
+    existing: dict[str, Connector] = {
         c.name.lower(): c
         for c in Connector.objects.annotate(lowered=Lower("name"))
         .filter(lowered__in=named)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from django.forms.utils import ErrorDict, ErrorList
 
 from connectors import rules
 from connectors.domain import ParamRow, RowLike
@@ -44,14 +47,14 @@ class ConnectorForms:
         """Every error as (where, message); rows are named as in the page or the JSON file."""
         fields = self.form.fields
         return rules.errors_listed(
-            [(name, list(messages)) for name, messages in self.form.errors.items()],
+            [(name, _texts(messages)) for name, messages in self.form.errors.items()],
             [
                 (
                     formset.kind,
-                    list(formset.non_form_errors()),
+                    _texts(formset.non_form_errors()),
                     [
-                        {name: list(messages) for name, messages in row.items()}
-                        for row in formset.errors
+                        {name: _texts(messages) for name, messages in row.items()}
+                        for row in cast(list[ErrorDict], formset.errors)
                     ],
                 )
                 for formset in (self.headers, self.data)
@@ -61,12 +64,17 @@ class ConnectorForms:
         )
 
 
+def _texts(errors: ErrorList) -> list[str]:
+    """An error list's messages; iterating an ErrorList renders each error's message."""
+    return [str(message) for message in errors]
+
+
 def connector_forms(
     *,
     data: Any = None,
     instance: Connector | None = None,
     initial: dict[str, Any] | None = None,
-    initial_rows: list[RowLike] | None = None,
+    initial_rows: Sequence[RowLike] | None = None,
 ) -> ConnectorForms:
     """Build the form and formsets for a new or stored connector, bound to `data` if given."""
     instance = instance if instance is not None else Connector()

@@ -53,7 +53,7 @@ ErrorDict = dict[str, list[ValidationError]]
 
 def messages_of(errors: Iterable[ValidationError]) -> list[str]:
     """The rendered messages of some errors (params filled in), in order."""
-    return [message for error in errors for message in error]
+    return [message for error in errors for message in error.messages]
 
 
 def errors_listed(
@@ -118,7 +118,7 @@ def connector_fields() -> dict[str, forms.Field]:
     fields = fields_for_model(Connector, fields=CONNECTOR_FIELDS)
     for name in OPTIONAL_FIELDS:
         fields[name].required = False
-    return fields  # type: ignore[return-value]
+    return fields
 
 
 @dataclass

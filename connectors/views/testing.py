@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,7 +11,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from audit.services import AuditWriteError
 from connectors.connection_test import TestOutcome, TestRateLimited, connector_test
-from connectors.domain import RowLike
+from connectors.domain import ParamRow
 from connectors.forms import connector_forms
 from connectors.models import ClientAuthentication, Connector, TestRun
 from connectors.services import ConcurrentEditError
@@ -66,7 +64,7 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
         )
 
     def run_test(
-        self, connector: Connector, *, source: str, rows: Sequence[RowLike] | None = None
+        self, connector: Connector, *, source: str, rows: list[ParamRow] | None = None
     ) -> HttpResponse:
         try:
             outcome = connector_test(
