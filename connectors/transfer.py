@@ -252,21 +252,34 @@ def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
     if not isinstance(payload, dict) or not isinstance(payload.get("connectors"), list):
         raise ImportFileError('The file must be a JSON object with a "connectors" list.')
     result = ImportResult()
+    checks = _entries_check(payload["connectors"], result)
+    if result.errors:
+        return result
+    try:
+        with transaction.atomic():
+            for current, check in checks:
+                _entry_apply(current, check, user, result)
+    except ConcurrentEditError as exc:
+        result = ImportResult()
+        result.errors.append(
+            ImportError_(
+                exc.connector.name,
+                "connector",
+                f"changed by {exc.updated_by} while the file was being imported; nothing was "
+                "imported. Import the file again to apply it over their change.",
+            )
+        )
+    return result
+
+
+def _entries_check(
+    entries: list[Any], result: ImportResult
+) -> list[tuple[Connector | None, ConnectorCheck]]:
+    """Check every entry against the connector it names (if saved); errors go to `result`."""
     checks: list[tuple[Connector | None, ConnectorCheck]] = []
     seen: set[str] = set()
-    # Only the connectors the file names: each one loaded decrypts its secrets.
-    named = {
-        str(entry.get("name", "")).lower()
-        for entry in payload["connectors"]
-        if isinstance(entry, dict)
-    }
-    existing: dict[str, Connector] = {
-        c.name.lower(): c
-        for c in Connector.objects.annotate(lowered=Lower("name"))
-        .filter(lowered__in=named)
-        .prefetch_related("params")
-    }
-    for position, entry in enumerate(payload["connectors"], start=1):
+    existing = _named_connectors(entries)
+    for position, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
             result.errors.append(ImportError_(f"#{position}", "connector", "Must be an object."))
             continue
@@ -288,39 +301,40 @@ def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
             ]
             continue
         checks.append((current, check))
-    if result.errors:
-        return result
-    try:
-        with transaction.atomic():
-            for current, check in checks:
-                connector = check.instance
-                if current is None:
-                    connector_create(
-                        connector=connector, rows=check.param_rows(), user=user, action="import"
-                    )
-                    result.created.append(connector.name)
-                else:
-                    # The version the file was checked against: an edit made meanwhile wins, and
-                    # the whole import is refused rather than overwriting it.
-                    changes = connector_update(
-                        connector=connector,
-                        rows=check.param_rows(),
-                        user=user,
-                        expected_version=current.version,
-                        action="import",
-                    )
-                    (result.updated if changes else result.unchanged).append(connector.name)
-    except ConcurrentEditError as exc:
-        result = ImportResult()
-        result.errors.append(
-            ImportError_(
-                exc.connector.name,
-                "connector",
-                f"changed by {exc.updated_by} while the file was being imported; nothing was "
-                "imported. Import the file again to apply it over their change.",
-            )
-        )
-    return result
+    return checks
+
+
+def _named_connectors(entries: list[Any]) -> dict[str, Connector]:
+    """The saved connectors the entries name, by lowered name, with their rows."""
+    # Only the connectors the file names: each one loaded decrypts its secrets.
+    named = {str(entry.get("name", "")).lower() for entry in entries if isinstance(entry, dict)}
+    return {
+        c.name.lower(): c
+        for c in Connector.objects.annotate(lowered=Lower("name"))
+        .filter(lowered__in=named)
+        .prefetch_related("params")
+    }
+
+
+def _entry_apply(
+    current: Connector | None, check: ConnectorCheck, user: UserLike, result: ImportResult
+) -> None:
+    """Create or update one checked connector and note which it was."""
+    connector = check.instance
+    if current is None:
+        connector_create(connector=connector, rows=check.param_rows(), user=user, action="import")
+        result.created.append(connector.name)
+        return
+    # The version the file was checked against: an edit made meanwhile wins, and the whole
+    # import is refused rather than overwriting it.
+    changes = connector_update(
+        connector=connector,
+        rows=check.param_rows(),
+        user=user,
+        expected_version=current.version,
+        action="import",
+    )
+    (result.updated if changes else result.unchanged).append(connector.name)
 
 
 def connectors_import_text(*, text: str | bytes, user: UserLike) -> ImportResult:

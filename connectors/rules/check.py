@@ -82,6 +82,7 @@ class Cleaning:
         self.fields = fields
         self.cleaned_data: dict[str, Any] = {}
         self.errors: ErrorDict = {}
+        self.warnings: list[str] = []
 
     def add_error(self, field: str | None, error: ValidationError) -> None:
         """Record an error (one, a list, or a dict by field) and drop the field's value."""
@@ -234,34 +235,46 @@ def connector_check(
     kind to its rows. `stored` describes the saved connector when this is an edit.
     """
     target = instance if instance is not None else Connector()
-    cleaning = Cleaning(connector_fields())
-    warnings: list[str] = []
-    hooks = _field_hooks(stored, warnings)
-    for name in CONNECTOR_FIELDS:
-        raw = stored.name if name == "name" and stored is not None else values.get(name)
-        cleaning.clean_field(name, raw, hooks.get(name))
-    connector_clean(cleaning, stored=stored)
+    cleaning = _values_check(values, stored)
     _model_validate(cleaning, target)
-    client_authentication = values.get("oauth2_client_authentication") or ""
     stored_rows = stored.rows if stored is not None else ()
     checked_rows = {
         kind: rows_check(
             kind,
             rows.get(kind, []),
             stored=[r for r in stored_rows if r.kind == kind],
-            client_authentication=client_authentication,
+            client_authentication=values.get("oauth2_client_authentication") or "",
         )
         for kind in ROW_PLACES
     }
-    check = ConnectorCheck(target, cleaning, checked_rows, stored, warnings)
+    check = ConnectorCheck(target, cleaning, checked_rows, stored, cleaning.warnings)
     if check.oauth2 and all(r.ok for r in checked_rows.values()):
-        new_url = cleaning.cleaned_data.get("oauth2_token_url", "")
-        if token_destination_changed(new_url, stored):
-            for kind, checked in checked_rows.items():
-                rows_refuse_kept_values(
-                    checked.indexed, kind=kind, stored=[r for r in stored_rows if r.kind == kind]
-                )
+        _refuse_kept_row_values(check)
     return check
+
+
+def _values_check(values: Mapping[str, Any], stored: StoredConnector | None) -> Cleaning:
+    """Each field's own check and rule, then the Auth Config rules, as ConnectorForm does."""
+    cleaning = Cleaning(connector_fields())
+    hooks = _field_hooks(stored, cleaning.warnings)
+    for name in CONNECTOR_FIELDS:
+        # A saved connector's name cannot change (the form's field is disabled).
+        raw = stored.name if name == "name" and stored is not None else values.get(name)
+        cleaning.clean_field(name, raw, hooks.get(name))
+    connector_clean(cleaning, stored=stored)
+    return cleaning
+
+
+def _refuse_kept_row_values(check: ConnectorCheck) -> None:
+    """Stored sensitive row values are not sent to a token URL on another server."""
+    new_url = check.values.cleaned_data.get("oauth2_token_url", "")
+    if not token_destination_changed(new_url, check.stored):
+        return
+    stored_rows = check.stored.rows if check.stored is not None else ()
+    for kind, checked in check.rows.items():
+        rows_refuse_kept_values(
+            checked.indexed, kind=kind, stored=[r for r in stored_rows if r.kind == kind]
+        )
 
 
 def _field_hooks(
