@@ -17,7 +17,6 @@ from connectors.models import (
     GROUP_FIELDS,
     SCOPE_FIELD_BY_GRANT,
     SECRET_FIELDS,
-    AuthConfig,
     Connector,
     GrantType,
     TokenRequestParam,
@@ -40,6 +39,9 @@ __all__ = [
     "StoredConnector",
     "field_default",
     "field_label",
+    "norm_row_key",
+    "param_rows",
+    "url_field_of_secret",
     "url_origin",
 ]
 
@@ -170,7 +172,3 @@ class StoredConnector:
 
     def rows_of(self, kind: str) -> list[ParamRow]:
         return [row for row in self.rows if row.kind == kind]
-
-
-def is_oauth2(auth_config: Any) -> bool:
-    return auth_config == AuthConfig.OAUTH2

@@ -10,12 +10,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 
 from audit.services import audit_record
-from connectors.domain import ParamRow, field_default
-from connectors.models import (
-    ALL_SECRET_FIELDS,
-    Connector,
-    TokenRequestParam,
-)
+from connectors.domain import ALL_SECRET_FIELDS, ParamRow, field_default
+from connectors.models import Connector, TokenRequestParam
 
 UserLike = AbstractBaseUser | AnonymousUser | None
 

@@ -10,14 +10,14 @@ from django.db import transaction
 from django.db.models.functions import Lower
 
 from audit.services import audit_record
-from connectors.domain import CONNECTOR_FIELDS, StoredConnector, field_default
-from connectors.models import (
+from connectors.domain import (
     ALL_SECRET_FIELDS,
+    CONNECTOR_FIELDS,
     SCOPE_FIELD_BY_GRANT,
-    AuthConfig,
-    Connector,
-    TokenRequestParam,
+    StoredConnector,
+    field_default,
 )
+from connectors.models import AuthConfig, Connector, TokenRequestParam
 from connectors.oauth_http.redaction import key_looks_sensitive
 from connectors.rules import ConnectorCheck, connector_check
 from connectors.services import (

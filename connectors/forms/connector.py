@@ -8,6 +8,7 @@ stored value and a "clear" box removes it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ OAUTH2_ADDITIONAL_FIELDS = (
 STORED_LABEL = "Stored. Leave blank to keep it."
 
 # Python's flags that JavaScript's RegExp spells with a letter.
-_JS_REGEX_FLAGS = {"i": 2}  # re.IGNORECASE
+_JS_REGEX_FLAGS = {"i": re.IGNORECASE}
 
 
 class SecretInput(forms.PasswordInput):
