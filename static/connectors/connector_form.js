@@ -10,7 +10,13 @@
   // so ticking "Sensitive" as a name is typed never disagrees with how the server stores it.
   const ruleElement = document.getElementById("cc-sensitive-names");
   const rule = ruleElement ? JSON.parse(ruleElement.textContent) : null;
-  const SENSITIVE_KEY = rule ? new RegExp(rule.pattern, rule.flags) : null;
+  let SENSITIVE_KEY = null;
+  try {
+    SENSITIVE_KEY = rule ? new RegExp(rule.pattern, rule.flags) : null;
+  } catch (error) {
+    // A pattern JavaScript cannot read leaves the box to the user; the server still decides.
+    SENSITIVE_KEY = null;
+  }
   const HARMLESS_KEYS = new Set(rule ? rule.harmless : []);
   const looksSensitive = (name) => {
     const normalised = name.trim().toLowerCase();
