@@ -154,7 +154,7 @@ def demo_connectors_ensure(*, base_url: str, user: Any = None) -> list[str]:
     for values in _demo_connectors(base_url.rstrip("/")):
         if Connector.objects.filter(name=values["name"]).exists():
             continue
-        check = connector_check(values, values.get("rows", {}))
+        check = connector_check(values=values, rows=values.get("rows", {}))
         if not check.ok:
             raise ValueError(f"Demo connector {values['name']} is invalid: {check.error_list()}")
         connector_create(connector=check.instance, rows=check.param_rows(), user=user)

@@ -240,8 +240,8 @@ def _entry_check(entry: dict[str, Any], existing: Connector | None) -> Connector
     values = _entry_values(entry, existing)
     rows = _entry_rows(entry, values["auth_config"])
     return connector_check(
-        values,
-        rows,
+        values=values,
+        rows=rows,
         instance=existing,
         stored=StoredConnector.of(existing) if existing is not None else None,
     )
@@ -370,7 +370,7 @@ def connector_pin_client_authentication(
         ]
         for kind in PARAM_LISTS.values()
     }
-    check = connector_check(values, rows, instance=connector, stored=stored)
+    check = connector_check(values=values, rows=rows, instance=connector, stored=stored)
     if not check.ok:
         raise PinRefused("; ".join(f"{where}: {msg}" for where, msg in check.error_list()))
     connector_update(

@@ -277,7 +277,7 @@ def test_the_rules_without_a_form_list_what_the_form_lists(values, rows):
         TokenRequestParam.Kind.HEADER: rows.get("headers", []),
         TokenRequestParam.Kind.DATA: rows.get("data", []),
     }
-    check = connector_check(fields, by_kind)
+    check = connector_check(values=fields, rows=by_kind)
     assert check.ok is bundle.is_valid()
     assert check.error_list() == bundle.error_list()
     assert check.error_list(json_keys=True) == bundle.error_list(json_keys=True)

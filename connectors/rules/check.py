@@ -223,9 +223,9 @@ class ConnectorCheck:
 
 
 def connector_check(
+    *,
     values: Mapping[str, Any],
     rows: Mapping[str, Sequence[Mapping[str, Any]]],
-    *,
     instance: Connector | None = None,
     stored: StoredConnector | None = None,
 ) -> ConnectorCheck:
