@@ -21,7 +21,7 @@ from encrypted_model_fields.fields import decrypt_str, encrypt_str
 
 from connectors import oauth_http
 from connectors.connection_test import api_request_for, outbound_policy, token_request_for
-from connectors.forms import url_origin
+from connectors.domain import url_origin
 from connectors.models import AuthConfig, Connector
 
 # Tokens are dropped this long before they expire, so a request never carries a dying token.

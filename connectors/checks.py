@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.core.checks import Error, register
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, register
 from django.db import DatabaseError
 
 
 @register("connectors")
-def encryption_key_reads_stored_secrets(app_configs, **kwargs):
+def encryption_key_reads_stored_secrets(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     from connectors.fields import SecretDecryptionError
     from connectors.models import ALL_SECRET_FIELDS, Connector
 

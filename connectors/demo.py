@@ -12,10 +12,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.http import QueryDict
 
-from connectors.forms import connector_forms
-from connectors.models import Connector
+from connectors.models import Connector, TokenRequestParam
+from connectors.rules import connector_check
 from connectors.services import connector_create
 
 SANDBOX_CLIENT_ID = "demo-client"
@@ -58,7 +57,7 @@ def demo_superuser_ensure(*, username: str, password: str | None) -> DemoUser:
 def _demo_connectors(base: str) -> list[dict[str, Any]]:
     token_url = f"{base}/sandbox/oauth/token"
     api = f"{base}/sandbox/api"
-    common = {"base_url": api, "test_request_path": "/me", "owner_team": "Demo", "enabled": "on"}
+    common = {"base_url": api, "test_request_path": "/me", "owner_team": "Demo", "enabled": True}
     return [
         {
             **common,
@@ -104,10 +103,10 @@ def _demo_connectors(base: str) -> list[dict[str, Any]]:
             "oauth2_password": SANDBOX_PASSWORD,
             "oauth2_password_scope": "read",
             "oauth2_token_url": token_url,
-            "headers-0-key": "Client-Id",
-            "headers-0-value": SANDBOX_CLIENT_ID,
-            "data-0-key": "audience",
-            "data-0-value": "demo-api",
+            "rows": {
+                TokenRequestParam.Kind.HEADER: [{"key": "Client-Id", "value": SANDBOX_CLIENT_ID}],
+                TokenRequestParam.Kind.DATA: [{"key": "audience", "value": "demo-api"}],
+            },
         },
         {
             **common,
@@ -155,15 +154,9 @@ def demo_connectors_ensure(*, base_url: str, user: Any = None) -> list[str]:
     for values in _demo_connectors(base_url.rstrip("/")):
         if Connector.objects.filter(name=values["name"]).exists():
             continue
-        data = QueryDict(mutable=True)
-        data.update(values)
-        for prefix in ("headers", "data"):
-            rows = sum(1 for key in values if key.startswith(f"{prefix}-") and key.endswith("-key"))
-            data[f"{prefix}-TOTAL_FORMS"] = str(rows)
-            data[f"{prefix}-INITIAL_FORMS"] = "0"
-        bundle = connector_forms(data=data)
-        if not bundle.is_valid():
-            raise ValueError(f"Demo connector {values['name']} is invalid: {bundle.form.errors}")
-        connector_create(connector=bundle.form.instance, rows=bundle.rows(), user=user)
+        check = connector_check(values=values, rows=values.get("rows", {}))
+        if not check.ok:
+            raise ValueError(f"Demo connector {values['name']} is invalid: {check.error_list()}")
+        connector_create(connector=check.instance, rows=check.param_rows(), user=user)
         created.append(values["name"])
     return created

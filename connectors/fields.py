@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cryptography.fernet
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from encrypted_model_fields import fields as encrypted
 
 
@@ -27,7 +30,11 @@ class _StrictDecryptMixin:
     form and model validation on plaintext) keeps the library's lenient behaviour.
     """
 
-    def from_db_value(self, value, expression, connection):
+    # Set on the field by Django; declared for the type checker, which sees only the mixin.
+    model: type[models.Model]
+    name: str
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None or value == "":
             return value
         try:

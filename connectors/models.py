@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -278,13 +280,18 @@ class Connector(models.Model):
         field = SCOPE_FIELD_BY_GRANT.get(self.oauth2_grant_type)
         return getattr(self, field) if field else ""
 
+    @classmethod
+    def _field(cls, name: str) -> models.Field[Any, Any]:
+        """One of the connector's own columns (never a relation from elsewhere)."""
+        return cast("models.Field[Any, Any]", cls._meta.get_field(name))
+
     def secret_fields(self) -> tuple[str, ...]:
         return SECRET_FIELDS.get(self.auth_config, ())
 
     def stored_secrets(self) -> list[tuple[str, bool]]:
         """(label, stored) for each secret of this Auth Config, without exposing a value."""
         return [
-            (str(self._meta.get_field(name).verbose_name), bool(getattr(self, name)))
+            (str(self._field(name).verbose_name), bool(getattr(self, name)))
             for name in self.secret_fields()
         ]
 

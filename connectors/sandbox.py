@@ -50,19 +50,20 @@ def _basic_credentials(request: HttpRequest, *, form_decode: bool) -> tuple[str,
     return user, password
 
 
-def _client(request: HttpRequest) -> tuple[str | None, JsonResponse | None]:
+def _client(request: HttpRequest) -> str | JsonResponse:
+    """The authenticated client's id, or the error response that refuses it."""
     basic = _basic_credentials(request, form_decode=True)
     if basic is not None:
         client_id, secret = basic
         client = CLIENTS.get(client_id)
         if client is None or not client["basic"] or client["secret"] != secret:
-            return None, _error("invalid_client", "Client authentication failed.", 401)
-        return client_id, None
+            return _error("invalid_client", "Client authentication failed.", 401)
+        return client_id
     client_id = request.POST.get("client_id", "")
     client = CLIENTS.get(client_id)
     if client is None or client["secret"] != request.POST.get("client_secret", ""):
-        return None, _error("invalid_client", "Client authentication failed.", 401)
-    return client_id, None
+        return _error("invalid_client", "Client authentication failed.", 401)
+    return client_id
 
 
 def _issue(client_id: str, subject: str, scope: str) -> JsonResponse:
@@ -85,9 +86,9 @@ def _issue(client_id: str, subject: str, scope: str) -> JsonResponse:
 @require_POST
 def sandbox_token(request: HttpRequest) -> JsonResponse:
     """The demo token endpoint: password, client credentials and refresh token grants."""
-    client_id, error = _client(request)
-    if error:
-        return error
+    client_id = _client(request)
+    if isinstance(client_id, JsonResponse):
+        return client_id
     grant = request.POST.get("grant_type", "")
     scope = request.POST.get("scope", "")
     if grant == "password":

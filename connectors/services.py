@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 
 from audit.services import audit_record
-from connectors.forms import ParamRow
-from connectors.models import (
-    ALL_SECRET_FIELDS,
-    Connector,
-    TokenRequestParam,
-)
+from connectors.domain import ALL_SECRET_FIELDS, ParamRow, field_default
+from connectors.models import Connector, TokenRequestParam
 
 UserLike = AbstractBaseUser | AnonymousUser | None
 
@@ -48,12 +44,14 @@ class FieldChange:
 
 
 def _field_label(name: str) -> str:
-    return str(Connector._meta.get_field(name).verbose_name)
+    return str(Connector._field(name).verbose_name)
 
 
 def acting_user(user: UserLike) -> AbstractBaseUser | None:
     """The user to record, or None for the command line and anonymous requests."""
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
+    if user is not None and getattr(user, "is_authenticated", False):
+        return cast(AbstractBaseUser, user)
+    return None
 
 
 def _params_snapshot(rows: Iterable[TokenRequestParam | ParamRow]) -> list[dict[str, Any]]:
@@ -133,7 +131,7 @@ def _changes_payload(changes: list[FieldChange]) -> dict[str, Any]:
 
 def _write_params(connector: Connector, rows: list[ParamRow]) -> None:
     connector.params.all().delete()
-    position = {TokenRequestParam.Kind.HEADER: 0, TokenRequestParam.Kind.DATA: 0}
+    position: dict[str, int] = {TokenRequestParam.Kind.HEADER: 0, TokenRequestParam.Kind.DATA: 0}
     objs = []
     for row in rows:
         objs.append(
@@ -161,11 +159,12 @@ def connector_create(
     """Store a new connector (already validated) with its rows, and record the change."""
     actor = acting_user(user)
     with transaction.atomic():
-        connector.created_by = connector.updated_by = actor
+        # The user model is swappable; the stubs know only the default one.
+        connector.created_by = connector.updated_by = cast(Any, actor)
         connector.version = 1
         connector.save()
         _write_params(connector, rows)
-        blank = {name: Connector._meta.get_field(name).get_default() for name in TRACKED_FIELDS}
+        blank = {name: field_default(name) for name in TRACKED_FIELDS}
         changes = connector_diff(
             before=blank,
             after=_snapshot(connector),
@@ -218,7 +217,7 @@ def connector_update(
         if not changes:
             return []
         connector.version = current.version + 1
-        connector.updated_by = actor
+        connector.updated_by = cast(Any, actor)
         connector.created_by_id = current.created_by_id
         connector.save()
         _write_params(connector, rows)
@@ -272,7 +271,7 @@ def connector_delete(*, connector: Connector, user: UserLike) -> None:
         snapshot = _snapshot(connector)
         changes = connector_diff(
             before=snapshot,
-            after={name: Connector._meta.get_field(name).get_default() for name in TRACKED_FIELDS},
+            after={name: field_default(name) for name in TRACKED_FIELDS},
             params_before=_params_snapshot(connector.params.all()),
             params_after=[],
         )
@@ -310,70 +309,6 @@ def connector_rotate_key(*, user: UserLike = None) -> int:
     return touched
 
 
-def _latest_saved_test():
-    from django.db.models import OuterRef
-
-    from audit.models import TestRun
-
-    # Tests of unsaved form values say nothing about the saved connector.
-    return (
-        TestRun.objects.filter(connector_id=OuterRef("pk"))
-        .exclude(source=TestRun.Source.FORM)
-        .order_by("-id")
-    )
-
-
-LIST_COLUMNS = (
-    "id",
-    "name",
-    "display_name",
-    "base_url",
-    "enabled",
-    "auth_config",
-    "owner_team",
-    "updated_at",
-    "oauth2_grant_type",
-)
-
-
-def connector_list_queryset(*, sort_by_last_test: bool = False):
-    """Connectors for the list page: plain columns, and the last test's time only to sort by.
-
-    The full last result is added per page by `connector_list_attach_last_tests`, so a deep page
-    does not compute it for every row it skips.
-    """
-    from django.db.models import Subquery
-
-    queryset = Connector.objects.only(*LIST_COLUMNS)
-    if sort_by_last_test:
-        queryset = queryset.annotate(
-            last_test_at=Subquery(_latest_saved_test().values("started_at")[:1])
-        )
-    return queryset
-
-
-def connector_list_attach_last_tests(connectors: list[Connector]) -> None:
-    """Set last_test_outcome / _ok / _at on one page of connectors, in one query."""
-    from django.db.models import Subquery
-
-    latest = _latest_saved_test()
-    facts = {
-        row["pk"]: row
-        for row in Connector.objects.filter(pk__in=[c.pk for c in connectors])
-        .annotate(
-            last_test_outcome=Subquery(latest.values("outcome")[:1]),
-            last_test_ok=Subquery(latest.values("ok")[:1]),
-            last_test_at=Subquery(latest.values("started_at")[:1]),
-        )
-        .values("pk", "last_test_outcome", "last_test_ok", "last_test_at")
-    }
-    for connector in connectors:
-        row = facts.get(connector.pk, {})
-        connector.last_test_outcome = row.get("last_test_outcome")
-        connector.last_test_ok = row.get("last_test_ok")
-        connector.last_test_at = row.get("last_test_at")
-
-
 __all__ = [
     "ConcurrentEditError",
     "FieldChange",
@@ -382,8 +317,6 @@ __all__ = [
     "connector_create",
     "connector_delete",
     "connector_diff",
-    "connector_list_attach_last_tests",
-    "connector_list_queryset",
     "connector_rotate_key",
     "connector_update",
 ]

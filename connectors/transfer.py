@@ -8,18 +8,18 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models.functions import Lower
-from django.http import QueryDict
 
 from audit.services import audit_record
-from connectors.forms import connector_forms
-from connectors.models import (
+from connectors.domain import (
     ALL_SECRET_FIELDS,
+    CONNECTOR_FIELDS,
     SCOPE_FIELD_BY_GRANT,
-    AuthConfig,
-    Connector,
-    TokenRequestParam,
+    StoredConnector,
+    field_default,
 )
+from connectors.models import AuthConfig, Connector, TokenRequestParam
 from connectors.oauth_http.redaction import key_looks_sensitive
+from connectors.rules import ConnectorCheck, connector_check
 from connectors.services import (
     ConcurrentEditError,
     UserLike,
@@ -87,7 +87,14 @@ DOCUMENTED_OAUTH2_ORDER = (
 TOP_LEVEL = ("name", "display_name", "description", "base_url", "enabled")
 # Fields this product has beyond the documented shape; exported and imported when present.
 EXTRA_TOP_LEVEL = ("owner_team", "test_request_path", "ca_bundle")
-PARAM_LISTS = {"additional_headers": "headers", "additional_request_data": "data"}
+PARAM_LISTS: dict[str, str] = {
+    "additional_headers": TokenRequestParam.Kind.HEADER,
+    "additional_request_data": TokenRequestParam.Kind.DATA,
+}
+# What every block's fields hold before a file's values are applied.
+BLOCK_DEFAULTS: dict[str, Any] = {
+    name: field_default(name) for fields in BLOCKS.values() for name in fields.values()
+}
 
 
 @dataclass
@@ -135,10 +142,7 @@ def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dic
     oauth2 = data["oauth2"]
     oauth2["scope"] = connector.oauth2_scope
     params = list(connector.params.all())
-    for list_key, kind in (
-        ("additional_headers", TokenRequestParam.Kind.HEADER),
-        ("additional_request_data", TokenRequestParam.Kind.DATA),
-    ):
+    for list_key, kind in PARAM_LISTS.items():
         oauth2[list_key] = [
             {
                 "key": p.key,
@@ -173,57 +177,74 @@ def connectors_export(*, include_secrets: bool, user: UserLike = None) -> dict[s
     return payload
 
 
-def _form_data(entry: dict[str, Any], existing: Connector | None) -> QueryDict:
-    """Translate one JSON connector into the POST data the connector form expects."""
-    data = QueryDict(mutable=True)
+def _entry_values(entry: dict[str, Any], existing: Connector | None) -> dict[str, Any]:
+    """One JSON connector as field values (keyed by model field name) for the rules."""
+    values: dict[str, Any] = {}
     for key in TOP_LEVEL + EXTRA_TOP_LEVEL:
         if key == "enabled":
-            if entry.get("enabled", True):
-                data["enabled"] = "on"
+            values["enabled"] = bool(entry.get("enabled", True))
         elif key in entry:
-            data[key] = "" if entry[key] is None else str(entry[key])
+            values[key] = "" if entry[key] is None else str(entry[key])
         elif existing is not None:
-            data[key] = getattr(existing, key)
+            values[key] = getattr(existing, key)
     # An update that leaves auth_config out keeps the connector's; a new one takes the default.
     default_auth = existing.auth_config if existing is not None else AuthConfig.NONE
     auth_config = entry.get("auth_config", default_auth)
-    data["auth_config"] = str(auth_config)
-    if existing is not None:
-        data["version"] = str(existing.version)
-    block = entry.get(auth_config) if auth_config in BLOCKS else None
-    block = block if isinstance(block, dict) else {}
-    form_defaults = {
-        name: Connector._meta.get_field(name).get_default()
-        for fields in BLOCKS.values()
-        for name in fields.values()
-    }
-    for name, default in form_defaults.items():
-        data[name] = default
+    values["auth_config"] = str(auth_config)
+    # Every block starts from its defaults, so a file names only what it sets.
+    values.update(BLOCK_DEFAULTS)
     if auth_config in BLOCKS:
+        block = _block(entry, auth_config)
         for key, model_field in BLOCKS[auth_config].items():
             if key in block and block[key] is not None:
-                data[model_field] = str(block[key])
+                values[model_field] = str(block[key])
         if auth_config == "oauth2":
             grant = str(block.get("grant_type", "password"))
             scope_field = SCOPE_FIELD_BY_GRANT.get(grant)
             if scope_field and block.get("scope"):
-                data[scope_field] = str(block["scope"])
-    for list_key, prefix in PARAM_LISTS.items():
-        rows = block.get(list_key, []) if auth_config == "oauth2" else []
+                values[scope_field] = str(block["scope"])
+    return values
+
+
+def _block(entry: dict[str, Any], auth_config: str) -> dict[str, Any]:
+    block = entry.get(auth_config)
+    return block if isinstance(block, dict) else {}
+
+
+def _entry_rows(entry: dict[str, Any], auth_config: str) -> dict[str, list[dict[str, Any]]]:
+    """The token request rows of one JSON connector, by kind (only Oauth2 has any)."""
+    block = _block(entry, auth_config) if auth_config == "oauth2" else {}
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for list_key, kind in PARAM_LISTS.items():
+        rows = block.get(list_key, [])
         if not isinstance(rows, list):
             raise ImportFileError(f"{entry.get('name', '?')}: {list_key} must be a list")
-        data[f"{prefix}-TOTAL_FORMS"] = str(len(rows))
-        data[f"{prefix}-INITIAL_FORMS"] = "0"
-        for index, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise ImportFileError(f"{entry.get('name', '?')}: {list_key} rows must be objects")
-            key = str(row.get("key", ""))
-            data[f"{prefix}-{index}-key"] = key
-            data[f"{prefix}-{index}-value"] = str(row.get("value", ""))
-            # Omitted "sensitive" follows the key's look, as the form's checkbox does.
-            if row.get("sensitive", key_looks_sensitive(key)):
-                data[f"{prefix}-{index}-sensitive"] = "on"
-    return data
+        if not all(isinstance(row, dict) for row in rows):
+            raise ImportFileError(f"{entry.get('name', '?')}: {list_key} rows must be objects")
+        by_kind[kind] = [
+            {
+                "key": str(row.get("key", "")),
+                "value": str(row.get("value", "")),
+                # Omitted "sensitive" follows the key's look, as the form's checkbox does.
+                "sensitive": bool(
+                    row.get("sensitive", key_looks_sensitive(str(row.get("key", ""))))
+                ),
+            }
+            for row in rows
+        ]
+    return by_kind
+
+
+def _entry_check(entry: dict[str, Any], existing: Connector | None) -> ConnectorCheck:
+    """Check one JSON connector with the connector rules; raises ImportFileError if malformed."""
+    values = _entry_values(entry, existing)
+    rows = _entry_rows(entry, values["auth_config"])
+    return connector_check(
+        values=values,
+        rows=rows,
+        instance=existing,
+        stored=StoredConnector.of(existing) if existing is not None else None,
+    )
 
 
 def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
@@ -231,65 +252,13 @@ def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
     if not isinstance(payload, dict) or not isinstance(payload.get("connectors"), list):
         raise ImportFileError('The file must be a JSON object with a "connectors" list.')
     result = ImportResult()
-    bundles = []
-    seen: set[str] = set()
-    # Only the connectors the file names: each one loaded decrypts its secrets.
-    named = {
-        str(entry.get("name", "")).lower()
-        for entry in payload["connectors"]
-        if isinstance(entry, dict)
-    }
-    existing = {
-        c.name.lower(): c
-        for c in Connector.objects.annotate(lowered=Lower("name"))
-        .filter(lowered__in=named)
-        .prefetch_related("params")
-    }
-    for position, entry in enumerate(payload["connectors"], start=1):
-        if not isinstance(entry, dict):
-            result.errors.append(ImportError_(f"#{position}", "connector", "Must be an object."))
-            continue
-        name = str(entry.get("name") or f"#{position}")
-        if name.lower() in seen:
-            result.errors.append(ImportError_(name, "name", "Listed twice in the file."))
-            continue
-        seen.add(name.lower())
-        current = existing.get(name.lower())
-        try:
-            data = _form_data(entry, current)
-        except ImportFileError as exc:
-            result.errors.append(ImportError_(name, "connector", str(exc)))
-            continue
-        bundle = connector_forms(data=data, instance=current)
-        if not bundle.is_valid():
-            result.errors += [
-                ImportError_(name, where, message)
-                for where, message in bundle.error_list(json_keys=True)
-            ]
-            continue
-        bundles.append((current, bundle))
+    checks = _entries_check(payload["connectors"], result)
     if result.errors:
         return result
     try:
         with transaction.atomic():
-            for current, bundle in bundles:
-                connector = bundle.form.instance
-                if current is None:
-                    connector_create(
-                        connector=connector, rows=bundle.rows(), user=user, action="import"
-                    )
-                    result.created.append(connector.name)
-                else:
-                    # The version the file was checked against: an edit made meanwhile wins, and
-                    # the whole import is refused rather than overwriting it.
-                    changes = connector_update(
-                        connector=connector,
-                        rows=bundle.rows(),
-                        user=user,
-                        expected_version=current.version,
-                        action="import",
-                    )
-                    (result.updated if changes else result.unchanged).append(connector.name)
+            for current, check in checks:
+                _entry_apply(current, check, user, result)
     except ConcurrentEditError as exc:
         result = ImportResult()
         result.errors.append(
@@ -301,6 +270,71 @@ def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
             )
         )
     return result
+
+
+def _entries_check(
+    entries: list[Any], result: ImportResult
+) -> list[tuple[Connector | None, ConnectorCheck]]:
+    """Check every entry against the connector it names (if saved); errors go to `result`."""
+    checks: list[tuple[Connector | None, ConnectorCheck]] = []
+    seen: set[str] = set()
+    existing = _named_connectors(entries)
+    for position, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            result.errors.append(ImportError_(f"#{position}", "connector", "Must be an object."))
+            continue
+        name = str(entry.get("name") or f"#{position}")
+        if name.lower() in seen:
+            result.errors.append(ImportError_(name, "name", "Listed twice in the file."))
+            continue
+        seen.add(name.lower())
+        current = existing.get(name.lower())
+        try:
+            check = _entry_check(entry, current)
+        except ImportFileError as exc:
+            result.errors.append(ImportError_(name, "connector", str(exc)))
+            continue
+        if not check.ok:
+            result.errors += [
+                ImportError_(name, where, message)
+                for where, message in check.error_list(json_keys=True)
+            ]
+            continue
+        checks.append((current, check))
+    return checks
+
+
+def _named_connectors(entries: list[Any]) -> dict[str, Connector]:
+    """The saved connectors the entries name, by lowered name, with their rows."""
+    # Only the connectors the file names: each one loaded decrypts its secrets.
+    named = {str(entry.get("name", "")).lower() for entry in entries if isinstance(entry, dict)}
+    return {
+        c.name.lower(): c
+        for c in Connector.objects.annotate(lowered=Lower("name"))
+        .filter(lowered__in=named)
+        .prefetch_related("params")
+    }
+
+
+def _entry_apply(
+    current: Connector | None, check: ConnectorCheck, user: UserLike, result: ImportResult
+) -> None:
+    """Create or update one checked connector and note which it was."""
+    connector = check.instance
+    if current is None:
+        connector_create(connector=connector, rows=check.param_rows(), user=user, action="import")
+        result.created.append(connector.name)
+        return
+    # The version the file was checked against: an edit made meanwhile wins, and the whole
+    # import is refused rather than overwriting it.
+    changes = connector_update(
+        connector=connector,
+        rows=check.param_rows(),
+        user=user,
+        expected_version=current.version,
+        action="import",
+    )
+    (result.updated if changes else result.unchanged).append(connector.name)
 
 
 def connectors_import_text(*, text: str | bytes, user: UserLike) -> ImportResult:
@@ -320,19 +354,28 @@ def connector_pin_client_authentication(
 ) -> None:
     """Pin the client authentication method that a test found to work, under the form's rules.
 
-    The stored connector is re-validated exactly as an import of it would be, so a pin can never
-    store a combination the form refuses (e.g. username/password Basic without Password Grant).
+    The stored values, with the new method, go through the same rules as a form or an import,
+    so a pin can never store a combination they refuse (e.g. username/password Basic without
+    Password Grant, or an Authorization row that the method would replace).
     """
     if connector.auth_config != AuthConfig.OAUTH2:
         raise PinRefused("Only Oauth2 connectors have a client authentication method.")
-    entry = connector_export_dict(connector, include_secrets=True)
-    entry["oauth2"]["client_authentication"] = method
-    bundle = connector_forms(data=_form_data(entry, connector), instance=connector)
-    if not bundle.is_valid():
-        raise PinRefused("; ".join(f"{where}: {msg}" for where, msg in bundle.error_list()))
+    stored = StoredConnector.of(connector)
+    values = {name: getattr(connector, name) for name in CONNECTOR_FIELDS}
+    values["oauth2_client_authentication"] = method
+    rows = {
+        kind: [
+            {"key": row.key, "value": row.value, "sensitive": row.sensitive}
+            for row in stored.rows_of(kind)
+        ]
+        for kind in PARAM_LISTS.values()
+    }
+    check = connector_check(values=values, rows=rows, instance=connector, stored=stored)
+    if not check.ok:
+        raise PinRefused("; ".join(f"{where}: {msg}" for where, msg in check.error_list()))
     connector_update(
-        connector=bundle.form.instance,
-        rows=bundle.rows(),
+        connector=check.instance,
+        rows=check.param_rows(),
         user=user,
         # The version that was tested: a method found for it says nothing about a newer one.
         expected_version=tested_version,

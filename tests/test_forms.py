@@ -551,3 +551,14 @@ def test_each_choice_stores_only_its_own_fields(choice, kept):
             assert getattr(instance, name) == {**STRAY, **choice}[name], name
         else:
             assert getattr(instance, name) == default, name
+
+
+def test_every_field_rule_of_the_form_also_applies_without_the_form():
+    """Import and pinning check fields by the same rules: none may exist only on the form."""
+    from connectors.forms import ConnectorForm
+    from connectors.rules.check import _field_hooks
+
+    on_form = {
+        name.removeprefix("clean_") for name in dir(ConnectorForm) if name.startswith("clean_")
+    }
+    assert on_form == set(_field_hooks(None, []))

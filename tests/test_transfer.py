@@ -239,3 +239,96 @@ def test_import_reads_a_file_piped_into_standard_input(tmp_path):
         [*manage, "connectors_export"], env=env, check=True, capture_output=True
     )
     assert [c["name"] for c in json.loads(listed.stdout)["connectors"]] == ["piped_in"]
+
+
+# One set of rules: the form, import and pinning refuse the same values with the same words.
+
+PARITY_CASES = [
+    ({"name": "new"}, {}),
+    ({"name": "a", "base_url": "ftp://x", "test_request_path": "//x", "ca_bundle": "junk"}, {}),
+    ({"auth_config": "oauth2", "oauth2_grant_type": "client_credentials"}, {}),
+    (
+        {**OAUTH2_PASSWORD, "oauth2_client_authentication": "basic_user"},
+        {"headers": [{"key": "Authorization", "value": "x"}, {"key": "X-A", "value": "1"}]},
+    ),
+    (
+        {**OAUTH2_PASSWORD, "oauth2_header_auth_value_pattern": "Bearer", "api_key": "stray"},
+        {"data": [{"key": "client_secret", "value": "x"}, {"key": "aud", "value": ""}]},
+    ),
+    (
+        {"auth_config": "api_key", "api_key_location": "param", "oauth2_grant_type": "bogus"},
+        {},
+    ),
+    (OAUTH2_PASSWORD, {"headers": [{"key": f"X-{i}", "value": "v"} for i in range(21)]}),
+    (OAUTH2_PASSWORD, {"data": [{"key": "tenant_secret", "value": "", "sensitive": True}]}),
+]
+
+
+@pytest.mark.parametrize(("values", "rows"), PARITY_CASES)
+def test_the_rules_without_a_form_list_what_the_form_lists(values, rows):
+    from connectors.forms import connector_forms
+    from connectors.models import TokenRequestParam
+    from connectors.rules import connector_check
+    from tests.conftest import form_data
+
+    fields = {"name": "parity", "base_url": "https://api.example.com", "enabled": True, **values}
+    bundle = connector_forms(data=form_data(fields, rows))
+    by_kind = {
+        TokenRequestParam.Kind.HEADER: rows.get("headers", []),
+        TokenRequestParam.Kind.DATA: rows.get("data", []),
+    }
+    check = connector_check(values=fields, rows=by_kind)
+    assert check.ok is bundle.is_valid()
+    assert check.error_list() == bundle.error_list()
+    assert check.error_list(json_keys=True) == bundle.error_list(json_keys=True)
+    if check.ok:
+        assert check.param_rows() == bundle.rows()
+
+
+def test_import_builds_no_post_data(inventory, tmp_path, monkeypatch):
+    """The file's values go to the rules as they are: no QueryDict, no formset prefixes."""
+    import django.http
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("import built POST data")
+
+    monkeypatch.setattr(django.http.QueryDict, "__init__", refuse)
+    data = export("--include-secrets")
+    data["connectors"][0]["display_name"] = "HR"
+    assert "1 updated" in import_file(tmp_path, data)
+
+
+def test_pinning_goes_through_the_rules_not_through_export(inventory, monkeypatch):
+    from audit.models import AuditEvent
+    from connectors import transfer
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pinning exported the connector")
+
+    monkeypatch.setattr(transfer, "connector_export_dict", refuse)
+    connector = Connector.objects.get(name="hr_portal")
+    transfer.connector_pin_client_authentication(
+        connector=connector, method="request_body", user=None, tested_version=1
+    )
+    pinned = Connector.objects.get(name="hr_portal")
+    assert pinned.oauth2_client_authentication == "request_body"
+    assert pinned.version == 2
+    assert pinned.oauth2_password == "user-password-1"
+    assert pinned.params.get(key="tenant_secret").value == "row-secret"
+    event = AuditEvent.objects.filter(action="pin").get()
+    assert [c["field"] for c in event.details["changes"]] == ["oauth2_client_authentication"]
+
+
+def test_pinning_a_method_the_rules_refuse_names_the_rule(make_connector):
+    from connectors.transfer import PinRefused, connector_pin_client_authentication
+
+    connector = make_connector(
+        "authz_row",
+        rows={"headers": [{"key": "Authorization", "value": "Custom x"}]},
+        **{**OAUTH2_PASSWORD, "oauth2_client_authentication": "request_body"},
+    )
+    with pytest.raises(PinRefused, match="Additional Headers row 1: The token request sets"):
+        connector_pin_client_authentication(
+            connector=connector, method="basic_client", user=None, tested_version=1
+        )
+    assert Connector.objects.get(pk=connector.pk).oauth2_client_authentication == "request_body"

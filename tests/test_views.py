@@ -413,3 +413,48 @@ def test_audit_shows_non_secret_fields_that_merely_look_secret(admin_client, mak
     )
     assert config["params"][0]["key"] == "resource"
     assert config["client_secret"] == "********"
+
+
+# The browser's sensitive-name rule comes from the server.
+
+
+def _page_sensitive_rule(html: str) -> dict:
+    start = html.index('<script id="cc-sensitive-names" type="application/json">')
+    body = html[start:].split(">", 1)[1].split("</script>", 1)[0]
+    return json.loads(body)
+
+
+def test_form_page_carries_the_servers_sensitive_name_pattern(admin_client):
+    from connectors.oauth_http import redaction
+
+    html = admin_client.get("/connectors/new/").content.decode()
+    rule = _page_sensitive_rule(html)
+    assert rule["pattern"] == redaction.SENSITIVE_KEY_PATTERN.pattern
+    assert rule["flags"] == "i"  # the server's pattern ignores case
+    assert rule["harmless"]
+    assert all(not redaction.key_looks_sensitive(name) for name in rule["harmless"])
+    assert all(redaction.SENSITIVE_KEY_PATTERN.search(name) for name in rule["harmless"])
+
+
+def test_form_page_follows_a_changed_server_pattern(admin_client, make_connector, monkeypatch):
+    import re
+
+    from connectors.oauth_http import redaction
+
+    monkeypatch.setattr(
+        redaction, "SENSITIVE_KEY_PATTERN", re.compile(r"zebra|secret", re.IGNORECASE)
+    )
+    make_connector()
+    for url in ("/connectors/new/", "/connectors/hr_portal/edit/", "/connectors/hr_portal/clone/"):
+        assert _page_sensitive_rule(admin_client.get(url).content.decode())["pattern"] == (
+            "zebra|secret"
+        )
+
+
+def test_the_form_script_holds_no_copy_of_the_pattern():
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "static" / "connectors" / "connector_form.js"
+    text = script.read_text()
+    assert "passphrase" not in text and "token_endpoint" not in text
+    assert "cc-sensitive-names" in text

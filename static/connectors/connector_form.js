@@ -6,10 +6,22 @@
   if (!form) return;
   document.documentElement.classList.add("js");
 
-  // Mirrors connectors.redaction.SENSITIVE_KEY_PATTERN, which the server applies regardless.
-  const SENSITIVE_KEY = /secret|passw(?:or)?d|passphrase|pwd|token|key|authori[sz]ation|cookie|credential|assertion|session|signature|private/i;
-  const HARMLESS_KEYS = new Set(["token_type", "token_url", "token_endpoint", "token_endpoint_auth_method", "key_id"]);
-  const looksSensitive = (name) => SENSITIVE_KEY.test(name) && !HARMLESS_KEYS.has(name.trim().toLowerCase());
+  // The server's own rule (connectors.oauth_http.redaction), rendered into the page by the form,
+  // so ticking "Sensitive" as a name is typed never disagrees with how the server stores it.
+  const ruleElement = document.getElementById("cc-sensitive-names");
+  const rule = ruleElement ? JSON.parse(ruleElement.textContent) : null;
+  let SENSITIVE_KEY = null;
+  try {
+    SENSITIVE_KEY = rule ? new RegExp(rule.pattern, rule.flags) : null;
+  } catch (error) {
+    // A pattern JavaScript cannot read leaves the box to the user; the server still decides.
+    SENSITIVE_KEY = null;
+  }
+  const HARMLESS_KEYS = new Set(rule ? rule.harmless : []);
+  const looksSensitive = (name) => {
+    const normalised = name.trim().toLowerCase();
+    return Boolean(SENSITIVE_KEY) && !HARMLESS_KEYS.has(normalised) && SENSITIVE_KEY.test(normalised);
+  };
 
   function switchValue(name) {
     const field = form.querySelector(`[data-cc-switch="${name}"]`);

@@ -148,3 +148,29 @@ def test_form_works_without_javascript(browser, live_server):
     page.wait_for_url(f"{live_server.url}/connectors/nojs/")
     assert Connector.objects.get(name="nojs").bearer_token == "nojs-token"
     context.close()
+
+
+def test_a_name_the_server_newly_counts_as_sensitive_is_ticked(
+    logged_in_page, live_server, monkeypatch
+):
+    """The script applies the server's pattern: widen it, and the page follows without a copy."""
+    import re
+
+    from connectors.oauth_http import redaction
+
+    widened = re.compile(redaction.SENSITIVE_KEY_PATTERN.pattern + "|zebra", re.IGNORECASE)
+    monkeypatch.setattr(redaction, "SENSITIVE_KEY_PATTERN", widened)
+    page = logged_in_page
+    page.goto(f"{live_server.url}/connectors/new/")
+    page.select_option("#id_auth_config", "oauth2")
+    page.click("#oauth2-additional > summary")
+    headers = page.locator('[data-cc-formset="headers"]')
+    headers.locator("[data-cc-add-row]").click()
+    rows = headers.locator("[data-cc-rows] [data-cc-row]")
+    rows.nth(0).locator("[data-cc-key]").fill("X-Zebra-Id")
+    expect(rows.nth(0).locator("[data-cc-sensitive]")).to_be_checked()
+    # A harmless name the server names keeps the box clear, as the server stores it.
+    rows.nth(1).locator("[data-cc-key]").fill("token_type")
+    expect(rows.nth(1).locator("[data-cc-sensitive]")).not_to_be_checked()
+    rows.nth(1).locator("[data-cc-key]").fill("X-Plain")
+    expect(rows.nth(1).locator("[data-cc-sensitive]")).not_to_be_checked()

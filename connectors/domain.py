@@ -1,0 +1,174 @@
+"""Value types shared by the form, the rules, the services and import: no requests, no forms.
+
+Rows, URL origins and the Auth Config field groups live here so that services and import can
+use them without importing the form (the layers are in pyproject's import-linter contracts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from connectors.models import (
+    ALL_SECRET_FIELDS,
+    GRANT_FIELDS,
+    GROUP_FIELDS,
+    SCOPE_FIELD_BY_GRANT,
+    SECRET_FIELDS,
+    Connector,
+    GrantType,
+    TokenRequestParam,
+)
+
+# The Auth Config field groups are declared once, next to the model fields they name; this
+# module is where the layers above the model take them from.
+__all__ = [
+    "ALL_SECRET_FIELDS",
+    "CONNECTOR_FIELDS",
+    "DEFAULTED_CHOICES",
+    "GRANT_FIELDS",
+    "GROUP_FIELDS",
+    "REQUIRED_BY_GRANT",
+    "SCOPE_FIELD_BY_GRANT",
+    "SECRET_FIELDS",
+    "URL_FIELDS",
+    "ParamRow",
+    "RowLike",
+    "StoredConnector",
+    "field_default",
+    "field_label",
+    "norm_row_key",
+    "param_rows",
+    "url_field_of_secret",
+    "url_origin",
+]
+
+# The connector's editable fields, in the order the form shows them and reports their errors.
+CONNECTOR_FIELDS: tuple[str, ...] = (
+    "name",
+    "display_name",
+    "description",
+    "base_url",
+    "enabled",
+    "owner_team",
+    "auth_config",
+    *(name for group in GROUP_FIELDS.values() for name in group),
+    "test_request_path",
+    "ca_bundle",
+)
+
+# Choices with a default: filled in when a group's fields were hidden (and so not submitted)
+# or when an import omits them.
+DEFAULTED_CHOICES: tuple[str, ...] = (
+    "api_key_location",
+    "oauth2_grant_type",
+    "oauth2_client_authentication",
+    "oauth2_response_type",
+    "oauth2_expires_in_format",
+)
+
+# What each grant type needs before a token can be requested.
+REQUIRED_BY_GRANT: dict[str, tuple[str, ...]] = {
+    GrantType.PASSWORD: (
+        "oauth2_client_id",
+        "oauth2_username",
+        "oauth2_password",
+        "oauth2_token_url",
+    ),
+    GrantType.CLIENT_CREDENTIALS: (
+        "oauth2_client_id",
+        "oauth2_client_secret",
+        "oauth2_token_url",
+    ),
+    GrantType.REFRESH_TOKEN: ("oauth2_refresh_token", "oauth2_token_url"),
+}
+
+# The URL a secret is sent to: OAuth2 secrets go to the token URL, the others to the API.
+URL_FIELDS: tuple[str, ...] = ("oauth2_token_url", "base_url")
+
+
+def url_field_of_secret(name: str) -> str:
+    """The URL field whose server receives the secret field `name`."""
+    return "oauth2_token_url" if name.startswith("oauth2_") else "base_url"
+
+
+def field_default(name: str) -> Any:
+    """The model default of a connector field (what an unchosen group is reset to)."""
+    return Connector._field(name).get_default()
+
+
+def field_label(name: str) -> str:
+    """A connector field's label as the form shows it (capitalised verbose name)."""
+    verbose = str(Connector._field(name).verbose_name)
+    return verbose[:1].upper() + verbose[1:]
+
+
+def url_origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL, with default ports filled in; None when unusable."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port
+
+
+class RowLike(Protocol):
+    """A key/value row: a stored TokenRequestParam or a ParamRow."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def sensitive(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    """A cleaned key/value row, ready to store."""
+
+    kind: str
+    key: str
+    value: str = field(repr=False)
+    sensitive: bool
+
+
+def param_rows(rows: Iterable[RowLike]) -> list[ParamRow]:
+    """Rows as value objects, e.g. the stored rows of a connector."""
+    return [ParamRow(kind=r.kind, key=r.key, value=r.value, sensitive=r.sensitive) for r in rows]
+
+
+def norm_row_key(kind: str, key: str) -> str:
+    """Header names ignore case; body field names do not."""
+    return key.lower() if kind == TokenRequestParam.Kind.HEADER else key
+
+
+@dataclass(frozen=True)
+class StoredConnector:
+    """What the rules need of the connector being edited, taken before the edit overwrites it."""
+
+    name: str
+    secrets: Mapping[str, str] = field(repr=False)
+    urls: Mapping[str, str]
+    rows: tuple[ParamRow, ...] = field(repr=False)
+
+    @classmethod
+    def of(cls, connector: Connector, rows: Iterable[RowLike] | None = None) -> StoredConnector:
+        """Snapshot a saved connector (its rows from the database unless given)."""
+        stored_rows = connector.params.all() if rows is None else rows
+        return cls(
+            name=connector.name,
+            secrets={name: getattr(connector, name) for name in ALL_SECRET_FIELDS},
+            urls={name: getattr(connector, name) for name in URL_FIELDS},
+            rows=tuple(param_rows(stored_rows)),
+        )
+
+    def rows_of(self, kind: str) -> list[ParamRow]:
+        return [row for row in self.rows if row.kind == kind]

@@ -1,0 +1,100 @@
+"""The connector form and its two row formsets, built and validated together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from django.forms.utils import ErrorDict, ErrorList
+
+from connectors import rules
+from connectors.domain import ParamRow, RowLike
+from connectors.forms.connector import ConnectorForm
+from connectors.forms.rows import BaseParamFormSet, DataFormSet, HeaderFormSet, shown_rows
+from connectors.models import AuthConfig, Connector
+
+
+@dataclass
+class ConnectorForms:
+    """The connector form and its two formsets, validated together."""
+
+    form: ConnectorForm
+    headers: BaseParamFormSet
+    data: BaseParamFormSet
+    # Set by the edit view after saving: whether the save changed nothing.
+    unchanged: bool = False
+
+    def is_valid(self) -> bool:
+        form_ok = self.form.is_valid()
+        if self.form.cleaned_data.get("auth_config") != AuthConfig.OAUTH2:
+            return form_ok  # rows are dropped for other Auth Configs, so their errors don't count
+        rows_ok = all([self.headers.is_valid(), self.data.is_valid()])
+        if rows_ok and self.form.token_destination_changed():
+            rows_ok = self.headers.refuse_kept_values() & self.data.refuse_kept_values()
+        return form_ok and rows_ok
+
+    def rows(self) -> list[ParamRow]:
+        if self.form.cleaned_data.get("auth_config") != AuthConfig.OAUTH2:
+            return []
+        return self.headers.rows() + self.data.rows()
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.form.warnings
+
+    def error_list(self, *, json_keys: bool = False) -> list[tuple[str, str]]:
+        """Every error as (where, message); rows are named as in the page or the JSON file."""
+        fields = self.form.fields
+        return rules.errors_listed(
+            [(name, _texts(messages)) for name, messages in self.form.errors.items()],
+            [
+                (
+                    formset.kind,
+                    _texts(formset.non_form_errors()),
+                    [
+                        {name: _texts(messages) for name, messages in row.items()}
+                        for row in cast(list[ErrorDict], formset.errors)
+                    ],
+                )
+                for formset in (self.headers, self.data)
+            ],
+            label=lambda name: str(fields[name].label) if name in fields else "connector",
+            json_keys=json_keys,
+        )
+
+
+def _texts(errors: ErrorList) -> list[str]:
+    """An error list's messages; iterating an ErrorList renders each error's message."""
+    return [str(message) for message in errors]
+
+
+def connector_forms(
+    *,
+    data: Any = None,
+    instance: Connector | None = None,
+    initial: dict[str, Any] | None = None,
+    initial_rows: Sequence[RowLike] | None = None,
+) -> ConnectorForms:
+    """Build the form and formsets for a new or stored connector, bound to `data` if given."""
+    instance = instance if instance is not None else Connector()
+    stored: list[RowLike] = list(instance.params.all()) if instance.pk else []
+    client_auth = None
+    if data is not None:
+        client_auth = data.get("oauth2_client_authentication", "")
+    form = ConnectorForm(data=data, instance=instance, initial=initial)
+    formsets = []
+    for formset_class in (HeaderFormSet, DataFormSet):
+        rows = [row for row in (stored or initial_rows or []) if row.kind == formset_class.kind]
+        kwargs: dict[str, Any] = {
+            "prefix": formset_class.prefix_name,
+            "client_authentication": client_auth,
+        }
+        if instance.pk:
+            kwargs["stored"] = rows
+        elif initial_rows is not None:
+            kwargs["initial"] = shown_rows(rows)
+        formsets.append(
+            formset_class(data, **kwargs) if data is not None else formset_class(**kwargs)
+        )
+    return ConnectorForms(form=form, headers=formsets[0], data=formsets[1])

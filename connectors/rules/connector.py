@@ -1,0 +1,328 @@
+"""The connector's own rules: field checks and the Auth Config rules that span fields.
+
+They run on cleaned values and report through `add_error` / `has_error`, so the connector
+form (a Django form has both), import and the pin action apply the very same rules. Messages
+and codes live in ERROR_MESSAGES, as Django's contrib.auth forms keep theirs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+
+from connectors.domain import (
+    ALL_SECRET_FIELDS,
+    DEFAULTED_CHOICES,
+    GRANT_FIELDS,
+    GROUP_FIELDS,
+    REQUIRED_BY_GRANT,
+    SECRET_FIELDS,
+    StoredConnector,
+    field_default,
+    field_label,
+    url_field_of_secret,
+    url_origin,
+)
+from connectors.models import (
+    DEFAULT_HEADER_AUTH_KEY,
+    DEFAULT_HEADER_AUTH_VALUE_PATTERN,
+    ApiKeyLocation,
+    AuthConfig,
+    ClientAuthentication,
+    Connector,
+    GrantType,
+)
+
+# RFC 9110 §5.6.2: token = 1*tchar.
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+FORBIDDEN_VALUE_CHARS_RE = re.compile(r"[\r\n\x00]")
+HEADER_NAME_MESSAGE = "A header name is letters, digits and !#$%&'*+-.^_`|~ only (RFC 9110)."
+
+# Names that would collide with the inventory's own URLs (/connectors/new/, ...).
+RESERVED_NAMES = frozenset({"new", "import", "export", "test"})
+
+# Fields a choice may leave blank: secrets (blank keeps the stored one) and defaulted choices.
+OPTIONAL_FIELDS: tuple[str, ...] = (*ALL_SECRET_FIELDS, *DEFAULTED_CHOICES)
+
+ERROR_MESSAGES: dict[str, str] = {
+    "required": "This field is required for %(choice)s.",
+    "secret_required": "Enter the %(label)s: %(choice)s needs it.",
+    "pattern_placeholder": "Use exactly one %%s where the token or key goes, e.g. Bearer %%s.",
+    "basic_user_needs_password_grant": (
+        "Basic Auth Header set to username and password uses the Password Grant Username "
+        "and Password: choose Password Grant, or another client authentication."
+    ),
+    "token_key": "Use a key such as access_token, or a dotted path such as data.token.",
+    "stale": (
+        "Someone else saved this connector after you opened it (by %(user)s at %(when)s). "
+        "Nothing was saved. Reload the page to see their changes, then make yours again."
+    ),
+    "name_taken": "A connector with this name already exists.",
+    "secret_destination": (
+        "Enter the %(label)s again: the %(url_label)s now points to another server "
+        "(%(host)s), and a stored secret is only ever sent to the server it was entered for."
+    ),
+}
+
+
+class Checked(Protocol):
+    """What the rules write to: a Django form, or rules.check's form-free twin."""
+
+    cleaned_data: dict[str, Any]
+
+    def add_error(self, field: str | None, error: ValidationError) -> None: ...
+
+    def has_error(self, field: str, code: str | None = None) -> bool: ...
+
+
+# Field rules: each takes the field's cleaned value and returns it or raises.
+
+
+def name_clean(name: str, *, stored: StoredConnector | None) -> str:
+    """A new name is not a page of the app and not taken (ignoring case); a stored one stays."""
+    if stored is not None:
+        return stored.name
+    if name.lower() in RESERVED_NAMES:
+        raise ValidationError(
+            "This name is reserved for a page of the app; choose another.", code="reserved"
+        )
+    if Connector.objects.filter(name__iexact=name).exists():
+        raise ValidationError(ERROR_MESSAGES["name_taken"], code="unique")
+    return name
+
+
+def absolute_http_url_errors(value: str) -> str | None:
+    """Why `value` is not an absolute http(s) URL without credentials, or None when it is."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError for a port out of range
+    except ValueError:
+        return "Enter a valid URL."
+    del port
+    if parts.scheme.lower() not in {"http", "https"}:
+        return "Enter an absolute URL that starts with https:// (or http://)."
+    if not parts.hostname:
+        return "Enter an absolute URL with a host name, e.g. https://login.example.com/token."
+    if parts.username is not None or parts.password is not None:
+        return (
+            "Remove the user name and password from the URL; put credentials in their own "
+            "fields, where they are stored encrypted."
+        )
+    if any(char.isspace() for char in value):
+        return "A URL cannot contain spaces."
+    return None
+
+
+def url_clean(value: str) -> str:
+    """An absolute http(s) URL without credentials, or blank."""
+    value = value.strip()
+    if value:
+        problem = absolute_http_url_errors(value)
+        if problem:
+            raise ValidationError(problem, code="invalid_url")
+    return value
+
+
+def plain_http_warning(value: str, label: str) -> str | None:
+    """The warning for a URL that would carry credentials unencrypted, if it does."""
+    if value and urlsplit(value).scheme.lower() == "http":
+        return (
+            f"{label} uses plain http://: credentials and tokens would cross the network "
+            "unencrypted. Use https:// unless this is a lab server."
+        )
+    return None
+
+
+def request_path_clean(value: str) -> str:
+    """A path under the Base URL: starts with one slash, no scheme, no spaces."""
+    value = value.strip()
+    if value and (
+        not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or "://" in value
+        or any(char.isspace() or ord(char) < 32 for char in value)
+    ):
+        raise ValidationError(
+            "Enter a path that starts with /, e.g. /api/v1/me.", code="invalid_path"
+        )
+    return value
+
+
+def ca_bundle_clean(value: str) -> str:
+    """PEM certificates, or blank."""
+    value = value.strip()
+    if value and "-----BEGIN CERTIFICATE-----" not in value:
+        raise ValidationError(
+            "Paste one or more PEM certificates (-----BEGIN CERTIFICATE----- ...).",
+            code="invalid_pem",
+        )
+    return value
+
+
+# Choice-dependent rules.
+
+
+def connector_clean(target: Checked, *, stored: StoredConnector | None) -> None:
+    """Fill defaults, require what the chosen Auth Config needs, and drop what it does not."""
+    cleaned = target.cleaned_data
+    for name in DEFAULTED_CHOICES:
+        if not cleaned.get(name) and not target.has_error(name):
+            cleaned[name] = field_default(name)
+    auth_config = cleaned.get("auth_config") or AuthConfig.NONE
+    kept = _resolve_secrets(cleaned, stored)
+    if auth_config == AuthConfig.BASIC:
+        _require(target, ["basic_username", "basic_password"], AuthConfig.BASIC.label)
+    elif auth_config == AuthConfig.API_KEY:
+        _clean_api_key(target)
+    elif auth_config == AuthConfig.BEARER:
+        _require(target, ["bearer_token"], AuthConfig.BEARER.label)
+    elif auth_config == AuthConfig.OAUTH2:
+        _clean_oauth2(target)
+    _reset_unchosen(cleaned, auth_config)
+    if stored is not None:
+        _check_kept_secret_destinations(target, stored, kept, auth_config)
+
+
+def _resolve_secrets(cleaned: dict[str, Any], stored: StoredConnector | None) -> set[str]:
+    """A blank secret keeps the stored one; the clear box removes it. Returns the kept ones."""
+    kept = set()
+    for name in ALL_SECRET_FIELDS:
+        typed = cleaned.get(name) or ""
+        if cleaned.get(f"{name}_clear"):
+            cleaned[name] = ""
+        elif typed:
+            cleaned[name] = typed
+        else:
+            cleaned[name] = stored.secrets[name] if stored is not None else ""
+            if cleaned[name]:
+                kept.add(name)
+    return kept
+
+
+def token_destination_changed(new_url: str, stored: StoredConnector | None) -> bool:
+    """Whether the token request would now go to another server than the stored one."""
+    return stored is not None and url_origin(new_url) != url_origin(stored.urls["oauth2_token_url"])
+
+
+def _check_kept_secret_destinations(
+    target: Checked, stored: StoredConnector, kept: set[str], auth_config: str
+) -> None:
+    """A stored secret is only ever sent to the server it was entered for.
+
+    Otherwise anyone who may edit or test could point the URL at their own server, leave
+    the secret blank, and receive it.
+    """
+    cleaned = target.cleaned_data
+    for name in sorted(kept & set(SECRET_FIELDS.get(auth_config, ()))):
+        if not cleaned.get(name):
+            continue  # a field of another grant type, reset above
+        url_field = url_field_of_secret(name)
+        new, old = cleaned.get(url_field, ""), stored.urls[url_field]
+        if url_origin(new) == url_origin(old) or target.has_error(name):
+            continue
+        target.add_error(
+            name,
+            ValidationError(
+                ERROR_MESSAGES["secret_destination"],
+                code="secret_destination",
+                params={
+                    "label": field_label(name),
+                    "url_label": field_label(url_field),
+                    "host": urlsplit(new).hostname or new,
+                },
+            ),
+        )
+
+
+def _require(target: Checked, names: list[str] | tuple[str, ...], choice: str) -> None:
+    for name in names:
+        if target.cleaned_data.get(name) or target.has_error(name):
+            continue
+        if name in ALL_SECRET_FIELDS:
+            message = ERROR_MESSAGES["secret_required"]
+            params = {"label": field_label(name), "choice": choice}
+        else:
+            message = ERROR_MESSAGES["required"]
+            params = {"choice": choice}
+        target.add_error(name, ValidationError(message, code="required", params=params))
+
+
+def _check_pattern(target: Checked, name: str) -> None:
+    pattern = target.cleaned_data.get(name) or DEFAULT_HEADER_AUTH_VALUE_PATTERN
+    target.cleaned_data[name] = pattern
+    if pattern.count("%s") != 1 or pattern.replace("%s", "").count("%") > 0:
+        target.add_error(
+            name, ValidationError(ERROR_MESSAGES["pattern_placeholder"], code="pattern")
+        )
+    elif FORBIDDEN_VALUE_CHARS_RE.search(pattern):
+        target.add_error(name, ValidationError("Remove line breaks.", code="invalid_chars"))
+
+
+def _check_header_name(target: Checked, name: str) -> None:
+    value = target.cleaned_data.get(name) or DEFAULT_HEADER_AUTH_KEY
+    target.cleaned_data[name] = value
+    if not HEADER_NAME_RE.match(value):
+        target.add_error(name, ValidationError(HEADER_NAME_MESSAGE, code="header_name"))
+
+
+def _clean_api_key(target: Checked) -> None:
+    cleaned = target.cleaned_data
+    _require(target, ["api_key"], AuthConfig.API_KEY.label)
+    if cleaned.get("api_key_location") == ApiKeyLocation.PARAM:
+        _require(target, ["api_key_param_name"], ApiKeyLocation.PARAM.label)
+        cleaned["api_key_header_auth_key"] = DEFAULT_HEADER_AUTH_KEY
+        cleaned["api_key_header_auth_value_pattern"] = DEFAULT_HEADER_AUTH_VALUE_PATTERN
+    else:
+        cleaned["api_key_param_name"] = ""
+        _check_header_name(target, "api_key_header_auth_key")
+        _check_pattern(target, "api_key_header_auth_value_pattern")
+
+
+def _clean_oauth2(target: Checked) -> None:
+    cleaned = target.cleaned_data
+    grant = cleaned.get("oauth2_grant_type") or GrantType.PASSWORD
+    _require(target, REQUIRED_BY_GRANT[grant], GrantType(grant).label)
+    if (
+        cleaned.get("oauth2_client_authentication") == ClientAuthentication.BASIC_USER
+        and grant != GrantType.PASSWORD
+    ):
+        target.add_error(
+            "oauth2_client_authentication",
+            ValidationError(ERROR_MESSAGES["basic_user_needs_password_grant"], code="basic_user"),
+        )
+    _check_header_name(target, "oauth2_header_auth_key")
+    _check_pattern(target, "oauth2_header_auth_value_pattern")
+    _check_response_keys(target)
+    for name in ("oauth2_request_custom_grant_type", "oauth2_custom_grant_type"):
+        value = cleaned.get(name) or ""
+        if FORBIDDEN_VALUE_CHARS_RE.search(value) or any(c.isspace() for c in value):
+            target.add_error(
+                name, ValidationError("A grant type cannot contain spaces.", code="spaces")
+            )
+    for other_grant, fields in GRANT_FIELDS.items():
+        if other_grant != grant:
+            for name in fields:
+                cleaned[name] = field_default(name)
+
+
+def _check_response_keys(target: Checked) -> None:
+    """Where the token and its lifetime are in the response: a key or a dotted path."""
+    cleaned = target.cleaned_data
+    cleaned["oauth2_access_token_key"] = cleaned.get("oauth2_access_token_key") or "access_token"
+    cleaned["oauth2_expires_in_key"] = cleaned.get("oauth2_expires_in_key") or "expires_in"
+    for name in ("oauth2_access_token_key", "oauth2_expires_in_key"):
+        if any(part == "" for part in cleaned[name].split(".")):
+            target.add_error(name, ValidationError(ERROR_MESSAGES["token_key"], code="key"))
+
+
+def _reset_unchosen(cleaned: dict[str, Any], auth_config: str) -> None:
+    """Values of groups that were not chosen are not stored."""
+    for group, fields in GROUP_FIELDS.items():
+        if group == auth_config:
+            continue
+        for name in fields:
+            cleaned[name] = field_default(name)

@@ -1,0 +1,44 @@
+"""Views of the connector inventory, by role: thin glue between requests, forms, services and
+selectors.
+
+inventory: the list and detail pages; edit: create, clone, edit, delete; transfer: import and
+export; testing: the connection test and pinning its result.
+"""
+
+from connectors.forms import ExportForm, ImportForm
+from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
+from connectors.views.edit import (
+    ConnectorCloneView,
+    ConnectorCreateView,
+    ConnectorDeleteView,
+    ConnectorEditView,
+    ConnectorFormView,
+)
+from connectors.views.inventory import ConnectorDetailView, ConnectorListView
+from connectors.views.testing import (
+    ConnectorFormTestView,
+    ConnectorPinView,
+    ConnectorTestMixin,
+    ConnectorTestView,
+)
+from connectors.views.transfer import ConnectorExportView, ConnectorImportView
+
+__all__ = [
+    "AUDIT_FAILED_MESSAGE",
+    "ConnectorCloneView",
+    "ConnectorCreateView",
+    "ConnectorDeleteView",
+    "ConnectorDetailView",
+    "ConnectorEditView",
+    "ConnectorExportView",
+    "ConnectorFormTestView",
+    "ConnectorFormView",
+    "ConnectorImportView",
+    "ConnectorListView",
+    "ConnectorPermissionMixin",
+    "ConnectorPinView",
+    "ConnectorTestMixin",
+    "ConnectorTestView",
+    "ExportForm",
+    "ImportForm",
+]

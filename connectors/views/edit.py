@@ -1,0 +1,177 @@
+"""Creating, cloning, editing and deleting a connector."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
+from django.views import View
+from django.views.decorators.debug import sensitive_post_parameters
+
+from audit.services import AuditWriteError
+from connectors.forms import ConnectorForms, connector_forms
+from connectors.models import Connector
+from connectors.services import (
+    ConcurrentEditError,
+    connector_clone_initial,
+    connector_create,
+    connector_delete,
+    connector_update,
+)
+from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
+
+
+# Posted values include secrets: keep them out of error reports and the debug page.
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class ConnectorFormView(ConnectorPermissionMixin, View):
+    """Shared GET/POST handling of the connector form and its formsets."""
+
+    template_name = "connectors/connector_form.html"
+    mode = "new"
+    connector: Connector | None = None
+
+    def build(self, data: Any = None) -> ConnectorForms:
+        raise NotImplementedError
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return self.render(self.build())
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        bundle = self.build(request.POST)
+        if not bundle.is_valid():
+            return self.render(bundle, status=400)
+        try:
+            connector = self.save(bundle)
+        except ConcurrentEditError as exc:
+            bundle.form.add_error(None, _stale_error(bundle, exc))
+            return self.render(bundle, status=409)
+        except AuditWriteError:
+            bundle.form.add_error(None, AUDIT_FAILED_MESSAGE)
+            return self.render(bundle, status=503)
+        except IntegrityError:  # another admin created the same name a moment ago
+            bundle.form.add_error("name", bundle.form.error_messages["name_taken"])
+            return self.render(bundle, status=409)
+        for warning in bundle.warnings:
+            messages.warning(request, warning)
+        if bundle.unchanged:
+            messages.info(request, "Nothing changed.")
+        else:
+            messages.success(request, f"Saved {connector.name}.")
+        return HttpResponseRedirect(connector.get_absolute_url())
+
+    def save(self, bundle: ConnectorForms) -> Connector:
+        return connector_create(
+            connector=bundle.form.instance, rows=bundle.rows(), user=self.request.user
+        )
+
+    def render(self, bundle: ConnectorForms, status: int = 200) -> HttpResponse:
+        context = {
+            "form": bundle.form,
+            "headers_formset": bundle.headers,
+            "data_formset": bundle.data,
+            "mode": self.mode,
+            "connector": self.connector,
+            "can_test": self.request.user.has_perm("connectors.test_connector"),
+            "test_timeout": int(settings.CONNECTORS_TOKEN_TIMEOUT),
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+def _stale_error(bundle: ConnectorForms, exc: ConcurrentEditError) -> ValidationError:
+    """The form's message for an edit that someone else's save overtook."""
+    return ValidationError(
+        bundle.form.error_messages["stale"],
+        code="stale",
+        params={
+            "user": exc.updated_by,
+            "when": date_format(localtime(exc.updated_at), "DATETIME_FORMAT"),
+        },
+    )
+
+
+class ConnectorCreateView(ConnectorFormView):
+    """Create a connector."""
+
+    permission_required = "connectors.add_connector"
+    mode = "new"
+
+    def build(self, data: Any = None) -> ConnectorForms:
+        return connector_forms(data=data)
+
+
+class ConnectorCloneView(ConnectorFormView):
+    """Create a connector from a copy of another, secrets left for the user to enter."""
+
+    permission_required = "connectors.add_connector"
+    mode = "clone"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        self.source = get_object_or_404(Connector, name=kwargs["name"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def build(self, data: Any = None) -> ConnectorForms:
+        initial, rows = connector_clone_initial(source=self.source)
+        return connector_forms(data=data, initial=initial, initial_rows=rows)
+
+    def save(self, bundle: ConnectorForms) -> Connector:
+        return connector_create(
+            connector=bundle.form.instance,
+            rows=bundle.rows(),
+            user=self.request.user,
+            action="clone",
+            source_name=self.source.name,
+        )
+
+
+class ConnectorEditView(ConnectorFormView):
+    """Edit a connector; refuses to overwrite someone else's newer save."""
+
+    permission_required = "connectors.change_connector"
+    mode = "edit"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        self.connector = get_object_or_404(Connector, name=kwargs["name"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def build(self, data: Any = None) -> ConnectorForms:
+        return connector_forms(data=data, instance=self.connector)
+
+    def save(self, bundle: ConnectorForms) -> Connector:
+        version = bundle.form.cleaned_data.get("version")
+        changes = connector_update(
+            connector=bundle.form.instance,
+            rows=bundle.rows(),
+            user=self.request.user,
+            expected_version=version,
+        )
+        bundle.unchanged = not changes
+        return bundle.form.instance
+
+
+class ConnectorDeleteView(ConnectorPermissionMixin, View):
+    """Ask for confirmation, then delete a connector."""
+
+    permission_required = "connectors.delete_connector"
+
+    def get(self, request: HttpRequest, name: str) -> HttpResponse:
+        connector = get_object_or_404(Connector, name=name)
+        return render(request, "connectors/connector_confirm_delete.html", {"connector": connector})
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        connector = get_object_or_404(Connector, name=name)
+        try:
+            connector_delete(connector=connector, user=request.user)
+        except AuditWriteError:
+            messages.error(request, AUDIT_FAILED_MESSAGE)
+            return redirect(connector.get_absolute_url())
+        messages.success(request, f"Deleted {name}. Its history stays in the audit log.")
+        return redirect("connectors:list")

@@ -1,0 +1,77 @@
+"""The inventory pages: the list of connectors and one connector's page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.views.generic import DetailView, ListView
+
+from audit.selectors import audit_events_for_connector
+from connectors.models import AuthConfig, Connector
+from connectors.selectors import (
+    DEFAULT_SORT,
+    FILTER_PARAMS,
+    ConnectorListFilters,
+    connector_detail_queryset,
+    connector_list,
+    connector_list_attach_last_tests,
+    connector_recent_runs,
+)
+from connectors.views.base import ConnectorPermissionMixin
+
+
+class ConnectorListView(ConnectorPermissionMixin, ListView):
+    """The inventory: search, filter, sort and page through connectors."""
+
+    permission_required = "connectors.view_connector"
+    template_name = "connectors/connector_list.html"
+    context_object_name = "connectors"
+
+    def get_paginate_by(self, queryset: QuerySet[Connector]) -> int:
+        return settings.CONNECTORS_PAGE_SIZE
+
+    def get_queryset(self) -> QuerySet[Connector]:
+        return connector_list(filters=ConnectorListFilters.from_params(self.request.GET))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        connector_list_attach_last_tests(context["connectors"])
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        sortless = query.copy()
+        sortless.pop("sort", None)
+        context.update(
+            auth_choices=AuthConfig.choices,
+            current_sort=self.request.GET.get("sort", DEFAULT_SORT),
+            query_string=query.urlencode(),
+            sortless_query=sortless.urlencode(),
+            filters_active=any(self.request.GET.get(k) for k in FILTER_PARAMS),
+        )
+        return context
+
+
+class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
+    """One connector: its settings (secrets shown only as stored), tests and history."""
+
+    permission_required = "connectors.view_connector"
+    template_name = "connectors/connector_detail.html"
+    slug_field = "name"
+    slug_url_kwarg = "name"
+    context_object_name = "connector"
+
+    def get_queryset(self) -> QuerySet[Connector]:
+        return connector_detail_queryset()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        connector: Connector = self.object
+        user = self.request.user
+        context["recent_runs"] = connector_recent_runs(connector_id=connector.pk)
+        context["can_test"] = user.has_perm("connectors.test_connector")
+        context["can_change"] = user.has_perm("connectors.change_connector")
+        context["test_timeout"] = int(settings.CONNECTORS_TOKEN_TIMEOUT)
+        if user.has_perm("audit.view_auditevent"):
+            context["audit_events"] = audit_events_for_connector(connector.pk)
+        return context

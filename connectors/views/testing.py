@@ -1,0 +1,148 @@
+"""The connection test of a saved connector or of unsaved form values, and pinning its result."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.debug import sensitive_post_parameters
+
+from audit.models import TestRun
+from audit.services import AuditWriteError
+from connectors.connection_test import TestOutcome, TestRateLimited, connector_test
+from connectors.domain import ParamRow
+from connectors.forms import connector_forms
+from connectors.models import ClientAuthentication, Connector
+from connectors.services import ConcurrentEditError
+from connectors.transfer import PinRefused, connector_pin_client_authentication
+from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
+
+TEST_NOT_RECORDED = (
+    "The test ran, but its record could not be written to the audit log. "
+    "Nothing is shown until it can be recorded; tell an administrator."
+)
+
+
+class ConnectorTestMixin(ConnectorPermissionMixin):
+    """Runs a connection test and answers with the result panel (a fragment for fetch)."""
+
+    permission_required = "connectors.test_connector"
+
+    def respond(
+        self,
+        outcome: TestOutcome | None,
+        *,
+        connector: Connector | None,
+        error: str = "",
+        field_errors: list[tuple[str, str]] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        context = {
+            "outcome": outcome,
+            "run": outcome.run if outcome else None,
+            "attempts": outcome.attempts if outcome else [],
+            "connector": connector,
+            "error": error,
+            "field_errors": field_errors or [],
+            "can_pin": self._can_pin(outcome, connector),
+        }
+        if self.request.headers.get("X-Requested-With") == "fetch":
+            return render(self.request, "connectors/_test_result.html", context, status=status)
+        return render(self.request, "connectors/testrun_result.html", context, status=status)
+
+    def _can_pin(self, outcome: TestOutcome | None, connector: Connector | None) -> bool:
+        # Pinning saves the connector, so it is offered only for a test of what is saved;
+        # a form test offers to set the field in the form instead.
+        return bool(
+            outcome
+            and outcome.pin_offer
+            and outcome.run.source != TestRun.Source.FORM
+            and connector is not None
+            and connector.pk
+            and self.request.user.has_perm("connectors.change_connector")
+        )
+
+    def run_test(
+        self, connector: Connector, *, source: str, rows: list[ParamRow] | None = None
+    ) -> HttpResponse:
+        try:
+            outcome = connector_test(
+                connector=connector, user=self.request.user, source=source, rows=rows
+            )
+        except TestRateLimited as exc:
+            return self.respond(None, connector=connector, error=str(exc), status=429)
+        except AuditWriteError:
+            return self.respond(None, connector=connector, error=TEST_NOT_RECORDED, status=500)
+        return self.respond(outcome, connector=connector)
+
+
+class ConnectorTestView(ConnectorTestMixin, View):
+    """Test a saved connector."""
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        connector = get_object_or_404(Connector, name=name)
+        return self.run_test(connector, source=TestRun.Source.SAVED)
+
+
+# Posted values include secrets: keep them out of error reports and the debug page.
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class ConnectorFormTestView(ConnectorTestMixin, View):
+    """Test the unsaved values of the connector form; nothing is saved."""
+
+    def get_permission_required(self) -> tuple[str, ...]:
+        # Only someone who may save these values may test them: the test sends stored
+        # secrets to the URLs in the form.
+        editing = "name" in self.kwargs
+        return (
+            "connectors.test_connector",
+            "connectors.change_connector" if editing else "connectors.add_connector",
+        )
+
+    def post(self, request: HttpRequest, name: str | None = None) -> HttpResponse:
+        stored = get_object_or_404(Connector, name=name) if name else None
+        data = request.POST.copy()
+        if stored is not None:
+            data["version"] = str(stored.version)  # a test is not a save: skip the stale check
+        bundle = connector_forms(data=data, instance=stored)
+        if not bundle.is_valid():
+            return self.respond(
+                None,
+                connector=stored,
+                error="Fix the form before testing:",
+                field_errors=bundle.error_list(),
+                status=400,
+            )
+        connector = bundle.form.instance
+        if not connector.name:
+            connector.name = bundle.form.cleaned_data.get("name") or "unsaved"
+        return self.run_test(connector, source=TestRun.Source.FORM, rows=bundle.rows())
+
+
+class ConnectorPinView(ConnectorPermissionMixin, View):
+    """Pin the client authentication method that a test found to work."""
+
+    permission_required = "connectors.change_connector"
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        connector = get_object_or_404(Connector, name=name)
+        method = request.POST.get("method", "")
+        label = dict(ClientAuthentication.choices).get(method)
+        version = request.POST.get("version", "")
+        if not method or label is None or not version.isdigit():
+            messages.error(request, "Run the test again, then pin the method it found.")
+            return redirect(connector.get_absolute_url())
+        try:
+            connector_pin_client_authentication(
+                connector=connector, method=method, user=request.user, tested_version=int(version)
+            )
+        except PinRefused as exc:
+            messages.error(request, f"Not pinned: {exc}")
+        except ConcurrentEditError:
+            messages.error(request, "Not pinned: the connector changed meanwhile. Test again.")
+        except AuditWriteError:
+            messages.error(request, AUDIT_FAILED_MESSAGE)
+        else:
+            messages.success(request, f"Oauth2 Client Authentication is now: {label}.")
+        return redirect(connector.get_absolute_url())
