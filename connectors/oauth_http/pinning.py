@@ -8,13 +8,15 @@ The public hook requests-hardened uses (`HTTPAdapter.build_connection_pool_key_a
 replacing the host by one address and passing `server_hostname`) pins a single address and never
 shows the socket before the TLS handshake, which the watchdog must be able to end when a server
 drips it. So the connection overrides `_new_conn`, as urllib3's own SOCKS connection does; it is
-the only private hook used. The rest goes through public ones: the pool classes per scheme, the
-pool's `ConnectionCls`, and the adapter's `build_connection_pool_key_attributes`.
+the only private hook used. The rest goes through public ones: the pool manager's classes and key
+functions per scheme, the pool's `ConnectionCls`, and the adapter's
+`build_connection_pool_key_attributes` (which checks the host the pins were made for).
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import urllib3.exceptions
@@ -26,23 +28,33 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from connectors.oauth_http.deadline import Watchdog
 from connectors.oauth_http.policy import normalise_host
 
+_PINS = ("pinned_addresses", "watchdog")
+
 
 class _PinnedConnectionMixin:
     """Dials the addresses the policy checked instead of resolving the host name again.
 
     The connection's `host` stays the name from the URL, so the Host header, TLS SNI and the
     certificate host name check all use the name; only the TCP connect uses the pinned address.
-    Each exchange builds its own classes (see `_pinned_pool_classes`), so nothing here is shared
-    between threads.
+    The pins arrive as connection keyword arguments from the exchange's own pool manager, so
+    nothing here is shared between threads.
     """
 
-    pinned_addresses: tuple[str, ...] = ()
-    watchdog: Watchdog | None = None
+    def __init__(
+        self,
+        *args: Any,
+        pinned_addresses: tuple[str, ...],
+        watchdog: Watchdog,
+        **kwargs: Any,
+    ) -> None:
+        self._pinned_addresses = pinned_addresses
+        self._watchdog = watchdog
+        super().__init__(*args, **kwargs)
 
     def _new_conn(self) -> socket.socket:
         connection: Any = self
         last_error: OSError | None = None
-        for address in self.pinned_addresses:
+        for address in self._pinned_addresses:
             try:
                 sock = socket.create_connection(
                     (address, connection.port),
@@ -58,27 +70,43 @@ class _PinnedConnectionMixin:
                 continue
             for option in connection.socket_options or ():
                 sock.setsockopt(*option)
-            if self.watchdog is not None:
-                self.watchdog.watch(sock)
+            self._watchdog.watch(sock)
             return sock
         raise urllib3.exceptions.NewConnectionError(
             connection, f"Failed to establish a new connection: {last_error}"
         ) from last_error
 
 
-def _pinned_pool_classes(
-    addresses: tuple[str, ...], watchdog: Watchdog
-) -> dict[str, type[HTTPConnectionPool]]:
-    """Pool classes whose connections dial `addresses`; built per exchange, never shared."""
-    pinned = {"pinned_addresses": addresses, "watchdog": watchdog}
-    http = type("PinnedHTTPConnection", (_PinnedConnectionMixin, HTTPConnection), pinned)
-    https = type("PinnedHTTPSConnection", (_PinnedConnectionMixin, HTTPSConnection), pinned)
-    return {
-        "http": type("PinnedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
-        "https": type(
-            "PinnedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}
-        ),
-    }
+class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+_POOL_CLASSES: dict[str, type[HTTPConnectionPool]] = {
+    "http": _PinnedHTTPConnectionPool,
+    "https": _PinnedHTTPSConnectionPool,
+}
+PoolKeyFn = Callable[[dict[str, Any]], Any]
+
+
+def _without_pins(key_fn: PoolKeyFn) -> PoolKeyFn:
+    """A pool key function that ignores the pins: urllib3's key has no field for them."""
+
+    def key(request_context: dict[str, Any]) -> Any:
+        return key_fn({k: v for k, v in request_context.items() if k not in _PINS})
+
+    return key
 
 
 class PinnedAdapter(HTTPAdapter):
@@ -88,14 +116,19 @@ class PinnedAdapter(HTTPAdapter):
         self, pinned_host: str, pinned_addresses: tuple[str, ...], watchdog: Watchdog
     ) -> None:
         self._pinned_host = pinned_host
-        self._pool_classes = _pinned_pool_classes(pinned_addresses, watchdog)
+        self._pins = {"pinned_addresses": pinned_addresses, "watchdog": watchdog}
         super().__init__(pool_connections=1, pool_maxsize=1, max_retries=0)
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = self._pool_classes
+        # The pins travel as pool keyword arguments, which urllib3 hands to each connection.
+        super().init_poolmanager(connections, maxsize, block, **self._pins, **pool_kwargs)
+        manager = self.poolmanager
+        manager.pool_classes_by_scheme = _POOL_CLASSES
+        manager.key_fn_by_scheme = {
+            scheme: _without_pins(key_fn) for scheme, key_fn in manager.key_fn_by_scheme.items()
+        }
 
     def build_connection_pool_key_attributes(
         self, request: PreparedRequest, verify: bool | str, cert: Any = None
