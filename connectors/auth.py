@@ -33,6 +33,7 @@ from encrypted_model_fields.fields import decrypt_str, encrypt_str
 
 from connectors import oauth_http
 from connectors.connection_test import api_request_for, outbound_policy, token_request_for
+from connectors.explain import FIELD_LABELS
 from connectors.models import AuthConfig, Connector
 from connectors.oauth_http import Outcome, url_origin
 
@@ -142,7 +143,10 @@ class ConnectorAuth(requests.auth.AuthBase):
                 if stored["expires_at"] - EXPIRY_MARGIN_SECONDS > time.time():
                     return str(stored["access_token"])
         result = oauth_http.token_request_perform(
-            token_request_for(self.connector), policy=outbound_policy(), resolver=self.resolver
+            token_request_for(self.connector),
+            policy=outbound_policy(),
+            resolver=self.resolver,
+            labels=FIELD_LABELS,
         )
         if not result.ok or not result.access_token:
             cache.delete(self.cache_key)

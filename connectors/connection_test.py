@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from connectors import oauth_http
-from connectors.explain import ConsoleOutcome, api_hint, token_hint
+from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
 from connectors.models import (
     ALL_SECRET_FIELDS,
     ApiKeyLocation,
@@ -264,7 +264,7 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
     if connector.auth_config == AuthConfig.OAUTH2:
         request = token_request_for(connector, rows=rows)
         started = time.monotonic()
-        result = oauth_http.token_request_perform(request, policy=policy)
+        result = oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
         for attempt in result.attempts:
             collected.attempts.append(("token", attempt, _curl_for(request, attempt)))
         collected.ok, collected.outcome = result.ok, result.outcome
@@ -281,6 +281,7 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
                 connector, access_token=result.access_token, timeout=max(remaining, 1.0)
             ),
             policy=policy,
+            labels=FIELD_LABELS,
         )
     else:
         if not connector.base_url:
@@ -288,7 +289,9 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
             collected.message = "There is nothing to request: this connector has no Base URL."
             collected.hint = "Enter the Base URL and, optionally, a Test request path."
             return
-        api = oauth_http.api_request_perform(api_request_for(connector), policy=policy)
+        api = oauth_http.api_request_perform(
+            api_request_for(connector), policy=policy, labels=FIELD_LABELS
+        )
         collected.message, collected.hint = api.message, api_hint(api)
     collected.attempts.append(("api", api.attempt, ""))
     collected.ok, collected.outcome = api.ok, api.outcome

@@ -28,6 +28,7 @@ from connectors.oauth_http import (
     ApiResult,
     ClientAuthentication,
     Facts,
+    FieldLabels,
     Grant,
     Outcome,
     TokenResult,
@@ -64,6 +65,18 @@ def client_auth_name(method: str) -> str:
         return CLIENT_AUTH_LABELS[Auth(method)]
     except ValueError:
         return method
+
+
+# How the core's messages name the fields: by the form's labels.
+FIELD_LABELS = FieldLabels(
+    token_url=label("oauth2_token_url"),
+    grant_type=label("oauth2_grant_type"),
+    client_authentication=label("oauth2_client_authentication"),
+    ca_bundle=label("ca_bundle"),
+    access_token_key=label("oauth2_access_token_key"),
+    expires_in_key=label("oauth2_expires_in_key"),
+    api_url=f"The API URL ({label('base_url')} and {label('test_request_path')})",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -508,6 +521,7 @@ def api_hint(result: ApiResult) -> str:
 
 __all__ = [
     "API_HINTS",
+    "FIELD_LABELS",
     "OUTCOME_TEXTS",
     "TOKEN_HINTS",
     "ConsoleOutcome",

@@ -24,8 +24,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from connectors.explain import FIELD_LABELS, api_hint, token_hint
 from connectors.explain import OUTCOME_TEXTS as OUTCOMES
-from connectors.explain import api_hint, token_hint
 from connectors.oauth_http import (
     BLOCKED_MESSAGE,
     ApiRequest,
@@ -274,6 +274,7 @@ def make_request(server: LoopbackServer, **overrides: object) -> TokenRequest:
 
 def perform(request: TokenRequest, **kwargs: object) -> TokenResult:
     kwargs.setdefault("policy", LOOPBACK)
+    kwargs.setdefault("labels", FIELD_LABELS)  # messages name fields as the console's form does
     return token_request_perform(request, **kwargs)  # type: ignore[arg-type]
 
 

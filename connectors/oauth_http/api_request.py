@@ -24,6 +24,7 @@ from connectors.oauth_http.transport import (
     Failure,
     RawResponse,
     Target,
+    check_ca_bundle,
     check_headers,
     check_limits,
     open_transport,
@@ -31,15 +32,15 @@ from connectors.oauth_http.transport import (
 )
 from connectors.oauth_http.types import (
     DEFAULT_USER_AGENT,
+    NEUTRAL_LABELS,
     ApiRequest,
     ApiResult,
     Attempt,
     Facts,
+    FieldLabels,
     Resolver,
 )
 from connectors.oauth_http.vocabulary import Outcome
-
-API_URL_LABEL = "The API URL (Base URL and Test request path)"
 
 
 def _api_secrets(request: ApiRequest) -> tuple[str, ...]:
@@ -137,15 +138,20 @@ def api_request_perform(
     *,
     policy: OutboundPolicy,
     resolver: Resolver = socket.getaddrinfo,
+    labels: FieldLabels = NEUTRAL_LABELS,
 ) -> ApiResult:
-    """GET the connector's API with its credentials; ok on 2xx. Never raises for network faults."""
+    """GET the connector's API with its credentials; ok on 2xx. Never raises for network faults.
+
+    `labels` names the configuration fields in messages (the console passes its form's).
+    """
     headers = _headers(request)
     url = _url(request)
     recorder = _Recorder(request, headers, url)
     try:
-        target = parse_target(url, API_URL_LABEL)
+        target = parse_target(url, labels.api_url)
         check_limits(request.timeout, request.max_body_bytes)
         check_headers(headers)
+        check_ca_bundle(request.ca_bundle, labels.ca_bundle)
         transport = open_transport(
             target,
             policy=policy,

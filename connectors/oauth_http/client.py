@@ -23,8 +23,19 @@ from requests.utils import get_encoding_from_headers
 
 from connectors.oauth_http.policy import OutboundPolicy, normalise_host
 from connectors.oauth_http.response_text import size_text
-from connectors.oauth_http.transport import Failure, RawResponse, open_transport, parse_target
-from connectors.oauth_http.types import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Resolver
+from connectors.oauth_http.transport import (
+    Failure,
+    RawResponse,
+    check_ca_bundle,
+    open_transport,
+    parse_target,
+)
+from connectors.oauth_http.types import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_TIMEOUT,
+    NEUTRAL_LABELS,
+    Resolver,
+)
 from connectors.oauth_http.vocabulary import Outcome
 
 URL_LABEL = "The URL"
@@ -90,6 +101,7 @@ class OutboundAdapter(HTTPAdapter):
     ) -> requests.Response:
         try:
             target = parse_target(request.url or "", URL_LABEL)
+            check_ca_bundle(self.ca_bundle, NEUTRAL_LABELS.ca_bundle)
             transport = open_transport(
                 target,
                 policy=self.policy,

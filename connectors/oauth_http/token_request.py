@@ -21,6 +21,7 @@ from connectors.oauth_http.token_response import FORM_CONTENT_TYPE, Reading, rea
 from connectors.oauth_http.transport import (
     Failure,
     Transport,
+    check_ca_bundle,
     check_headers,
     check_limits,
     config_error,
@@ -29,8 +30,10 @@ from connectors.oauth_http.transport import (
 )
 from connectors.oauth_http.types import (
     DEFAULT_USER_AGENT,
+    NEUTRAL_LABELS,
     Attempt,
     Facts,
+    FieldLabels,
     Param,
     Resolver,
     TokenRequest,
@@ -80,11 +83,11 @@ _GRANT_FIELDS: dict[str, Callable[[TokenRequest], Pairs]] = {
 }
 
 
-def client_auth_plan(request: TokenRequest) -> list[Auth]:
+def client_auth_plan(request: TokenRequest, labels: FieldLabels = NEUTRAL_LABELS) -> list[Auth]:
     """The methods to try, in order; Failure for a method the console does not know."""
     mode = request.client_authentication
     if mode not in CONFIGURABLE_CLIENT_AUTHENTICATION:
-        raise config_error(f"Oauth2 Client Authentication {mode!r} is not supported.")
+        raise config_error(f"{labels.client_authentication} {mode!r} is not supported.")
     if mode == Auth.BASIC_USER:
         return [Auth.BASIC_USER]
     if not request.client_id:
@@ -191,7 +194,11 @@ def _attempt(
 
 
 def _token_attempt(
-    transport: Transport, request: TokenRequest, label: str, secrets: Sequence[str]
+    transport: Transport,
+    request: TokenRequest,
+    label: str,
+    secrets: Sequence[str],
+    labels: FieldLabels,
 ) -> tuple[Attempt, Reading]:
     headers, body = token_request_parts(request, label)
     started = time.monotonic()
@@ -201,7 +208,7 @@ def _token_attempt(
     except Failure as failure:
         reading = Reading(failure.outcome, failure.message)
     else:
-        reading = read_token_response(raw, request, transport.target, secrets)
+        reading = read_token_response(raw, request, transport.target, secrets, labels)
         token_secrets = (*secrets, reading.access_token) if reading.access_token else secrets
         answer = {
             "status_code": raw.status,
@@ -221,7 +228,11 @@ def _encoding_matters(request: TokenRequest) -> bool:
 
 
 def _run_plan(
-    transport: Transport, request: TokenRequest, plan: list[Auth], secrets: Sequence[str]
+    transport: Transport,
+    request: TokenRequest,
+    plan: list[Auth],
+    secrets: Sequence[str],
+    labels: FieldLabels,
 ) -> tuple[list[Attempt], list[Reading]]:
     """Send the planned attempts until one gets the client authenticated (automatic mode)."""
     attempts: list[Attempt] = []
@@ -229,7 +240,7 @@ def _run_plan(
     pending = list(plan)
     while pending:
         label = pending.pop(0)
-        attempt, reading = _token_attempt(transport, request, label, secrets)
+        attempt, reading = _token_attempt(transport, request, label, secrets, labels)
         attempts.append(attempt)
         readings.append(reading)
         if not reading.client_rejected or request.client_authentication != Auth.AUTO:
@@ -245,14 +256,19 @@ def _run_plan(
 
 
 def _open(
-    request: TokenRequest, plan: list[Auth], policy: OutboundPolicy, resolver: Resolver
+    request: TokenRequest,
+    plan: list[Auth],
+    policy: OutboundPolicy,
+    resolver: Resolver,
+    labels: FieldLabels,
 ) -> Transport:
     """The transport for the token URL, after every check that needs no network."""
-    target = parse_target(request.token_url, "Oauth2 Token Url")
+    target = parse_target(request.token_url, labels.token_url)
     check_limits(request.timeout, request.max_body_bytes)
     if not request.grant_type_sent:
-        raise config_error("Oauth2 Grant Type is empty.")
+        raise config_error(f"{labels.grant_type} is empty.")
     check_headers(token_request_parts(request, plan[0])[0])
+    check_ca_bundle(request.ca_bundle, labels.ca_bundle)
     return open_transport(
         target,
         policy=policy,
@@ -268,8 +284,11 @@ def token_request_perform(
     *,
     policy: OutboundPolicy,
     resolver: Resolver = socket.getaddrinfo,
+    labels: FieldLabels = NEUTRAL_LABELS,
 ) -> TokenResult:
     """Request a token as configured and report what happened. Never raises for network faults.
+
+    `labels` names the configuration fields in messages (the console passes its form's).
 
     In automatic client authentication the Basic header is tried first, then the request body,
     never both in one request; when both are refused and the §2.3.1 urlencoding changed the
@@ -280,14 +299,14 @@ def token_request_perform(
     secrets = exchange_secrets(request)
     plan = [Auth.NONE]
     try:
-        plan = client_auth_plan(request)
-        transport = _open(request, plan, policy, resolver)
+        plan = client_auth_plan(request, labels)
+        transport = _open(request, plan, policy, resolver, labels)
     except Failure as failure:
         reading = Reading(failure.outcome, failure.message)
         attempt = _attempt(request, plan[0], request.token_url, reading, secrets)
         return _token_result(request, [attempt], [reading], started)
     try:
-        attempts, readings = _run_plan(transport, request, plan, secrets)
+        attempts, readings = _run_plan(transport, request, plan, secrets, labels)
     finally:
         transport.close()
     return _token_result(request, attempts, readings, started)

@@ -31,7 +31,7 @@ from connectors.oauth_http.response_text import (
     size_text,
 )
 from connectors.oauth_http.transport import RawResponse, Target
-from connectors.oauth_http.types import TokenInfo, TokenRequest
+from connectors.oauth_http.types import FieldLabels, TokenInfo, TokenRequest
 from connectors.oauth_http.vocabulary import (
     OAUTH_ERROR_OUTCOMES,
     ExpiryFormat,
@@ -178,7 +178,11 @@ def _expiry(value: Any, expires_format: str, now: float) -> tuple[int | None, fl
 
 
 def _token_info(
-    document: dict[str, Any], access_token: str, request: TokenRequest, now: float
+    document: dict[str, Any],
+    access_token: str,
+    request: TokenRequest,
+    now: float,
+    labels: FieldLabels,
 ) -> tuple[TokenInfo, str]:
     """Facts about the token, and a note when the configured expiry could not be read."""
     note = ""
@@ -188,7 +192,7 @@ def _token_info(
         expires_in, expires_at = _expiry(raw_expiry, request.expires_in_format, now)
         if expires_in is None:
             note = (
-                f" The expiry at Json Expires In Key {request.expires_in_key!r} could not be "
+                f" The expiry at {labels.expires_in_key} {request.expires_in_key!r} could not be "
                 f"read as {request.expires_in_format}."
             )
     jwt_header, jwt_claims = _jwt_parts(access_token)
@@ -309,7 +313,9 @@ def _unreadable(raw: RawResponse, text: str, media_type: str, response_type: str
     )
 
 
-def _token_reading(document: dict[str, Any], request: TokenRequest) -> Reading:
+def _token_reading(
+    document: dict[str, Any], request: TokenRequest, labels: FieldLabels
+) -> Reading:
     access_token = _lookup(document, request.access_token_key or "access_token")
     if not isinstance(access_token, str) or not access_token:
         keys = tuple(str(key) for key in document)
@@ -317,12 +323,12 @@ def _token_reading(document: dict[str, Any], request: TokenRequest) -> Reading:
         paths = _token_paths(document)
         return Reading(
             Outcome.NO_TOKEN,
-            f"The response has no access token at Json Access Token Key "
+            f"The response has no access token at {labels.access_token_key} "
             f"{request.access_token_key!r}. Top-level keys found: {listed}.",
             keys_found=keys,
             suggested_key=paths[0] if paths else "",
         )
-    info, note = _token_info(document, access_token, request, time.time())
+    info, note = _token_info(document, access_token, request, time.time(), labels)
     return Reading(
         Outcome.SUCCESS,
         f"The server issued an access token ({_describe_token(info)}).{note}",
@@ -332,7 +338,11 @@ def _token_reading(document: dict[str, Any], request: TokenRequest) -> Reading:
 
 
 def read_token_response(
-    raw: RawResponse, request: TokenRequest, target: Target, secrets: Sequence[str]
+    raw: RawResponse,
+    request: TokenRequest,
+    target: Target,
+    secrets: Sequence[str],
+    labels: FieldLabels,
 ) -> Reading:
     """What one answer of the token endpoint says, in the console's outcomes."""
     if 300 <= raw.status < 400:
@@ -354,7 +364,7 @@ def read_token_response(
         )
     if document is None:
         return _unreadable(raw, text, media_type, request.response_type)
-    return _token_reading(document, request)
+    return _token_reading(document, request, labels)
 
 
 __all__ = ["FORM_CONTENT_TYPE", "Reading", "read_token_response"]

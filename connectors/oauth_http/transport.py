@@ -134,6 +134,19 @@ def check_headers(headers: Iterable[tuple[str, str]]) -> None:
             ) from None
 
 
+def check_ca_bundle(pem: str, field_label: str) -> None:
+    """A CA bundle, when given, must be PEM certificates Python's TLS can load."""
+    if not pem.strip():
+        return
+    try:
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise config_error(
+            f"{field_label} is not valid: paste one or more PEM certificates "
+            "(-----BEGIN CERTIFICATE----- ...)."
+        ) from None
+
+
 def oserror_text(exc: OSError) -> str:
     if isinstance(exc, socket.gaierror) or not exc.errno:
         return exc.strerror or str(exc) or exc.__class__.__name__
@@ -270,16 +283,11 @@ class Transport:
         self._ca_file = ""
 
     def open(self) -> None:
-        """Check the policy and prepare the pinned adapter; raises Failure."""
+        """Check the policy and prepare the pinned adapter; raises Failure.
+
+        The CA bundle must have passed `check_ca_bundle` first.
+        """
         self.watchdog.start()
-        if self._ca_bundle.strip():
-            try:
-                ssl.create_default_context(cadata=self._ca_bundle)
-            except (ssl.SSLError, ValueError):
-                raise config_error(
-                    "CA bundle is not valid: paste one or more PEM certificates "
-                    "(-----BEGIN CERTIFICATE----- ...)."
-                ) from None
         decision = self._decide()
         if not decision.allowed:
             raise Failure(Outcome.BLOCKED, BLOCKED_MESSAGE)
@@ -445,6 +453,7 @@ __all__ = [
     "RawResponse",
     "Target",
     "Transport",
+    "check_ca_bundle",
     "check_headers",
     "check_limits",
     "config_error",

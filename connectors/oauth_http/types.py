@@ -91,6 +91,26 @@ class ApiRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldLabels:
+    """How messages name the configuration fields they are about.
+
+    The core knows the fields by role only; the console passes its form's labels
+    (`connectors.explain.FIELD_LABELS`), so a message names the field the user sees.
+    """
+
+    token_url: str = "The token URL"
+    grant_type: str = "The grant type"
+    client_authentication: str = "The client authentication"
+    ca_bundle: str = "The CA bundle"
+    access_token_key: str = "the access token key"
+    expires_in_key: str = "the expiry key"
+    api_url: str = "The API URL"
+
+
+NEUTRAL_LABELS = FieldLabels()
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyDecision:
     allowed: bool
     addresses: tuple[str, ...]
@@ -180,6 +200,8 @@ __all__ = [
     "ApiResult",
     "Attempt",
     "Facts",
+    "FieldLabels",
+    "NEUTRAL_LABELS",
     "PolicyDecision",
     "Param",
     "Resolver",
