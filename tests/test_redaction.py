@@ -177,3 +177,21 @@ def test_redact_json_deep_copy() -> None:
         "custom": MASK,
     }
     assert original["nested"]["client_secret"] == "cs"  # the input is untouched
+
+
+def test_the_browser_pattern_is_the_servers() -> None:
+    """The form's JavaScript restates the sensitive-name rule; it must not drift from ours."""
+    import json
+    import re
+    from pathlib import Path
+
+    from connectors.oauth_http import redaction
+
+    script = (Path(__file__).resolve().parent.parent / "static/connectors/connector_form.js")
+    source = script.read_text(encoding="utf-8")
+    pattern = re.search(r"const SENSITIVE_KEY = /(.+)/i;", source)
+    harmless = re.search(r"const HARMLESS_KEYS = new Set\((\[.*?\])\);", source)
+    assert pattern and harmless, "connector_form.js no longer declares the rule where expected"
+    assert pattern[1] == redaction.SENSITIVE_KEY_PATTERN.pattern
+    assert redaction.SENSITIVE_KEY_PATTERN.flags & re.IGNORECASE
+    assert set(json.loads(harmless[1])) == set(redaction.HARMLESS_KEYS)

@@ -6,7 +6,7 @@
   if (!form) return;
   document.documentElement.classList.add("js");
 
-  // Mirrors connectors.redaction.SENSITIVE_KEY_PATTERN, which the server applies regardless.
+  // Mirrors connectors.oauth_http.redaction.SENSITIVE_KEY_PATTERN, which the server applies regardless.
   const SENSITIVE_KEY = /secret|passw(?:or)?d|passphrase|pwd|token|key|authori[sz]ation|cookie|credential|assertion|session|signature|private/i;
   const HARMLESS_KEYS = new Set(["token_type", "token_url", "token_endpoint", "token_endpoint_auth_method", "key_id"]);
   const looksSensitive = (name) => SENSITIVE_KEY.test(name) && !HARMLESS_KEYS.has(name.trim().toLowerCase());
