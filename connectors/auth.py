@@ -57,16 +57,10 @@ class ConnectorAuth(requests.auth.AuthBase):
     """Applies a connector's Auth Config to outgoing requests under its Base URL."""
 
     def __init__(
-        self,
-        connector: Connector,
-        *,
-        resolver: oauth_http.Resolver = socket.getaddrinfo,
-        _transport_checks: bool = False,
+        self, connector: Connector, *, resolver: oauth_http.Resolver = socket.getaddrinfo
     ) -> None:
         self.connector = connector
         self.resolver = resolver
-        # True inside `session()`: the outbound adapter checks and pins every request itself.
-        self._transport_checks = _transport_checks
 
     def __repr__(self) -> str:
         return f"ConnectorAuth({self.connector.name!r})"
@@ -87,7 +81,7 @@ class ConnectorAuth(requests.auth.AuthBase):
             ca_bundle=self.connector.ca_bundle,
             resolver=self.resolver,
         )
-        session.auth = ConnectorAuth(self.connector, resolver=self.resolver, _transport_checks=True)
+        session.auth = _SessionConnectorAuth(self.connector, resolver=self.resolver)
         return session
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -118,21 +112,24 @@ class ConnectorAuth(requests.auth.AuthBase):
             where = urlsplit(url).hostname or url
             raise ConnectorAuthError(
                 self.connector.name,
-                Outcome.BLOCKED,
+                Outcome.CONFIG_ERROR,
                 f"Credentials are only sent under the connector's Base URL "
                 f"({self.connector.base_url or 'not set'}), not to {where}.",
             )
-        if not self._transport_checks:
-            try:
-                oauth_http.outbound_check(
-                    url,
-                    policy=outbound_policy(),
-                    resolver=self.resolver,
-                    timeout=settings.CONNECTORS_TOKEN_TIMEOUT,
-                )
-            except oauth_http.OutboundError as exc:
-                raise ConnectorAuthError(self.connector.name, exc.outcome, exc.message) from None
+        self._check_policy(url)
         return origin
+
+    def _check_policy(self, url: str) -> None:
+        """Plain requests neither checks nor pins: at least refuse a blocked address here."""
+        try:
+            oauth_http.outbound_check(
+                url,
+                policy=outbound_policy(),
+                resolver=self.resolver,
+                timeout=settings.CONNECTORS_TOKEN_TIMEOUT,
+            )
+        except oauth_http.OutboundError as exc:
+            raise ConnectorAuthError(self.connector.name, exc.outcome, exc.message) from None
 
     def access_token(self, *, refresh: bool = False) -> str:
         """A valid access token, from the cache unless `refresh` or expired."""
@@ -199,3 +196,10 @@ class ConnectorAuth(requests.auth.AuthBase):
         second.history.append(response)
         second.request = retry
         return second
+
+
+class _SessionConnectorAuth(ConnectorAuth):
+    """ConnectorAuth inside its own session, whose adapter checks and pins every request."""
+
+    def _check_policy(self, url: str) -> None:
+        """Nothing to do: the adapter checks when it connects (twice would resolve twice)."""
