@@ -12,6 +12,7 @@ import base64
 import socket
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote_plus, urlencode
 
 from connectors.oauth_http.policy import OutboundPolicy
@@ -164,32 +165,38 @@ def _masked_request(
 # Attempts
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What the server sent back for one attempt, already masked."""
+
+    status_code: int | None = None
+    response_headers: tuple[tuple[str, str], ...] = ()
+    response_excerpt: str = ""
+
+
 def _attempt(
     request: TokenRequest,
     label: str,
     url: str,
     reading: Reading,
     secrets: Sequence[str],
-    **answer: object,
+    answer: _Answer = _Answer(),
+    duration_ms: int = 0,
 ) -> Attempt:
-    """The attempt record, masked; `answer` holds what the server sent, if it answered."""
+    """The attempt record, masked; `answer` is empty when the server never answered."""
     masked_headers, masked_body = _masked_request(request, label, secrets)
-    values: dict[str, object] = {
-        "status_code": None,
-        "response_headers": (),
-        "response_excerpt": "",
-        "duration_ms": 0,
-        **answer,
-    }
     return Attempt(
         client_authentication=label,
         method="POST",
         url=redact_text(redact_url(url), secrets=secrets),
         request_headers=masked_headers,
         request_body=masked_body,
+        status_code=answer.status_code,
+        response_headers=answer.response_headers,
+        response_excerpt=answer.response_excerpt,
+        duration_ms=duration_ms,
         outcome=reading.outcome,
         message=redact_text(reading.message, secrets=secrets),
-        **values,  # type: ignore[arg-type]
     )
 
 
@@ -202,7 +209,7 @@ def _token_attempt(
 ) -> tuple[Attempt, Reading]:
     headers, body = token_request_parts(request, label)
     started = time.monotonic()
-    answer: dict[str, object] = {}
+    answer = _Answer()
     try:
         raw = transport.send("POST", transport.target.url, headers, urlencode(body).encode())
     except Failure as failure:
@@ -210,13 +217,15 @@ def _token_attempt(
     else:
         reading = read_token_response(raw, request, transport.target, secrets, labels)
         token_secrets = (*secrets, reading.access_token) if reading.access_token else secrets
-        answer = {
-            "status_code": raw.status,
-            "response_headers": response_headers(raw, secrets),
-            "response_excerpt": "" if raw.too_large else excerpt(raw, token_secrets),
-        }
-    answer["duration_ms"] = round((time.monotonic() - started) * 1000)
-    attempt = _attempt(request, label, transport.target.url, reading, secrets, **answer)
+        answer = _Answer(
+            status_code=raw.status,
+            response_headers=response_headers(raw, secrets),
+            response_excerpt="" if raw.too_large else excerpt(raw, token_secrets),
+        )
+    duration_ms = round((time.monotonic() - started) * 1000)
+    attempt = _attempt(
+        request, label, transport.target.url, reading, secrets, answer, duration_ms
+    )
     return attempt, reading
 
 
