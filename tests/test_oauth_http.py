@@ -48,6 +48,7 @@ def hint_of(result: object) -> str:
         return token_hint(result)
     return api_hint(result)  # type: ignore[arg-type]
 
+
 CLIENT_ID = "client id+1"
 CLIENT_SECRET = "a+b/c:d%e é"
 # base64("client+id%2B1:a%2Bb%2Fc%3Ad%25e+%C3%A9"): each value form-urlencoded (RFC 6749 §2.3.1)
