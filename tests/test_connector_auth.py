@@ -15,6 +15,7 @@ import requests
 
 from connectors.auth import ConnectorAuth, ConnectorAuthError
 from connectors.oauth_http import OutboundError, ResponseTooLarge
+from tests.conftest import OAUTH2_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +118,31 @@ def test_the_session_returns_redirects_instead_of_following_them(bearer_connecto
     with pytest.raises(ConnectorAuthError, match="another server"):
         auth.session().get(fault_server.url("/api-redirect"))
     assert [r.path for r in fault_server.requests] == ["/api-redirect"]
+
+
+@pytest.mark.usefixtures("loopback_allowed")
+def test_the_session_fetches_the_oauth2_token_and_calls_the_api(make_connector, fault_server):
+    connector = make_connector(
+        "oauth_api",
+        **{
+            **OAUTH2_PASSWORD,
+            "oauth2_client_id": fault_server.client_id,
+            "oauth2_client_secret": fault_server.client_secret,
+            "oauth2_token_url": fault_server.url("/ok"),
+            "base_url": fault_server.url("/"),
+        },
+    )
+    response = ConnectorAuth(connector).session().get(fault_server.url("/echo-api"))
+    assert response.status_code == 200
+    assert response.json()["authorization"] == "Bearer ok-token"
+
+
+def test_a_token_server_on_a_blocked_address_is_not_asked(make_connector):
+    connector = make_connector(
+        "oauth_blocked",
+        **{**OAUTH2_PASSWORD, "oauth2_token_url": "https://login.example.test/token"},
+    )
+    auth = ConnectorAuth(connector, resolver=resolve_to("169.254.169.254"))
+    with pytest.raises(ConnectorAuthError) as refused:
+        auth.access_token()
+    assert refused.value.outcome == "blocked"
