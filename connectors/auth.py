@@ -1,37 +1,52 @@
 """`ConnectorAuth`: a requests auth object that applies a connector's configured credentials.
 
-    response = requests.get(url, auth=ConnectorAuth(connector), timeout=10)
+    session = ConnectorAuth(connector).session()      # the outbound client, with this auth
+    response = session.get(connector.base_url + "/v1/me")
 
-For Oauth2 it fetches a token with the stored credentials, keeps it in Django's cache (encrypted
-with the field-encryption key, so a cache that writes to disk never holds it in plaintext)
-until shortly before it expires, and fetches a new one when the API answers 401 (once).
+The session is the console's one outbound client (`oauth_http.outbound_session`): every request
+is checked against the outbound policy, dialled on the checked address, bounded by one deadline
+(CONNECTORS_TOKEN_TIMEOUT) and read up to the size cap; redirects are returned, not followed.
+Used with plain requests (`requests.get(url, auth=ConnectorAuth(connector))`) the auth still
+checks the origin and the outbound policy before it adds credentials, but the connection is not
+pinned and the caller's timeout applies.
+
+Credentials go only to URLs under the connector's Base URL origin (scheme, host, port); any other
+URL is refused with ConnectorAuthError before anything is sent. For Oauth2 the token is fetched
+with the stored credentials, through the same transport, kept in Django's cache (encrypted with
+the field-encryption key, so a cache that writes to disk never holds it in plaintext) until
+shortly before it expires, and fetched again when the API answers 401 (once).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import socket
 import time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from django.conf import settings
 from django.core.cache import cache
 from encrypted_model_fields.fields import decrypt_str, encrypt_str
 
 from connectors import oauth_http
 from connectors.connection_test import api_request_for, outbound_policy, token_request_for
-from connectors.domain import url_origin
+from connectors.explain import FIELD_LABELS
 from connectors.models import AuthConfig, Connector
+from connectors.oauth_http import Outcome, url_origin
 
 # Tokens are dropped this long before they expire, so a request never carries a dying token.
 EXPIRY_MARGIN_SECONDS = 30
 # When the server does not say how long a token lives.
 DEFAULT_TOKEN_LIFETIME = 300
 
+Origin = tuple[str, str, int] | None
+
 
 class ConnectorAuthError(Exception):
-    """No token could be obtained; `outcome` is one of oauth_http.OUTCOMES."""
+    """Credentials were not applied; `outcome` is an oauth_http.Outcome."""
 
     def __init__(self, connector_name: str, outcome: str, message: str) -> None:
         self.outcome = outcome
@@ -39,10 +54,13 @@ class ConnectorAuthError(Exception):
 
 
 class ConnectorAuth(requests.auth.AuthBase):
-    """Applies a connector's Auth Config to outgoing requests."""
+    """Applies a connector's Auth Config to outgoing requests under its Base URL."""
 
-    def __init__(self, connector: Connector) -> None:
+    def __init__(
+        self, connector: Connector, *, resolver: oauth_http.Resolver = socket.getaddrinfo
+    ) -> None:
         self.connector = connector
+        self.resolver = resolver
 
     def __repr__(self) -> str:
         return f"ConnectorAuth({self.connector.name!r})"
@@ -52,9 +70,23 @@ class ConnectorAuth(requests.auth.AuthBase):
         # The version changes with every saved edit, so a changed credential never reuses a token.
         return f"connector-token:{self.connector.pk}:{self.connector.version}"
 
+    def session(
+        self, *, max_body_bytes: int = oauth_http.DEFAULT_MAX_BODY_BYTES
+    ) -> oauth_http.OutboundSession:
+        """The outbound client with this auth: policy, pinning, deadline and size cap apply."""
+        session = oauth_http.outbound_session(
+            policy=outbound_policy(),
+            timeout=settings.CONNECTORS_TOKEN_TIMEOUT,
+            max_body_bytes=max_body_bytes,
+            ca_bundle=self.connector.ca_bundle,
+            resolver=self.resolver,
+        )
+        session.auth = _SessionConnectorAuth(self.connector, resolver=self.resolver)
+        return session
+
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         connector = self.connector
-        origin = url_origin(request.url or "")
+        origin = self._checked_origin(request.url or "")
         # requests strips only the Authorization header when a redirect changes host; our
         # credentials may sit in other headers or the query, so such a redirect is refused.
         request.register_hook("response", functools.partial(self._refuse_redirect, origin=origin))
@@ -72,6 +104,33 @@ class ConnectorAuth(requests.auth.AuthBase):
             requests.auth.HTTPBasicAuth(*described.basic_auth)(request)
         return request
 
+    def _checked_origin(self, url: str) -> Origin:
+        """The URL's origin, when credentials may go there; ConnectorAuthError otherwise."""
+        origin = url_origin(url)
+        base = url_origin(self.connector.base_url or "")
+        if base is None or origin != base:
+            where = urlsplit(url).hostname or url
+            raise ConnectorAuthError(
+                self.connector.name,
+                Outcome.CONFIG_ERROR,
+                f"Credentials are only sent under the connector's Base URL "
+                f"({self.connector.base_url or 'not set'}), not to {where}.",
+            )
+        self._check_policy(url)
+        return origin
+
+    def _check_policy(self, url: str) -> None:
+        """Plain requests neither checks nor pins: at least refuse a blocked address here."""
+        try:
+            oauth_http.outbound_check(
+                url,
+                policy=outbound_policy(),
+                resolver=self.resolver,
+                timeout=settings.CONNECTORS_TOKEN_TIMEOUT,
+            )
+        except oauth_http.OutboundError as exc:
+            raise ConnectorAuthError(self.connector.name, exc.outcome, exc.message) from None
+
     def access_token(self, *, refresh: bool = False) -> str:
         """A valid access token, from the cache unless `refresh` or expired."""
         if not refresh:
@@ -79,9 +138,12 @@ class ConnectorAuth(requests.auth.AuthBase):
             if cached:
                 stored = json.loads(decrypt_str(cached))
                 if stored["expires_at"] - EXPIRY_MARGIN_SECONDS > time.time():
-                    return stored["access_token"]
+                    return str(stored["access_token"])
         result = oauth_http.token_request_perform(
-            token_request_for(self.connector), policy=outbound_policy()
+            token_request_for(self.connector),
+            policy=outbound_policy(),
+            resolver=self.resolver,
+            labels=FIELD_LABELS,
         )
         if not result.ok or not result.access_token:
             cache.delete(self.cache_key)
@@ -102,7 +164,7 @@ class ConnectorAuth(requests.auth.AuthBase):
         request.headers[key] = pattern.replace("%s", token, 1)
 
     def _refuse_redirect(
-        self, response: requests.Response, *, origin: Any, **kwargs: Any
+        self, response: requests.Response, *, origin: Origin, **kwargs: Any
     ) -> requests.Response:
         if response.is_redirect:
             target = urljoin(response.url, response.headers.get("location", ""))
@@ -110,14 +172,14 @@ class ConnectorAuth(requests.auth.AuthBase):
                 response.close()
                 raise ConnectorAuthError(
                     self.connector.name,
-                    "redirect_refused",
+                    Outcome.REDIRECT_REFUSED,
                     f"The API redirected to another server ({urlsplit(target).hostname}); the "
                     "connector's credentials are not sent there. Call the final URL instead.",
                 )
         return response
 
     def _retry_on_401(
-        self, response: requests.Response, *, origin: Any, **kwargs: Any
+        self, response: requests.Response, *, origin: Origin, **kwargs: Any
     ) -> requests.Response:
         request = response.request
         if response.status_code != 401 or getattr(request, "_connector_auth_retried", False):
@@ -134,3 +196,10 @@ class ConnectorAuth(requests.auth.AuthBase):
         second.history.append(response)
         second.request = retry
         return second
+
+
+class _SessionConnectorAuth(ConnectorAuth):
+    """ConnectorAuth inside its own session, whose adapter checks and pins every request."""
+
+    def _check_policy(self, url: str) -> None:
+        """Nothing to do: the adapter checks when it connects (twice would resolve twice)."""

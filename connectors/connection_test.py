@@ -1,7 +1,8 @@
 """The connection test: run the real requests for a connector, explain them, record them.
 
 The HTTP work happens in `connectors.oauth_http` (no Django); this module turns a connector into
-request descriptions, applies the outbound policy and the rate limit, and records the run.
+request descriptions, applies the outbound policy and the rate limit, has `connectors.explain`
+word the advice, and records the run.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.utils import timezone
 from audit.models import TestAttempt, TestRun
 from audit.services import audit_record
 from connectors import oauth_http
+from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
 from connectors.models import (
     ALL_SECRET_FIELDS,
     ApiKeyLocation,
@@ -28,7 +30,9 @@ from connectors.models import (
     Connector,
     TokenRequestParam,
 )
+from connectors.oauth_http import ClientAuthentication, Outcome
 from connectors.oauth_http.redaction import redact_text
+from connectors.oauth_http.token_request import exchange_secrets
 from connectors.services import TRACKED_FIELDS, acting_user
 
 logger = logging.getLogger(__name__)
@@ -118,11 +122,12 @@ def api_request_for(
     headers: list[oauth_http.Param] = []
     params: list[oauth_http.Param] = []
     basic_auth = None
-    bare = {
+    bare_by_config: dict[str, str] = {
         AuthConfig.API_KEY: connector.api_key,
         AuthConfig.BEARER: connector.bearer_token,
         AuthConfig.OAUTH2: access_token,
-    }.get(connector.auth_config, "")
+    }
+    bare = bare_by_config.get(connector.auth_config, "")
     if connector.auth_config == AuthConfig.BASIC:
         basic_auth = (connector.basic_username, connector.basic_password)
     elif connector.auth_config == AuthConfig.API_KEY:
@@ -215,7 +220,8 @@ def _curl_for(request: oauth_http.TokenRequest, attempt: oauth_http.Attempt) -> 
 def _pin_offer(connector: Connector, result: oauth_http.TokenResult) -> str | None:
     if connector.auth_config != AuthConfig.OAUTH2 or connector.oauth2_client_authentication:
         return None
-    if result.attempts and result.attempts[-1].client_authentication == "basic_client_unencoded":
+    last_method = result.attempts[-1].client_authentication if result.attempts else ""
+    if last_method == ClientAuthentication.BASIC_CLIENT_UNENCODED:
         # No pinnable method sends Basic without the §2.3.1 encoding; only automatic mode
         # reaches it, so pinning "Basic" would break the connector.
         return None
@@ -242,7 +248,7 @@ class _Collected:
     """What the run learned so far; enough to record it even if something breaks midway."""
 
     ok: bool = False
-    outcome: str = "internal_error"
+    outcome: str = ConsoleOutcome.INTERNAL_ERROR
     message: str = ""
     hint: str = ""
     client_authentication_used: str = ""
@@ -257,11 +263,12 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
     if connector.auth_config == AuthConfig.OAUTH2:
         request = token_request_for(connector, rows=rows)
         started = time.monotonic()
-        result = oauth_http.token_request_perform(request, policy=policy)
+        result = oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
         for attempt in result.attempts:
             collected.attempts.append(("token", attempt, _curl_for(request, attempt)))
         collected.ok, collected.outcome = result.ok, result.outcome
-        collected.message, collected.hint = result.message, result.hint
+        collected.message = result.message
+        collected.hint = token_hint(result, secrets=exchange_secrets(request))
         collected.client_authentication_used = result.client_authentication_used or ""
         collected.token = _token_facts(result.token)
         collected.pin_offer = _pin_offer(connector, result) if result.ok else None
@@ -273,15 +280,18 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
                 connector, access_token=result.access_token, timeout=max(remaining, 1.0)
             ),
             policy=policy,
+            labels=FIELD_LABELS,
         )
     else:
         if not connector.base_url:
-            collected.outcome = "config_error"
+            collected.outcome = Outcome.CONFIG_ERROR
             collected.message = "There is nothing to request: this connector has no Base URL."
             collected.hint = "Enter the Base URL and, optionally, a Test request path."
             return
-        api = oauth_http.api_request_perform(api_request_for(connector), policy=policy)
-        collected.message, collected.hint = api.message, api.hint
+        api = oauth_http.api_request_perform(
+            api_request_for(connector), policy=policy, labels=FIELD_LABELS
+        )
+        collected.message, collected.hint = api.message, api_hint(api)
     collected.attempts.append(("api", api.attempt, ""))
     collected.ok, collected.outcome = api.ok, api.outcome
     if connector.auth_config == AuthConfig.OAUTH2:
@@ -291,7 +301,7 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
             collected.message = (
                 f"The token request worked, but the API request failed: {api.message}"
             )
-            collected.hint = api.hint
+            collected.hint = api_hint(api)
 
 
 def connector_test(
@@ -313,7 +323,7 @@ def connector_test(
     try:
         connector_test_rate_check(user=actor)
     except TestRateLimited as exc:
-        _record_denial(connector, actor, "rate_limited", str(exc))
+        _record_denial(connector, actor, ConsoleOutcome.RATE_LIMITED, str(exc))
         raise
     if rows is None and connector.pk:
         # Prefetched, so the audit record's secret masking reads the same rows without a query.
@@ -334,7 +344,7 @@ def connector_test(
         )
         logger.error("Connection test of %s failed unexpectedly: %s", connector.name, detail)
         collected.ok = False
-        collected.outcome = "internal_error"
+        collected.outcome = ConsoleOutcome.INTERNAL_ERROR
         collected.message = f"The test stopped because of an internal error ({detail[:300]})."
         collected.hint = (
             "This is a fault in Connector Console, not in your settings: tell an administrator."
@@ -410,11 +420,11 @@ def _record(
             summary=run.message[:500],
             test_run=run,
         )
-        if run.outcome == "blocked":
+        if run.outcome == Outcome.BLOCKED:
             _record_denial(
                 connector,
                 actor,
-                "blocked",
+                Outcome.BLOCKED,
                 "A connection test was refused by the outbound policy.",
                 details={"test_run": run.pk},
             )

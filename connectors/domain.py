@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from connectors.models import (
     ALL_SECRET_FIELDS,
@@ -21,6 +20,9 @@ from connectors.models import (
     GrantType,
     TokenRequestParam,
 )
+
+# One definition of "the same server" for the rules, the HTTP core and ConnectorAuth.
+from connectors.oauth_http import url_origin
 
 # The Auth Config field groups are declared once, next to the model fields they name; this
 # module is where the layers above the model take them from.
@@ -103,18 +105,6 @@ def field_label(name: str) -> str:
     """A connector field's label as the form shows it (capitalised verbose name)."""
     verbose = str(Connector._field(name).verbose_name)
     return verbose[:1].upper() + verbose[1:]
-
-
-def url_origin(url: str) -> tuple[str, str, int | None] | None:
-    """(scheme, host, port) of a URL, with default ports filled in; None when unusable."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    except ValueError:
-        return None
-    if not parts.hostname:
-        return None
-    return parts.scheme.lower(), parts.hostname.lower(), port
 
 
 class RowLike(Protocol):

@@ -12,6 +12,14 @@ from django.urls import reverse
 
 import audit.models
 from connectors.fields import SecretCharField, SecretTextField
+from connectors.oauth_http.vocabulary import (
+    CLIENT_AUTH_LABELS,
+    GRANT_LABELS,
+    ExpiryFormat,
+    Grant,
+    ResponseFormat,
+)
+from connectors.oauth_http.vocabulary import ClientAuthentication as Auth
 
 NAME_VALIDATOR = RegexValidator(
     r"^[A-Za-z][A-Za-z0-9_]{1,63}\Z",
@@ -33,31 +41,32 @@ class ApiKeyLocation(models.TextChoices):
     PARAM = "param", "Param Auth"
 
 
+# Values and labels come from the HTTP core's vocabulary, where each is named once.
 class GrantType(models.TextChoices):
-    PASSWORD = "password", "Password Grant"
-    CLIENT_CREDENTIALS = "client_credentials", "Client Credentials Grant"
-    REFRESH_TOKEN = "refresh_token", "Refresh Token Grant"
+    PASSWORD = Grant.PASSWORD.value, GRANT_LABELS[Grant.PASSWORD]
+    CLIENT_CREDENTIALS = (
+        Grant.CLIENT_CREDENTIALS.value,
+        GRANT_LABELS[Grant.CLIENT_CREDENTIALS],
+    )
+    REFRESH_TOKEN = Grant.REFRESH_TOKEN.value, GRANT_LABELS[Grant.REFRESH_TOKEN]
 
 
 class ClientAuthentication(models.TextChoices):
-    AUTO = "", "Try both (Basic Auth header, then Request Body)"
-    REQUEST_BODY = "request_body", "OAuth 2.0 with Request Body"
-    BASIC_CLIENT = (
-        "basic_client",
-        "OAuth 2.0 with Basic Auth Header set to client id and client secret",
-    )
-    BASIC_USER = "basic_user", "OAuth 2.0 with Basic Auth Header set to username and password"
+    AUTO = Auth.AUTO.value, CLIENT_AUTH_LABELS[Auth.AUTO]
+    REQUEST_BODY = Auth.REQUEST_BODY.value, CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]
+    BASIC_CLIENT = Auth.BASIC_CLIENT.value, CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]
+    BASIC_USER = Auth.BASIC_USER.value, CLIENT_AUTH_LABELS[Auth.BASIC_USER]
 
 
 class ResponseType(models.TextChoices):
-    JSON = "json", "Json"
-    FORM = "form", "Form Encoded"
+    JSON = ResponseFormat.JSON.value, "Json"
+    FORM = ResponseFormat.FORM.value, "Form Encoded"
 
 
 class ExpiresInFormat(models.TextChoices):
-    SECONDS = "seconds", "Seconds"
-    EPOCH = "epoch", "Epoch Seconds"
-    ISO8601 = "iso8601", "ISO 8601"
+    SECONDS = ExpiryFormat.SECONDS.value, "Seconds"
+    EPOCH = ExpiryFormat.EPOCH.value, "Epoch Seconds"
+    ISO8601 = ExpiryFormat.ISO8601.value, "ISO 8601"
 
 
 DEFAULT_HEADER_AUTH_KEY = "Authorization"

@@ -24,9 +24,10 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from connectors.explain import FIELD_LABELS, api_hint, token_hint
+from connectors.explain import OUTCOME_TEXTS as OUTCOMES
 from connectors.oauth_http import (
     BLOCKED_MESSAGE,
-    OUTCOMES,
     ApiRequest,
     OutboundPolicy,
     Param,
@@ -39,6 +40,14 @@ from connectors.oauth_http import (
 from connectors.oauth_http.redaction import MASK
 
 LOOPBACK = OutboundPolicy(allow_loopback=True)
+
+
+def hint_of(result: object) -> str:
+    """The advice for a result, as the console words it (connectors.explain)."""
+    if isinstance(result, TokenResult):
+        return token_hint(result)
+    return api_hint(result)  # type: ignore[arg-type]
+
 
 CLIENT_ID = "client id+1"
 CLIENT_SECRET = "a+b/c:d%e é"
@@ -266,6 +275,7 @@ def make_request(server: LoopbackServer, **overrides: object) -> TokenRequest:
 
 def perform(request: TokenRequest, **kwargs: object) -> TokenResult:
     kwargs.setdefault("policy", LOOPBACK)
+    kwargs.setdefault("labels", FIELD_LABELS)  # messages name fields as the console's form does
     return token_request_perform(request, **kwargs)  # type: ignore[arg-type]
 
 
@@ -755,8 +765,8 @@ def test_no_token_lists_keys_found(server: LoopbackServer) -> None:
 
     assert result.outcome == "no_token"
     assert "data" in result.message and "status" in result.message
-    assert "Json Access Token Key" in result.hint
-    assert "data.accessToken" in result.hint
+    assert "Json Access Token Key" in hint_of(result)
+    assert "data.accessToken" in hint_of(result)
     assert result.client_authentication_used == "basic_client"
 
 
@@ -787,7 +797,7 @@ def test_html_error_page_is_described_by_title(server: LoopbackServer) -> None:
     assert result.outcome == "http_error"
     assert "HTML page titled 'Login & Stuff'" in result.message
     assert "404" in result.message
-    assert "Oauth2 Token Url" in result.hint
+    assert "Oauth2 Token Url" in hint_of(result)
 
 
 def test_html_page_with_200_is_invalid_response(server: LoopbackServer) -> None:
@@ -809,9 +819,9 @@ def test_auto_basic_rejected_then_body_works(server: LoopbackServer) -> None:
     assert [a.client_authentication for a in result.attempts] == ["basic_client", "request_body"]
     assert [a.outcome for a in result.attempts] == ["invalid_client", "success"]
     assert result.client_authentication_used == "request_body"
-    assert "request body" in result.hint
-    assert "Oauth2 Client Authentication" in result.hint
-    assert "OAuth 2.0 with Request Body" in result.hint
+    assert "request body" in hint_of(result)
+    assert "Oauth2 Client Authentication" in hint_of(result)
+    assert "OAuth 2.0 with Request Body" in hint_of(result)
     first, second = server.requests
     assert first.header("Authorization") == BASIC_CLIENT_ENCODED
     assert "client_secret" not in dict(first.form())
@@ -825,7 +835,7 @@ def test_auto_basic_works_suggests_pinning_it(server: LoopbackServer) -> None:
     assert result.ok
     assert len(result.attempts) == 1
     assert result.client_authentication_used == "basic_client"
-    assert "OAuth 2.0 with Basic Auth Header set to client id and client secret" in result.hint
+    assert "OAuth 2.0 with Basic Auth Header set to client id and client secret" in hint_of(result)
 
 
 def test_auto_both_rejected_then_unencoded_basic_works(server: LoopbackServer) -> None:
@@ -844,7 +854,7 @@ def test_auto_both_rejected_then_unencoded_basic_works(server: LoopbackServer) -
     assert "client_secret" not in dict(server.requests[2].form())
     assert result.client_authentication_used == "basic_client"
     assert "2.3.1" in result.message and "skips" in result.message
-    assert "2.3.1" in result.hint
+    assert "2.3.1" in hint_of(result)
 
 
 def test_auto_both_rejected_without_encoding_difference_stops(server: LoopbackServer) -> None:
@@ -855,7 +865,7 @@ def test_auto_both_rejected_without_encoding_difference_stops(server: LoopbackSe
     assert len(result.attempts) == 2
     assert len(server.requests) == 2
     assert result.client_authentication_used is None
-    assert "Client ID" in result.hint and "Client Secret" in result.hint
+    assert "Client ID" in hint_of(result) and "Client Secret" in hint_of(result)
 
 
 def test_auto_all_three_rejected_reports_invalid_client(server: LoopbackServer) -> None:
@@ -873,9 +883,9 @@ def test_auto_invalid_grant_on_first_attempt_stops(server: LoopbackServer) -> No
     assert result.outcome == "invalid_grant"
     assert len(result.attempts) == 1 and len(server.requests) == 1
     assert result.client_authentication_used == "basic_client"
-    assert "Password Grant Username" in result.hint
-    assert "Password Grant Password" in result.hint
-    assert "accepted" in result.hint
+    assert "Password Grant Username" in hint_of(result)
+    assert "Password Grant Password" in hint_of(result)
+    assert "accepted" in hint_of(result)
 
 
 @pytest.mark.parametrize(
@@ -906,7 +916,7 @@ def test_explicit_method_is_tried_alone(server: LoopbackServer) -> None:
     result = perform(make_request(server, client_authentication="basic_client"))
     assert result.outcome == "invalid_client"
     assert len(result.attempts) == 1
-    assert "OAuth 2.0 with Request Body" in result.hint
+    assert "OAuth 2.0 with Request Body" in hint_of(result)
 
 
 # --------------------------------------------------------------------------------------------
@@ -992,7 +1002,7 @@ def test_outcome_is_reachable(code: str, server: LoopbackServer, tls_server: Loo
     assert result.message
     assert result.attempts and result.attempts[-1].outcome == code
     if code != "success":
-        assert result.hint
+        assert hint_of(result)
     assert (result.token is not None) is (code == "success")
 
 
@@ -1008,7 +1018,7 @@ def test_timeout_holds_against_server_dripping_headers(server: LoopbackServer) -
 
     assert result.outcome == "timeout"
     assert elapsed < 1.5 + 1.0
-    assert "firewall" in result.hint
+    assert "firewall" in hint_of(result)
 
 
 def test_timeout_holds_against_server_dripping_body(server: LoopbackServer) -> None:
@@ -1064,8 +1074,8 @@ def test_redirect_is_refused_and_shows_only_the_host(server: LoopbackServer) -> 
 
     assert result.outcome == "redirect_refused"
     assert len(server.requests) == 1
-    assert "login.example.com" in result.message and "login.example.com" in result.hint
-    assert "/oauth2/v2/token" not in result.message + result.hint
+    assert "login.example.com" in result.message and "login.example.com" in hint_of(result)
+    assert "/oauth2/v2/token" not in result.message + hint_of(result)
     assert "zzz" not in repr(result) and "abc" not in repr(result)
     assert dict(result.attempts[0].response_headers)["Location"] == (
         "https://login.example.com/oauth2/v2/token"
@@ -1076,7 +1086,7 @@ def test_tls_untrusted_certificate_is_tls_error(tls_server: LoopbackServer) -> N
     result = perform(TokenRequest(tls_server.url(scheme="https"), "client_credentials"))
     assert result.outcome == "tls_error"
     assert "certificate" in result.message.lower()
-    assert "CA bundle" in result.hint
+    assert "CA bundle" in hint_of(result)
 
 
 def test_tls_with_ca_bundle_pins_address_and_keeps_host_name(
@@ -1364,14 +1374,14 @@ def test_api_request_refused_credentials(server: LoopbackServer, status: int) ->
     result = api_request_perform(ApiRequest(server.url("/api")), policy=LOOPBACK)
     assert result.outcome == "http_error"
     assert not result.ok
-    assert "credentials" in result.hint
+    assert "credentials" in hint_of(result)
 
 
 def test_api_request_redirect_timeout_and_policy(server: LoopbackServer) -> None:
     server.respond(http_response(302, "", None, (("Location", "https://elsewhere.example/x"),)))
     redirect = api_request_perform(ApiRequest(server.url("/api")), policy=LOOPBACK)
     assert redirect.outcome == "redirect_refused"
-    assert "elsewhere.example" in redirect.hint
+    assert "elsewhere.example" in hint_of(redirect)
 
     server.respond(drip(b"HTTP/1.1 200 OK\r\n"))
     started = time.monotonic()
@@ -1442,7 +1452,7 @@ def test_hint_is_tailored_to_the_error(
     result = perform(make_request(server, client_authentication="basic_client", **overrides))
     assert result.outcome == error
     for fragment in expected:
-        assert fragment in result.hint
+        assert fragment in hint_of(result)
 
 
 def test_client_without_id_rejected_is_told_to_fill_in_client_id(server: LoopbackServer) -> None:
@@ -1450,4 +1460,4 @@ def test_client_without_id_rejected_is_told_to_fill_in_client_id(server: Loopbac
     result = perform(make_request(server, client_id="", client_secret=""))
     assert result.outcome == "invalid_client"
     assert len(result.attempts) == 1
-    assert "fill in Client ID" in result.hint
+    assert "fill in Client ID" in hint_of(result)

@@ -11,12 +11,18 @@ import threading
 
 import pytest
 
+from connectors.explain import token_hint
 from connectors.oauth_http import (
     BLOCKED_MESSAGE,
     OutboundPolicy,
     TokenRequest,
     token_request_perform,
 )
+
+
+def hint_of(result) -> str:
+    """The advice for a result, as the console words it (connectors.explain)."""
+    return token_hint(result)
 
 
 def resolve_to(*addresses: str):
@@ -237,13 +243,13 @@ def test_blocked_request_never_connects_and_reads_the_same(
     )
     assert result.outcome == "blocked"
     assert result.message == BLOCKED_MESSAGE
-    assert "CONNECTORS_OUTBOUND_ALLOW" in result.hint
+    assert "CONNECTORS_OUTBOUND_ALLOW" in hint_of(result)
     [attempt] = result.attempts
     assert attempt.status_code is None
     assert attempt.message == BLOCKED_MESSAGE
     # Nothing about the internal address leaks into what the user sees.
     if resolved:
-        assert resolved not in result.message + result.hint + attempt.message
+        assert resolved not in result.message + hint_of(result) + attempt.message
 
 
 def test_refusal_reasons_differ_only_in_the_log_field() -> None:

@@ -77,7 +77,7 @@ def sensitive_name_rule() -> dict[str, Any]:
         "flags": "".join(
             letter for letter, flag in _JS_REGEX_FLAGS.items() if pattern.flags & flag
         ),
-        "harmless": sorted(redaction._HARMLESS_KEYS),
+        "harmless": sorted(redaction.HARMLESS_KEYS),
     }
 
 

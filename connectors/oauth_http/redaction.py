@@ -26,7 +26,7 @@ SENSITIVE_KEY_PATTERN = re.compile(
 
 # Names that match the pattern but only ever carry harmless values; masking them would hide
 # exactly what a user needs to read when debugging a token response.
-_HARMLESS_KEYS = frozenset(
+HARMLESS_KEYS = frozenset(
     {"token_type", "token_url", "token_endpoint", "token_endpoint_auth_method", "key_id"}
 )
 
@@ -52,7 +52,7 @@ _BEARER_VALUE = re.compile(r"(\bBearer\s+)([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORE
 def key_looks_sensitive(key: str) -> bool:
     """True when a header, field or JSON key name suggests its value is a secret."""
     normalised = key.strip().lower()
-    if normalised in _HARMLESS_KEYS:
+    if normalised in HARMLESS_KEYS:
         return False
     return bool(SENSITIVE_KEY_PATTERN.search(normalised))
 

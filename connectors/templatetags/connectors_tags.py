@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from django import template
 
-from connectors.models import ClientAuthentication
-from connectors.oauth_http import OUTCOMES, Outcome
+from connectors import explain
 
 register = template.Library()
 
-CLIENT_AUTH_NAMES = {
-    **dict(ClientAuthentication.choices),
-    "basic_client_unencoded": "Basic Auth header without the RFC 6749 §2.3.1 encoding",
-}
-
 
 @register.filter
-def outcome_info(code: str) -> Outcome | None:
-    return OUTCOMES.get(code)
+def outcome_info(code: str) -> explain.OutcomeText | None:
+    return explain.outcome_text(code)
 
 
 @register.filter
 def client_auth_name(method: str) -> str:
-    return str(CLIENT_AUTH_NAMES.get(method, method))
+    return explain.client_auth_name(method)

@@ -1,0 +1,85 @@
+"""The Django side of explanations: one vocabulary, one label table, the form's own field names."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors import explain
+from connectors.models import ClientAuthentication, Connector, GrantType
+from connectors.oauth_http import (
+    CLIENT_AUTH_LABELS,
+    CONFIGURABLE_CLIENT_AUTHENTICATION,
+    GRANT_LABELS,
+    Grant,
+    OutboundPolicy,
+    Outcome,
+    TokenRequest,
+    token_request_perform,
+)
+
+
+def test_every_outcome_has_its_text_and_nothing_else_does() -> None:
+    assert set(explain.OUTCOME_TEXTS) == {str(outcome) for outcome in Outcome}
+
+
+def test_choices_derive_from_the_core_vocabulary() -> None:
+    assert [value for value, _ in GrantType.choices] == [str(grant) for grant in Grant]
+    assert dict(GrantType.choices) == {str(k): v for k, v in GRANT_LABELS.items()}
+    assert dict(ClientAuthentication.choices) == {
+        str(method): CLIENT_AUTH_LABELS[method] for method in CONFIGURABLE_CLIENT_AUTHENTICATION
+    }
+
+
+def test_the_panel_names_each_method_from_the_one_table() -> None:
+    for method, name in CLIENT_AUTH_LABELS.items():
+        assert explain.client_auth_name(str(method)) == name
+    assert explain.client_auth_name("something_new") == "something_new"
+
+
+def test_field_labels_are_the_model_verbose_names() -> None:
+    field = Connector._meta.get_field("oauth2_token_url")
+    assert explain.FIELD_LABELS.token_url == field.verbose_name
+    assert explain.label("test_request_path") == "Test request path"
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [(None, "The token URL is empty."), (explain.FIELD_LABELS, "Oauth2 Token Url is empty.")],
+)
+def test_the_core_names_fields_only_as_it_is_told(labels, expected) -> None:
+    kwargs = {"labels": labels} if labels else {}
+    result = token_request_perform(
+        TokenRequest("", "password"), policy=OutboundPolicy(), **kwargs
+    )
+    assert result.outcome == Outcome.CONFIG_ERROR
+    assert result.message == expected
+
+
+def test_hints_follow_the_field_labels(monkeypatch) -> None:
+    result = token_request_perform(
+        TokenRequest("ftp://x.example.test/t", "password"),
+        policy=OutboundPolicy(),
+        labels=explain.FIELD_LABELS,
+    )
+    assert explain.token_hint(result) == explain.OUTCOME_TEXTS["config_error"].next_step
+    explain.label.cache_clear()
+    monkeypatch.setattr(
+        Connector._meta.get_field("oauth2_token_url"), "verbose_name", "Token endpoint"
+    )
+    try:
+        facts = result.facts.__class__(grant_type="password", timeout=3.0)
+        timed_out = result.__class__(
+            ok=False,
+            outcome=Outcome.TIMEOUT,
+            message="",
+            attempts=result.attempts,
+            client_authentication_used=None,
+            token=None,
+            duration_ms=0,
+            facts=facts,
+        )
+        assert "Check Token endpoint and that this server can reach it" in explain.token_hint(
+            timed_out
+        )
+    finally:
+        explain.label.cache_clear()
