@@ -127,28 +127,54 @@ def redact_url(url: str) -> str:
     )
 
 
+def _mojibake(secret: str) -> set[str]:
+    """The secret's UTF-8 bytes read as Latin-1 or Windows-1252, as a careless server echoes it."""
+    raw = secret.encode("utf-8")
+    forms = {raw.decode("latin-1")}
+    try:
+        forms.add(raw.decode("cp1252"))
+    except UnicodeDecodeError:
+        pass  # a byte cp1252 leaves undefined; Latin-1 covers that form
+    forms.discard(secret)
+    return forms
+
+
+def _textual_forms(variant: str) -> set[str]:
+    """How one spelling of a secret appears inside URLs, JSON strings and HTML."""
+    return {
+        variant,
+        quote_plus(variant),
+        quote(variant, safe=""),
+        quote(variant),
+        json.dumps(variant)[1:-1],
+        json.dumps(variant, ensure_ascii=False)[1:-1],
+        html.escape(variant),
+    }
+
+
 def _encoded_forms(secret: str) -> set[str]:
+    """Every form of a secret that redaction masks (matched case-insensitively).
+
+    Covered: the secret as is, upper- and lower-cased (case-insensitive matching also catches
+    mixed case), its UTF-8 bytes read as Latin-1 or Windows-1252 (mojibake), each of those
+    URL-encoded, JSON-escaped or HTML-escaped; its UTF-8 bytes in base64 (standard and url-safe,
+    with and without padding) and in hex. Truncated echoes are `_prefix_pattern`'s.
+    """
     raw = secret.encode("utf-8")
     standard = base64.b64encode(raw).decode("ascii")
     urlsafe = base64.urlsafe_b64encode(raw).decode("ascii")
-    forms = {
-        secret,
-        quote_plus(secret),
-        quote(secret, safe=""),
-        quote(secret),
-        standard,
-        standard.rstrip("="),
-        urlsafe,
-        urlsafe.rstrip("="),
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        html.escape(secret),
-    }
+    forms = {standard, standard.rstrip("="), urlsafe, urlsafe.rstrip("="), raw.hex()}
+    for variant in {secret, secret.upper(), secret.lower(), *_mojibake(secret)}:
+        forms |= _textual_forms(variant)
     return {form for form in forms if len(form) >= _MIN_SECRET_LENGTH}
 
 
+def _secrets_key(secrets: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}))
+
+
 def _secrets_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
-    key = tuple(sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}))
+    key = _secrets_key(secrets)
     return _compiled_secrets_pattern(key) if key else None
 
 
@@ -163,16 +189,60 @@ def _compiled_secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | Non
         return None
     # Longest first, so a secret's encoded form is not half-replaced by a shorter form.
     ordered = sorted(forms, key=lambda form: (-len(form), form))
-    return re.compile("|".join(re.escape(form) for form in ordered))
+    return re.compile("|".join(re.escape(form) for form in ordered), re.IGNORECASE)
+
+
+# A server that cuts an echoed secret still leaks most of it: any run of at least this many of
+# its first characters is masked (with everything of the secret that follows the run).
+PREFIX_ECHO_LENGTH = 8
+
+
+@functools.lru_cache(maxsize=256)
+def _prefix_pattern(secrets: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
+    longer = tuple(s for s in secrets if len(s) > PREFIX_ECHO_LENGTH)
+    if not longer:
+        return None
+    prefixes = sorted({s[:PREFIX_ECHO_LENGTH] for s in longer})
+    return re.compile("|".join(re.escape(p) for p in prefixes), re.IGNORECASE), longer
+
+
+def _common_prefix(text: str, start: int, secret: str) -> int:
+    length = 0
+    for expected, found in zip(secret.lower(), text[start:].lower(), strict=False):
+        if expected != found:
+            break
+        length += 1
+    return length
+
+
+def _mask_prefixes(text: str, secrets: Iterable[str]) -> str:
+    """Mask truncated echoes: each run of a secret's first 8+ characters, as far as it goes."""
+    compiled = _prefix_pattern(_secrets_key(secrets))
+    if compiled is None:
+        return text
+    pattern, longer = compiled
+    parts: list[str] = []
+    position = 0
+    for match in pattern.finditer(text):
+        if match.start() < position:
+            continue  # inside a run masked already
+        length = max(_common_prefix(text, match.start(), secret) for secret in longer)
+        if length < PREFIX_ECHO_LENGTH:
+            continue
+        parts += [text[position : match.start()], MASK]
+        position = match.start() + length
+    return "".join(parts) + text[position:] if parts else text
 
 
 def redact_text(text: str, *, secrets: Iterable[str]) -> str:
-    """Mask known secrets (and their encoded forms) plus token-like values in free text."""
+    """Mask known secrets (and their altered forms) plus token-like values in free text."""
     if not text:
         return text
-    pattern = _secrets_pattern(secrets)
+    secret_list = tuple(secrets)
+    pattern = _secrets_pattern(secret_list)
     if pattern is not None:
         text = pattern.sub(MASK, text)
+        text = _mask_prefixes(text, secret_list)
     text = _JSON_VALUE.sub(lambda match: f"{match[1]}{MASK}{match[3]}", text)
     text = _REPR_VALUE.sub(lambda match: f"{match[1]}{MASK}{match[3]}", text)
     text = _FORM_VALUE.sub(lambda match: f"{match[1]}{MASK}", text)

@@ -220,7 +220,9 @@ def _token_attempt(
         answer = _Answer(
             status_code=raw.status,
             response_headers=response_headers(raw, secrets),
-            response_excerpt="" if raw.too_large else excerpt(raw, token_secrets),
+            response_excerpt=(
+                "" if raw.too_large else excerpt(raw, token_secrets, token_response=True)
+            ),
         )
     duration_ms = round((time.monotonic() - started) * 1000)
     attempt = _attempt(
