@@ -852,7 +852,8 @@ def test_auto_both_rejected_then_unencoded_basic_works(server: LoopbackServer) -
     ]
     assert server.requests[2].header("Authorization") == BASIC_CLIENT_UNENCODED
     assert "client_secret" not in dict(server.requests[2].form())
-    assert result.client_authentication_used == "basic_client"
+    # Issue 8: the value names what really worked (it was "basic_client" before).
+    assert result.client_authentication_used == "basic_client_unencoded"
     assert "2.3.1" in result.message and "skips" in result.message
     assert "2.3.1" in hint_of(result)
 
@@ -913,7 +914,15 @@ def test_auto_stops_on_unrelated_invalid_request(server: LoopbackServer) -> None
 
 def test_explicit_method_is_tried_alone(server: LoopbackServer) -> None:
     server.respond(oauth_error("invalid_client", 401))
-    result = perform(make_request(server, client_authentication="basic_client"))
+    # Credentials the §2.3.1 encoding leaves unchanged: no unencoded retry applies.
+    result = perform(
+        make_request(
+            server,
+            client_authentication="basic_client",
+            client_id="plainid",
+            client_secret="plainsecret",
+        )
+    )
     assert result.outcome == "invalid_client"
     assert len(result.attempts) == 1
     assert "OAuth 2.0 with Request Body" in hint_of(result)
@@ -940,7 +949,8 @@ def _gaierror(*args: object, **kwargs: object) -> list:
 
 def _scenario_error(code: str, status: int = 400) -> Callable[[Harness], TokenResult]:
     def run(h: Harness) -> TokenResult:
-        h.server.respond(oauth_error(code, status))
+        # Twice: pinned Basic retries unencoded once when the client is refused.
+        h.server.respond(oauth_error(code, status), oauth_error(code, status))
         return perform(make_request(h.server, client_authentication="basic_client"))
 
     return run

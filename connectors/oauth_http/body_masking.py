@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl
 
-from connectors.oauth_http.redaction import MASK, key_looks_sensitive, redact_text
+from connectors.oauth_http.redaction import MASK, key_looks_sensitive, redact_echoes
 
 # Keys of a token response whose values say nothing secret; compared without case, "_", "-"
 # or ".", so `expires_in`, `ExpiresIn` and `expires-in` are one entry.
@@ -147,7 +147,7 @@ def mask_json_text(text: str, *, secrets: Sequence[str], masked: MaskRule) -> st
             hidden.append(_json_string(token))
     # A masked value quoted again under a harmless key ("message") is masked there too.
     found = (value for value in hidden if len(value) >= _MIN_ECHOED_VALUE)
-    return redact_text("".join(parts) + text[position:], secrets=(*secrets, *found))
+    return redact_echoes("".join(parts) + text[position:], secrets=(*secrets, *found))
 
 
 def _token_rule(path: Sequence[str]) -> bool:
@@ -176,7 +176,7 @@ def _mask_form(text: str, secrets: Sequence[str], masked: MaskRule) -> str | Non
         key, _, value = part.partition("=")
         name = parse_qsl(f"{key}=", keep_blank_values=True)[0][0] if key else ""
         pairs.append(f"{key}={MASK}" if value and masked([name]) else part)
-    return redact_text("&".join(pairs), secrets=secrets)
+    return redact_echoes("&".join(pairs), secrets=secrets)
 
 
 # A body that is one long word: most likely a bare token sent as text/plain.
@@ -192,14 +192,14 @@ def mask_token_body(text: str, *, secrets: Sequence[str]) -> str:
         return form
     if _BARE_TOKEN.fullmatch(text):
         return MASK
-    return redact_text(text, secrets=secrets)
+    return redact_echoes(text, secrets=secrets)
 
 
 def mask_body(text: str, *, secrets: Sequence[str]) -> str:
     """Any other body: values under sensitive-looking keys at any depth, and known secrets."""
     if _looks_like_json(text):
         return mask_json_text(text, secrets=secrets, masked=_sensitive_rule)
-    return redact_text(text, secrets=secrets)
+    return redact_echoes(text, secrets=secrets)
 
 
 __all__ = [

@@ -153,17 +153,18 @@ def _textual_forms(variant: str) -> set[str]:
 
 
 def _encoded_forms(secret: str) -> set[str]:
-    """Every form of a secret that redaction masks (matched case-insensitively).
+    """Every form of a secret that redaction masks.
 
-    Covered: the secret as is, upper- and lower-cased (case-insensitive matching also catches
-    mixed case), its UTF-8 bytes read as Latin-1 or Windows-1252 (mojibake), each of those
-    URL-encoded, JSON-escaped or HTML-escaped; its UTF-8 bytes in base64 (standard and url-safe,
-    with and without padding) and in hex. Truncated echoes are `_prefix_pattern`'s.
+    Covered: the secret as is, upper- and lower-cased, its UTF-8 bytes read as Latin-1 or
+    Windows-1252 (mojibake), each of those URL-encoded, JSON-escaped or HTML-escaped; its UTF-8
+    bytes in base64 (standard and url-safe, with and without padding) and in hex (either case).
+    `redact_echoes` adds mixed case and truncated prefixes for text a server sent.
     """
     raw = secret.encode("utf-8")
     standard = base64.b64encode(raw).decode("ascii")
     urlsafe = base64.urlsafe_b64encode(raw).decode("ascii")
     forms = {standard, standard.rstrip("="), urlsafe, urlsafe.rstrip("="), raw.hex()}
+    forms.add(raw.hex().upper())
     for variant in {secret, secret.upper(), secret.lower(), *_mojibake(secret)}:
         forms |= _textual_forms(variant)
     return {form for form in forms if len(form) >= _MIN_SECRET_LENGTH}
@@ -173,13 +174,17 @@ def _secrets_key(secrets: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}))
 
 
-def _secrets_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+def _secrets_pattern(
+    secrets: Iterable[str], *, ignore_case: bool = False
+) -> re.Pattern[str] | None:
     key = _secrets_key(secrets)
-    return _compiled_secrets_pattern(key) if key else None
+    return _compiled_secrets_pattern(key, ignore_case) if key else None
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled_secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+def _compiled_secrets_pattern(
+    secrets: tuple[str, ...], ignore_case: bool
+) -> re.Pattern[str] | None:
     # One test redacts a dozen texts with the same secrets; compiling once per set is the saving.
     forms: set[str] = set()
     for secret in secrets:
@@ -189,7 +194,8 @@ def _compiled_secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | Non
         return None
     # Longest first, so a secret's encoded form is not half-replaced by a shorter form.
     ordered = sorted(forms, key=lambda form: (-len(form), form))
-    return re.compile("|".join(re.escape(form) for form in ordered), re.IGNORECASE)
+    flags = re.IGNORECASE if ignore_case else 0
+    return re.compile("|".join(re.escape(form) for form in ordered), flags)
 
 
 # A server that cuts an echoed secret still leaks most of it: any run of at least this many of
@@ -234,15 +240,29 @@ def _mask_prefixes(text: str, secrets: Iterable[str]) -> str:
     return "".join(parts) + text[position:] if parts else text
 
 
-def redact_text(text: str, *, secrets: Iterable[str]) -> str:
-    """Mask known secrets (and their altered forms) plus token-like values in free text."""
+def redact_echoes(text: str, *, secrets: Iterable[str]) -> str:
+    """`redact_text` for text a remote server sent, which may echo a secret altered.
+
+    Beyond `redact_text`'s forms it masks the secret in any mix of case and any run of its
+    first 8 or more characters (a cut echo). Not for the console's own texts: a secret's first
+    8 characters can be an ordinary word ("replaced-secret" would mask "replaced").
+    """
     if not text:
         return text
     secret_list = tuple(secrets)
-    pattern = _secrets_pattern(secret_list)
+    pattern = _secrets_pattern(secret_list, ignore_case=True)
+    if pattern is not None:
+        text = _mask_prefixes(pattern.sub(MASK, text), secret_list)
+    return redact_text(text, secrets=secret_list)
+
+
+def redact_text(text: str, *, secrets: Iterable[str]) -> str:
+    """Mask known secrets (and their encoded forms) plus token-like values in free text."""
+    if not text:
+        return text
+    pattern = _secrets_pattern(secrets)
     if pattern is not None:
         text = pattern.sub(MASK, text)
-        text = _mask_prefixes(text, secret_list)
     text = _JSON_VALUE.sub(lambda match: f"{match[1]}{MASK}{match[3]}", text)
     text = _REPR_VALUE.sub(lambda match: f"{match[1]}{MASK}{match[3]}", text)
     text = _FORM_VALUE.sub(lambda match: f"{match[1]}{MASK}", text)

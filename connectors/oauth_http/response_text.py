@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from requests.structures import CaseInsensitiveDict
 
 from connectors.oauth_http.body_masking import mask_body, mask_token_body
-from connectors.oauth_http.redaction import redact_headers, redact_text
+from connectors.oauth_http.redaction import redact_echoes, redact_headers
 from connectors.oauth_http.transport import RawResponse, Target
 
 EXCERPT_LIMIT = 2_000
@@ -95,7 +95,7 @@ def response_headers(raw: RawResponse, secrets: Sequence[str]) -> tuple[tuple[st
             # Query and fragment of a redirect can carry codes or tokens; the path is what a
             # user needs to set the final URL.
             value = without_query(value)
-        kept.append((name, redact_text(value, secrets=secrets)))
+        kept.append((name, redact_echoes(value, secrets=secrets)))
     return redact_headers(kept)
 
 

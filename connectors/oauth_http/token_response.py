@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from connectors.oauth_http.redaction import redact_text, redact_url
+from connectors.oauth_http.redaction import redact_echoes, redact_url
 from connectors.oauth_http.response_text import (
     content_type,
     decode,
@@ -286,7 +286,7 @@ def _error_reading(
     raw: RawResponse, document: dict[str, Any], error: str, secrets: Sequence[str]
 ) -> Reading:
     """An OAuth error answer (RFC 6749 §5.2), by its own code when the console knows it."""
-    description = redact_text(_error_text(document), secrets=secrets)
+    description = redact_echoes(_error_text(document), secrets=secrets)
     uri = document.get("error_uri")
     detail = f": {short(description)}" if description else "."
     if uri:
