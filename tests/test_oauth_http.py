@@ -1471,3 +1471,74 @@ def test_client_without_id_rejected_is_told_to_fill_in_client_id(server: Loopbac
     assert result.outcome == "invalid_client"
     assert len(result.attempts) == 1
     assert "fill in Client ID" in hint_of(result)
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 8: Basic against servers that skip the §2.3.1 decoding; error texts; token shapes
+
+
+def test_pinned_basic_retries_unencoded_once_when_refused(server: LoopbackServer) -> None:
+    server.respond(oauth_error("invalid_client", 401), token_ok())
+    result = perform(make_request(server, client_authentication="basic_client"))
+    assert result.ok
+    assert [a.client_authentication for a in result.attempts] == [
+        "basic_client",
+        "basic_client_unencoded",
+    ]
+    assert server.requests[0].header("Authorization") == BASIC_CLIENT_ENCODED
+    assert server.requests[1].header("Authorization") == BASIC_CLIENT_UNENCODED
+    assert result.client_authentication_used == "basic_client_unencoded"
+    assert "2.3.1" in result.message
+    assert "(unencoded)" in hint_of(result)
+
+
+def test_pinned_basic_refused_twice_is_invalid_client(server: LoopbackServer) -> None:
+    server.respond(oauth_error("invalid_client", 401), oauth_error("invalid_client", 401))
+    result = perform(make_request(server, client_authentication="basic_client"))
+    assert result.outcome == "invalid_client"
+    assert len(result.attempts) == 2 and result.client_authentication_used is None
+
+
+def test_pinned_unencoded_basic_is_sent_alone(server: LoopbackServer) -> None:
+    server.respond(token_ok())
+    result = perform(make_request(server, client_authentication="basic_client_unencoded"))
+    assert result.ok and len(result.attempts) == 1
+    assert server.requests[0].header("Authorization") == BASIC_CLIENT_UNENCODED
+    assert result.client_authentication_used == "basic_client_unencoded"
+    assert "2.3.1" not in result.message  # nothing was refused on the way
+
+
+@pytest.mark.parametrize("key", ["description", "message"])
+def test_error_text_under_description_or_message_is_shown(server: LoopbackServer, key: str):
+    server.respond(json_response({"error": "invalid_grant", key: "Account locked."}, 400))
+    result = perform(make_request(server, client_authentication="request_body"))
+    assert result.outcome == "invalid_grant"
+    assert "Account locked." in result.message
+
+
+def test_cognito_shaped_token_response_masks_every_credential(server: LoopbackServer) -> None:
+    server.respond(
+        json_response(
+            {
+                "AuthenticationResult": {
+                    "AccessToken": "cognito-access-1234",
+                    "RefreshToken": "cognito-refresh-5678",
+                    "IdToken": "cognito-id-9012",
+                    "TokenType": "Bearer",
+                    "ExpiresIn": 3600,
+                }
+            }
+        )
+    )
+    result = perform(
+        make_request(
+            server,
+            client_authentication="request_body",
+            access_token_key="AuthenticationResult.AccessToken",
+        )
+    )
+    assert result.ok and result.access_token == "cognito-access-1234"
+    excerpt = result.attempts[0].response_excerpt
+    for value in ("cognito-access-1234", "cognito-refresh-5678", "cognito-id-9012"):
+        assert value not in excerpt and value not in repr(result)
+    assert '"ExpiresIn": 3600' in excerpt
