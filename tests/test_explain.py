@@ -113,3 +113,15 @@ def test_a_refused_pinned_unencoded_basic_points_to_the_encoded_form() -> None:
     hint = explain.token_hint(result)
     assert CLIENT_AUTH_LABELS[ClientAuthentication.BASIC_CLIENT] in hint
     assert "username and password" not in hint
+
+
+@pytest.mark.parametrize(
+    "code", ["request_body", "basic_client", "basic_client_unencoded", "basic_user"]
+)
+def test_the_audit_steps_name_each_method_from_the_same_table(code: str) -> None:
+    from types import SimpleNamespace
+
+    from audit.templatetags.audit_tags import client_auth_label
+
+    step = SimpleNamespace(client_authentication=code, step="token")
+    assert client_auth_label(step) == explain.client_auth_name(code)
