@@ -1542,3 +1542,18 @@ def test_cognito_shaped_token_response_masks_every_credential(server: LoopbackSe
     for value in ("cognito-access-1234", "cognito-refresh-5678", "cognito-id-9012"):
         assert value not in excerpt and value not in repr(result)
     assert '"ExpiresIn": 3600' in excerpt
+
+
+def test_api_excerpt_masks_sensitive_keys_at_any_depth(server: LoopbackServer) -> None:
+    body = {
+        "me": "alice",
+        "session": {"id": "sess-id-4321"},
+        "links": [{"apiKey": "api-key-8765", "rel": "self"}],
+        "credentials": ["cred-1111"],
+    }
+    server.respond(json_response(body))
+    result = api_request_perform(ApiRequest(server.url("/api")), policy=LOOPBACK)
+    excerpt = result.attempt.response_excerpt
+    for value in ("sess-id-4321", "api-key-8765", "cred-1111"):
+        assert value not in excerpt
+    assert '"me": "alice"' in excerpt and '"rel": "self"' in excerpt
