@@ -8,7 +8,7 @@ its `AppConfig.ready()`; audit asks `get()` for it when it needs one.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
@@ -75,6 +75,10 @@ class ConnectorDirectory(Protocol):
 
     def outcome_codes(self) -> tuple[str, ...]:
         """The outcomes a connection test can end with, in the vocabulary's order."""
+        ...
+
+    def client_auth_labels(self) -> Mapping[str, str]:
+        """The one name of each client authentication method, by the code an attempt stores."""
         ...
 
 

@@ -5,11 +5,12 @@ Registered by `ConnectorsConfig.ready()`, so the audit app never imports connect
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from audit.providers import Redaction
 from connectors.models import ALL_SECRET_FIELDS, Connector
-from connectors.oauth_http import OUTCOMES, redaction
+from connectors.oauth_http import CLIENT_AUTH_LABELS, OUTCOMES, redaction
 
 
 class ConnectorsAuditProvider:
@@ -37,3 +38,7 @@ class ConnectorsAuditProvider:
 
     def outcome_codes(self) -> tuple[str, ...]:
         return tuple(OUTCOMES)
+
+    def client_auth_labels(self) -> Mapping[str, str]:
+        # The empty code (no client credentials sent) has no method name; audit says why.
+        return {str(code): name for code, name in CLIENT_AUTH_LABELS.items() if code}

@@ -30,7 +30,7 @@ from connectors.models import (
     Connector,
     TokenRequestParam,
 )
-from connectors.oauth_http import ClientAuthentication, Outcome
+from connectors.oauth_http import Outcome
 from connectors.oauth_http.redaction import redact_text
 from connectors.oauth_http.token_request import exchange_secrets
 from connectors.services import TRACKED_FIELDS, acting_user
@@ -220,11 +220,7 @@ def _curl_for(request: oauth_http.TokenRequest, attempt: oauth_http.Attempt) -> 
 def _pin_offer(connector: Connector, result: oauth_http.TokenResult) -> str | None:
     if connector.auth_config != AuthConfig.OAUTH2 or connector.oauth2_client_authentication:
         return None
-    last_method = result.attempts[-1].client_authentication if result.attempts else ""
-    if last_method == ClientAuthentication.BASIC_CLIENT_UNENCODED:
-        # No pinnable method sends Basic without the §2.3.1 encoding; only automatic mode
-        # reaches it, so pinning "Basic" would break the connector.
-        return None
+    # The method that worked, `basic_client_unencoded` included: pinning records that form.
     return result.client_authentication_used
 
 

@@ -418,6 +418,13 @@ def _client_rejected_hint(result: TokenResult) -> str:
             f"in the request body: set {setting} to {CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]} (or "
             "leave it on automatic to try both)."
         )
+    if mode == Auth.BASIC_CLIENT_UNENCODED:
+        return (
+            f"Check {client_id} and {client_secret}. If they are right, the server may decode "
+            f"the Basic credentials as RFC 6749 §2.3.1 requires: set {setting} to "
+            f"{CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]} (it tries the unencoded form too), or to "
+            f"{CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]}."
+        )
     if mode == Auth.REQUEST_BODY:
         return (
             f"Check {client_id} and {client_secret}. If they are right, the server may want them "
@@ -437,13 +444,12 @@ def _method_hint(result: TokenResult) -> str | None:
     auto = facts.client_authentication == Auth.AUTO
     tried = [attempt.client_authentication for attempt in result.attempts]
     setting = label("oauth2_client_authentication")
-    if tried[-1] == Auth.BASIC_CLIENT_UNENCODED and used:
+    if tried[-1] == Auth.BASIC_CLIENT_UNENCODED and used and len(tried) > 1:
         return (
             "The server does not decode the Basic credentials as RFC 6749 §2.3.1 requires, so "
             "credentials with characters like + / : % spaces or accents only work unencoded. "
-            f"Keep {setting} on automatic so this fallback is used, or use a "
-            f"{label('oauth2_client_secret')} without such characters, and tell the provider "
-            "about the bug."
+            f"Set {setting} to {CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT_UNENCODED]} to skip the "
+            "refused attempts, and tell the provider about the bug."
         )
     if auto and used == Auth.REQUEST_BODY and Auth.BASIC_CLIENT in tried:
         prefix = (

@@ -55,6 +55,10 @@ class ClientAuthentication(models.TextChoices):
     AUTO = Auth.AUTO.value, CLIENT_AUTH_LABELS[Auth.AUTO]
     REQUEST_BODY = Auth.REQUEST_BODY.value, CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]
     BASIC_CLIENT = Auth.BASIC_CLIENT.value, CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]
+    BASIC_CLIENT_UNENCODED = (
+        Auth.BASIC_CLIENT_UNENCODED.value,
+        CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT_UNENCODED],
+    )
     BASIC_USER = Auth.BASIC_USER.value, CLIENT_AUTH_LABELS[Auth.BASIC_USER]
 
 
@@ -206,7 +210,7 @@ class Connector(models.Model):
     oauth2_token_url = models.CharField("Oauth2 Token Url", max_length=2048, blank=True)
     oauth2_client_authentication = models.CharField(
         "Oauth2 Client Authentication",
-        max_length=16,
+        max_length=32,
         choices=ClientAuthentication.choices,
         default=ClientAuthentication.AUTO,
         blank=True,

@@ -126,13 +126,14 @@ def test_auto_mode_finds_the_body_and_offers_to_pin(fault_connector, fault_serve
 def test_auto_mode_falls_back_to_unencoded_basic(fault_connector):
     outcome = connector_test(connector=fault_connector("/basic-unencoded"))
     run = outcome.run
-    assert outcome.pin_offer is None  # pinning Basic would encode again, and fail
+    # Issue 8: the unencoded form is a method of its own now, so it can be pinned.
+    assert outcome.pin_offer == "basic_client_unencoded"
     assert run.ok
     # "Copy as curl" of the step that worked repeats that step: plain Basic, no encoding.
     curl = run.attempts.order_by("position").last().curl
     assert "BASIC=" not in curl and '"$CLIENT_SECRET"' in curl
     assert [a.client_authentication for a in run.attempts.all()][-1] == "basic_client_unencoded"
-    assert run.client_authentication_used == "basic_client"
+    assert run.client_authentication_used == "basic_client_unencoded"
 
 
 def test_unexpected_failure_is_recorded_as_internal_error(fault_connector):

@@ -83,3 +83,45 @@ def test_hints_follow_the_field_labels(monkeypatch) -> None:
         )
     finally:
         explain.label.cache_clear()
+
+
+def test_the_unencoded_basic_form_is_a_choice_in_the_products_words() -> None:
+    value = "basic_client_unencoded"
+    assert value in dict(ClientAuthentication.choices)
+    name = explain.client_auth_name(value)
+    assert name.startswith("OAuth 2.0 with Basic Auth Header") and "unencoded" in name
+    field = Connector._meta.get_field("oauth2_client_authentication")
+    assert field.max_length >= len(value)
+
+
+def test_a_refused_pinned_unencoded_basic_points_to_the_encoded_form() -> None:
+    from connectors.oauth_http import Attempt, Facts, TokenResult
+
+    attempt = Attempt(
+        "basic_client_unencoded", "POST", "", (), (), 401, (), "", 0, Outcome.INVALID_CLIENT, ""
+    )
+    result = TokenResult(
+        ok=False,
+        outcome=Outcome.INVALID_CLIENT,
+        message="",
+        attempts=(attempt,),
+        client_authentication_used=None,
+        token=None,
+        duration_ms=0,
+        facts=Facts(client_rejected=True, client_authentication="basic_client_unencoded"),
+    )
+    hint = explain.token_hint(result)
+    assert CLIENT_AUTH_LABELS[ClientAuthentication.BASIC_CLIENT] in hint
+    assert "username and password" not in hint
+
+
+@pytest.mark.parametrize(
+    "code", ["request_body", "basic_client", "basic_client_unencoded", "basic_user"]
+)
+def test_the_audit_steps_name_each_method_from_the_same_table(code: str) -> None:
+    from types import SimpleNamespace
+
+    from audit.templatetags.audit_tags import client_auth_label
+
+    step = SimpleNamespace(client_authentication=code, step="token")
+    assert client_auth_label(step) == explain.client_auth_name(code)

@@ -852,7 +852,8 @@ def test_auto_both_rejected_then_unencoded_basic_works(server: LoopbackServer) -
     ]
     assert server.requests[2].header("Authorization") == BASIC_CLIENT_UNENCODED
     assert "client_secret" not in dict(server.requests[2].form())
-    assert result.client_authentication_used == "basic_client"
+    # Issue 8: the value names what really worked (it was "basic_client" before).
+    assert result.client_authentication_used == "basic_client_unencoded"
     assert "2.3.1" in result.message and "skips" in result.message
     assert "2.3.1" in hint_of(result)
 
@@ -913,7 +914,15 @@ def test_auto_stops_on_unrelated_invalid_request(server: LoopbackServer) -> None
 
 def test_explicit_method_is_tried_alone(server: LoopbackServer) -> None:
     server.respond(oauth_error("invalid_client", 401))
-    result = perform(make_request(server, client_authentication="basic_client"))
+    # Credentials the §2.3.1 encoding leaves unchanged: no unencoded retry applies.
+    result = perform(
+        make_request(
+            server,
+            client_authentication="basic_client",
+            client_id="plainid",
+            client_secret="plainsecret",
+        )
+    )
     assert result.outcome == "invalid_client"
     assert len(result.attempts) == 1
     assert "OAuth 2.0 with Request Body" in hint_of(result)
@@ -940,7 +949,8 @@ def _gaierror(*args: object, **kwargs: object) -> list:
 
 def _scenario_error(code: str, status: int = 400) -> Callable[[Harness], TokenResult]:
     def run(h: Harness) -> TokenResult:
-        h.server.respond(oauth_error(code, status))
+        # Twice: pinned Basic retries unencoded once when the client is refused.
+        h.server.respond(oauth_error(code, status), oauth_error(code, status))
         return perform(make_request(h.server, client_authentication="basic_client"))
 
     return run
@@ -1461,3 +1471,89 @@ def test_client_without_id_rejected_is_told_to_fill_in_client_id(server: Loopbac
     assert result.outcome == "invalid_client"
     assert len(result.attempts) == 1
     assert "fill in Client ID" in hint_of(result)
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 8: Basic against servers that skip the §2.3.1 decoding; error texts; token shapes
+
+
+def test_pinned_basic_retries_unencoded_once_when_refused(server: LoopbackServer) -> None:
+    server.respond(oauth_error("invalid_client", 401), token_ok())
+    result = perform(make_request(server, client_authentication="basic_client"))
+    assert result.ok
+    assert [a.client_authentication for a in result.attempts] == [
+        "basic_client",
+        "basic_client_unencoded",
+    ]
+    assert server.requests[0].header("Authorization") == BASIC_CLIENT_ENCODED
+    assert server.requests[1].header("Authorization") == BASIC_CLIENT_UNENCODED
+    assert result.client_authentication_used == "basic_client_unencoded"
+    assert "2.3.1" in result.message
+    assert "(unencoded)" in hint_of(result)
+
+
+def test_pinned_basic_refused_twice_is_invalid_client(server: LoopbackServer) -> None:
+    server.respond(oauth_error("invalid_client", 401), oauth_error("invalid_client", 401))
+    result = perform(make_request(server, client_authentication="basic_client"))
+    assert result.outcome == "invalid_client"
+    assert len(result.attempts) == 2 and result.client_authentication_used is None
+
+
+def test_pinned_unencoded_basic_is_sent_alone(server: LoopbackServer) -> None:
+    server.respond(token_ok())
+    result = perform(make_request(server, client_authentication="basic_client_unencoded"))
+    assert result.ok and len(result.attempts) == 1
+    assert server.requests[0].header("Authorization") == BASIC_CLIENT_UNENCODED
+    assert result.client_authentication_used == "basic_client_unencoded"
+    assert "2.3.1" not in result.message  # nothing was refused on the way
+
+
+@pytest.mark.parametrize("key", ["description", "message"])
+def test_error_text_under_description_or_message_is_shown(server: LoopbackServer, key: str):
+    server.respond(json_response({"error": "invalid_grant", key: "Account locked."}, 400))
+    result = perform(make_request(server, client_authentication="request_body"))
+    assert result.outcome == "invalid_grant"
+    assert "Account locked." in result.message
+
+
+def test_cognito_shaped_token_response_masks_every_credential(server: LoopbackServer) -> None:
+    server.respond(
+        json_response(
+            {
+                "AuthenticationResult": {
+                    "AccessToken": "cognito-access-1234",
+                    "RefreshToken": "cognito-refresh-5678",
+                    "IdToken": "cognito-id-9012",
+                    "TokenType": "Bearer",
+                    "ExpiresIn": 3600,
+                }
+            }
+        )
+    )
+    result = perform(
+        make_request(
+            server,
+            client_authentication="request_body",
+            access_token_key="AuthenticationResult.AccessToken",
+        )
+    )
+    assert result.ok and result.access_token == "cognito-access-1234"
+    excerpt = result.attempts[0].response_excerpt
+    for value in ("cognito-access-1234", "cognito-refresh-5678", "cognito-id-9012"):
+        assert value not in excerpt and value not in repr(result)
+    assert '"ExpiresIn": 3600' in excerpt
+
+
+def test_api_excerpt_masks_sensitive_keys_at_any_depth(server: LoopbackServer) -> None:
+    body = {
+        "me": "alice",
+        "session": {"id": "sess-id-4321"},
+        "links": [{"apiKey": "api-key-8765", "rel": "self"}],
+        "credentials": ["cred-1111"],
+    }
+    server.respond(json_response(body))
+    result = api_request_perform(ApiRequest(server.url("/api")), policy=LOOPBACK)
+    excerpt = result.attempt.response_excerpt
+    for value in ("sess-id-4321", "api-key-8765", "cred-1111"):
+        assert value not in excerpt
+    assert '"me": "alice"' in excerpt and '"rel": "self"' in excerpt

@@ -177,3 +177,102 @@ def test_redact_json_deep_copy() -> None:
         "custom": MASK,
     }
     assert original["nested"]["client_secret"] == "cs"  # the input is untouched
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 8: echoes of a secret, altered by the server
+
+
+ECHOED = "Sup3r-Secret+Valué"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        ECHOED.upper(),
+        ECHOED.lower(),
+        "sUP3R-sECRET+vALUÉ",  # mixed case
+        ECHOED.encode().hex(),
+        ECHOED.encode().hex().upper(),
+        ECHOED[:8],
+        ECHOED[:12],
+        ECHOED.encode().decode("latin-1"),  # UTF-8 read as Latin-1
+        ECHOED.encode().decode("cp1252"),
+        base64.b64encode(ECHOED.encode()).decode(),
+        json.dumps(ECHOED.upper())[1:-1],
+    ],
+)
+def test_redact_echoes_masks_altered_forms(form: str) -> None:
+    from connectors.oauth_http.redaction import redact_echoes
+
+    text = f"server said: {form} (end)"
+    masked = redact_echoes(text, secrets=[ECHOED])
+    assert form not in masked
+    assert masked == f"server said: {MASK} (end)"
+
+
+def test_redact_text_masks_exact_altered_forms_but_not_prefixes() -> None:
+    for form in (ECHOED.upper(), ECHOED.lower(), ECHOED.encode().hex().upper()):
+        assert redact_text(form, secrets=[ECHOED]) == MASK
+    # The console's own texts keep ordinary words that begin a secret.
+    assert redact_text("secret replaced", secrets=["replaced-secret"]) == "secret replaced"
+
+
+def test_a_prefix_shorter_than_8_is_not_masked() -> None:
+    from connectors.oauth_http.redaction import redact_echoes
+
+    assert redact_echoes("Sup3r-S is fine", secrets=[ECHOED]) == "Sup3r-S is fine"
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 8: response bodies masked by key
+
+
+def test_token_body_is_default_deny_at_any_depth() -> None:
+    from connectors.oauth_http.body_masking import mask_token_body
+
+    body = json.dumps(
+        {
+            "AuthenticationResult": {
+                "AccessToken": "cog-at-1",
+                "RefreshToken": "cog-rt-2",
+                "IdToken": "cog-id-3",
+                "TokenType": "Bearer",
+                "ExpiresIn": 3600,
+            },
+            "data": {"token": "data-tok-4", "items": ["list-tok-5"]},
+            "apiKey": "api-key-6",
+            "session_key": "sess-7",
+            "scope": "read write",
+            "error_description": "nothing wrong, but here is cog-rt-2 again",
+        }
+    )
+    masked = mask_token_body(body, secrets=[])
+    for value in ("cog-at-1", "cog-rt-2", "cog-id-3", "data-tok-4", "list-tok-5", "api-key-6"):
+        assert value not in masked
+    assert "sess-7" not in masked
+    assert '"TokenType": "Bearer"' in masked and '"ExpiresIn": 3600' in masked
+    assert '"scope": "read write"' in masked
+
+
+def test_token_body_cut_in_the_middle_is_still_masked() -> None:
+    from connectors.oauth_http.body_masking import mask_token_body
+
+    masked = mask_token_body('{"token_type": "x", "refreshToken": "abcdefgh-cut-he', secrets=[])
+    assert "abcdefgh" not in masked and '"token_type": "x"' in masked
+
+
+def test_form_encoded_token_body_is_default_deny() -> None:
+    from connectors.oauth_http.body_masking import mask_token_body
+
+    masked = mask_token_body("access_token=f-1&id_token=f-2&token_type=bearer", secrets=[])
+    assert masked == f"access_token={MASK}&id_token={MASK}&token_type=bearer"
+
+
+def test_other_bodies_mask_sensitive_keys_at_any_depth() -> None:
+    from connectors.oauth_http.body_masking import mask_body
+
+    body = '{"me": "alice", "session": {"id": "s-1"}, "items": [{"apiKey": "k-2", "n": "x"}]}'
+    masked = mask_body(body, secrets=[])
+    assert "s-1" not in masked and "k-2" not in masked
+    assert '"me": "alice"' in masked and '"n": "x"' in masked

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from audit import providers
 from audit.sanitize import (
     NO_SECRETS,
     Secrets,
@@ -24,13 +25,6 @@ from audit.sanitize import (
 )
 
 register = template.Library()
-
-CLIENT_AUTH_LABELS: dict[str, str] = {
-    "request_body": "Client ID and secret in the request body",
-    "basic_client": "Basic Auth header (client ID and secret)",
-    "basic_client_unencoded": "Basic Auth header (client ID and secret, not URL-encoded)",
-    "basic_user": "Basic Auth header (username and password)",
-}
 
 GOOD_OUTCOMES = frozenset({"success", "ok"})
 DENIAL_OUTCOMES = frozenset({"blocked", "rate_limited", "permission_denied"})
@@ -82,9 +76,11 @@ def audit_value(value: Any, redactor: Any = None) -> str:
 
 @register.filter
 def client_auth_label(attempt: Any) -> str:
+    """The step's header: the method's one name, from the connectors app's label table."""
     code = getattr(attempt, "client_authentication", "") or ""
-    if code in CLIENT_AUTH_LABELS:
-        return CLIENT_AUTH_LABELS[code]
+    labels = providers.get().client_auth_labels()
+    if code in labels:
+        return labels[code]
     if getattr(attempt, "step", "") == "api":
         return "API request with the credentials"
     return code or "Token request"

@@ -127,33 +127,64 @@ def redact_url(url: str) -> str:
     )
 
 
+def _mojibake(secret: str) -> set[str]:
+    """The secret's UTF-8 bytes read as Latin-1 or Windows-1252, as a careless server echoes it."""
+    raw = secret.encode("utf-8")
+    forms = {raw.decode("latin-1")}
+    try:
+        forms.add(raw.decode("cp1252"))
+    except UnicodeDecodeError:
+        pass  # a byte cp1252 leaves undefined; Latin-1 covers that form
+    forms.discard(secret)
+    return forms
+
+
+def _textual_forms(variant: str) -> set[str]:
+    """How one spelling of a secret appears inside URLs, JSON strings and HTML."""
+    return {
+        variant,
+        quote_plus(variant),
+        quote(variant, safe=""),
+        quote(variant),
+        json.dumps(variant)[1:-1],
+        json.dumps(variant, ensure_ascii=False)[1:-1],
+        html.escape(variant),
+    }
+
+
 def _encoded_forms(secret: str) -> set[str]:
+    """Every form of a secret that redaction masks.
+
+    Covered: the secret as is, upper- and lower-cased, its UTF-8 bytes read as Latin-1 or
+    Windows-1252 (mojibake), each of those URL-encoded, JSON-escaped or HTML-escaped; its UTF-8
+    bytes in base64 (standard and url-safe, with and without padding) and in hex (either case).
+    `redact_echoes` adds mixed case and truncated prefixes for text a server sent.
+    """
     raw = secret.encode("utf-8")
     standard = base64.b64encode(raw).decode("ascii")
     urlsafe = base64.urlsafe_b64encode(raw).decode("ascii")
-    forms = {
-        secret,
-        quote_plus(secret),
-        quote(secret, safe=""),
-        quote(secret),
-        standard,
-        standard.rstrip("="),
-        urlsafe,
-        urlsafe.rstrip("="),
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        html.escape(secret),
-    }
+    forms = {standard, standard.rstrip("="), urlsafe, urlsafe.rstrip("="), raw.hex()}
+    forms.add(raw.hex().upper())
+    for variant in {secret, secret.upper(), secret.lower(), *_mojibake(secret)}:
+        forms |= _textual_forms(variant)
     return {form for form in forms if len(form) >= _MIN_SECRET_LENGTH}
 
 
-def _secrets_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
-    key = tuple(sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}))
-    return _compiled_secrets_pattern(key) if key else None
+def _secrets_key(secrets: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}))
+
+
+def _secrets_pattern(
+    secrets: Iterable[str], *, ignore_case: bool = False
+) -> re.Pattern[str] | None:
+    key = _secrets_key(secrets)
+    return _compiled_secrets_pattern(key, ignore_case) if key else None
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled_secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+def _compiled_secrets_pattern(
+    secrets: tuple[str, ...], ignore_case: bool
+) -> re.Pattern[str] | None:
     # One test redacts a dozen texts with the same secrets; compiling once per set is the saving.
     forms: set[str] = set()
     for secret in secrets:
@@ -163,7 +194,66 @@ def _compiled_secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | Non
         return None
     # Longest first, so a secret's encoded form is not half-replaced by a shorter form.
     ordered = sorted(forms, key=lambda form: (-len(form), form))
-    return re.compile("|".join(re.escape(form) for form in ordered))
+    flags = re.IGNORECASE if ignore_case else 0
+    return re.compile("|".join(re.escape(form) for form in ordered), flags)
+
+
+# A server that cuts an echoed secret still leaks most of it: any run of at least this many of
+# its first characters is masked (with everything of the secret that follows the run).
+PREFIX_ECHO_LENGTH = 8
+
+
+@functools.lru_cache(maxsize=256)
+def _prefix_pattern(secrets: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
+    longer = tuple(s for s in secrets if len(s) > PREFIX_ECHO_LENGTH)
+    if not longer:
+        return None
+    prefixes = sorted({s[:PREFIX_ECHO_LENGTH] for s in longer})
+    return re.compile("|".join(re.escape(p) for p in prefixes), re.IGNORECASE), longer
+
+
+def _common_prefix(text: str, start: int, secret: str) -> int:
+    length = 0
+    for expected, found in zip(secret.lower(), text[start:].lower(), strict=False):
+        if expected != found:
+            break
+        length += 1
+    return length
+
+
+def _mask_prefixes(text: str, secrets: Iterable[str]) -> str:
+    """Mask truncated echoes: each run of a secret's first 8+ characters, as far as it goes."""
+    compiled = _prefix_pattern(_secrets_key(secrets))
+    if compiled is None:
+        return text
+    pattern, longer = compiled
+    parts: list[str] = []
+    position = 0
+    for match in pattern.finditer(text):
+        if match.start() < position:
+            continue  # inside a run masked already
+        length = max(_common_prefix(text, match.start(), secret) for secret in longer)
+        if length < PREFIX_ECHO_LENGTH:
+            continue
+        parts += [text[position : match.start()], MASK]
+        position = match.start() + length
+    return "".join(parts) + text[position:] if parts else text
+
+
+def redact_echoes(text: str, *, secrets: Iterable[str]) -> str:
+    """`redact_text` for text a remote server sent, which may echo a secret altered.
+
+    Beyond `redact_text`'s forms it masks the secret in any mix of case and any run of its
+    first 8 or more characters (a cut echo). Not for the console's own texts: a secret's first
+    8 characters can be an ordinary word ("replaced-secret" would mask "replaced").
+    """
+    if not text:
+        return text
+    secret_list = tuple(secrets)
+    pattern = _secrets_pattern(secret_list, ignore_case=True)
+    if pattern is not None:
+        text = _mask_prefixes(pattern.sub(MASK, text), secret_list)
+    return redact_text(text, secrets=secret_list)
 
 
 def redact_text(text: str, *, secrets: Iterable[str]) -> str:

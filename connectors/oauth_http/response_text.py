@@ -12,7 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from requests.structures import CaseInsensitiveDict
 
-from connectors.oauth_http.redaction import redact_headers, redact_text
+from connectors.oauth_http.body_masking import mask_body, mask_token_body
+from connectors.oauth_http.redaction import redact_echoes, redact_headers
 from connectors.oauth_http.transport import RawResponse, Target
 
 EXCERPT_LIMIT = 2_000
@@ -66,10 +67,14 @@ def size_text(size: int) -> str:
     return f"{size} bytes"
 
 
-def excerpt(raw: RawResponse, secrets: Sequence[str]) -> str:
+def excerpt(raw: RawResponse, secrets: Sequence[str], *, token_response: bool = False) -> str:
+    """The start of the body, masked: default-deny for a successful token response
+    (`token_response`), values under sensitive-looking keys for any other body."""
     # Redact before truncating, so a cut cannot leave a secret's prefix unmasked.
     text = decode(raw.body[: EXCERPT_LIMIT * 8], raw.headers)
-    return redact_text(text, secrets=secrets)[:EXCERPT_LIMIT]
+    if token_response and 200 <= raw.status < 300:
+        return mask_token_body(text, secrets=secrets)[:EXCERPT_LIMIT]
+    return mask_body(text, secrets=secrets)[:EXCERPT_LIMIT]
 
 
 def without_query(url: str) -> str:
@@ -90,7 +95,7 @@ def response_headers(raw: RawResponse, secrets: Sequence[str]) -> tuple[tuple[st
             # Query and fragment of a redirect can carry codes or tokens; the path is what a
             # user needs to set the final URL.
             value = without_query(value)
-        kept.append((name, redact_text(value, secrets=secrets)))
+        kept.append((name, redact_echoes(value, secrets=secrets)))
     return redact_headers(kept)
 
 
@@ -107,7 +112,7 @@ def http_error_message(raw: RawResponse, text: str, secrets: Sequence[str]) -> s
     status = f"HTTP {raw.status}" + (f" {raw.reason}" if raw.reason else "")
     if looks_like_html(text, content_type(raw.headers)):
         return f"The server answered {status} with {html_page(text)}."
-    shown = short(redact_text(text, secrets=secrets), 200)
+    shown = short(mask_body(text, secrets=secrets), 200)
     return f"The server answered {status}" + (f": {shown}" if shown else " with no body.")
 
 

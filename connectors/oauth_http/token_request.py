@@ -55,6 +55,13 @@ UNENCODED_NOTE = (
     " This only worked with the client credentials sent in the Basic header without "
     "the form-urlencoding RFC 6749 §2.3.1 requires: the server skips the §2.3.1 decoding."
 )
+# After a refusal of these, Basic is tried once more without the §2.3.1 encoding when the
+# encoding changed the credentials: automatic mode once both methods failed, pinned Basic at
+# once (a pinned method must work against both kinds of server).
+_RETRY_UNENCODED_AFTER: dict[str, Auth] = {
+    Auth.AUTO: Auth.REQUEST_BODY,
+    Auth.BASIC_CLIENT: Auth.BASIC_CLIENT,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,7 +227,9 @@ def _token_attempt(
         answer = _Answer(
             status_code=raw.status,
             response_headers=response_headers(raw, secrets),
-            response_excerpt="" if raw.too_large else excerpt(raw, token_secrets),
+            response_excerpt=(
+                "" if raw.too_large else excerpt(raw, token_secrets, token_response=True)
+            ),
         )
     duration_ms = round((time.monotonic() - started) * 1000)
     attempt = _attempt(
@@ -252,11 +261,13 @@ def _run_plan(
         attempt, reading = _token_attempt(transport, request, label, secrets, labels)
         attempts.append(attempt)
         readings.append(reading)
-        if not reading.client_rejected or request.client_authentication != Auth.AUTO:
+        if not reading.client_rejected or request.client_authentication not in (
+            _RETRY_UNENCODED_AFTER
+        ):
             break
         if (
             not pending
-            and label == Auth.REQUEST_BODY
+            and label == _RETRY_UNENCODED_AFTER[request.client_authentication]
             and all(item.client_rejected for item in readings)
             and _encoding_matters(request)
         ):
@@ -301,8 +312,11 @@ def token_request_perform(
 
     In automatic client authentication the Basic header is tried first, then the request body,
     never both in one request; when both are refused and the §2.3.1 urlencoding changed the
-    credentials, Basic is tried once more without it. The first attempt that gets the client
-    authenticated (a token, or an error about the grant or scope) ends the sequence.
+    credentials, Basic is tried once more without it. Pinned Basic (client id and secret) does
+    the same at once when its encoded form is refused, so it works against servers that undo
+    the encoding and those that don't. The first attempt that gets the client authenticated (a
+    token, or an error about the grant or scope) ends the sequence; `client_authentication_used`
+    names its method, `basic_client_unencoded` when the unencoded form is what worked.
     """
     started = time.monotonic()
     secrets = exchange_secrets(request)
@@ -340,8 +354,6 @@ def _used_client_authentication(attempt: Attempt, reading: Reading) -> str | Non
         return None
     if not _proven(attempt, reading):
         return None
-    if attempt.client_authentication == Auth.BASIC_CLIENT_UNENCODED:
-        return Auth.BASIC_CLIENT
     return attempt.client_authentication
 
 
@@ -374,7 +386,11 @@ def _token_result(
     last_attempt, last = attempts[-1], readings[-1]
     used = _used_client_authentication(last_attempt, last)
     message = last_attempt.message
-    if last_attempt.client_authentication == Auth.BASIC_CLIENT_UNENCODED and used:
+    if (
+        last_attempt.client_authentication == Auth.BASIC_CLIENT_UNENCODED
+        and used
+        and len(attempts) > 1
+    ):
         message += UNENCODED_NOTE
     return TokenResult(
         ok=last.outcome == Outcome.SUCCESS,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from connectors.oauth_http.redaction import redact_text, redact_url
+from connectors.oauth_http.redaction import redact_echoes, redact_url
 from connectors.oauth_http.response_text import (
     content_type,
     decode,
@@ -270,11 +270,23 @@ def _oauth_error(document: dict[str, Any] | None) -> str:
     return ""
 
 
+# Where servers put the error text: RFC 6749's name first, then the names others use.
+ERROR_TEXT_KEYS = ("error_description", "description", "message", "error_message", "detail")
+
+
+def _error_text(document: dict[str, Any]) -> str:
+    for key in ERROR_TEXT_KEYS:
+        value = document.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    return ""
+
+
 def _error_reading(
     raw: RawResponse, document: dict[str, Any], error: str, secrets: Sequence[str]
 ) -> Reading:
     """An OAuth error answer (RFC 6749 §5.2), by its own code when the console knows it."""
-    description = redact_text(str(document.get("error_description") or ""), secrets=secrets)
+    description = redact_echoes(_error_text(document), secrets=secrets)
     uri = document.get("error_uri")
     detail = f": {short(description)}" if description else "."
     if uri:

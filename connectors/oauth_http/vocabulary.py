@@ -58,8 +58,10 @@ class ClientAuthentication(StrEnum):
 
     AUTO is the configuration "try Basic, then the body"; NONE (the same empty value) is the
     attempt that sends no client credentials at all, when no Client ID is configured.
-    BASIC_CLIENT_UNENCODED only ever labels an attempt: Basic without the §2.3.1 urlencoding,
-    the automatic mode's last resort. It cannot be configured.
+    BASIC_CLIENT sends the client id and secret form-urlencoded before the Basic scheme joins
+    them, as RFC 6749 §2.3.1 requires; BASIC_CLIENT_UNENCODED sends them as they are, as curl's
+    `-u` does, for the many servers that never undo that encoding (Authlib's server,
+    node-oauth2-server, aioauth).
     """
 
     AUTO = ""
@@ -75,6 +77,7 @@ CONFIGURABLE_CLIENT_AUTHENTICATION: tuple[ClientAuthentication, ...] = (
     ClientAuthentication.AUTO,
     ClientAuthentication.REQUEST_BODY,
     ClientAuthentication.BASIC_CLIENT,
+    ClientAuthentication.BASIC_CLIENT_UNENCODED,
     ClientAuthentication.BASIC_USER,
 )
 BASIC_METHODS = frozenset(
@@ -96,7 +99,7 @@ CLIENT_AUTH_LABELS: dict[ClientAuthentication, str] = {
         "OAuth 2.0 with Basic Auth Header set to username and password"
     ),
     ClientAuthentication.BASIC_CLIENT_UNENCODED: (
-        "Basic Auth header without the RFC 6749 §2.3.1 encoding"
+        "OAuth 2.0 with Basic Auth Header set to client id and client secret (unencoded)"
     ),
 }
 

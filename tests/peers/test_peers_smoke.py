@@ -375,3 +375,30 @@ def test_fault_paths_are_documented() -> None:
     doc = source.split('"""')[1]
     missing = [path for path in FAULT_PATHS if f"``{path}``" not in doc]
     assert not missing
+
+
+def test_interop_peer_basic_decoding_as_the_libraries_do() -> None:
+    """/strict-basic takes Basic as Authlib, node-oauth2-server and aioauth do (no §2.3.1
+    decoding); /decoding-basic as django-oauth-toolkit does."""
+    from .interop_server import InteropServer
+
+    with InteropServer() as peer:
+        encoded = rfc6749_basic(peer.client_id, peer.client_secret)
+        plain = raw_basic(peer.client_id, peer.client_secret)
+        data = {"grant_type": "client_credentials"}
+
+        def status(path: str, authorization: str) -> int:
+            headers = {"Authorization": authorization}
+            return requests.post(
+                peer.url(path), data=data, headers=headers, timeout=TIMEOUT
+            ).status_code
+
+        assert status("/strict-basic", encoded) == 401
+        assert status("/strict-basic", plain) == 200
+        assert status("/decoding-basic", encoded) == 200
+        body = {**data, "client_id": peer.client_id, "client_secret": peer.client_secret}
+        assert requests.post(peer.url("/strict-basic"), data=body, timeout=TIMEOUT).ok
+        assert (
+            requests.post(peer.url("/strict-basic-only"), data=body, timeout=TIMEOUT).status_code
+            == 401
+        )
