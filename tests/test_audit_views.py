@@ -148,8 +148,9 @@ def test_test_run_detail_shows_the_steps(viewer_client):
     run = make_run(connector)
     html = viewer_client.get(reverse("audit:detail", args=[run.audit_event.pk])).content.decode()
     assert "Step 1" in html and "Step 2" in html
-    assert "Basic Auth header (client ID and secret)" in html
-    assert "Client ID and secret in the request body" in html
+    # One label table (issue 7): the step headers use the form's own choice labels.
+    assert "OAuth 2.0 with Basic Auth Header set to client id and client secret" in html
+    assert "OAuth 2.0 with Request Body" in html
     assert "POST https://auth.example.com/oauth/token" in html
     assert "Authorization: Basic ********" in html
     assert "grant_type=client_credentials" in html
