@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connectors.management.passphrase import passphrase_prompt, passphrase_read, terminal
+# Through the module, so a test can stand in for the terminal.
+from connectors.management import passphrase as source
 from connectors.rules.passphrase import passphrase_problem
 from connectors.transfer import ExportRefused, connectors_export
 
@@ -85,9 +86,9 @@ class Command(BaseCommand):
                 raise CommandError("Give either --plaintext or --passphrase-file, not both.")
             return None
         if passphrase_file:
-            passphrase = passphrase_read(passphrase_file)
-        elif terminal():
-            passphrase = passphrase_prompt(confirm=True)
+            passphrase = source.passphrase_read(passphrase_file)
+        elif source.terminal():
+            passphrase = source.passphrase_prompt(confirm=True)
         else:
             raise CommandError(NO_PASSPHRASE_MESSAGE)
         problem = passphrase_problem(passphrase)

@@ -9,7 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connectors.management.passphrase import passphrase_prompt, passphrase_read, terminal
+# Through the module, so a test can stand in for the terminal.
+from connectors.management import passphrase as source
 from connectors.transfer import (
     ImportFileError,
     ImportResult,
@@ -40,9 +41,9 @@ class Command(BaseCommand):
             text = _read_stdin(options.get("stdin")) if file == "-" else Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
-        passphrase = passphrase_read(passphrase_file) if passphrase_file else None
+        passphrase = source.passphrase_read(passphrase_file) if passphrase_file else None
         try:
-            result = _import(text, passphrase, ask=file != "-" and terminal())
+            result = _import(text, passphrase, ask=file != "-" and source.terminal())
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
         if not result.ok:
@@ -68,7 +69,9 @@ def _import(text: bytes | str, passphrase: str | None, *, ask: bool) -> ImportRe
             raise PassphraseNeeded(
                 f"{exc} Give --passphrase-file FILE, or run the command in a terminal to type it."
             ) from None
-    return connectors_import_text(text=text, user=None, passphrase=passphrase_prompt(confirm=False))
+    return connectors_import_text(
+        text=text, user=None, passphrase=source.passphrase_prompt(confirm=False)
+    )
 
 
 def _read_stdin(stream: Any) -> bytes | str:
