@@ -164,3 +164,31 @@ def test_a_name_with_control_characters_is_shown_escaped(tmp_path):
     lines = err.getvalue()
     assert "\x1b" not in lines and "\x00" not in lines
     assert "evil\\x1b[2J\\x00: Name:" in lines
+
+
+def test_a_value_quoted_in_a_message_reaches_the_terminal_escaped(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(file_of(entry(auth_config="none\x1b]0;owned\x07")))
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("connectors_import", str(path), stdout=io.StringIO(), stderr=err)
+    assert "strict_one: Auth Config: " in err.getvalue()
+    assert "\x1b" not in err.getvalue() and "\x07" not in err.getvalue()
+
+
+def test_a_name_with_nul_is_never_sent_to_the_database():
+    """PostgreSQL refuses NUL in a query parameter: such a name must not be looked up."""
+    from django.db import connection
+
+    sent: list = []
+
+    def spy(execute, sql, params, many, context):
+        sent.append(repr(params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        result = connectors_import_text(
+            text=file_of({"name": "nul\x00name", "auth_config": "none"}), user=None
+        )
+    assert str(result.errors[0]).startswith("nul\\x00name: Name:")
+    assert not any("\\x00" in params for params in sent)

@@ -72,16 +72,27 @@ def entry_label(entry: dict[str, Any], position: int) -> str:
     name = entry.get("name")
     if not isinstance(name, str) or not name:
         return f"#{position}"
-    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in name[:_LABEL_MAX])
-    return shown + ("…" if len(name) > _LABEL_MAX else "")
+    return printable(name[:_LABEL_MAX]) + ("…" if len(name) > _LABEL_MAX else "")
+
+
+def printable(text: str) -> str:
+    """`text` with every character that is not printable (controls, NUL, lone surrogates)
+    written as its Python escape, e.g. \\x1b, \\x00, \\ud800."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def entry_name_key(entry: Any) -> str | None:
-    """The lowered name an entry is matched by, or None when it has no usable name."""
+    """The lowered name an entry is matched by, or None when it has no usable name.
+
+    A name that no saved connector can have (not text, a lone surrogate, a NUL, which
+    PostgreSQL refuses in a query) matches none and never reaches the database.
+    """
     if not isinstance(entry, dict):
         return None
     name = entry.get("name")
-    return name.lower() if is_text(name) and name else None
+    if not is_text(name) or not name or "\x00" in name:
+        return None
+    return name.lower()
 
 
 class _Reader:

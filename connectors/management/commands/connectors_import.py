@@ -17,6 +17,7 @@ from connectors.transfer import (
     PassphraseNeeded,
     connectors_import_text,
 )
+from connectors.transfer.entries import printable
 
 
 class Command(BaseCommand):
@@ -48,7 +49,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if not result.ok:
             for error in result.errors:
-                self.stderr.write(f"{error.connector}: {error.field}: {error.message}")
+                # A message may quote a value from the file: no control character reaches
+                # the terminal.
+                self.stderr.write(printable(str(error)))
             raise CommandError(
                 f"Nothing was imported: {len(result.errors)} problem(s) in the file."
             )
