@@ -149,7 +149,10 @@ def test_only_the_signed_in_users_own_password_confirms(inventory):
 def test_the_passphrase_is_long_enough_and_typed_twice(inventory, overrides, message):
     response = secret_exporter().post("/connectors/export/", secret_post(**overrides))
     assert response.status_code == 400
-    assert message in response.content.decode()
+    page = response.content.decode()
+    assert message in page
+    # What was typed is not echoed back into the page.
+    assert USER_PASSWORD not in page and PASSPHRASE not in page
 
 
 # The encrypted file

@@ -1,4 +1,8 @@
-"""Import and export of connectors as JSON (the shape is documented in the README)."""
+"""Import and export of connectors as JSON (the shape is documented in the README).
+
+shape: the documented keys; entries: one JSON connector read strictly by type, before the
+rules judge its values; envelope: the passphrase-encrypted file an export with secrets is.
+"""
 
 from __future__ import annotations
 
