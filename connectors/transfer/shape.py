@@ -15,7 +15,7 @@ BLOCKS: dict[str, dict[str, str]] = {
         "client_secret": "oauth2_client_secret",
         "username": "oauth2_username",
         "password": "oauth2_password",
-        # "scope" maps to the scope field of the chosen grant type; see _scope_field.
+        # "scope" maps to the scope field of the chosen grant type; see entries._scope.
         "refresh_token": "oauth2_refresh_token",
         "token_url": "oauth2_token_url",
         "client_authentication": "oauth2_client_authentication",
