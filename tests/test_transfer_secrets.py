@@ -364,3 +364,71 @@ def test_a_short_passphrase_file_is_refused(inventory, tmp_path):
         export_command("--include-secrets", "--passphrase-file", str(short))
     with pytest.raises(CommandError, match="either --plaintext or --passphrase-file"):
         export_command("--include-secrets", "--plaintext", "--passphrase-file", str(short))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_from_outside_real_processes_move_secrets_encrypted(tmp_path, passphrase_file):
+    """Real manage.py processes and databases: export encrypted from one, import into another
+    through a pipe; a deep or broken file ends in an error line, not a traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    manage = [sys.executable, str(root / "manage.py")]
+
+    def run(db: str, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / db}", "DJANGO_DEBUG": "1"}
+        return subprocess.run(
+            [*manage, *args], env=env, input=data, capture_output=True, check=False
+        )
+
+    for db in ("from.sqlite3", "to.sqlite3"):
+        assert run(db, "migrate", "--noinput").returncode == 0
+    source = {
+        "connectors": [
+            {
+                "name": "moved",
+                "base_url": "https://api.example.test",
+                "auth_config": "bearer",
+                "bearer": {"token": "moved-token-secret"},
+            }
+        ]
+    }
+    assert (
+        run("from.sqlite3", "connectors_import", "-", data=json.dumps(source).encode()).returncode
+        == 0
+    )
+
+    refused = run("from.sqlite3", "connectors_export", "--include-secrets", data=b"")
+    assert refused.returncode == 1 and b"--passphrase-file" in refused.stderr
+    exported = run(
+        "from.sqlite3",
+        "connectors_export",
+        "--include-secrets",
+        "--passphrase-file",
+        passphrase_file,
+    )
+    assert exported.returncode == 0, exported.stderr.decode()
+    assert b"moved-token-secret" not in exported.stdout
+    assert json.loads(exported.stdout)["format"] == FORMAT
+
+    no_passphrase = run("to.sqlite3", "connectors_import", "-", data=exported.stdout)
+    assert no_passphrase.returncode == 1 and b"encrypted export" in no_passphrase.stderr
+    imported = run(
+        "to.sqlite3",
+        "connectors_import",
+        "-",
+        "--passphrase-file",
+        passphrase_file,
+        data=exported.stdout,
+    )
+    assert imported.returncode == 0, imported.stderr.decode()
+    plain = run("to.sqlite3", "connectors_export", "--include-secrets", "--plaintext")
+    assert json.loads(plain.stdout)["connectors"][0]["bearer"]["token"] == "moved-token-secret"
+
+    for bad in (b"[" * 100_000, b'{"connectors": [{"name": "x\\ud800", "auth_config": []}]}'):
+        failed = run("to.sqlite3", "connectors_import", "-", data=bad)
+        assert failed.returncode == 1
+        assert b"Traceback" not in failed.stderr and b"CommandError" in failed.stderr
