@@ -275,6 +275,8 @@ class Connector(models.Model):
         permissions = [
             ("test_connector", "Can run connection tests"),
             ("import_connectors", "Can import and export connectors"),
+            # No role has it (see migration 0005): granted one user at a time, on purpose.
+            ("export_secrets", "Can export connectors with their secrets"),
         ]
         indexes = [
             models.Index(Lower("display_name"), name="connector_display_name_ci"),

@@ -121,11 +121,11 @@ def test_export_has_the_documented_shape_and_no_secrets(inventory):
 
 
 def test_round_trip_with_secrets_into_an_empty_inventory(inventory, tmp_path):
-    before = export("--include-secrets")
+    before = export("--include-secrets", "--plaintext")
     assert before["connectors"][0]["oauth2"]["password"] == "user-password-1"
     Connector.objects.all().delete()
     assert "5 created" in import_file(tmp_path, before)
-    assert export("--include-secrets") == before
+    assert export("--include-secrets", "--plaintext") == before
 
 
 def test_reimport_without_secrets_keeps_the_stored_ones(inventory, tmp_path):
@@ -293,7 +293,7 @@ def test_import_builds_no_post_data(inventory, tmp_path, monkeypatch):
         raise AssertionError("import built POST data")
 
     monkeypatch.setattr(django.http.QueryDict, "__init__", refuse)
-    data = export("--include-secrets")
+    data = export("--include-secrets", "--plaintext")
     data["connectors"][0]["display_name"] = "HR"
     assert "1 updated" in import_file(tmp_path, data)
 

@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 
-from audit.services import AuditWriteError
+from audit.services import AuditWriteError, audit_record
 from connectors.forms import ExportForm, ImportForm
 from connectors.transfer import (
     ImportFileError,
     ImportResult,
+    PassphraseNeeded,
+    PassphraseWrong,
     connectors_export,
     connectors_import_text,
 )
 from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
+EXPORT_SECRETS_PERMISSION = "connectors.export_secrets"
+EXPORT_AUDIT_FAILED_MESSAGE = (
+    "Nothing was exported: the export could not be recorded in the audit log. Try again; if it "
+    "keeps failing, tell an administrator (the server log has the details)."
+)
+PASSWORD_REFUSED_MESSAGE = (
+    "Your password was not accepted, so nothing was exported. Type the password you sign in "
+    "with; repeated failures lock sign-in, as on the sign-in page."
+)
 
 
 # Posted values include secrets: keep them out of error reports and the debug page.
@@ -64,7 +78,13 @@ class ConnectorImportView(ConnectorPermissionMixin, View):
             form.add_error("file", "The file is larger than 5 MiB.")
             return None
         try:
-            return connectors_import_text(text=upload.read(), user=self.request.user)
+            return connectors_import_text(
+                text=upload.read(),
+                user=self.request.user,
+                passphrase=form.cleaned_data["passphrase"] or None,
+            )
+        except (PassphraseNeeded, PassphraseWrong) as exc:
+            form.add_error("passphrase", str(exc))
         except ImportFileError as exc:
             form.add_error("file", str(exc))
         except AuditWriteError:
@@ -72,23 +92,85 @@ class ConnectorImportView(ConnectorPermissionMixin, View):
         return None
 
 
+# The password and the passphrases are posted here.
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class ConnectorExportView(ConnectorPermissionMixin, View):
-    """Download every connector as JSON (POST only, so a link cannot trigger it)."""
+    """Download every connector as JSON (POST only, so a link cannot trigger it).
+
+    Secrets need their own permission (no role has it), the user's password typed again, and
+    a passphrase the file is encrypted with.
+    """
 
     permission_required = "connectors.import_connectors"
+    template_name = "connectors/connector_export.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "connectors/connector_export.html", {"form": ExportForm()})
+        return self._page(ExportForm(can_export_secrets=self._can_export_secrets()))
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        form = ExportForm(request.POST)
-        form.is_valid()  # a single checkbox: always valid, absent means False
-        payload = connectors_export(
-            include_secrets=form.cleaned_data["include_secrets"], user=request.user
-        )
+        allowed = self._can_export_secrets()
+        if ExportForm.asks_for_secrets(request.POST) and not allowed:
+            self._record_refusal(
+                "permission_denied",
+                f"{request.user.get_username()} may not export secrets",
+                {"permission": [EXPORT_SECRETS_PERMISSION]},
+            )
+            raise PermissionDenied
+        form = ExportForm(request.POST, can_export_secrets=allowed)
+        if not form.is_valid():
+            return self._page(form, status=400)
+        include_secrets = bool(form.cleaned_data.get("include_secrets"))
+        if include_secrets and not self._password_confirmed(form.cleaned_data["password"]):
+            form.add_error("password", PASSWORD_REFUSED_MESSAGE)
+            return self._page(form, status=400)
+        try:
+            payload = connectors_export(
+                include_secrets=include_secrets,
+                user=request.user,
+                passphrase=form.cleaned_data["passphrase"] if include_secrets else None,
+            )
+        except AuditWriteError:
+            form.add_error(None, EXPORT_AUDIT_FAILED_MESSAGE)
+            return self._page(form, status=503)
         response = HttpResponse(
             json.dumps(payload, indent=2, ensure_ascii=False), content_type="application/json"
         )
-        response["Content-Disposition"] = 'attachment; filename="connectors.json"'
+        filename = "connectors.encrypted.json" if include_secrets else "connectors.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"
         return response
+
+    def _page(self, form: ExportForm, status: int = 200) -> HttpResponse:
+        context = {"form": form, "can_export_secrets": self._can_export_secrets()}
+        return render(self.request, self.template_name, context, status=status)
+
+    def _can_export_secrets(self) -> bool:
+        return bool(self.request.user.has_perm(EXPORT_SECRETS_PERMISSION))
+
+    def _password_confirmed(self, password: str) -> bool:
+        """The signed-in user's password, checked afresh; a wrong one is recorded.
+
+        authenticate() goes through django-axes, so failures here count towards the same
+        lock-out as on the sign-in page, and each is also recorded there as a failed sign-in.
+        """
+        user = self.request.user
+        confirmed = authenticate(self.request, username=user.get_username(), password=password)
+        if confirmed is not None and confirmed.pk == user.pk:
+            return True
+        self._record_refusal(
+            "export_refused",
+            f"{user.get_username()} was refused an export with secrets: wrong password",
+            {"reason": "password not confirmed"},
+        )
+        return False
+
+    def _record_refusal(self, action: str, summary: str, details: dict[str, Any]) -> None:
+        # The refusal stands even when it cannot be recorded; audit_record logged that loudly.
+        with contextlib.suppress(AuditWriteError):
+            audit_record(
+                kind="denial",
+                action=action,
+                user=self.request.user,
+                summary=summary,
+                details={**details, "path": self.request.path},
+            )

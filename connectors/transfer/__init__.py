@@ -1,4 +1,8 @@
-"""Import and export of connectors as JSON (the shape is documented in the README)."""
+"""Import and export of connectors as JSON (the shape is documented in the README).
+
+shape: the documented keys; entries: one JSON connector read strictly by type, before the
+rules judge its values; envelope: the passphrase-encrypted file an export with secrets is.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,10 @@ from django.db import transaction
 from django.db.models.functions import Lower
 
 from audit.services import audit_record
-from connectors.domain import (
-    ALL_SECRET_FIELDS,
-    CONNECTOR_FIELDS,
-    SCOPE_FIELD_BY_GRANT,
-    StoredConnector,
-    field_default,
-)
-from connectors.models import AuthConfig, Connector, TokenRequestParam
-from connectors.oauth_http.redaction import key_looks_sensitive
+from connectors.domain import CONNECTOR_FIELDS, StoredConnector
+from connectors.models import AuthConfig, Connector
 from connectors.rules import ConnectorCheck, connector_check
+from connectors.rules.passphrase import passphrase_problem
 from connectors.services import (
     ConcurrentEditError,
     UserLike,
@@ -27,74 +25,24 @@ from connectors.services import (
     connector_create,
     connector_update,
 )
-
-# JSON key -> model field, per Auth Config block.
-BLOCKS: dict[str, dict[str, str]] = {
-    "oauth2": {
-        "grant_type": "oauth2_grant_type",
-        "client_id": "oauth2_client_id",
-        "client_secret": "oauth2_client_secret",
-        "username": "oauth2_username",
-        "password": "oauth2_password",
-        # "scope" maps to the scope field of the chosen grant type; see _scope_field.
-        "refresh_token": "oauth2_refresh_token",
-        "token_url": "oauth2_token_url",
-        "client_authentication": "oauth2_client_authentication",
-        "header_auth_key": "oauth2_header_auth_key",
-        "header_auth_value_pattern": "oauth2_header_auth_value_pattern",
-        "custom_grant_type": "oauth2_custom_grant_type",
-        "request_custom_grant_type": "oauth2_request_custom_grant_type",
-        "response_type": "oauth2_response_type",
-        "access_token_key": "oauth2_access_token_key",
-        "expires_in_key": "oauth2_expires_in_key",
-        "expires_in_format": "oauth2_expires_in_format",
-    },
-    "basic": {"username": "basic_username", "password": "basic_password"},
-    "api_key": {
-        "location": "api_key_location",
-        "header_auth_key": "api_key_header_auth_key",
-        "header_auth_value_pattern": "api_key_header_auth_value_pattern",
-        "param_name": "api_key_param_name",
-        "api_key": "api_key",
-    },
-    "bearer": {"token": "bearer_token"},
-}
-SECRET_KEYS = {
-    block: {key for key, field in fields.items() if field in ALL_SECRET_FIELDS}
-    for block, fields in BLOCKS.items()
-}
-DOCUMENTED_OAUTH2_ORDER = (
-    "grant_type",
-    "client_id",
-    "client_secret",
-    "username",
-    "password",
-    "scope",
-    "refresh_token",
-    "token_url",
-    "client_authentication",
-    "header_auth_key",
-    "header_auth_value_pattern",
-    "custom_grant_type",
-    "request_custom_grant_type",
-    "additional_headers",
-    "additional_request_data",
-    "response_type",
-    "access_token_key",
-    "expires_in_key",
-    "expires_in_format",
+from connectors.transfer.entries import entry_label, entry_name_key, entry_read
+from connectors.transfer.envelope import (
+    CIPHER,
+    KDF,
+    EnvelopeError,
+    WrongPassphrase,
+    envelope_is,
+    envelope_open,
+    envelope_seal,
 )
-TOP_LEVEL = ("name", "display_name", "description", "base_url", "enabled")
-# Fields this product has beyond the documented shape; exported and imported when present.
-EXTRA_TOP_LEVEL = ("owner_team", "test_request_path", "ca_bundle")
-PARAM_LISTS: dict[str, str] = {
-    "additional_headers": TokenRequestParam.Kind.HEADER,
-    "additional_request_data": TokenRequestParam.Kind.DATA,
-}
-# What every block's fields hold before a file's values are applied.
-BLOCK_DEFAULTS: dict[str, Any] = {
-    name: field_default(name) for fields in BLOCKS.values() for name in fields.values()
-}
+from connectors.transfer.shape import (
+    BLOCKS,
+    DOCUMENTED_OAUTH2_ORDER,
+    EXTRA_TOP_LEVEL,
+    PARAM_LISTS,
+    SECRET_KEYS,
+    TOP_LEVEL,
+)
 
 
 @dataclass
@@ -121,6 +69,18 @@ class ImportResult:
 
 class ImportFileError(ValueError):
     """The file is not JSON of the documented shape."""
+
+
+class PassphraseNeeded(ImportFileError):
+    """The file is an encrypted export and no passphrase was given."""
+
+
+class PassphraseWrong(ImportFileError):
+    """The passphrase does not open the encrypted file (or the file was altered)."""
+
+
+class ExportRefused(ValueError):
+    """Secrets were asked for without a passphrase or an explicit choice of plain text."""
 
 
 def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dict[str, Any]:
@@ -158,93 +118,58 @@ def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dic
     return data
 
 
-def connectors_export(*, include_secrets: bool, user: UserLike = None) -> dict[str, Any]:
-    """Every connector in the documented JSON shape, recorded in the audit log."""
+def connectors_export(
+    *,
+    include_secrets: bool,
+    user: UserLike = None,
+    passphrase: str | None = None,
+    plaintext: bool = False,
+) -> dict[str, Any]:
+    """Every connector in the documented JSON shape, recorded in the audit log.
+
+    With `passphrase` the result is the encrypted envelope (connectors.transfer.envelope) that
+    holds that JSON. Secrets are written only encrypted, unless the caller explicitly asks for
+    `plaintext` (the command's --plaintext); raises ExportRefused otherwise.
+    """
+    if include_secrets and passphrase is None and not plaintext:
+        raise ExportRefused(
+            "Secrets are exported only in a file encrypted with a passphrase, or in plain text "
+            "when that is asked for explicitly."
+        )
+    if passphrase is not None and passphrase_problem(passphrase):
+        raise ExportRefused(passphrase_problem(passphrase))
     connectors = Connector.objects.prefetch_related("params").order_by("name")
     payload = {
         "connectors": [
             connector_export_dict(c, include_secrets=include_secrets) for c in connectors
         ]
     }
+    count = len(payload["connectors"])
+    details: dict[str, Any] = {"count": count, "include_secrets": include_secrets}
+    if passphrase is not None:
+        text = json.dumps(payload, indent=2, ensure_ascii=False)
+        payload = envelope_seal(text.encode("utf-8"), passphrase=passphrase)
+        details.update(encrypted=True, kdf=KDF, cipher=CIPHER)
+    elif include_secrets:
+        details["encrypted"] = False
     audit_record(
         kind="change",
         action="export",
         user=acting_user(user),
-        summary=f"Exported {len(payload['connectors'])} connectors"
-        + (" with secrets" if include_secrets else ""),
-        details={"count": len(payload["connectors"]), "include_secrets": include_secrets},
+        summary=_export_summary(count, include_secrets, encrypted=passphrase is not None),
+        details=details,
     )
     return payload
 
 
-def _entry_values(entry: dict[str, Any], existing: Connector | None) -> dict[str, Any]:
-    """One JSON connector as field values (keyed by model field name) for the rules."""
-    values: dict[str, Any] = {}
-    for key in TOP_LEVEL + EXTRA_TOP_LEVEL:
-        if key == "enabled":
-            values["enabled"] = bool(entry.get("enabled", True))
-        elif key in entry:
-            values[key] = "" if entry[key] is None else str(entry[key])
-        elif existing is not None:
-            values[key] = getattr(existing, key)
-    # An update that leaves auth_config out keeps the connector's; a new one takes the default.
-    default_auth = existing.auth_config if existing is not None else AuthConfig.NONE
-    auth_config = entry.get("auth_config", default_auth)
-    values["auth_config"] = str(auth_config)
-    # Every block starts from its defaults, so a file names only what it sets.
-    values.update(BLOCK_DEFAULTS)
-    if auth_config in BLOCKS:
-        block = _block(entry, auth_config)
-        for key, model_field in BLOCKS[auth_config].items():
-            if key in block and block[key] is not None:
-                values[model_field] = str(block[key])
-        if auth_config == "oauth2":
-            grant = str(block.get("grant_type", "password"))
-            scope_field = SCOPE_FIELD_BY_GRANT.get(grant)
-            if scope_field and block.get("scope"):
-                values[scope_field] = str(block["scope"])
-    return values
-
-
-def _block(entry: dict[str, Any], auth_config: str) -> dict[str, Any]:
-    block = entry.get(auth_config)
-    return block if isinstance(block, dict) else {}
-
-
-def _entry_rows(entry: dict[str, Any], auth_config: str) -> dict[str, list[dict[str, Any]]]:
-    """The token request rows of one JSON connector, by kind (only Oauth2 has any)."""
-    block = _block(entry, auth_config) if auth_config == "oauth2" else {}
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for list_key, kind in PARAM_LISTS.items():
-        rows = block.get(list_key, [])
-        if not isinstance(rows, list):
-            raise ImportFileError(f"{entry.get('name', '?')}: {list_key} must be a list")
-        if not all(isinstance(row, dict) for row in rows):
-            raise ImportFileError(f"{entry.get('name', '?')}: {list_key} rows must be objects")
-        by_kind[kind] = [
-            {
-                "key": str(row.get("key", "")),
-                "value": str(row.get("value", "")),
-                # Omitted "sensitive" follows the key's look, as the form's checkbox does.
-                "sensitive": bool(
-                    row.get("sensitive", key_looks_sensitive(str(row.get("key", ""))))
-                ),
-            }
-            for row in rows
-        ]
-    return by_kind
-
-
-def _entry_check(entry: dict[str, Any], existing: Connector | None) -> ConnectorCheck:
-    """Check one JSON connector with the connector rules; raises ImportFileError if malformed."""
-    values = _entry_values(entry, existing)
-    rows = _entry_rows(entry, values["auth_config"])
-    return connector_check(
-        values=values,
-        rows=rows,
-        instance=existing,
-        stored=StoredConnector.of(existing) if existing is not None else None,
-    )
+def _export_summary(count: int, include_secrets: bool, *, encrypted: bool) -> str:
+    """What the audit log says of an export: whether secrets left, and how."""
+    summary = f"Exported {count} connectors"
+    if include_secrets:
+        summary += " with secrets" + ("" if encrypted else " in plain text")
+    if encrypted:
+        summary += ", encrypted with a passphrase"
+    return summary
 
 
 def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
@@ -283,20 +208,28 @@ def _entries_check(
         if not isinstance(entry, dict):
             result.errors.append(ImportError_(f"#{position}", "connector", "Must be an object."))
             continue
-        name = str(entry.get("name") or f"#{position}")
-        if name.lower() in seen:
-            result.errors.append(ImportError_(name, "name", "Listed twice in the file."))
+        label = entry_label(entry, position)
+        name_key = entry_name_key(entry)
+        if name_key is not None and name_key in seen:
+            result.errors.append(ImportError_(label, "name", "Listed twice in the file."))
             continue
-        seen.add(name.lower())
-        current = existing.get(name.lower())
-        try:
-            check = _entry_check(entry, current)
-        except ImportFileError as exc:
-            result.errors.append(ImportError_(name, "connector", str(exc)))
+        if name_key is not None:
+            seen.add(name_key)
+        current = existing.get(name_key) if name_key is not None else None
+        read = entry_read(entry, current)
+        if read.errors:
+            # Values of the wrong type say nothing the rules could judge: report only these.
+            result.errors += [ImportError_(label, where, msg) for where, msg in read.errors]
             continue
+        check = connector_check(
+            values=read.values,
+            rows=read.rows,
+            instance=current,
+            stored=StoredConnector.of(current) if current is not None else None,
+        )
         if not check.ok:
             result.errors += [
-                ImportError_(name, where, message)
+                ImportError_(label, where, message)
                 for where, message in check.error_list(json_keys=True)
             ]
             continue
@@ -306,8 +239,9 @@ def _entries_check(
 
 def _named_connectors(entries: list[Any]) -> dict[str, Connector]:
     """The saved connectors the entries name, by lowered name, with their rows."""
-    # Only the connectors the file names: each one loaded decrypts its secrets.
-    named = {str(entry.get("name", "")).lower() for entry in entries if isinstance(entry, dict)}
+    # Only the connectors the file names: each one loaded decrypts its secrets. A name that is
+    # not text (or not encodable) names none, and never reaches the database.
+    named = {key for key in map(entry_name_key, entries) if key is not None}
     return {
         c.name.lower(): c
         for c in Connector.objects.annotate(lowered=Lower("name"))
@@ -337,12 +271,40 @@ def _entry_apply(
     (result.updated if changes else result.unchanged).append(connector.name)
 
 
-def connectors_import_text(*, text: str | bytes, user: UserLike) -> ImportResult:
+def connectors_import_text(
+    *, text: str | bytes, user: UserLike, passphrase: str | None = None
+) -> ImportResult:
+    """Import a file's text: plain JSON, or an encrypted export opened with `passphrase`.
+
+    Raises ImportFileError (or its PassphraseNeeded, PassphraseWrong) when the file cannot be
+    read.
+    """
+    payload = _json_parse(text)
+    if envelope_is(payload):
+        if not passphrase:
+            raise PassphraseNeeded(
+                "This file is an encrypted export: give the passphrase it was exported with."
+            )
+        try:
+            payload = _json_parse(envelope_open(payload, passphrase=passphrase))
+        except WrongPassphrase as exc:
+            raise PassphraseWrong(str(exc)) from None
+        except EnvelopeError as exc:
+            raise ImportFileError(str(exc)) from None
+    return connectors_import(payload=payload, user=user)
+
+
+def _json_parse(text: str | bytes) -> Any:
     try:
-        payload = json.loads(text)
+        return json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ImportFileError(f"The file is not valid JSON: {exc}") from None
-    return connectors_import(payload=payload, user=user)
+    except RecursionError:
+        # The documented shape is five levels deep; thousands of nested lists are an attack
+        # or a broken file, and Python's parser gives up on them.
+        raise ImportFileError(
+            "The file nests lists or objects too deeply to be a connectors file."
+        ) from None
 
 
 class PinRefused(ValueError):

@@ -1,0 +1,76 @@
+"""The documented JSON shape of an exported connector: its keys, blocks and row lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.domain import ALL_SECRET_FIELDS, field_default
+from connectors.models import TokenRequestParam
+
+# JSON key -> model field, per Auth Config block.
+BLOCKS: dict[str, dict[str, str]] = {
+    "oauth2": {
+        "grant_type": "oauth2_grant_type",
+        "client_id": "oauth2_client_id",
+        "client_secret": "oauth2_client_secret",
+        "username": "oauth2_username",
+        "password": "oauth2_password",
+        # "scope" maps to the scope field of the chosen grant type; see entries._scope.
+        "refresh_token": "oauth2_refresh_token",
+        "token_url": "oauth2_token_url",
+        "client_authentication": "oauth2_client_authentication",
+        "header_auth_key": "oauth2_header_auth_key",
+        "header_auth_value_pattern": "oauth2_header_auth_value_pattern",
+        "custom_grant_type": "oauth2_custom_grant_type",
+        "request_custom_grant_type": "oauth2_request_custom_grant_type",
+        "response_type": "oauth2_response_type",
+        "access_token_key": "oauth2_access_token_key",
+        "expires_in_key": "oauth2_expires_in_key",
+        "expires_in_format": "oauth2_expires_in_format",
+    },
+    "basic": {"username": "basic_username", "password": "basic_password"},
+    "api_key": {
+        "location": "api_key_location",
+        "header_auth_key": "api_key_header_auth_key",
+        "header_auth_value_pattern": "api_key_header_auth_value_pattern",
+        "param_name": "api_key_param_name",
+        "api_key": "api_key",
+    },
+    "bearer": {"token": "bearer_token"},
+}
+SECRET_KEYS = {
+    block: {key for key, field in fields.items() if field in ALL_SECRET_FIELDS}
+    for block, fields in BLOCKS.items()
+}
+DOCUMENTED_OAUTH2_ORDER = (
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "username",
+    "password",
+    "scope",
+    "refresh_token",
+    "token_url",
+    "client_authentication",
+    "header_auth_key",
+    "header_auth_value_pattern",
+    "custom_grant_type",
+    "request_custom_grant_type",
+    "additional_headers",
+    "additional_request_data",
+    "response_type",
+    "access_token_key",
+    "expires_in_key",
+    "expires_in_format",
+)
+TOP_LEVEL = ("name", "display_name", "description", "base_url", "enabled")
+# Fields this product has beyond the documented shape; exported and imported when present.
+EXTRA_TOP_LEVEL = ("owner_team", "test_request_path", "ca_bundle")
+PARAM_LISTS: dict[str, str] = {
+    "additional_headers": TokenRequestParam.Kind.HEADER,
+    "additional_request_data": TokenRequestParam.Kind.DATA,
+}
+# What every block's fields hold before a file's values are applied.
+BLOCK_DEFAULTS: dict[str, Any] = {
+    name: field_default(name) for fields in BLOCKS.values() for name in fields.values()
+}
