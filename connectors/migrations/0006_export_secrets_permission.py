@@ -11,7 +11,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connectors', '0004_testrun_testattempt_to_audit'),
+        ('connectors', '0005_client_authentication_unencoded'),
     ]
 
     operations = [
