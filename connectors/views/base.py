@@ -15,6 +15,7 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.template.response import SimpleTemplateResponse
 from django.views import View
 
 from audit.services import AuditWriteError, audit_record
@@ -72,7 +73,11 @@ class ConnectorPermissionMixin(PermissionRequiredMixin):
             return problem_page(request, title="Bad request", message=NUL_IN_REQUEST, status=400)
         try:
             # PermissionRequiredMixin's own dispatch would check the permission again.
-            return View.dispatch(self, request, *args, **kwargs)  # type: ignore[arg-type]
+            response = View.dispatch(self, request, *args, **kwargs)  # type: ignore[arg-type]
+            if isinstance(response, SimpleTemplateResponse):
+                # Rendered here, so a secret its template reads is still inside this try.
+                response.render()
+            return response
         except SecretDecryptionError as exc:
             logger.error("%s %s: %s", request.method, request.path, exc)
             return self.secrets_unreadable(exc)
