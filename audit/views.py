@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, Strea
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
-from django.views import defaults
+from django.views import csrf, defaults
 
 from audit.exports import FORMATS, export_stream
 from audit.forms import AuditFilterForm, known_outcomes
@@ -36,22 +36,35 @@ def refusal_mark_recorded(request: HttpRequest) -> None:
     setattr(request, _RECORDED, True)
 
 
+def _record_refusal(request: HttpRequest, action: str, reason: str = "") -> None:
+    """Record a refusal of a signed-in user's request, once, whatever refused it."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or getattr(request, _RECORDED, False):
+        return
+    details = {"path": refusal_text(request.path)}
+    if reason:
+        details["reason"] = refusal_text(reason)
+    with contextlib.suppress(AuditWriteError):  # logged loudly by audit_record itself
+        audit_record(
+            kind="denial",
+            action=action,
+            user=user,
+            summary=refusal_text(f"{user.get_username()} may not {request.method} {request.path}"),
+            details=details,
+        )
+    refusal_mark_recorded(request)
+
+
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler403: every refusal, in every app, is recorded, then answered as Django does."""
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated and not getattr(request, _RECORDED, False):
-        with contextlib.suppress(AuditWriteError):  # logged loudly by audit_record itself
-            audit_record(
-                kind="denial",
-                action="permission_denied",
-                user=user,
-                summary=refusal_text(
-                    f"{user.get_username()} may not {request.method} {request.path}"
-                ),
-                details={"path": refusal_text(request.path)},
-            )
-        refusal_mark_recorded(request)
+    _record_refusal(request, "permission_denied")
     return defaults.permission_denied(request, exception)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a forged or stale form post is a refusal too; answered as Django does."""
+    _record_refusal(request, "csrf_failed", reason)
+    return csrf.csrf_failure(request, reason=reason)
 
 
 def _positive_int(value: str | None) -> int | None:

@@ -215,3 +215,13 @@ def test_a_wrong_key_gets_a_page_that_says_what_to_do(wrong_key, role, url, meth
     assert "gAAAA" not in page  # never the ciphertext
     if not headers:
         assert "Connector Console" in page and "navbar" in page  # the console layout
+
+
+def test_a_refused_form_post_is_recorded(viewer):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(viewer)
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 403
+    (event,) = denials()
+    assert event.action == "csrf_failed" and event.username == "viewer"
+    assert "CSRF" in event.details["reason"]

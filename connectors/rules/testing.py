@@ -22,15 +22,23 @@ class TestRefused(Exception):
 
 
 DISABLED_MESSAGE = (
-    "%(name)s is disabled, so it is not tested: a test would send its stored secrets, and a "
-    "disabled connector sends nothing. To test it, tick Enabled and save (or tick Enabled in "
-    "the form before testing its values)."
+    "%(name)s is disabled, so it is not tested: a test would send its stored secrets to its "
+    "servers. To test it, tick Enabled and save (or tick Enabled in the form before testing "
+    "its values)."
 )
 
 
 def connector_test_check_allowed(*, connector: Connector) -> None:
-    """Raise TestRefused when `connector` (saved, or the form's values) may not be tested."""
-    if not connector.enabled:
+    """Raise TestRefused when `connector` (saved, or the form's values) may not be tested.
+
+    Refused: a saved connector that is disabled, unless the values tested (a form test) tick
+    Enabled, which someone who may save them can do anyway. Values of a new connector hold no
+    stored secret, and a form that unticks Enabled on an enabled connector sends nothing a test
+    of the saved one would not.
+    """
+    if connector.enabled or connector.pk is None:
+        return
+    if Connector.objects.filter(pk=connector.pk, enabled=False).exists():
         raise TestRefused(
             DISABLED_MESSAGE % {"name": connector.name or "This connector"},
             action="connector_disabled",
