@@ -661,3 +661,11 @@ def test_base_url_and_path_are_joined_on_the_base_url_server():
     ):
         for path in ("/me", "//other.example.net/me"):
             assert url_origin(api_url_join(base, path)) == url_origin(base)
+
+
+def test_setting_a_base_url_where_there_was_none_also_needs_the_secrets(make_connector):
+    connector = make_connector(base_url="", **OAUTH2_PASSWORD)
+    assert connector.base_url == ""
+    bundle = bundle_for(_moved_base(), instance=Connector.objects.get(pk=connector.pk))
+    assert not bundle.is_valid()
+    assert "Base URL" in bundle.form.errors["oauth2_client_secret"][0]

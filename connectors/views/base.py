@@ -16,7 +16,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.response import SimpleTemplateResponse
-from django.views import View
 
 from audit.services import AuditWriteError, audit_record
 from audit.views import refusal_mark_recorded, refusal_text
@@ -72,14 +71,15 @@ class ConnectorPermissionMixin(PermissionRequiredMixin):
         if request_has_nul(request, kwargs):
             return problem_page(request, title="Bad request", message=NUL_IN_REQUEST, status=400)
         try:
-            # PermissionRequiredMixin's own dispatch would check the permission again.
-            response = View.dispatch(self, request, *args, **kwargs)  # type: ignore[arg-type]
+            # The rest of the chain, past PermissionRequiredMixin (which would check again).
+            rest: Any = super(PermissionRequiredMixin, self)  # the mixin alone has no dispatch
+            response = rest.dispatch(request, *args, **kwargs)
             if isinstance(response, SimpleTemplateResponse):
                 # Rendered here, so a secret its template reads is still inside this try.
                 response.render()
             return response
         except SecretDecryptionError as exc:
-            logger.error("%s %s: %s", request.method, request.path, exc)
+            logger.error("%s %r: %s", request.method, request.path, exc)
             return self.secrets_unreadable(exc)
 
     def secrets_unreadable(self, exc: SecretDecryptionError) -> HttpResponse:
