@@ -2,20 +2,69 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.views import csrf, defaults
 
 from audit.exports import FORMATS, export_stream
 from audit.forms import AuditFilterForm, known_outcomes
 from audit.models import AuditEvent
 from audit.sanitize import connector_secrets_by_id, details_redact
 from audit.selectors import audit_event_page, audit_events_filtered
+from audit.services import AuditWriteError, audit_record
 
 VIEW_PERMISSION = "audit.view_auditevent"
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+# Set on a request whose refusal a view already recorded, with more detail than the handler has.
+_RECORDED = "_audit_refusal_recorded"
+
+
+def refusal_text(value: str) -> str:
+    """A request's text as a record can hold it: NUL shown as \\x00 (PostgreSQL refuses NUL)."""
+    return str(value).replace("\x00", "\\x00")
+
+
+def refusal_mark_recorded(request: HttpRequest) -> None:
+    """Tell permission_denied that this refusal is already in the audit log."""
+    setattr(request, _RECORDED, True)
+
+
+def _record_refusal(request: HttpRequest, action: str, reason: str = "") -> None:
+    """Record a refusal of a signed-in user's request, once, whatever refused it."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or getattr(request, _RECORDED, False):
+        return
+    details = {"path": refusal_text(request.path)}
+    if reason:
+        details["reason"] = refusal_text(reason)
+    with contextlib.suppress(AuditWriteError):  # logged loudly by audit_record itself
+        audit_record(
+            kind="denial",
+            action=action,
+            user=user,
+            summary=refusal_text(f"{user.get_username()} may not {request.method} {request.path}"),
+            details=details,
+        )
+    refusal_mark_recorded(request)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler403: every refusal, in every app, is recorded, then answered as Django does."""
+    _record_refusal(request, "permission_denied")
+    return defaults.permission_denied(request, exception)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a forged or stale form post is a refusal too; answered as Django does."""
+    _record_refusal(request, "csrf_failed", reason)
+    return csrf.csrf_failure(request, reason=reason)
 
 
 def _positive_int(value: str | None) -> int | None:

@@ -118,6 +118,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# A refused form post is recorded in the audit log like every other refusal.
+CSRF_FAILURE_VIEW = "audit.views.csrf_failure"
 
 TEMPLATES = [
     {

@@ -17,5 +17,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+# Every refusal, in every app, goes to the audit log.
+handler403 = "audit.views.permission_denied"
+
 if settings.CONNECTORS_DEMO:
     urlpatterns.append(path("sandbox/", include("connectors.sandbox")))

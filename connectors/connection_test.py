@@ -33,6 +33,7 @@ from connectors.models import (
 from connectors.oauth_http import Outcome
 from connectors.oauth_http.redaction import redact_text
 from connectors.oauth_http.token_request import exchange_secrets
+from connectors.rules.testing import TestRefused, connector_test_check_allowed
 from connectors.services import TRACKED_FIELDS, acting_user
 
 logger = logging.getLogger(__name__)
@@ -316,6 +317,11 @@ def connector_test(
         # Holding a transaction open across a 10 s network call would block other writers.
         logger.warning("connector_test called inside a transaction for %s", connector.name)
     actor = acting_user(user)
+    try:
+        connector_test_check_allowed(connector=connector)
+    except TestRefused as exc:
+        _record_denial(connector, actor, exc.action, str(exc))
+        raise
     try:
         connector_test_rate_check(user=actor)
     except TestRateLimited as exc:

@@ -39,6 +39,7 @@ __all__ = [
     "ParamRow",
     "RowLike",
     "StoredConnector",
+    "api_url_join",
     "field_default",
     "field_label",
     "norm_row_key",
@@ -94,6 +95,17 @@ URL_FIELDS: tuple[str, ...] = ("oauth2_token_url", "base_url")
 def url_field_of_secret(name: str) -> str:
     """The URL field whose server receives the secret field `name`."""
     return "oauth2_token_url" if name.startswith("oauth2_") else "base_url"
+
+
+def api_url_join(base_url: str, path: str) -> str:
+    """The API test URL: Base URL plus Test request path, by plain concatenation.
+
+    The path can only extend the Base URL; the rules also refuse any path that could make a
+    server or proxy read another host into it.
+    """
+    if not path:
+        return base_url
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
 def field_default(name: str) -> Any:

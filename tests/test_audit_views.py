@@ -45,7 +45,8 @@ def test_every_role_can_read(client, group):
     assert client.get(reverse("audit:export") + "?format=csv").status_code == 200
 
 
-def test_without_the_permission_it_is_403_and_not_logged(client):
+def test_without_the_permission_it_is_403_and_each_refusal_is_logged(client):
+    # Issue 8 reversed this test's old expectation: /audit/* refusals are audited like others.
     event = record_change(make_connector())
     client.force_login(make_user("nobody"))
     for url in (
@@ -54,7 +55,8 @@ def test_without_the_permission_it_is_403_and_not_logged(client):
         reverse("audit:export"),
     ):
         assert client.get(url).status_code == 403
-    assert AuditEvent.objects.count() == 1
+    assert AuditEvent.objects.count() == 4
+    assert AuditEvent.objects.filter(kind="denial").count() == 3
 
 
 def test_anonymous_is_sent_to_login(client):

@@ -100,6 +100,7 @@ def test_no_canary_anywhere(fault_server, caplog, capsys):
             form_data(
                 {
                     "name": "canary_basic",
+                    "enabled": True,  # a disabled connector is never tested
                     "base_url": fault_server.url("/api"),
                     "auth_config": "basic",
                     "basic_username": "u",
@@ -119,6 +120,7 @@ def test_no_canary_anywhere(fault_server, caplog, capsys):
             form_data(
                 {
                     "name": "canary_token",
+                    "enabled": True,  # a disabled connector is never tested
                     "base_url": fault_server.url("/echo-api"),
                     "auth_config": "oauth2",
                     "oauth2_grant_type": "client_credentials",
@@ -137,6 +139,7 @@ def test_no_canary_anywhere(fault_server, caplog, capsys):
             form_data(
                 {
                     "name": "canary_bearer",
+                    "enabled": True,  # a disabled connector is never tested
                     "base_url": fault_server.url("/echo-api"),
                     "auth_config": "bearer",
                     "bearer_token": CANARIES["bearer"],

@@ -141,3 +141,60 @@ def test_check_deploy_passes_with_a_production_environment(tmp_path):
         extra_env=production,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _store_under_another_key(table: str, column: str, pk: int) -> None:
+    """Overwrite one stored value with a ciphertext of a key the server does not have."""
+    foreign = Fernet(Fernet.generate_key()).encrypt(b"lost-secret").decode()
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {column} = %s WHERE id = %s", [foreign, pk])  # noqa: S608
+
+
+@pytest.mark.django_db
+def test_every_stored_secret_is_checked_not_only_the_newest(make_connector):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.test.utils import CaptureQueriesContext
+
+    from connectors.checks import encryption_key_reads_stored_secrets
+    from connectors.models import TokenRequestParam
+
+    oldest = make_connector("hr_oldest", rows={"data": [{"key": "tenant_secret", "value": "t"}]})
+    make_connector("hr_middle")
+    make_connector("hr_newest", rows={"data": [{"key": "tenant_secret", "value": "t"}]})
+    _store_under_another_key("connectors_connector", "oauth2_client_secret", oldest.pk)
+    row = TokenRequestParam.objects.get(connector=oldest.pk)
+    _store_under_another_key("connectors_tokenrequestparam", "value", row.pk)
+
+    # manage.py check stays cheap: it reads the newest connector and row only.
+    assert encryption_key_reads_stored_secrets(None) == []
+    for chunk_size in (1, 2000):
+        out = StringIO()
+        with (
+            CaptureQueriesContext(connection) as queries,
+            pytest.raises(CommandError, match="2 stored secret") as raised,
+        ):
+            call_command("connectors_check_secrets", chunk_size=chunk_size, stdout=out)
+        assert raised.value.returncode == 1
+        assert out.getvalue().splitlines() == [
+            "hr_oldest: oauth2_client_secret cannot be decrypted",
+            "hr_oldest: data row tenant_secret cannot be decrypted",
+        ]
+        assert "lost-secret" not in out.getvalue() and "gAAAA" not in out.getvalue()
+        # Only the secret columns are read, never whole rows.
+        scan = [q["sql"] for q in queries.captured_queries if "connectors_connector" in q["sql"]]
+        assert scan and not any("ca_bundle" in sql or "description" in sql for sql in scan)
+
+
+@pytest.mark.django_db
+def test_the_secrets_check_passes_when_every_secret_is_readable(make_connector):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    make_connector("hr_portal")
+    out = StringIO()
+    call_command("connectors_check_secrets", stdout=out)
+    assert "Every stored secret can be decrypted" in out.getvalue()

@@ -562,3 +562,110 @@ def test_every_field_rule_of_the_form_also_applies_without_the_form():
         name.removeprefix("clean_") for name in dir(ConnectorForm) if name.startswith("clean_")
     }
     assert on_form == set(_field_hooks(None, []))
+
+
+# For OAuth2 the access token goes to Base URL + Test request path: moving the Base URL to
+# another server would deliver a fresh token there, so the secrets must be typed again.
+
+
+def _moved_base(**extra):
+    return {
+        **OAUTH2_PASSWORD,
+        "oauth2_client_secret": "",
+        "oauth2_password": "",
+        "base_url": "https://attacker.example.net",
+        "oauth2_header_auth_key": "X-Stolen",
+        "oauth2_header_auth_value_pattern": "%s",
+        "version": 1,
+        **extra,
+    }
+
+
+def test_oauth2_secrets_are_typed_again_when_the_base_url_moves(make_connector):
+    connector = make_connector(rows={"data": [{"key": "tenant_secret", "value": "s-1"}]})
+    rows = {"data": [{"key": "tenant_secret", "value": ""}]}
+    bundle = bundle_for(_moved_base(), rows=rows, instance=connector)
+    assert not bundle.is_valid()
+    secret_error = bundle.form.errors["oauth2_client_secret"][0]
+    assert "Base URL" in secret_error and "attacker.example.net" in secret_error
+    assert "oauth2_password" in bundle.form.errors
+    assert "Enter the value again: the Base URL" in str(bundle.data.errors)
+    # Typing everything again is fine, and so is another path on the same server, or no API.
+    retyped = _moved_base(oauth2_client_secret="c", oauth2_password="p")
+    fresh_rows = {"data": [{"key": "tenant_secret", "value": "s-2"}]}
+    again = Connector.objects.get(pk=connector.pk)
+    assert bundle_for(retyped, rows=fresh_rows, instance=again).is_valid()
+    for base_url in ("https://api.example.com:443/v2", ""):
+        same = _moved_base(base_url=base_url)
+        again = Connector.objects.get(pk=connector.pk)
+        assert bundle_for(same, rows=rows, instance=again).is_valid(), base_url
+
+
+def test_the_base_url_rule_applies_without_the_form_too(make_connector):
+    """Import and pinning check through connector_check: the same refusal."""
+    from connectors.domain import StoredConnector
+    from connectors.rules import connector_check
+
+    connector = make_connector(rows={"data": [{"key": "tenant_secret", "value": "s-1"}]})
+    values = {**_moved_base(), "name": "hr_portal", "enabled": True}
+    check = connector_check(
+        values=values,
+        rows={"data": [{"key": "tenant_secret", "value": ""}]},
+        instance=connector,
+        stored=StoredConnector.of(connector),
+    )
+    assert not check.ok
+    where = dict(check.error_list(json_keys=True))
+    assert "Base URL" in where["Client Secret"], where
+    assert "Base URL" in where["Password Grant Password"]
+    assert "Base URL" in where["additional_request_data[0].value"]
+
+
+@pytest.mark.parametrize(
+    ("path", "ok"),
+    [
+        ("/api/v1/me", True),
+        ("/files/a%2Fb?x=1", True),  # an encoded slash inside the path stays on the server
+        ("/me?next=/home", True),
+        ("//attacker.example.net/x", False),
+        ("/\\attacker.example.net", False),
+        ("\\\\attacker.example.net", False),
+        ("https://attacker.example.net/x", False),
+        ("/%2F%2Fattacker.example.net", False),
+        ("/%2f/attacker.example.net", False),
+        ("/%252F%252Fattacker.example.net", False),  # decoded twice
+        ("/%5Cattacker.example.net", False),
+        ("/redirect?to=https%3A%2F%2Fattacker.example.net", False),
+        ("/\uff0fattacker.example.net", False),  # fullwidth solidus: NFKC reads it as /
+        ("/\ufe68attacker.example.net", False),  # small reverse solidus: NFKC reads it as \
+        ("/x\u200b", False),  # invisible
+        ("/x\x7f", False),
+        ("/x%00", False),
+        ("api/v1", False),
+    ],
+)
+def test_the_test_request_path_never_leaves_the_base_url_server(path, ok):
+    bundle = bundle_for({**OAUTH2_PASSWORD, "test_request_path": path})
+    assert bundle.is_valid() is ok, bundle.form.errors.get("test_request_path")
+    if not ok:
+        assert bundle.form.errors["test_request_path"]
+
+
+def test_base_url_and_path_are_joined_on_the_base_url_server():
+    from connectors.domain import api_url_join, url_origin
+
+    for base in (
+        "https://api.example.com",
+        "https://api.example.com/",
+        "https://api.example.com/v1",
+    ):
+        for path in ("/me", "//other.example.net/me"):
+            assert url_origin(api_url_join(base, path)) == url_origin(base)
+
+
+def test_setting_a_base_url_where_there_was_none_also_needs_the_secrets(make_connector):
+    connector = make_connector(base_url="", **OAUTH2_PASSWORD)
+    assert connector.base_url == ""
+    bundle = bundle_for(_moved_base(), instance=Connector.objects.get(pk=connector.pk))
+    assert not bundle.is_valid()
+    assert "Base URL" in bundle.form.errors["oauth2_client_secret"][0]

@@ -458,3 +458,27 @@ def test_the_form_script_holds_no_copy_of_the_pattern():
     text = script.read_text()
     assert "passphrase" not in text and "token_endpoint" not in text
     assert "cc-sensitive-names" in text
+
+
+def test_moving_the_base_url_of_oauth2_needs_the_secrets_again(admin_client, make_connector):
+    """The access token goes to the Base URL: an admin can't redirect it to a server of theirs."""
+    from audit.models import TestRun
+
+    make_connector("hr_portal")
+    moved = {
+        **OAUTH2_PASSWORD,
+        "name": "hr_portal",
+        "oauth2_client_secret": "",
+        "oauth2_password": "",
+        "base_url": "https://attacker.example.net",
+        "oauth2_header_auth_key": "X-Stolen",
+        "oauth2_header_auth_value_pattern": "%s",
+        "version": 1,
+    }
+    saved = admin_client.post("/connectors/hr_portal/edit/", form_data(moved))
+    assert saved.status_code == 400
+    assert "now points to another server (attacker.example.net)" in saved.content.decode()
+    assert Connector.objects.get(name="hr_portal").base_url == "https://api.example.com"
+    tested = admin_client.post("/connectors/hr_portal/edit/test/", form_data(moved))
+    assert tested.status_code == 400
+    assert not TestRun.objects.exists()

@@ -30,8 +30,10 @@ class ConnectorForms:
         if self.form.cleaned_data.get("auth_config") != AuthConfig.OAUTH2:
             return form_ok  # rows are dropped for other Auth Configs, so their errors don't count
         rows_ok = all([self.headers.is_valid(), self.data.is_valid()])
-        if rows_ok and self.form.token_destination_changed():
-            rows_ok = self.headers.refuse_kept_values() & self.data.refuse_kept_values()
+        moved = self.form.rows_destination_moved() if rows_ok else None
+        if moved is not None:
+            label = str(self.form.fields[moved].label)
+            rows_ok = self.headers.refuse_kept_values(label) & self.data.refuse_kept_values(label)
         return form_ok and rows_ok
 
     def rows(self) -> list[ParamRow]:

@@ -246,6 +246,10 @@ class ConnectorForm(forms.ModelForm):
         new = self.cleaned_data.get("oauth2_token_url", "")
         return rules.token_destination_changed(new, self.stored)
 
+    def rows_destination_moved(self) -> str | None:
+        """The URL field that would send stored sensitive rows, or their token, elsewhere."""
+        return rules.rows_destination_moved(self.cleaned_data, self.stored)
+
     def _post_clean(self) -> None:
         # Write every resolved value (including the reset ones) to the instance before
         # model validation, which ModelForm otherwise limits to fields that had input.

@@ -100,10 +100,10 @@ class BaseParamFormSet(forms.BaseFormSet):
             client_authentication=self.client_authentication,
         )
 
-    def refuse_kept_values(self) -> bool:
-        """Refuse rows that would send a stored sensitive value to a new server."""
+    def refuse_kept_values(self, url_label: str = "Oauth2 Token Url") -> bool:
+        """Refuse rows that would send a stored sensitive value (or its token) elsewhere."""
         return rules.rows_refuse_kept_values(
-            self._kept_forms(), kind=self.kind, stored=self.stored_rows
+            self._kept_forms(), kind=self.kind, stored=self.stored_rows, url_label=url_label
         )
 
     def rows(self) -> list[ParamRow]:

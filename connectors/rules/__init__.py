@@ -18,6 +18,8 @@ from connectors.rules.connector import (
     name_clean,
     plain_http_warning,
     request_path_clean,
+    rows_destination_moved,
+    secret_destination_moved,
     token_destination_changed,
     url_clean,
 )
@@ -34,6 +36,7 @@ from connectors.rules.rows import (
     rows_refuse_kept_values,
     rows_resolved,
 )
+from connectors.rules.testing import TestRefused, connector_test_check_allowed
 
 __all__ = [
     "ABSOLUTE_MAX_PARAM_ROWS",
@@ -48,11 +51,13 @@ __all__ = [
     "RESERVED_HEADERS",
     "RESERVED_NAMES",
     "Checked",
+    "TestRefused",
     "ConnectorCheck",
     "absolute_http_url_errors",
     "ca_bundle_clean",
     "connector_check",
     "connector_clean",
+    "connector_test_check_allowed",
     "errors_listed",
     "name_clean",
     "plain_http_warning",
@@ -62,6 +67,8 @@ __all__ = [
     "rows_clean",
     "rows_refuse_kept_values",
     "rows_resolved",
+    "rows_destination_moved",
+    "secret_destination_moved",
     "token_destination_changed",
     "url_clean",
 ]

@@ -30,7 +30,7 @@ from connectors.rules.connector import (
     name_clean,
     plain_http_warning,
     request_path_clean,
-    token_destination_changed,
+    rows_destination_moved,
     url_clean,
 )
 from connectors.rules.rows import (
@@ -266,14 +266,17 @@ def _values_check(values: Mapping[str, Any], stored: StoredConnector | None) -> 
 
 
 def _refuse_kept_row_values(check: ConnectorCheck) -> None:
-    """Stored sensitive row values are not sent to a token URL on another server."""
-    new_url = check.values.cleaned_data.get("oauth2_token_url", "")
-    if not token_destination_changed(new_url, check.stored):
+    """Stored sensitive row values, and the token they obtain, are not sent to another server."""
+    moved = rows_destination_moved(check.values.cleaned_data, check.stored)
+    if moved is None:
         return
     stored_rows = check.stored.rows if check.stored is not None else ()
     for kind, checked in check.rows.items():
         rows_refuse_kept_values(
-            checked.indexed, kind=kind, stored=[r for r in stored_rows if r.kind == kind]
+            checked.indexed,
+            kind=kind,
+            stored=[r for r in stored_rows if r.kind == kind],
+            url_label=field_label(moved),
         )
 
 

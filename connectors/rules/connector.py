@@ -8,8 +8,9 @@ and codes live in ERROR_MESSAGES, as Django's contrib.auth forms keep theirs.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ValidationError
 
@@ -21,6 +22,7 @@ from connectors.domain import (
     REQUIRED_BY_GRANT,
     SECRET_FIELDS,
     StoredConnector,
+    api_url_join,
     field_default,
     field_label,
     url_field_of_secret,
@@ -136,20 +138,73 @@ def plain_http_warning(value: str, label: str) -> str | None:
     return None
 
 
+# How often a path is percent-decoded when looking for a hidden escape: servers, proxies and
+# frameworks may each decode once.
+_PATH_DECODE_ROUNDS = 3
+PATH_MESSAGE = "Enter a path that starts with /, e.g. /api/v1/me."
+PATH_ESCAPE_MESSAGE = (
+    "The Test request path must stay under the Base URL: remove %(what)s. Encoded forms "
+    "(%%2F%%2F, %%5C, %%3A%%2F%%2F) count too."
+)
+
+
+def _path_readings(value: str) -> list[str]:
+    """The path as typed, percent-decoded up to three times, and each of those NFKC-normalised.
+
+    NFKC turns look-alikes such as the fullwidth solidus into the characters they resemble, as
+    some servers and proxies do.
+    """
+    readings = [value]
+    for _ in range(_PATH_DECODE_ROUNDS):
+        decoded = unquote(readings[-1])
+        if decoded == readings[-1]:
+            break
+        readings.append(decoded)
+    return readings + [unicodedata.normalize("NFKC", reading) for reading in readings]
+
+
+def _path_escape(reading: str) -> str | None:
+    """What in one reading of the path could name another server, or None."""
+    if reading.startswith("//"):
+        return "the second slash at the start (//host names another server)"
+    if "\\" in reading:
+        return "the backslash (some servers read it as /)"
+    if "://" in reading:
+        return "the scheme (an absolute URL names another server)"
+    if any(unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn"} for char in reading):
+        return "the control or invisible characters"
+    return None
+
+
 def request_path_clean(value: str) -> str:
-    """A path under the Base URL: starts with one slash, no scheme, no spaces."""
+    """A path under the Base URL: one slash first, nothing that could name another server."""
     value = value.strip()
-    if value and (
-        not value.startswith("/")
-        or value.startswith("//")
-        or "\\" in value
-        or "://" in value
-        or any(char.isspace() or ord(char) < 32 for char in value)
-    ):
-        raise ValidationError(
-            "Enter a path that starts with /, e.g. /api/v1/me.", code="invalid_path"
-        )
+    if not value:
+        return value
+    if not value.startswith("/") or any(char.isspace() for char in value):
+        raise ValidationError(PATH_MESSAGE, code="invalid_path")
+    for reading in _path_readings(value):
+        what = _path_escape(reading)
+        if what:
+            raise ValidationError(PATH_ESCAPE_MESSAGE, code="invalid_path", params={"what": what})
     return value
+
+
+def _check_api_url_origin(target: Checked) -> None:
+    """Base URL plus Test request path is requested on the Base URL's own server, always."""
+    cleaned = target.cleaned_data
+    base, path = cleaned.get("base_url") or "", cleaned.get("test_request_path") or ""
+    if not base or not path or target.has_error("test_request_path"):
+        return
+    if url_origin(api_url_join(base, path)) != url_origin(base):
+        target.add_error(
+            "test_request_path",
+            ValidationError(
+                PATH_ESCAPE_MESSAGE,
+                code="invalid_path",
+                params={"what": "what makes it leave the Base URL's server"},
+            ),
+        )
 
 
 def ca_bundle_clean(value: str) -> str:
@@ -183,6 +238,7 @@ def connector_clean(target: Checked, *, stored: StoredConnector | None) -> None:
     elif auth_config == AuthConfig.OAUTH2:
         _clean_oauth2(target)
     _reset_unchosen(cleaned, auth_config)
+    _check_api_url_origin(target)
     if stored is not None:
         _check_kept_secret_destinations(target, stored, kept, auth_config)
 
@@ -208,22 +264,54 @@ def token_destination_changed(new_url: str, stored: StoredConnector | None) -> b
     return stored is not None and url_origin(new_url) != url_origin(stored.urls["oauth2_token_url"])
 
 
+def api_destination_changed(new_url: str, stored: StoredConnector | None) -> bool:
+    """Whether the API request, and so an OAuth2 access token, would now go to another server.
+
+    A blank Base URL sends nothing, so clearing it moves nothing.
+    """
+    return (
+        stored is not None
+        and bool(new_url.strip())
+        and url_origin(new_url) != url_origin(stored.urls["base_url"])
+    )
+
+
+def secret_destination_moved(
+    name: str, cleaned: dict[str, Any], stored: StoredConnector | None
+) -> str | None:
+    """The URL field that now sends the stored secret `name`, or what it obtains, elsewhere.
+
+    Basic, Api Key and Bearer secrets go to the Base URL. OAuth2 secrets go to the token URL,
+    and the access token they obtain goes to the Base URL (plus the Test request path): moving
+    either one to another server would deliver a fresh token there.
+    """
+    direct = url_field_of_secret(name)
+    new_direct = cleaned.get(direct, "") or ""
+    if stored is not None and url_origin(new_direct) != url_origin(stored.urls[direct]):
+        return direct
+    if direct == "oauth2_token_url" and api_destination_changed(
+        cleaned.get("base_url", "") or "", stored
+    ):
+        return "base_url"
+    return None
+
+
 def _check_kept_secret_destinations(
     target: Checked, stored: StoredConnector, kept: set[str], auth_config: str
 ) -> None:
     """A stored secret is only ever sent to the server it was entered for.
 
     Otherwise anyone who may edit or test could point the URL at their own server, leave
-    the secret blank, and receive it.
+    the secret blank, and receive it (or, for OAuth2, the token it obtains).
     """
     cleaned = target.cleaned_data
     for name in sorted(kept & set(SECRET_FIELDS.get(auth_config, ()))):
         if not cleaned.get(name):
             continue  # a field of another grant type, reset above
-        url_field = url_field_of_secret(name)
-        new, old = cleaned.get(url_field, ""), stored.urls[url_field]
-        if url_origin(new) == url_origin(old) or target.has_error(name):
+        url_field = secret_destination_moved(name, cleaned, stored)
+        if url_field is None or target.has_error(name):
             continue
+        new = cleaned.get(url_field, "") or ""
         target.add_error(
             name,
             ValidationError(
@@ -236,6 +324,15 @@ def _check_kept_secret_destinations(
                 },
             ),
         )
+
+
+def rows_destination_moved(cleaned: dict[str, Any], stored: StoredConnector | None) -> str | None:
+    """The URL field that would send the stored sensitive rows, or their token, elsewhere."""
+    if token_destination_changed(cleaned.get("oauth2_token_url", "") or "", stored):
+        return "oauth2_token_url"
+    if api_destination_changed(cleaned.get("base_url", "") or "", stored):
+        return "base_url"
+    return None
 
 
 def _require(target: Checked, names: list[str] | tuple[str, ...], choice: str) -> None:

@@ -178,8 +178,17 @@ def _check_value(row: Checked, key: str, value: str, stored: RowLike | None) -> 
         )
 
 
-def rows_refuse_kept_values(rows: IndexedRows, *, kind: str, stored: Iterable[RowLike]) -> bool:
-    """Refuse rows that would send a stored sensitive value to a new server."""
+def rows_refuse_kept_values(
+    rows: IndexedRows,
+    *,
+    kind: str,
+    stored: Iterable[RowLike],
+    url_label: str = "Oauth2 Token Url",
+) -> bool:
+    """Refuse rows that would send a stored sensitive value (or its token) to a new server.
+
+    `url_label` names the URL field that moved.
+    """
     by_key = _stored_by_key(kind, stored)
     ok = True
     for _index, row in rows:
@@ -189,10 +198,11 @@ def rows_refuse_kept_values(rows: IndexedRows, *, kind: str, stored: Iterable[Ro
             row.add_error(
                 "value",
                 ValidationError(
-                    "Enter the value again: the Oauth2 Token Url now points to another "
+                    "Enter the value again: the %(url_label)s now points to another "
                     "server, and a stored value is only ever sent to the server it was "
                     "entered for.",
                     code="secret_destination",
+                    params={"url_label": url_label},
                 ),
             )
             ok = False

@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
@@ -42,10 +41,15 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
     def build(self, data: Any = None) -> ConnectorForms:
         raise NotImplementedError
 
+    def load(self) -> None:
+        """Look up what the URL names; called only once the permission check has passed."""
+
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        self.load()
         return self.render(self.build())
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        self.load()
         bundle = self.build(request.POST)
         if not bundle.is_valid():
             return self.render(bundle, status=400)
@@ -114,9 +118,8 @@ class ConnectorCloneView(ConnectorFormView):
     permission_required = "connectors.add_connector"
     mode = "clone"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        self.source = get_object_or_404(Connector, name=kwargs["name"])
-        return super().dispatch(request, *args, **kwargs)
+    def load(self) -> None:
+        self.source = get_object_or_404(Connector, name=self.kwargs["name"])
 
     def build(self, data: Any = None) -> ConnectorForms:
         initial, rows = connector_clone_initial(source=self.source)
@@ -138,9 +141,8 @@ class ConnectorEditView(ConnectorFormView):
     permission_required = "connectors.change_connector"
     mode = "edit"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        self.connector = get_object_or_404(Connector, name=kwargs["name"])
-        return super().dispatch(request, *args, **kwargs)
+    def load(self) -> None:
+        self.connector = get_object_or_404(Connector, name=self.kwargs["name"])
 
     def build(self, data: Any = None) -> ConnectorForms:
         return connector_forms(data=data, instance=self.connector)

@@ -13,11 +13,18 @@ from audit.models import TestRun
 from audit.services import AuditWriteError
 from connectors.connection_test import TestOutcome, TestRateLimited, connector_test
 from connectors.domain import ParamRow
+from connectors.fields import SecretDecryptionError
 from connectors.forms import connector_forms
 from connectors.models import ClientAuthentication, Connector
+from connectors.rules import TestRefused
 from connectors.services import ConcurrentEditError
 from connectors.transfer import PinRefused, connector_pin_client_authentication
-from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
+from connectors.views.base import (
+    AUDIT_FAILED_MESSAGE,
+    SECRETS_UNREADABLE_STATUS,
+    SECRETS_UNREADABLE_WHAT_TO_DO,
+    ConnectorPermissionMixin,
+)
 
 TEST_NOT_RECORDED = (
     "The test ran, but its record could not be written to the audit log. "
@@ -52,6 +59,15 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
             return render(self.request, "connectors/_test_result.html", context, status=status)
         return render(self.request, "connectors/testrun_result.html", context, status=status)
 
+    def secrets_unreadable(self, exc: SecretDecryptionError) -> HttpResponse:
+        # The test panel, not a whole page: the page's script shows this answer in place.
+        return self.respond(
+            None,
+            connector=None,
+            error=f"Nothing was sent. {exc} {SECRETS_UNREADABLE_WHAT_TO_DO}",
+            status=SECRETS_UNREADABLE_STATUS,
+        )
+
     def _can_pin(self, outcome: TestOutcome | None, connector: Connector | None) -> bool:
         # Pinning saves the connector, so it is offered only for a test of what is saved;
         # a form test offers to set the field in the form instead.
@@ -71,6 +87,8 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
             outcome = connector_test(
                 connector=connector, user=self.request.user, source=source, rows=rows
             )
+        except TestRefused as exc:
+            return self.respond(None, connector=connector, error=str(exc), status=409)
         except TestRateLimited as exc:
             return self.respond(None, connector=connector, error=str(exc), status=429)
         except AuditWriteError:

@@ -11,12 +11,14 @@ from django.core.management.base import BaseCommand, CommandError
 from audit.models import TestRun
 from connectors.connection_test import connector_test
 from connectors.models import Connector
+from connectors.rules import TestRefused
 
 
 class Command(BaseCommand):
     help = (
         "Run the connection test of a connector and record it like the UI does. Exit 0 on "
-        "success, 1 on a failed test, 2 on bad usage or an unknown connector."
+        "success, 1 on a failed test, 2 on bad usage, an unknown connector or a refused test "
+        "(a disabled connector)."
     )
 
     def add_arguments(self, parser) -> None:
@@ -29,7 +31,10 @@ class Command(BaseCommand):
         connector = Connector.objects.filter(name=name).first()
         if connector is None:
             raise CommandError(f"No connector named {name!r}.", returncode=2)
-        outcome = connector_test(connector=connector, user=None, source=TestRun.Source.CLI)
+        try:
+            outcome = connector_test(connector=connector, user=None, source=TestRun.Source.CLI)
+        except TestRefused as exc:  # recorded as a refusal by connector_test
+            raise CommandError(str(exc), returncode=2) from None
         run = outcome.run
         if as_json:
             self.stdout.write(json.dumps(summary_dict(run), ensure_ascii=False))
