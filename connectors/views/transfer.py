@@ -16,6 +16,7 @@ from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 
 from audit.services import AuditWriteError, audit_record
+from audit.views import refusal_mark_recorded
 from connectors.forms import ExportForm, ImportForm
 from connectors.transfer import (
     ImportFileError,
@@ -174,3 +175,5 @@ class ConnectorExportView(ConnectorPermissionMixin, View):
                 summary=summary,
                 details={**details, "path": self.request.path},
             )
+        # The 403 that may follow must not be recorded a second time by handler403.
+        refusal_mark_recorded(self.request)
