@@ -106,6 +106,13 @@ class ConnectorAuth(requests.auth.AuthBase):
 
     def _checked_origin(self, url: str) -> Origin:
         """The URL's origin, when credentials may go there; ConnectorAuthError otherwise."""
+        if not self.connector.enabled:
+            # A disabled connector's credentials stay home, as its connection test does.
+            raise ConnectorAuthError(
+                self.connector.name,
+                Outcome.CONFIG_ERROR,
+                "The connector is disabled, so its credentials are not sent. Enable it first.",
+            )
         origin = url_origin(url)
         base = url_origin(self.connector.base_url or "")
         if base is None or origin != base:

@@ -93,6 +93,20 @@ def test_a_connector_without_base_url_sends_credentials_nowhere(bearer_connector
 
 
 @pytest.mark.usefixtures("loopback_allowed")
+def test_a_disabled_connector_sends_its_credentials_nowhere(bearer_connector, fault_server):
+    connector = bearer_connector()
+    connector.enabled = False
+    connector.save()
+    auth = ConnectorAuth(connector)
+    fault_server.clear_requests()
+    with pytest.raises(ConnectorAuthError, match="disabled"):
+        auth.session().get(fault_server.url("/echo-api"))
+    with pytest.raises(ConnectorAuthError, match="disabled"):
+        requests.get(fault_server.url("/echo-api"), auth=auth, timeout=5)
+    assert fault_server.requests == []
+
+
+@pytest.mark.usefixtures("loopback_allowed")
 def test_the_session_has_one_deadline(bearer_connector, fault_server, settings):
     settings.CONNECTORS_TOKEN_TIMEOUT = 1.0
     session = ConnectorAuth(bearer_connector()).session()
