@@ -224,3 +224,140 @@ def test_no_canary_anywhere(fault_server, caplog, capsys):
     stored = database_bytes()
     assert b"canary_oauth" in stored and b"X-Tenant-Secret" in stored  # the scan reads real data
     assert_clean(stored, f"the {connection.vendor} database")
+
+
+def test_no_canary_from_real_token_shapes_altered_echoes_debug_pages_or_debug_logs(
+    fault_server, caplog, settings, monkeypatch
+):
+    """The surfaces issue 8 added to the scan: provider-shaped token responses (Cognito,
+    Firebase, data.token, apiKey, session_key), a server echoing the secret altered, the
+    technical 500 page with DEBUG on, and the configured log output at DEBUG level."""
+    from tests.peers.interop_server import ECHO_FORMS, SHAPES, InteropServer, canaries
+
+    caplog.set_level(logging.DEBUG)
+    settings.CONNECTORS_TEST_RATE_LIMIT = "100/60"  # this scan runs 13 tests in a row
+    admin, operator = Client(), Client()
+    admin.force_login(make_user("admin", "canary2_admin"))
+    operator.force_login(make_user("operator", "canary2_operator"))
+    console = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    buffer = io.StringIO()
+    old_stream = console.setStream(buffer)
+    urllib3_logger = logging.getLogger("urllib3")
+    old_level = urllib3_logger.level
+    urllib3_logger.setLevel(logging.DEBUG)
+    issued = [value for shape in SHAPES for value in canaries(shape).values()]
+    echo_secret = "cnry-echoed-Secret-77aa99bb"
+    api_key = "cnry-query-api-key-31c4"
+    try:
+        with InteropServer() as peer:
+            tested: list[tuple[str, str]] = []
+            for shape in SHAPES:
+                tested.append((f"shape_{shape.replace('-', '_')}", peer.url(f"/shape/{shape}")))
+            for form in ECHO_FORMS:
+                tested.append((f"echo_{form.replace('-', '_')}", peer.url(f"/echo/{form}")))
+            for name, token_url in tested:
+                data = form_data(
+                    {
+                        "name": name,
+                        "enabled": True,
+                        "base_url": "https://api.example.com",
+                        "auth_config": "oauth2",
+                        "oauth2_grant_type": "client_credentials",
+                        "oauth2_client_id": peer.client_id,
+                        "oauth2_client_secret": echo_secret
+                        if name.startswith("echo_")
+                        else peer.client_secret,
+                        "oauth2_token_url": token_url,
+                        "oauth2_client_authentication": "request_body",
+                    }
+                )
+                assert admin.post("/connectors/new/", data).status_code == 302, name
+                response = operator.post(f"/connectors/{name}/test/", HTTP_X_REQUESTED_WITH="fetch")
+                assert response.status_code == 200
+                scan(response.content, [*issued, echo_secret], f"test of {name}")
+        # An Api Key sent as a query parameter under a name that looks harmless.
+        assert (
+            admin.post(
+                "/connectors/new/",
+                form_data(
+                    {
+                        "name": "canary_param_key",
+                        "enabled": True,
+                        "base_url": fault_server.url("/api"),
+                        "auth_config": "api_key",
+                        "api_key_location": "param",
+                        "api_key_param_name": "zq",
+                        "api_key": api_key,
+                    }
+                ),
+            ).status_code
+            == 302
+        )
+        response = operator.post(
+            "/connectors/canary_param_key/test/", HTTP_X_REQUESTED_WITH="fetch"
+        )
+        assert response.status_code == 200
+        assert any(api_key in r.path for r in fault_server.requests), "the key was never sent"
+    finally:
+        urllib3_logger.setLevel(old_level)
+        console.setStream(old_stream)
+
+    secrets = [*issued, echo_secret, api_key]
+    # The technical 500 page, DEBUG on, for a crash while saving a form full of secrets.
+    settings.DEBUG = True
+    crashing = Client(raise_request_exception=False)
+    crashing.force_login(make_user("admin", "canary2_crasher"))
+
+    def crash(**kwargs: object) -> None:
+        raise RuntimeError("storage broke while saving")
+
+    monkeypatch.setattr("connectors.views.edit.connector_create", crash)
+    response = crashing.post(
+        "/connectors/new/",
+        form_data(
+            {
+                "name": "canary_crash",
+                "base_url": "https://api.example.com",
+                "auth_config": "bearer",
+                "bearer_token": api_key,
+            },
+            {"headers": [{"key": "X-Sig", "value": echo_secret, "sensitive": True}]},
+        ),
+    )
+    assert response.status_code == 500
+    assert "storage broke while saving" in response.content.decode()  # the technical page
+    scan(response.content, secrets, "the DEBUG 500 page")
+    settings.DEBUG = False
+
+    # Every page, the audit exports, the log output as configured and as recorded, the database.
+    superuser = Client()
+    from django.contrib.auth.models import User
+
+    superuser.force_login(User.objects.create_superuser("canary2_root", password="x-9-y-8-z"))
+    pages = ["/connectors/", "/audit/", "/admin/connectors/testrun/"]
+    pages += [f"/audit/{pk}/" for pk in AuditEvent.objects.values_list("pk", flat=True)]
+    pages += [f"/connectors/{name}/" for name in Connector.objects.values_list("name", flat=True)]
+    for page in pages:
+        response = superuser.get(page)
+        assert response.status_code == 200, page
+        scan(response.content, secrets, page)
+    for fmt in ("csv", "json"):
+        response = superuser.get(f"/audit/export/?format={fmt}")
+        scan(b"".join(response.streaming_content), secrets, f"audit export {fmt}")
+    output = buffer.getvalue()
+    assert "GET /api?zq=" in output  # urllib3's request line was logged, masked
+    scan(output, secrets, "the console log at DEBUG")
+    scan(
+        "\n".join(r.getMessage() for r in caplog.records if r.name != "urllib3.connectionpool"),
+        secrets,
+        "log records",
+    )
+    scan(database_bytes(), secrets, f"the {connection.vendor} database")
+
+
+def scan(data: str | bytes, secrets: list[str], where: str) -> None:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    for secret in secrets:
+        assert secret not in text, f"{secret} leaked into {where}"
+        assert secret.upper() not in text, f"{secret} upper-cased leaked into {where}"
+        assert secret.encode().hex() not in text.lower(), f"{secret} as hex leaked into {where}"
