@@ -20,7 +20,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from audit.models import TestAttempt, TestRun
-from audit.services import audit_record
+from audit.services import audit_record, test_run_record
 from connectors import oauth_http
 from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
 from connectors.models import (
@@ -372,63 +372,62 @@ def _record(
     duration_ms: int,
     collected: _Collected,
 ) -> tuple[TestRun, list[TestAttempt]]:
-    with transaction.atomic():
-        run = TestRun.objects.create(
-            connector_id=connector.pk,
-            connector_name=connector.name,
-            user_id=actor.pk if actor else None,
-            username=actor.get_username() if actor else "",
-            source=source,
-            started_at=started_at,
-            duration_ms=duration_ms,
-            ok=collected.ok,
-            outcome=collected.outcome,
-            message=collected.message,
-            hint=collected.hint,
-            client_authentication_used=collected.client_authentication_used,
-            token=collected.token,
-            config=_config_snapshot(connector, rows),
+    """Store the run, its attempts and its audit record (audit.services.test_run_record).
+
+    Everything is built here, before the recording transaction opens, so the transaction (and
+    the chain-head lock at its end) lasts only as long as the writes.
+    """
+    run = TestRun(
+        connector_id=connector.pk,
+        connector_name=connector.name,
+        user_id=actor.pk if actor else None,
+        username=actor.get_username() if actor else "",
+        source=source,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        ok=collected.ok,
+        outcome=collected.outcome,
+        message=collected.message,
+        hint=collected.hint,
+        client_authentication_used=collected.client_authentication_used,
+        token=collected.token,
+        config=_config_snapshot(connector, rows),
+    )
+    attempts = [
+        TestAttempt(
+            position=position,
+            step=step,
+            client_authentication=attempt.client_authentication,
+            method=attempt.method,
+            url=attempt.url,
+            request_headers=[list(pair) for pair in attempt.request_headers],
+            request_body=[list(pair) for pair in attempt.request_body],
+            status_code=attempt.status_code,
+            response_headers=[list(pair) for pair in attempt.response_headers],
+            response_excerpt=attempt.response_excerpt,
+            duration_ms=attempt.duration_ms,
+            outcome=attempt.outcome,
+            message=attempt.message,
+            curl=curl,
         )
-        attempts = TestAttempt.objects.bulk_create(
-            TestAttempt(
-                run=run,
-                position=position,
-                step=step,
-                client_authentication=attempt.client_authentication,
-                method=attempt.method,
-                url=attempt.url,
-                request_headers=[list(pair) for pair in attempt.request_headers],
-                request_body=[list(pair) for pair in attempt.request_body],
-                status_code=attempt.status_code,
-                response_headers=[list(pair) for pair in attempt.response_headers],
-                response_excerpt=attempt.response_excerpt,
-                duration_ms=attempt.duration_ms,
-                outcome=attempt.outcome,
-                message=attempt.message,
-                curl=curl,
-            )
-            for position, (step, attempt, curl) in enumerate(collected.attempts or [], start=1)
-        )
-        # Kept on the objects the panel shows, so it need not read back what was just written.
-        run.audit_event = audit_record(
-            kind="test_run",
-            action="test",
-            user=actor,
-            connector=connector,
-            connector_name=connector.name,
-            outcome=run.outcome,
-            summary=run.message[:500],
-            test_run=run,
-        )
-        if run.outcome == Outcome.BLOCKED:
+        for position, (step, attempt, curl) in enumerate(collected.attempts or [], start=1)
+    ]
+
+    def then(stored: TestRun) -> None:
+        if stored.outcome == Outcome.BLOCKED:
             _record_denial(
                 connector,
                 actor,
                 Outcome.BLOCKED,
                 "A connection test was refused by the outbound policy.",
-                details={"test_run": run.pk},
+                details={"test_run": stored.pk},
             )
-    return run, attempts
+
+    stored = test_run_record(
+        run=run, attempts=attempts, user=actor, connector=connector, then=then
+    )
+    # A minimal record (details not storable) has no attempts: show what is stored.
+    return stored, attempts if stored is run else []
 
 
 def _record_denial(

@@ -119,7 +119,7 @@ def test_the_nul_jwt_facts_are_stored_as_written_and_hash_as_read_back(hostile):
 def test_storable_text_removes_nul_and_lone_surrogates_and_nothing_else():
     from audit.sanitize import storable_text
 
-    assert storable_text("a\x00b") == "ab"
+    assert storable_text("a\x00b") == "a\ufffdb"  # replaced, not dropped: see the docstring
     assert storable_text("bad \ud800 grant") == "bad \ufffd grant"
     assert storable_text("x\udfffy\ud83d") == "x\ufffdy\ufffd"
     kept = "plain é 😀 \t\r\n ok"
@@ -133,6 +133,7 @@ def test_storable_json_cleans_keys_and_values_at_any_depth():
 
     value = {
         "a\x00": ["b\x00", {"c": "d\ud800"}],
+        "pair": "\ud83d\ude00",
         "n": math.nan,
         "inf": -math.inf,
         "zero": -0.0,
@@ -140,12 +141,13 @@ def test_storable_json_cleans_keys_and_values_at_any_depth():
         "huge": 1e16,
         "small": 1.5e-07,
         "tuple": (1, 2),
-        "int_keys": {1: "one"},
+        "int_keys": {1: "one", None: 0, False: 1, 1.5: 2},
         "ok": [True, None, 3, 0.1],
     }
     clean = storable_json(value)
     assert clean == {
-        "a": ["b", {"c": "d\ufffd"}],
+        "a\ufffd": ["b\ufffd", {"c": "d\ufffd"}],
+        "pair": "😀",
         "n": "NaN",
         "inf": "-Infinity",
         "zero": 0.0,
@@ -153,7 +155,7 @@ def test_storable_json_cleans_keys_and_values_at_any_depth():
         "huge": 10**16,
         "small": 1.5e-07,
         "tuple": [1, 2],
-        "int_keys": {"1": "one"},
+        "int_keys": {"1": "one", "null": 0, "false": 1, "1.5": 2},
         "ok": [True, None, 3, 0.1],
     }
     import json
@@ -167,9 +169,16 @@ def test_storable_json_cleans_keys_and_values_at_any_depth():
 def test_a_recording_that_fails_leaves_a_minimal_record_and_a_clear_message(hostile, caplog):
     caplog.set_level(logging.ERROR)
     connector = hostile("/nul-description", name="stubborn")
-    with mock.patch(
-        "audit.models.TestAttempt.objects.bulk_create", side_effect=DataError("refused")
-    ):
+    from audit import writer
+
+    real_insert_run = writer.insert_run
+
+    def refuse_attempts(run, attempts):
+        if attempts:  # the database refuses the details, not the bare run
+            raise DataError("refused")
+        real_insert_run(run, attempts)
+
+    with mock.patch("audit.writer.insert_run", side_effect=refuse_attempts):
         response = _post_test(connector.name)
     assert response.status_code == 200
     run = TestRun.objects.get()
