@@ -3,7 +3,7 @@
 Recording a test is on every test's path, and with concurrent workers the chain-head lock is
 held while its record is appended (issue 10: recording <= 1 ms on PostgreSQL). Through the ORM
 that costs a statement's worth of Python per row; here each table gets one INSERT ... RETURNING
-built from the model's own fields, with values adapted by the fields themselves
+built once from the model's own fields, with values adapted by the fields themselves
 (`get_db_prep_save`), so the database receives what the ORM would have sent. On PostgreSQL the
 run and its attempts go in one statement.
 
@@ -12,79 +12,99 @@ Callers hold the transaction (`audit.services`); nothing here opens one or commi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from audit.models import AuditChainHead, AuditEvent, TestAttempt, TestRun
 
 
-def _quote(name: str) -> str:
-    return connection.ops.quote_name(name)
+def _db() -> BaseDatabaseWrapper:
+    # The wrapper itself, once per call: the `connection` proxy costs a lookup per attribute.
+    return connections[DEFAULT_DB_ALIAS]
 
 
-def _columns(model: type[models.Model]) -> list[models.Field]:
-    return [f for f in model._meta.concrete_fields if not f.primary_key]
+@functools.cache
+def _columns(model: type[models.Model]) -> tuple[models.Field, ...]:
+    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
 
 
-def _values(obj: models.Model, fields: list[models.Field]) -> list[Any]:
-    return [f.get_db_prep_save(getattr(obj, f.attname), connection=connection) for f in fields]
+def _values(db: BaseDatabaseWrapper, obj: models.Model, fields: Sequence[models.Field]) -> list:
+    return [f.get_db_prep_save(getattr(obj, f.attname), connection=db) for f in fields]
 
 
-def _insert_head(model: type[models.Model], fields: list[models.Field]) -> str:
-    columns = ", ".join(_quote(f.column) for f in fields)
-    return f"INSERT INTO {_quote(model._meta.db_table)} ({columns}) VALUES "
-
-
-def _saved(obj: models.Model, pk: int) -> None:
+def _saved(db: BaseDatabaseWrapper, obj: models.Model, pk: int) -> None:
     obj.pk = pk
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = db.alias
+
+
+@functools.cache
+def _insert_sql(vendor: str, model: type[models.Model], returning: tuple[str, ...]) -> str:
+    """INSERT of one row of every non-key column, RETURNING the given columns."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    fields = _columns(model)
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {', '.join(map(quote, returning))}"
+    )
+
+
+@functools.cache
+def _attempts_sql(vendor: str, count: int) -> str:
+    """INSERT of `count` attempts; on PostgreSQL after the run's INSERT, in one statement."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    run_column = TestAttempt._meta.get_field("run").column
+    own = [f for f in _columns(TestAttempt) if f.column != run_column]
+    together = vendor == "postgresql"
+    run_ref = "(SELECT id FROM new_run)" if together else "%s"
+    row = f"({run_ref}, {', '.join(['%s'] * len(own))})"
+    columns = ", ".join(quote(c) for c in (run_column, *(f.column for f in own)))
+    sql = (
+        f"INSERT INTO {quote(TestAttempt._meta.db_table)} ({columns}) VALUES "
+        + ", ".join([row] * count)
+        + f" RETURNING id, {quote('position')}, {quote(run_column)}"
+    )
+    if together:
+        sql = f"WITH new_run AS ({_insert_sql(vendor, TestRun, ('id',))}) {sql}"
+    return sql
+
+
+@functools.cache
+def _own_attempt_fields() -> tuple[models.Field, ...]:
+    run_column = TestAttempt._meta.get_field("run").column
+    return tuple(f for f in _columns(TestAttempt) if f.column != run_column)
 
 
 def lean_writes_supported() -> bool:
     """INSERT ... RETURNING of several rows (PostgreSQL, SQLite 3.35+); else the ORM writes."""
-    return bool(connection.features.can_return_rows_from_bulk_insert)
+    return bool(_db().features.can_return_rows_from_bulk_insert)
 
 
 def insert_run(run: TestRun, attempts: Sequence[TestAttempt]) -> None:
     """Insert the run and its attempts; set their ids (and each attempt's run)."""
-    run_fields = _columns(TestRun)
-    attempt_fields = _columns(TestAttempt)
-    run_values = _values(run, run_fields)
-    run_sql = _insert_head(TestRun, run_fields) + f"({', '.join(['%s'] * len(run_fields))})"
-    pk = _quote(TestRun._meta.pk.column)  # type: ignore[union-attr]
-    if not attempts:
-        _saved(run, _fetch(f"{run_sql} RETURNING {pk}", run_values)[0][0])
-        return
-    run_column = TestAttempt._meta.get_field("run").column
-    own_fields = [f for f in attempt_fields if f.column != run_column]
-    together = connection.vendor == "postgresql"
-    # On PostgreSQL the attempts name the run through the CTE, in the same statement.
-    run_ref = f"(SELECT {pk} FROM new_run)" if together else "%s"
-    row = f"({run_ref}, {', '.join(['%s'] * len(own_fields))})"
-    sql = (
-        _insert_head(TestAttempt, [TestAttempt._meta.get_field("run"), *own_fields])
-        + ", ".join([row] * len(attempts))
-        + f" RETURNING {_quote('id')}, {_quote('position')}, {_quote(run_column)}"
-    )
-    params: list[Any] = []
-    if together:
-        sql = f"WITH new_run AS ({run_sql} RETURNING {pk}) {sql}"
-        params += run_values
-    else:
-        _saved(run, _fetch(f"{run_sql} RETURNING {pk}", run_values)[0][0])
+    db = _db()
+    run_values = _values(db, run, _columns(TestRun))
+    together = db.vendor == "postgresql" and bool(attempts)
+    if not together:
+        _saved(db, run, _fetch(db, _insert_sql(db.vendor, TestRun, ("id",)), run_values)[0][0])
+        if not attempts:
+            return
+    own = _own_attempt_fields()
+    params: list[Any] = list(run_values) if together else []
     for attempt in attempts:
-        params += ([] if together else [run.pk]) + _values(attempt, own_fields)
-    rows = _fetch(sql, params)
+        params += ([] if together else [run.pk]) + _values(db, attempt, own)
+    rows = _fetch(db, _attempts_sql(db.vendor, len(attempts)), params)
     if together:
-        _saved(run, rows[0][2])
+        _saved(db, run, rows[0][2])
     by_position = {position: attempt_id for attempt_id, position, _ in rows}
     for attempt in attempts:
         attempt.run = run
-        _saved(attempt, by_position[attempt.position])
+        _saved(db, attempt, by_position[attempt.position])
 
 
 def lock_head() -> tuple[int | None, str] | None:
@@ -92,36 +112,32 @@ def lock_head() -> tuple[int | None, str] | None:
 
     On SQLite the transaction already holds the database's write lock (IMMEDIATE mode).
     """
-    table = _quote(AuditChainHead._meta.db_table)
-    sql = f"SELECT {_quote('last_event_id')}, {_quote('last_hash')} FROM {table} WHERE id = 1"
-    if connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    rows = _fetch(sql, [])
+    db = _db()
+    lock = " FOR UPDATE" if db.features.has_select_for_update else ""
+    rows = _fetch(
+        db, f"SELECT last_event_id, last_hash FROM audit_auditchainhead WHERE id = 1{lock}", []
+    )
     return (rows[0][0], rows[0][1]) if rows else None
 
 
 def insert_event(event: AuditEvent) -> None:
-    fields = _columns(AuditEvent)
-    sql = _insert_head(AuditEvent, fields) + f"({', '.join(['%s'] * len(fields))})"
-    _saved(event, _fetch(f"{sql} RETURNING {_quote('id')}", _values(event, fields))[0][0])
+    db = _db()
+    sql = _insert_sql(db.vendor, AuditEvent, ("id",))
+    _saved(db, event, _fetch(db, sql, _values(db, event, _columns(AuditEvent)))[0][0])
 
 
 def move_head(event_id: int, event_hash: str) -> None:
+    db = _db()
     updated_at = AuditChainHead._meta.get_field("updated_at")
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_quote(AuditChainHead._meta.db_table)} SET "
-            f"{_quote('last_event_id')} = %s, {_quote('last_hash')} = %s, "
-            f"{_quote('updated_at')} = %s WHERE id = 1",
-            [
-                event_id,
-                event_hash,
-                updated_at.get_db_prep_save(timezone.now(), connection=connection),
-            ],
+            "UPDATE audit_auditchainhead SET last_event_id = %s, last_hash = %s, "
+            "updated_at = %s WHERE id = 1",
+            [event_id, event_hash, updated_at.get_db_prep_save(timezone.now(), connection=db)],
         )
 
 
-def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
+def _fetch(db: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())

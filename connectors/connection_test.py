@@ -15,6 +15,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
@@ -169,24 +171,53 @@ def _rate_limit() -> tuple[int, int]:
     return int(limit), int(window or 60)
 
 
-def connector_test_rate_check(*, user: Any) -> None:
-    """Count one test against the user's window; raise TestRateLimited past the limit."""
+# Counts tests while the shared cache is unreachable: per process, so the limit still holds
+# for each worker instead of not at all.
+_LOCAL_RATE_COUNTS = LocMemCache("connector-test-rate-fallback", {"MAX_ENTRIES": 10_000})
+
+CACHE_DOWN_NOTICE = (
+    "Note: the shared cache is unreachable, so the test rate limit was counted by this server "
+    "process alone. Tell an administrator to check REDIS_URL."
+)
+
+
+def _count_test(store: BaseCache, key: str, window: int) -> int:
+    store.add(key, 0, timeout=window + 5)
+    try:
+        return store.incr(key)
+    except ValueError:  # evicted between add and incr
+        store.set(key, 1, timeout=window + 5)
+        return 1
+
+
+def connector_test_rate_check(*, user: Any) -> str:
+    """Count one test against the user's window; raise TestRateLimited past the limit.
+
+    Returns a notice for the user when the count could not use the shared cache (e.g. Redis is
+    down): the test is then counted in this process, with a logged warning, never a crash.
+    """
     if user is None or not getattr(user, "is_authenticated", False):
-        return
+        return ""
     limit, window = _rate_limit()
     if limit <= 0:
-        return
+        return ""
     now = int(time.time())
     window_start = now - now % window
     key = f"connector-test-rate:{user.pk}:{window_start}"
-    cache.add(key, 0, timeout=window + 5)
+    notice = ""
     try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=window + 5)
-        count = 1
+        count = _count_test(cache, key, window)
+    except Exception as exc:  # noqa: BLE001 - any cache failure: degrade, do not fail the test
+        logger.warning(
+            "The connection-test rate limit cannot reach the cache (%s); counting in this "
+            "process only until it is back. Check REDIS_URL.",
+            type(exc).__name__,
+        )
+        count = _count_test(_LOCAL_RATE_COUNTS, key, window)
+        notice = CACHE_DOWN_NOTICE
     if count > limit:
         raise TestRateLimited(limit, window, window_start + window - now)
+    return notice
 
 
 def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any]:
@@ -321,7 +352,7 @@ def connector_test(
         logger.warning("connector_test called inside a transaction for %s", connector.name)
     actor = acting_user(user)
     try:
-        connector_test_rate_check(user=actor)
+        notice = connector_test_rate_check(user=actor)
     except TestRateLimited as exc:
         _record_denial(connector, actor, ConsoleOutcome.RATE_LIMITED, str(exc))
         raise
@@ -350,6 +381,8 @@ def connector_test(
             "This is a fault in Connector Console, not in your settings: tell an administrator."
         )
     duration_ms = int((time.monotonic() - clock) * 1000)
+    if notice:
+        collected.hint = f"{collected.hint} {notice}".strip()
     run, attempts = _record(
         connector=connector,
         actor=actor,

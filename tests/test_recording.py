@@ -45,6 +45,14 @@ def short_deadline(settings):
     settings.CONNECTORS_TOKEN_TIMEOUT = 3.0
 
 
+@pytest.fixture(autouse=True)
+def clear_local_rate_counts():
+    """The per-process fallback counter outlives a test, like the cache the conftest clears."""
+    from connectors.connection_test import _LOCAL_RATE_COUNTS
+
+    _LOCAL_RATE_COUNTS.clear()
+
+
 @pytest.fixture
 def hostile(make_connector, fault_server):
     def make(path: str, name: str | None = None):
