@@ -265,7 +265,7 @@ def storable_json(value: Any) -> Any:
 @functools.cache
 def _storable_fields(model: type[models.Model]) -> tuple[tuple[str, bool, int | None], ...]:
     """(attribute, is JSON, max length) of every text and JSON column of a model."""
-    fields = []
+    fields: list[tuple[str, bool, int | None]] = []
     for field in model._meta.concrete_fields:
         if isinstance(field, models.JSONField):
             fields.append((field.attname, True, None))

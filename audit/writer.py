@@ -48,9 +48,12 @@ def _insert_sql(vendor: str, model: type[models.Model], returning: tuple[str, ..
     """INSERT of one row of every non-key column, RETURNING the given columns."""
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     fields = _columns(model)
+    # Identifiers come from the model's own metadata; every value is a query parameter.
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
     return (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-        f" VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {', '.join(map(quote, returning))}"
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES ({placeholders}) RETURNING {', '.join(map(quote, returning))}"
     )
 
 
@@ -64,11 +67,9 @@ def _attempts_sql(vendor: str, count: int) -> str:
     run_ref = "(SELECT id FROM new_run)" if together else "%s"
     row = f"({run_ref}, {', '.join(['%s'] * len(own))})"
     columns = ", ".join(quote(c) for c in (run_column, *(f.column for f in own)))
-    sql = (
-        f"INSERT INTO {quote(TestAttempt._meta.db_table)} ({columns}) VALUES "
-        + ", ".join([row] * count)
-        + f" RETURNING id, {quote('position')}, {quote(run_column)}"
-    )
+    table = quote(TestAttempt._meta.db_table)
+    returning = f"RETURNING id, {quote('position')}, {quote(run_column)}"
+    sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * count)} {returning}"  # noqa: S608
     if together:
         sql = f"WITH new_run AS ({_insert_sql(vendor, TestRun, ('id',))}) {sql}"
     return sql
@@ -113,10 +114,10 @@ def lock_head() -> tuple[int | None, str] | None:
     On SQLite the transaction already holds the database's write lock (IMMEDIATE mode).
     """
     db = _db()
-    lock = " FOR UPDATE" if db.features.has_select_for_update else ""
-    rows = _fetch(
-        db, f"SELECT last_event_id, last_hash FROM audit_auditchainhead WHERE id = 1{lock}", []
-    )
+    sql = "SELECT last_event_id, last_hash FROM audit_auditchainhead WHERE id = 1"
+    if db.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    rows = _fetch(db, sql, [])
     return (rows[0][0], rows[0][1]) if rows else None
 
 

@@ -185,7 +185,6 @@ def measure(url: str, token_url: str, runs: int) -> None:
     from django.utils import timezone
 
     from audit.models import AuditChainHead
-
     from connectors import oauth_http
     from connectors.connection_test import connector_test, outbound_policy, token_request_for
     from connectors.models import Connector
@@ -227,11 +226,8 @@ def measure(url: str, token_url: str, runs: int) -> None:
         # The HTTP part alone (policy, pinning, deadline, parsing, redaction), not recorded.
         assert oauth_http.token_request_perform(described, policy=outbound_policy()).ok
 
-    probe: SqlProbe | None = None
-
     def floor() -> None:
         # Unchanged head values: the head's guard trigger accepts them; the commit is real.
-        assert probe is not None
         probe.paused = True
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         try:

@@ -181,9 +181,7 @@ class ConnectorAuth(requests.auth.AuthBase):
         if timeout > 0:
             payload = json.dumps({"access_token": result.access_token, "expires_at": expires_at})
             encrypted = encrypt_str(payload).decode()
-            self._cache_call(
-                "write", lambda: cache.set(self.cache_key, encrypted, timeout=timeout)
-            )
+            self._cache_call("write", lambda: cache.set(self.cache_key, encrypted, timeout=timeout))
         return result.access_token
 
     def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:

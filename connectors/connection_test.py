@@ -456,9 +456,7 @@ def _record(
                 details={"test_run": stored.pk},
             )
 
-    stored = test_run_record(
-        run=run, attempts=attempts, user=actor, connector=connector, then=then
-    )
+    stored = test_run_record(run=run, attempts=attempts, user=actor, connector=connector, then=then)
     # A minimal record (details not storable) has no attempts: show what is stored.
     return stored, attempts if stored is run else []
 
