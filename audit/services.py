@@ -145,16 +145,21 @@ def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
     return event
 
 
-def _append_written(event: AuditEvent, run: TestRun, attempts: Sequence[TestAttempt]) -> None:
+def _append_written(
+    event: AuditEvent,
+    run: TestRun,
+    attempts: Sequence[TestAttempt],
+    head: tuple[int | None, str] | None,
+) -> None:
     """Append the record of a run written in this transaction, hashing the rows as written.
 
     The run and attempts were made storable before they were written, so what they hold here
-    is what the database gives back: nothing is read again. Taken last, the head lock is held
-    for this append and the commit that follows, never for the exchange or the run's rows.
+    is what the database gives back: nothing is read again. `head` is the chain head locked
+    after the run's rows were written (None: missing, or no lean SQL here), so the lock is
+    held for this append and the commit that follows, never for the exchange or the run.
     """
     keys = current_chain_keys()
-    head = writer.lock_head() if writer.lean_writes_supported() else None
-    if head is None:  # missing head (or no lean SQL here): the ORM path creates and locks it
+    if head is None:  # the ORM path locks the head, creating it from the newest record
         locked = _lock_head()
         head = (locked.last_event_id, locked.last_hash)
     _time_lock_hold()
@@ -162,10 +167,10 @@ def _append_written(event: AuditEvent, run: TestRun, attempts: Sequence[TestAtte
         _refuse_unkeyed_after_keyed(head[0])
     _sign(event, head[1], keys, run, attempts)
     if writer.lean_writes_supported():
-        writer.insert_event(event)
+        writer.append_event(event)
     else:
         event.save()
-    writer.move_head(event.pk, event.hash)
+        writer.move_head(event.pk, event.hash)
 
 
 def _user_fields(user: Any) -> tuple[int | None, str]:
@@ -301,15 +306,16 @@ def _write_run(
 ) -> None:
     """One transaction: the run, its attempts, its record; the head lock is taken last."""
     with transaction.atomic():
+        head = None
         if writer.lean_writes_supported():
-            writer.insert_run(run, attempts)
+            head = writer.insert_run_and_lock_head(run, attempts)
         else:
             run.save()
             for attempt in attempts:
                 attempt.run = run
             TestAttempt.objects.bulk_create(attempts)
         event.test_run_id = run.pk
-        _append_written(event, run, attempts)
+        _append_written(event, run, attempts, head)
         if then is not None:
             then(run)
 

@@ -99,8 +99,17 @@ def insert_run(run: TestRun, attempts: Sequence[TestAttempt]) -> None:
     params: list[Any] = list(run_values) if together else []
     for attempt in attempts:
         params += ([] if together else [run.pk]) + _values(db, attempt, own)
-    rows = _fetch(db, _attempts_sql(db.vendor, len(attempts)), params)
-    if together:
+    _attach(db, run, attempts, _fetch(db, _attempts_sql(db.vendor, len(attempts)), params))
+
+
+def _attach(
+    db: BaseDatabaseWrapper,
+    run: TestRun,
+    attempts: Sequence[TestAttempt],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """Set the ids the attempts' INSERT returned (id, position, run id), and the run's."""
+    if run.pk is None:
         _saved(db, run, rows[0][2])
     by_position = {position: attempt_id for attempt_id, position, _ in rows}
     for attempt in attempts:
@@ -108,34 +117,88 @@ def insert_run(run: TestRun, attempts: Sequence[TestAttempt]) -> None:
         _saved(db, attempt, by_position[attempt.position])
 
 
-def lock_head() -> tuple[int | None, str] | None:
-    """(last event id, last hash) of the chain head, locked until commit; None if missing.
+HEAD_SQL = "SELECT last_event_id, last_hash FROM audit_auditchainhead WHERE id = 1"
+MOVE_HEAD_SQL = (
+    "UPDATE audit_auditchainhead SET last_event_id = {event_id}, last_hash = %s, "
+    "updated_at = %s WHERE id = 1"
+)
+# The id the INSERT just before it drew, in the same session (no other writer can change it).
+CURRENT_EVENT_ID = "currval(pg_get_serial_sequence('audit_auditevent', 'id'))"
 
-    On SQLite the transaction already holds the database's write lock (IMMEDIATE mode).
-    """
-    db = _db()
-    sql = "SELECT last_event_id, last_hash FROM audit_auditchainhead WHERE id = 1"
-    if db.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    rows = _fetch(db, sql, [])
+
+def _batches(db: BaseDatabaseWrapper) -> bool:
+    """Whether several statements may go in one round trip: psycopg 3's client-side binding
+    cursor (Django's default on PostgreSQL) sends them with the simple query protocol, each
+    statement its own command, so triggers see what the statements before them wrote."""
+    if db.vendor != "postgresql":
+        return False
+    try:
+        import psycopg
+    except ImportError:  # psycopg2: one statement per round trip
+        return False
+    return issubclass(getattr(db.connection, "cursor_factory", type), psycopg.ClientCursor)
+
+
+def _head_sql(db: BaseDatabaseWrapper) -> str:
+    return HEAD_SQL + (" FOR UPDATE" if db.features.has_select_for_update else "")
+
+
+def _head(rows: list[tuple[Any, ...]]) -> tuple[int | None, str] | None:
     return (rows[0][0], rows[0][1]) if rows else None
 
 
-def insert_event(event: AuditEvent) -> None:
+def insert_run_and_lock_head(
+    run: TestRun, attempts: Sequence[TestAttempt]
+) -> tuple[int | None, str] | None:
+    """Insert the run and its attempts, then lock the chain head and return (last id, hash).
+
+    None when the head row is missing (the caller creates it). On PostgreSQL the inserts and
+    the lock travel in one round trip; the lock comes last, so it waits for no insert. On
+    SQLite the transaction already holds the database's write lock (IMMEDIATE mode).
+    """
     db = _db()
-    sql = _insert_sql(db.vendor, AuditEvent, ("id",))
-    _saved(db, event, _fetch(db, sql, _values(db, event, _columns(AuditEvent)))[0][0])
+    if not _batches(db) or not attempts:
+        insert_run(run, attempts)
+        return _head(_fetch(db, _head_sql(db), []))
+    own = _own_attempt_fields()
+    params: list[Any] = _values(db, run, _columns(TestRun))
+    for attempt in attempts:
+        params += _values(db, attempt, own)
+    with db.cursor() as cursor:
+        cursor.execute(f"{_attempts_sql(db.vendor, len(attempts))}; {_head_sql(db)}", params)
+        rows = cursor.fetchall()
+        cursor.nextset()
+        head = _head(cursor.fetchall())
+    _attach(db, run, attempts, rows)
+    return head
+
+
+def append_event(event: AuditEvent) -> None:
+    """Insert the (signed) record and move the chain head to it: one round trip on PostgreSQL."""
+    db = _db()
+    insert = _insert_sql(db.vendor, AuditEvent, ("id",))
+    values = _values(db, event, _columns(AuditEvent))
+    moved_at = AuditChainHead._meta.get_field("updated_at").get_db_prep_save(
+        timezone.now(), connection=db
+    )
+    if not _batches(db):
+        _saved(db, event, _fetch(db, insert, values)[0][0])
+        _fetch(db, MOVE_HEAD_SQL.format(event_id="%s"), [event.pk, event.hash, moved_at])
+        return
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"{insert}; {MOVE_HEAD_SQL.format(event_id=CURRENT_EVENT_ID)}",
+            [*values, event.hash, moved_at],
+        )
+        _saved(db, event, cursor.fetchall()[0][0])
 
 
 def move_head(event_id: int, event_hash: str) -> None:
     db = _db()
-    updated_at = AuditChainHead._meta.get_field("updated_at")
-    with db.cursor() as cursor:
-        cursor.execute(
-            "UPDATE audit_auditchainhead SET last_event_id = %s, last_hash = %s, "
-            "updated_at = %s WHERE id = 1",
-            [event_id, event_hash, updated_at.get_db_prep_save(timezone.now(), connection=db)],
-        )
+    moved_at = AuditChainHead._meta.get_field("updated_at").get_db_prep_save(
+        timezone.now(), connection=db
+    )
+    _fetch(db, MOVE_HEAD_SQL.format(event_id="%s"), [event_id, event_hash, moved_at])
 
 
 def _fetch(db: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:

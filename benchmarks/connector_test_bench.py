@@ -14,8 +14,10 @@ Reported, as medians over interleaved runs:
 - bare requests.post, connector_test, and the HTTP part alone (token_request_perform);
 - recording: the recording transaction measured directly, from its first SQL statement to the
   end of its COMMIT;
-- SQL statements per recording (every statement Django sends through a cursor: INSERTs, SELECTs,
-  SAVEPOINTs; BEGIN on SQLite; COMMIT is not sent through a cursor and is not counted);
+- SQL per recording: the round trips Django makes through a cursor, and the statements they
+  carry (on PostgreSQL one round trip may carry several). On SQLite, BEGIN goes through a
+  cursor and is counted; on PostgreSQL the driver sends BEGIN itself, and COMMIT is never sent
+  through a cursor: add those two round trips on PostgreSQL, COMMIT on SQLite;
 - chain lock held: on PostgreSQL from the moment SELECT ... FOR UPDATE of the chain head returns
   to the end of the COMMIT that releases it; on SQLite the whole database is write-locked from
   BEGIN IMMEDIATE to COMMIT, which is what is reported there;
@@ -102,18 +104,20 @@ class SqlProbe:
     vendor: str
     paused: bool = False
     statements: int = 0
+    trips: int = 0
     first_at: float | None = None
     lock_at: float | None = None
     recordings: list[float] = field(default_factory=list)
     locks: list[float] = field(default_factory=list)
-    counts: list[int] = field(default_factory=list)
+    counts: list[tuple[int, int]] = field(default_factory=list)
 
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, ctx: Any):
         if self.paused:
             return execute(sql, params, many, ctx)
         if self.first_at is None:
             self.first_at = time.perf_counter()
-        self.statements += 1
+        self.trips += 1
+        self.statements += sql.count("; ") + 1
         result = execute(sql, params, many, ctx)
         upper = sql.upper()
         if self.lock_at is None and (
@@ -131,8 +135,8 @@ class SqlProbe:
             self.recordings.append((now - self.first_at) * 1000)
         if self.lock_at is not None:
             self.locks.append((now - self.lock_at) * 1000)
-        self.counts.append(self.statements)
-        self.statements, self.first_at, self.lock_at = 0, None, None
+        self.counts.append((self.trips, self.statements))
+        self.statements, self.trips, self.first_at, self.lock_at = 0, 0, None, None
 
 
 @contextmanager
@@ -273,7 +277,10 @@ def report(url: str, runs: int, timings: dict[str, list[float]], probe: SqlProbe
         f"  recording transaction, measured:      {recording:.2f} ms "
         f"(p95 {p95(probe.recordings):.2f}) (target <= 1 ms on PostgreSQL)"
     )
-    print(f"  SQL statements per recording:         {', '.join(map(str, counts))}")
+    shown = ", ".join(
+        f"{trips} round trips, {statements} statements" for trips, statements in counts
+    )
+    print(f"  SQL per recording:                    {shown}")
     lock_what = "database write lock" if probe.vendor == "sqlite" else "chain-head row lock"
     print(
         f"  {lock_what} held: median {median(probe.locks):.3f} ms, "

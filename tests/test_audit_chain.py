@@ -441,11 +441,10 @@ def _unsaved_run(connector, *, message: str = "The server refused the client.", 
 
 
 def test_a_recorded_run_is_hashed_as_written_without_reading_it_back():
+    from django.db.models import prefetch_related_objects
     from django.test.utils import CaptureQueriesContext
 
     from audit.services import test_run_record
-
-    from django.db.models import prefetch_related_objects
 
     connector = make_connector()
     record_change(connector)

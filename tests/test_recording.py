@@ -179,14 +179,14 @@ def test_a_recording_that_fails_leaves_a_minimal_record_and_a_clear_message(host
     connector = hostile("/nul-description", name="stubborn")
     from audit import writer
 
-    real_insert_run = writer.insert_run
+    real_insert = writer.insert_run_and_lock_head
 
     def refuse_attempts(run, attempts):
         if attempts:  # the database refuses the details, not the bare run
             raise DataError("refused")
-        real_insert_run(run, attempts)
+        return real_insert(run, attempts)
 
-    with mock.patch("audit.writer.insert_run", side_effect=refuse_attempts):
+    with mock.patch("audit.writer.insert_run_and_lock_head", side_effect=refuse_attempts):
         response = _post_test(connector.name)
     assert response.status_code == 200
     run = TestRun.objects.get()
