@@ -260,6 +260,13 @@ def measure(url: str, token_url: str, runs: int) -> None:
                 call()
                 timings[label].append((time.perf_counter() - started) * 1000)
     report(url, runs, timings, probe)
+    from audit.chain import chain_verify
+
+    verified = list(chain_verify())[-1]
+    print(
+        f"audit chain after the run: {'verifies' if verified.ok else verified.problem} "
+        f"({verified.checked} records)"
+    )
 
 
 def report(url: str, runs: int, timings: dict[str, list[float]], probe: SqlProbe) -> None:
