@@ -214,6 +214,7 @@ def test_with_redis_down_a_test_still_runs_is_recorded_and_warns(hostile, caplog
     assert run.ok and AuditEvent.objects.filter(test_run=run).exists()
     assert "cache" in caplog.text.lower() and "rate limit" in caplog.text.lower()
     assert "cache is unreachable" in run.hint
+    assert "shared cache is unreachable" in response.content.decode()  # on the result panel
 
 
 def test_with_redis_down_the_rate_limit_still_holds_in_this_process(hostile, settings):
