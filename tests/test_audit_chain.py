@@ -524,3 +524,28 @@ def test_the_chain_lock_is_held_for_the_append_not_the_exchange(make_connector, 
     assert run.ok and run.duration_ms >= 250
     assert len(holds) == 1
     assert holds[0] < 0.1, f"the chain head stayed locked {holds[0]:.3f} s"
+
+
+@pytest.mark.postgres
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_postgres_records_a_run_in_two_round_trips_and_it_verifies():
+    """Run + attempts + head lock in one round trip, record + head move in another."""
+    from django.db.models import prefetch_related_objects
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import test_run_record
+
+    connector = make_connector()
+    record_change(connector)
+    prefetch_related_objects([connector], "params")
+    run, attempts = _unsaved_run(connector, attempts=3)
+    with CaptureQueriesContext(connection) as queries:
+        test_run_record(run=run, attempts=attempts, connector=connector)
+    trips = [q["sql"] for q in queries.captured_queries]
+    assert len(trips) == 2, trips
+    assert "FOR UPDATE" in trips[0] and "audit_auditchainhead" in trips[1]
+    stored = TestRun.objects.get(pk=run.pk)
+    assert stored.token == run.token and stored.attempts.count() == 3
+    assert "\x00" not in stored.attempts.first().response_excerpt
+    assert verify_result().ok
