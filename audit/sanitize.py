@@ -3,17 +3,24 @@
 No redaction rules live here; every mask comes from the rules the connectors app hands over
 (`audit.providers`). This module only decides what to feed them (the connector's own secret
 values, the diff shape of change records).
+
+It also makes values storable (`storable_text`, `storable_json`, `storable_row`): whatever a
+remote server sent, every database takes it and gives back exactly what was written, so a hash
+of the written values matches the rows as read back.
 """
 
 from __future__ import annotations
 
+import decimal
 import functools
 import json
 import logging
+import math
 from collections.abc import Iterable
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
 
 from audit import providers
 from audit.providers import Redaction
@@ -184,3 +191,94 @@ def _pairs(value: Any) -> list[tuple[Any, Any]]:
         elif isinstance(item, dict) and "key" in item:
             rows.append((item["key"], item.get("value", "")))
     return rows
+
+
+# --- storable values ------------------------------------------------------------------------
+
+REPLACEMENT = "\ufffd"
+# Python prints floats from this size on with an exponent; jsonb keeps them as exact numerics
+# and gives them back as integers, so they are stored as those integers in the first place.
+_EXPONENT_FLOATS = 1e16
+
+
+def storable_text(value: str, *, max_length: int | None = None) -> str:
+    """Text every database stores as given: NUL and lone surrogates become U+FFFD.
+
+    PostgreSQL refuses NUL in text and in jsonb, and no database can encode a lone surrogate
+    (which a JSON "\\ud800" escape produces). They are replaced, not dropped: dropping could
+    join the pieces of a secret that a server echoed with NULs in between. `max_length` cuts
+    to a column's size (PostgreSQL refuses longer values, SQLite would keep them).
+    """
+    if "\x00" in value:
+        value = value.replace("\x00", REPLACEMENT)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # Pairs of surrogates become their character; lone ones become U+FFFD.
+            value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if max_length is not None and len(value) > max_length:
+        value = value[:max_length]
+    return value
+
+
+def _storable_float(value: float) -> float | int | str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return 0.0  # jsonb has no negative zero
+    if abs(value) >= _EXPONENT_FLOATS:
+        return int(decimal.Decimal(repr(value)))
+    return value
+
+
+def _storable_key(key: Any) -> str:
+    """A dict key as JSON writes it (true, null, 1.5...), made storable."""
+    if not isinstance(key, str):
+        key = json.dumps(key)  # what a JSON column makes of a number, bool or None key
+    return storable_text(key)
+
+
+def storable_json(value: Any) -> Any:
+    """A JSON value every JSON column stores and gives back unchanged, at any depth.
+
+    Strings and keys as in `storable_text`; NaN and infinities (which strict JSON and jsonb
+    refuse) become the strings "NaN", "Infinity", "-Infinity"; -0.0 becomes 0.0 and floats of
+    1e16 and more the integers jsonb would give back; tuples become lists and keys strings, as
+    any JSON column does; dates, decimals and UUIDs become text as Django's encoder writes them.
+    """
+    if isinstance(value, str):
+        return storable_text(value)
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return _storable_float(value)
+    if isinstance(value, dict):
+        return {_storable_key(key): storable_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_json(item) for item in value]
+    return storable_json(as_plain_json(value))
+
+
+@functools.cache
+def _storable_fields(model: type[models.Model]) -> tuple[tuple[str, bool, int | None], ...]:
+    """(attribute, is JSON, max length) of every text and JSON column of a model."""
+    fields: list[tuple[str, bool, int | None]] = []
+    for field in model._meta.concrete_fields:
+        if isinstance(field, models.JSONField):
+            fields.append((field.attname, True, None))
+        elif isinstance(field, models.CharField | models.TextField):
+            fields.append((field.attname, False, field.max_length))
+    return tuple(fields)
+
+
+def storable_row(instance: models.Model) -> None:
+    """Make every text and JSON column of an unsaved row storable, in place."""
+    for attname, is_json, max_length in _storable_fields(type(instance)):
+        value = getattr(instance, attname)
+        if is_json:
+            setattr(instance, attname, storable_json(value))
+        elif isinstance(value, str):
+            setattr(instance, attname, storable_text(value, max_length=max_length))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,12 +14,20 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
+from audit import writer
 from audit.append_only import pruning
 from audit.chain import PRUNE_ACTION, event_hash
-from audit.keys import current_chain_keys
+from audit.keys import ChainKeys, current_chain_keys
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
 from audit.permits import PrunePermitError, permit_close, permit_use
-from audit.sanitize import NO_SECRETS, Secrets, connector_secrets, details_redact
+from audit.sanitize import (
+    NO_SECRETS,
+    Secrets,
+    connector_secrets,
+    details_redact,
+    storable_row,
+    storable_text,
+)
 
 logger = logging.getLogger("audit")
 
@@ -65,13 +76,11 @@ def _load_run(test_run: Any) -> tuple[Any, list[Any]]:
     return run, attempts
 
 
-def _refuse_unkeyed_after_keyed(head: AuditChainHead) -> None:
+def _refuse_unkeyed_after_keyed(last_event_id: int | None) -> None:
     """Once the log is keyed, an unkeyed record would read as a forgery: refuse to write one."""
-    if head.last_event_id is None:
+    if last_event_id is None:
         return
-    last_key = (
-        AuditEvent.objects.filter(pk=head.last_event_id).values_list("key_id", flat=True).first()
-    )
+    last_key = AuditEvent.objects.filter(pk=last_event_id).values_list("key_id", flat=True).first()
     if last_key:
         raise AuditWriteError(
             "AUDIT_CHAIN_KEY is not set, but the audit log is signed with a chain key: set the "
@@ -80,22 +89,88 @@ def _refuse_unkeyed_after_keyed(head: AuditChainHead) -> None:
         )
 
 
+# --- how long the chain head stays locked ---------------------------------------------------
+
+_lock_holds: list[float] | None = None
+
+
+@contextlib.contextmanager
+def chain_lock_timing() -> Iterator[list[float]]:
+    """Collect, in seconds, how long each append held the chain-head lock (lock to commit).
+
+    For benchmarks and tests; off otherwise. Only appends that commit are counted (a record
+    written inside a test's rolled-back transaction never releases the lock by committing).
+    """
+    global _lock_holds
+    holds: list[float] = []
+    previous, _lock_holds = _lock_holds, holds
+    try:
+        yield holds
+    finally:
+        _lock_holds = previous
+
+
+def _time_lock_hold() -> None:
+    holds = _lock_holds
+    if holds is None:
+        return
+    locked_at = time.perf_counter()
+    transaction.on_commit(lambda: holds.append(time.perf_counter() - locked_at))
+
+
+def _sign(
+    event: AuditEvent, prev_hash: str, keys: ChainKeys, run: Any, attempts: Sequence[Any]
+) -> None:
+    """Link and hash an event; the hash covers the run and attempts exactly as given."""
+    event.created_at = timezone.now()
+    event.prev_hash = prev_hash
+    event.key_id = keys.signing_key_id
+    event.hash = event_hash(event, run, attempts, keys=keys)
+
+
 def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
+    storable_row(event)
     with transaction.atomic():
         head = _lock_head()
+        _time_lock_hold()
         run, attempts = _load_run(test_run) if test_run is not None else (None, [])
-        event.created_at = timezone.now()
-        event.prev_hash = head.last_hash
         keys = current_chain_keys()
         if keys.signing_key is None:
-            _refuse_unkeyed_after_keyed(head)
-        event.key_id = keys.signing_key_id
-        event.hash = event_hash(event, run, attempts, keys=keys)
+            _refuse_unkeyed_after_keyed(head.last_event_id)
+        _sign(event, head.last_hash, keys, run, attempts)
         event.save()
         head.last_event_id = event.pk
         head.last_hash = event.hash
         head.save(update_fields=["last_event_id", "last_hash", "updated_at"])
     return event
+
+
+def _append_written(
+    event: AuditEvent,
+    run: TestRun,
+    attempts: Sequence[TestAttempt],
+    head: tuple[int | None, str] | None,
+) -> None:
+    """Append the record of a run written in this transaction, hashing the rows as written.
+
+    The run and attempts were made storable before they were written, so what they hold here
+    is what the database gives back: nothing is read again. `head` is the chain head locked
+    after the run's rows were written (None: missing, or no lean SQL here), so the lock is
+    held for this append and the commit that follows, never for the exchange or the run.
+    """
+    keys = current_chain_keys()
+    if head is None:  # the ORM path locks the head, creating it from the newest record
+        locked = _lock_head()
+        head = (locked.last_event_id, locked.last_hash)
+    _time_lock_hold()
+    if keys.signing_key is None:
+        _refuse_unkeyed_after_keyed(head[0])
+    _sign(event, head[1], keys, run, attempts)
+    if writer.lean_writes_supported():
+        writer.append_event(event)
+    else:
+        event.save()
+        writer.move_head(event.pk, event.hash)
 
 
 def _user_fields(user: Any) -> tuple[int | None, str]:
@@ -119,6 +194,55 @@ def _fill_from_run(event: AuditEvent, test_run: Any, secrets: Secrets) -> None:
     event.summary = event.summary or secrets.text(test_run.message)
 
 
+def _new_event(
+    *,
+    kind: str,
+    action: str,
+    user: Any,
+    connector: Any,
+    name: str,
+    connector_id: int | None,
+    source: str,
+    outcome: str,
+    summary: str,
+    details: dict | None,
+    secrets: Secrets,
+) -> AuditEvent:
+    """An unsaved record, redacted; checked for a known kind and an action."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown audit kind {kind!r}")
+    if not action:
+        raise ValueError("an audit record needs an action")
+    user_id, username = _user_fields(user)
+    return AuditEvent(
+        kind=kind,
+        action=str(action)[:32],
+        user_id=user_id,
+        username=username,
+        connector_id=connector_id if connector_id is not None else getattr(connector, "pk", None),
+        connector_name=str(name)[:64],
+        source=str(source)[:16],
+        outcome=str(outcome or "")[:32],
+        summary=secrets.text(summary),
+        details=details_redact(details, secrets=secrets),
+    )
+
+
+def _log_not_written(
+    kind: str, action: str, name: str, user: Any, exc: Exception, secrets: Secrets
+) -> None:
+    # The exception text may quote values (SQL parameters, reprs); log only what is safe.
+    logger.error(
+        "Audit record NOT written: kind=%s action=%s connector=%s user=%s: %s: %s",
+        kind,
+        action,
+        name or "-",
+        getattr(user, "pk", None),
+        type(exc).__name__,
+        secrets.text(str(exc))[:300],
+    )
+
+
 def audit_record(
     *,
     kind: str,
@@ -137,47 +261,161 @@ def audit_record(
 
     Call it inside the transaction of the action it records. `connector_id` names a connector
     that is already deleted (its pk is gone). For a test run, the run and its attempts must be
-    saved first; missing user/connector/outcome/summary/source are taken from the run.
+    saved first (they are read back for the hash; `test_run_record` writes and hashes in one
+    go); missing user/connector/outcome/summary/source are taken from the run.
     Raises AuditWriteError (after logging to the "audit" logger) if the record is not written.
     """
     name = connector_name or getattr(connector, "name", "") or ""
     secrets: Secrets = NO_SECRETS
     try:
-        if kind not in KINDS:
-            raise ValueError(f"unknown audit kind {kind!r}")
-        if not action:
-            raise ValueError("an audit record needs an action")
         secrets = connector_secrets(connector)
-        user_id, username = _user_fields(user)
-        event = AuditEvent(
+        event = _new_event(
             kind=kind,
-            action=str(action)[:32],
-            user_id=user_id,
-            username=username,
-            connector_id=connector_id
-            if connector_id is not None
-            else getattr(connector, "pk", None),
-            connector_name=str(name)[:64],
-            source=str(source)[:16],
-            outcome=str(outcome or "")[:32],
-            summary=secrets.text(summary),
-            details=details_redact(details, secrets=secrets),
+            action=action,
+            user=user,
+            connector=connector,
+            name=name,
+            connector_id=connector_id,
+            source=source,
+            outcome=outcome,
+            summary=summary,
+            details=details,
+            secrets=secrets,
         )
         if test_run is not None:
             _fill_from_run(event, test_run, secrets)
         return _append(event, test_run=test_run)
     except Exception as exc:  # every failure must become loud, never silent
-        # The exception text may quote values (SQL parameters, reprs); log only what is safe.
-        logger.error(
-            "Audit record NOT written: kind=%s action=%s connector=%s user=%s: %s: %s",
-            kind,
-            action,
-            name or "-",
-            getattr(user, "pk", None),
-            type(exc).__name__,
-            secrets.text(str(exc))[:300],
-        )
+        _log_not_written(kind, action, name, user, exc, secrets)
         raise AuditWriteError(reason=type(exc).__name__) from None
+
+
+# --- recording a test run -------------------------------------------------------------------
+
+RUN_NOT_STORED = (
+    "Its details (requests, answers, token facts) could not be stored ({reason}), so only this "
+    "summary was recorded; an administrator finds the cause in the error log."
+)
+
+
+def _write_run(
+    run: TestRun,
+    attempts: Sequence[TestAttempt],
+    event: AuditEvent,
+    then: Callable[[TestRun], Any] | None,
+) -> None:
+    """One transaction: the run, its attempts, its record; the head lock is taken last."""
+    with transaction.atomic():
+        head = None
+        if writer.lean_writes_supported():
+            head = writer.insert_run_and_lock_head(run, attempts)
+        else:
+            run.save()
+            for attempt in attempts:
+                attempt.run = run
+            TestAttempt.objects.bulk_create(attempts)
+        event.test_run_id = run.pk
+        _append_written(event, run, attempts, head)
+        if then is not None:
+            then(run)
+
+
+def _minimal_run(run: TestRun, reason: str) -> TestRun:
+    """The run with its outcome and who/when, without anything the remote server sent."""
+    note = RUN_NOT_STORED.format(reason=reason)
+    minimal = TestRun(
+        connector_id=run.connector_id,
+        connector_name=run.connector_name,
+        user_id=run.user_id,
+        username=run.username,
+        source=run.source,
+        started_at=run.started_at,
+        duration_ms=run.duration_ms,
+        ok=run.ok,
+        outcome=run.outcome,
+        message=f"The test finished with the outcome {run.outcome!r}. {note}",
+        hint="",
+        client_authentication_used="",
+        token=None,
+        config={},
+    )
+    storable_row(minimal)
+    return minimal
+
+
+def test_run_record(
+    *,
+    run: TestRun,
+    attempts: Sequence[TestAttempt],
+    user: Any = None,
+    connector: Any = None,
+    then: Callable[[TestRun], Any] | None = None,
+) -> TestRun:
+    """Store a test run, its attempts and its audit record; return the stored run.
+
+    Whatever the remote server sent, it is made storable first (audit.sanitize), so the run and
+    its record are stored. If writing still fails, a minimal run (outcome, who, when, no
+    attempts) and its record are stored instead, with a message that says so, and the failure
+    goes to the error log. Only if that fails too is AuditWriteError raised. `then(run)` runs
+    in the same transaction (e.g. a denial that names the run). The record's hash is computed
+    from the values written, not read back. Call it outside any transaction: the head lock is
+    held from the append to the commit.
+    """
+    name = run.connector_name
+    secrets: Secrets = NO_SECRETS
+    try:
+        secrets = connector_secrets(connector)
+        for row in (run, *attempts):
+            storable_row(row)
+        event = _run_event(run, user, connector, secrets)
+        _write_run(run, attempts, event, then)
+        run.audit_event = event
+        return run
+    except AuditWriteError as exc:
+        if exc.reason == "chain_key_missing":  # a minimal record would be refused alike
+            _log_not_written("test_run", "test", name, user, exc, secrets)
+            raise
+        failure: Exception = exc
+    except Exception as exc:  # noqa: BLE001 - the exchange happened: record at least this much
+        failure = exc
+    logger.error(
+        "Test run of %s NOT stored in full, storing a minimal record: %s: %s",
+        name or "-",
+        type(failure).__name__,
+        secrets.text(str(failure))[:300],
+    )
+    minimal = _minimal_run(run, type(failure).__name__)
+    try:
+        event = _run_event(minimal, user, connector, secrets)
+        _write_run(minimal, [], event, then)
+    except Exception as exc:  # every failure must become loud, never silent
+        _log_not_written("test_run", "test", name, user, exc, secrets)
+        if isinstance(exc, AuditWriteError):
+            raise
+        raise AuditWriteError(reason=type(exc).__name__) from None
+    minimal.audit_event = event
+    return minimal
+
+
+test_run_record.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def _run_event(run: TestRun, user: Any, connector: Any, secrets: Secrets) -> AuditEvent:
+    event = _new_event(
+        kind=AuditEvent.Kind.TEST_RUN,
+        action="test",
+        user=user,
+        connector=connector,
+        name=run.connector_name,
+        connector_id=None if connector is not None else run.connector_id,
+        source=run.source,
+        outcome=run.outcome,
+        summary=storable_text(run.message[:500]),
+        details=None,
+        secrets=secrets,
+    )
+    storable_row(event)
+    return event
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -36,6 +38,8 @@ from connectors.connection_test import api_request_for, outbound_policy, token_r
 from connectors.explain import FIELD_LABELS
 from connectors.models import AuthConfig, Connector
 from connectors.oauth_http import Outcome, url_origin
+
+logger = logging.getLogger(__name__)
 
 # Tokens are dropped this long before they expire, so a request never carries a dying token.
 EXPIRY_MARGIN_SECONDS = 30
@@ -138,14 +142,35 @@ class ConnectorAuth(requests.auth.AuthBase):
         except oauth_http.OutboundError as exc:
             raise ConnectorAuthError(self.connector.name, exc.outcome, exc.message) from None
 
-    def access_token(self, *, refresh: bool = False) -> str:
-        """A valid access token, from the cache unless `refresh` or expired."""
-        if not refresh:
+    def _cached_token(self) -> str:
+        """The cached token if still valid; "" when none (or the cache is unreachable)."""
+        try:
             cached = cache.get(self.cache_key)
+        except Exception as exc:  # noqa: BLE001 - a cache outage costs a token request, no more
+            _warn_cache_down("read", exc)
+            return ""
+        if cached:
+            stored = json.loads(decrypt_str(cached))
+            if stored["expires_at"] - EXPIRY_MARGIN_SECONDS > time.time():
+                return str(stored["access_token"])
+        return ""
+
+    def _cache_call(self, what: str, call: Callable[[], Any]) -> None:
+        try:
+            call()
+        except Exception as exc:  # noqa: BLE001 - as above
+            _warn_cache_down(what, exc)
+
+    def access_token(self, *, refresh: bool = False) -> str:
+        """A valid access token, from the cache unless `refresh` or expired.
+
+        With the cache unreachable (e.g. Redis down) a token is fetched for each call, and a
+        warning is logged; the caller never sees the outage.
+        """
+        if not refresh:
+            cached = self._cached_token()
             if cached:
-                stored = json.loads(decrypt_str(cached))
-                if stored["expires_at"] - EXPIRY_MARGIN_SECONDS > time.time():
-                    return str(stored["access_token"])
+                return cached
         result = oauth_http.token_request_perform(
             token_request_for(self.connector),
             policy=outbound_policy(),
@@ -153,7 +178,7 @@ class ConnectorAuth(requests.auth.AuthBase):
             labels=FIELD_LABELS,
         )
         if not result.ok or not result.access_token:
-            cache.delete(self.cache_key)
+            self._cache_call("delete", lambda: cache.delete(self.cache_key))
             raise ConnectorAuthError(self.connector.name, result.outcome, result.message)
         lifetime = DEFAULT_TOKEN_LIFETIME
         if result.token and result.token.expires_in is not None:
@@ -162,7 +187,8 @@ class ConnectorAuth(requests.auth.AuthBase):
         timeout = lifetime - EXPIRY_MARGIN_SECONDS
         if timeout > 0:
             payload = json.dumps({"access_token": result.access_token, "expires_at": expires_at})
-            cache.set(self.cache_key, encrypt_str(payload).decode(), timeout=timeout)
+            encrypted = encrypt_str(payload).decode()
+            self._cache_call("write", lambda: cache.set(self.cache_key, encrypted, timeout=timeout))
         return result.access_token
 
     def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:
@@ -203,6 +229,15 @@ class ConnectorAuth(requests.auth.AuthBase):
         second.history.append(response)
         second.request = retry
         return second
+
+
+def _warn_cache_down(what: str, exc: Exception) -> None:
+    logger.warning(
+        "The token cache is unreachable (%s on %s): tokens are fetched for each request until "
+        "it is back. Check REDIS_URL.",
+        type(exc).__name__,
+        what,
+    )
 
 
 class _SessionConnectorAuth(ConnectorAuth):

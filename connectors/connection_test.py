@@ -15,12 +15,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from audit.models import TestAttempt, TestRun
-from audit.services import audit_record
+from audit.services import audit_record, test_run_record
 from connectors import oauth_http
 from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
 from connectors.models import (
@@ -170,24 +172,53 @@ def _rate_limit() -> tuple[int, int]:
     return int(limit), int(window or 60)
 
 
-def connector_test_rate_check(*, user: Any) -> None:
-    """Count one test against the user's window; raise TestRateLimited past the limit."""
+# Counts tests while the shared cache is unreachable: per process, so the limit still holds
+# for each worker instead of not at all.
+_LOCAL_RATE_COUNTS = LocMemCache("connector-test-rate-fallback", {"MAX_ENTRIES": 10_000})
+
+CACHE_DOWN_NOTICE = (
+    "Note: the shared cache is unreachable, so the test rate limit was counted by this server "
+    "process alone. Tell an administrator to check REDIS_URL."
+)
+
+
+def _count_test(store: BaseCache, key: str, window: int) -> int:
+    store.add(key, 0, timeout=window + 5)
+    try:
+        return store.incr(key)
+    except ValueError:  # evicted between add and incr
+        store.set(key, 1, timeout=window + 5)
+        return 1
+
+
+def connector_test_rate_check(*, user: Any) -> str:
+    """Count one test against the user's window; raise TestRateLimited past the limit.
+
+    Returns a notice for the user when the count could not use the shared cache (e.g. Redis is
+    down): the test is then counted in this process, with a logged warning, never a crash.
+    """
     if user is None or not getattr(user, "is_authenticated", False):
-        return
+        return ""
     limit, window = _rate_limit()
     if limit <= 0:
-        return
+        return ""
     now = int(time.time())
     window_start = now - now % window
     key = f"connector-test-rate:{user.pk}:{window_start}"
-    cache.add(key, 0, timeout=window + 5)
+    notice = ""
     try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=window + 5)
-        count = 1
+        count = _count_test(cache, key, window)
+    except Exception as exc:  # noqa: BLE001 - any cache failure: degrade, do not fail the test
+        logger.warning(
+            "The connection-test rate limit cannot reach the cache (%s); counting in this "
+            "process only until it is back. Check REDIS_URL.",
+            type(exc).__name__,
+        )
+        count = _count_test(_LOCAL_RATE_COUNTS, key, window)
+        notice = CACHE_DOWN_NOTICE
     if count > limit:
         raise TestRateLimited(limit, window, window_start + window - now)
+    return notice
 
 
 def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any]:
@@ -323,7 +354,7 @@ def connector_test(
         _record_denial(connector, actor, exc.action, str(exc))
         raise
     try:
-        connector_test_rate_check(user=actor)
+        notice = connector_test_rate_check(user=actor)
     except TestRateLimited as exc:
         _record_denial(connector, actor, ConsoleOutcome.RATE_LIMITED, str(exc))
         raise
@@ -352,6 +383,8 @@ def connector_test(
             "This is a fault in Connector Console, not in your settings: tell an administrator."
         )
     duration_ms = int((time.monotonic() - clock) * 1000)
+    if notice:
+        collected.hint = f"{collected.hint} {notice}".strip()
     run, attempts = _record(
         connector=connector,
         actor=actor,
@@ -374,63 +407,60 @@ def _record(
     duration_ms: int,
     collected: _Collected,
 ) -> tuple[TestRun, list[TestAttempt]]:
-    with transaction.atomic():
-        run = TestRun.objects.create(
-            connector_id=connector.pk,
-            connector_name=connector.name,
-            user_id=actor.pk if actor else None,
-            username=actor.get_username() if actor else "",
-            source=source,
-            started_at=started_at,
-            duration_ms=duration_ms,
-            ok=collected.ok,
-            outcome=collected.outcome,
-            message=collected.message,
-            hint=collected.hint,
-            client_authentication_used=collected.client_authentication_used,
-            token=collected.token,
-            config=_config_snapshot(connector, rows),
+    """Store the run, its attempts and its audit record (audit.services.test_run_record).
+
+    Everything is built here, before the recording transaction opens, so the transaction (and
+    the chain-head lock at its end) lasts only as long as the writes.
+    """
+    run = TestRun(
+        connector_id=connector.pk,
+        connector_name=connector.name,
+        user_id=actor.pk if actor else None,
+        username=actor.get_username() if actor else "",
+        source=source,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        ok=collected.ok,
+        outcome=collected.outcome,
+        message=collected.message,
+        hint=collected.hint,
+        client_authentication_used=collected.client_authentication_used,
+        token=collected.token,
+        config=_config_snapshot(connector, rows),
+    )
+    attempts = [
+        TestAttempt(
+            position=position,
+            step=step,
+            client_authentication=attempt.client_authentication,
+            method=attempt.method,
+            url=attempt.url,
+            request_headers=[list(pair) for pair in attempt.request_headers],
+            request_body=[list(pair) for pair in attempt.request_body],
+            status_code=attempt.status_code,
+            response_headers=[list(pair) for pair in attempt.response_headers],
+            response_excerpt=attempt.response_excerpt,
+            duration_ms=attempt.duration_ms,
+            outcome=attempt.outcome,
+            message=attempt.message,
+            curl=curl,
         )
-        attempts = TestAttempt.objects.bulk_create(
-            TestAttempt(
-                run=run,
-                position=position,
-                step=step,
-                client_authentication=attempt.client_authentication,
-                method=attempt.method,
-                url=attempt.url,
-                request_headers=[list(pair) for pair in attempt.request_headers],
-                request_body=[list(pair) for pair in attempt.request_body],
-                status_code=attempt.status_code,
-                response_headers=[list(pair) for pair in attempt.response_headers],
-                response_excerpt=attempt.response_excerpt,
-                duration_ms=attempt.duration_ms,
-                outcome=attempt.outcome,
-                message=attempt.message,
-                curl=curl,
-            )
-            for position, (step, attempt, curl) in enumerate(collected.attempts or [], start=1)
-        )
-        # Kept on the objects the panel shows, so it need not read back what was just written.
-        run.audit_event = audit_record(
-            kind="test_run",
-            action="test",
-            user=actor,
-            connector=connector,
-            connector_name=connector.name,
-            outcome=run.outcome,
-            summary=run.message[:500],
-            test_run=run,
-        )
-        if run.outcome == Outcome.BLOCKED:
+        for position, (step, attempt, curl) in enumerate(collected.attempts or [], start=1)
+    ]
+
+    def then(stored: TestRun) -> None:
+        if stored.outcome == Outcome.BLOCKED:
             _record_denial(
                 connector,
                 actor,
                 Outcome.BLOCKED,
                 "A connection test was refused by the outbound policy.",
-                details={"test_run": run.pk},
+                details={"test_run": stored.pk},
             )
-    return run, attempts
+
+    stored = test_run_record(run=run, attempts=attempts, user=actor, connector=connector, then=then)
+    # A minimal record (details not storable) has no attempts: show what is stored.
+    return stored, attempts if stored is run else []
 
 
 def _record_denial(

@@ -399,3 +399,154 @@ def test_fifty_concurrent_appends_never_fork_the_chain():
     assert len(set(prev_hashes)) == 50  # no two records claim the same predecessor
     result = verify_result()
     assert result.ok and result.checked == 50
+
+
+# --- recording a test run: hash what is written, lock only for the append ------------------
+
+
+def _unsaved_run(connector, *, message: str = "The server refused the client.", attempts: int = 2):
+    run = TestRun(
+        connector_id=connector.pk,
+        connector_name=connector.name,
+        source="saved",
+        started_at=timezone.now(),
+        duration_ms=12,
+        ok=False,
+        outcome="invalid_client",
+        message=message,
+        hint="Check the client secret.",
+        token={"jwt_claims": {"exp": 1e300, "aud": -0.0, "iat": float("nan")}, "n": (1, 2)},
+        config={"auth_config": "oauth2", "oauth2_client_secret": "set"},
+    )
+    rows = [
+        TestAttempt(
+            position=position,
+            step="token",
+            client_authentication="basic_client",
+            method="POST",
+            url=connector.oauth2_token_url,
+            request_headers=[["Accept", "application/json"]],
+            request_body=[["grant_type", "client_credentials"]],
+            status_code=401,
+            response_headers=[["Content-Type", "application/json"]],
+            response_excerpt='{"error": "invalid_client", "x": "a\x00b"}',
+            duration_ms=5,
+            outcome="invalid_client",
+            message="invalid_client\ud800",
+            curl="curl -X POST https://auth.example.com/oauth/token",
+        )
+        for position in range(1, attempts + 1)
+    ]
+    return run, rows
+
+
+def test_a_recorded_run_is_hashed_as_written_without_reading_it_back():
+    from django.db.models import prefetch_related_objects
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import test_run_record
+
+    connector = make_connector()
+    record_change(connector)
+    prefetch_related_objects([connector], "params")  # as connector_test does, for the masking
+    run, attempts = _unsaved_run(connector)
+    with CaptureQueriesContext(connection) as queries:
+        stored = test_run_record(run=run, attempts=attempts, connector=connector)
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    # The run and its attempts (one statement on PostgreSQL), the head lock, the record, the
+    # head: nothing of what was just written is read again.
+    assert len(statements) <= 5, statements
+    assert not [s for s in statements if s.lstrip().upper().startswith("SELECT") and "testrun" in s]
+    assert not [s for s in statements if "connectors_testattempt" in s and "SELECT" in s[:10]]
+    assert stored is run and stored.pk and [a.pk for a in attempts] == [
+        a.pk for a in TestAttempt.objects.filter(run=run).order_by("position")
+    ]
+    assert run.audit_event.test_run_id == run.pk
+    assert TestRun.objects.get(pk=run.pk).token == run.token  # as written is as read back
+    assert verify_result().ok
+
+
+def test_a_lean_written_run_still_shows_tampering():
+    from audit.services import test_run_record
+
+    connector = make_connector()
+    run, attempts = _unsaved_run(connector)
+    test_run_record(run=run, attempts=attempts, connector=connector)
+    assert verify_result().ok
+    raw_sql(
+        "UPDATE connectors_testattempt SET status_code = 200 WHERE id = %s", [attempts[1].pk]
+    )
+    result = verify_result()
+    assert not result.ok and result.bad_id == run.audit_event.pk
+
+
+def test_a_record_with_nul_in_its_summary_and_details_is_stored_clean():
+    connector = make_connector()
+    event = audit_record(
+        kind="denial",
+        action="refused",
+        connector=connector,
+        summary="path /x\x00y refused",
+        details={"path": "/x\x00y", "n\x00": float("inf")},
+    )
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert "\x00" not in stored.summary and "\x00" not in repr(stored.details)
+    assert stored.details == event.details == {"path": "/x\ufffdy", "n\ufffd": "Infinity"}
+    assert verify_result().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_chain_lock_is_held_for_the_append_not_the_exchange(make_connector, fault_server):
+    """Record after the exchange: a slow token server must not keep the head locked."""
+    from audit.services import chain_lock_timing
+    from connectors.connection_test import connector_test
+
+    settings_override = {"CONNECTORS_OUTBOUND_ALLOW_LOOPBACK": True}
+    previous = fault_server.drip_interval
+    fault_server.drip_interval = 0.005  # ~70 bytes: the exchange takes about 0.35 s
+    try:
+        from django.test import override_settings
+
+        with override_settings(**settings_override):
+            connector = make_connector(
+                "slow_token",
+                auth_config="oauth2",
+                oauth2_grant_type="client_credentials",
+                oauth2_client_id="c",
+                oauth2_client_secret="s",
+                oauth2_token_url=fault_server.url("/drip-body"),
+                oauth2_client_authentication="request_body",
+            )
+            with chain_lock_timing() as holds:
+                run = connector_test(connector=connector).run
+    finally:
+        fault_server.drip_interval = previous
+    assert run.ok and run.duration_ms >= 250
+    assert len(holds) == 1
+    assert holds[0] < 0.1, f"the chain head stayed locked {holds[0]:.3f} s"
+
+
+@pytest.mark.postgres
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_postgres_records_a_run_in_two_round_trips_and_it_verifies():
+    """Run + attempts + head lock in one round trip, record + head move in another."""
+    from django.db.models import prefetch_related_objects
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import test_run_record
+
+    connector = make_connector()
+    record_change(connector)
+    prefetch_related_objects([connector], "params")
+    run, attempts = _unsaved_run(connector, attempts=3)
+    with CaptureQueriesContext(connection) as queries:
+        test_run_record(run=run, attempts=attempts, connector=connector)
+    logged = [q["sql"] for q in queries.captured_queries]
+    trips = [sql for sql in logged if sql not in ("BEGIN", "COMMIT")]
+    assert len(logged) == 4 and len(trips) == 2, logged  # BEGIN, the two, COMMIT
+    assert "FOR UPDATE" in trips[0] and "audit_auditchainhead" in trips[1]
+    stored = TestRun.objects.get(pk=run.pk)
+    assert stored.token == run.token and stored.attempts.count() == 3
+    assert "\x00" not in stored.attempts.first().response_excerpt
+    assert verify_result().ok

@@ -37,6 +37,13 @@ Every path answers POST (and GET/PUT). Paths, one fault each:
                       first colon must equal the expected values byte for byte.
 ``/jwt``              200 with an unsigned JWT (``alg: none``) carrying ``exp``/``iat``/
                       ``iss``/``sub``/``aud`` claims and no ``expires_in``.
+``/nul-description``  400 ``invalid_grant`` whose ``error_description`` holds ``\\u0000``.
+``/surrogate``        400 ``invalid_grant`` whose ``error_description`` holds a lone surrogate
+                      (``\\ud800``, valid JSON escape, not encodable as UTF-8).
+``/nul-body``         400 ``text/plain`` body with raw NUL bytes in it.
+``/gzip-zeros``       200 ``Content-Encoding: gzip`` JSON body that inflates to 64 KiB of zeros.
+``/nul-jwt``          200 with a JWT whose header and claims hold NUL, a lone surrogate, NaN,
+                      -0.0 and 1e300 (values a database or a JSON column may refuse or alter).
 
 Anything else -> 404 JSON. Expected client credentials of the auth-mode paths are the
 ``client_id`` / ``client_secret`` attributes (changeable at any time). Successful token
@@ -49,6 +56,7 @@ Every request is recorded *before* it is answered (``.requests`` -> ``RecordedRe
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import socket
 import socketserver
@@ -428,6 +436,36 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send_json(200, {"access_token": token, "token_type": "Bearer"})
 
+    def r_nul_description(self) -> None:
+        self._send_json(
+            400, {"error": "invalid_grant", "error_description": "bad\u0000grant \u0000"}
+        )
+
+    def r_surrogate(self) -> None:
+        self._send_json(400, {"error": "invalid_grant", "error_description": "bad \ud800 grant"})
+
+    def r_nul_body(self) -> None:
+        self._send(400, b"bad\x00request\x00\x00 body", "text/plain; charset=utf-8")
+
+    def r_gzip_zeros(self) -> None:
+        body = gzip.compress(b"\x00" * 65_536)
+        self._send(200, body, "application/json", {"Content-Encoding": "gzip"})
+
+    def r_nul_jwt(self) -> None:
+        header = {"alg": "none", "typ": "JWT\u0000", "kid": "k\ud800", "x": float("nan")}
+        claims = {
+            "iss": "nul\u0000issuer",
+            "sub": "sub\ud800ject",
+            "aud": -0.0,
+            "iat": float("inf"),
+            "exp": 1e300,
+            "scope": ["a\u0000", 1e16, 0.1],
+        }
+        token = ".".join(
+            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        )
+        self._send_json(200, {"access_token": token + ".", "token_type": "Bearer\u0000"})
+
 
 _ROUTES: dict[str, Callable[[_Handler], None]] = {
     "/timeout": _Handler.r_timeout,
@@ -448,6 +486,11 @@ _ROUTES: dict[str, Callable[[_Handler], None]] = {
     "/body-only": _Handler.r_body_only,
     "/basic-unencoded": _Handler.r_basic_unencoded,
     "/jwt": _Handler.r_jwt,
+    "/nul-description": _Handler.r_nul_description,
+    "/surrogate": _Handler.r_surrogate,
+    "/nul-body": _Handler.r_nul_body,
+    "/gzip-zeros": _Handler.r_gzip_zeros,
+    "/nul-jwt": _Handler.r_nul_jwt,
 }
 FAULT_PATHS: tuple[str, ...] = tuple(_ROUTES)
 
