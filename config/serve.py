@@ -69,8 +69,11 @@ def _signal_groups(children: dict[str, subprocess.Popen[bytes]], signum: int) ->
 
 
 def stop_all(children: dict[str, subprocess.Popen[bytes]], grace: float = GRACE_SECONDS) -> None:
-    """SIGTERM every group, wait up to `grace` seconds, then SIGKILL whatever is left."""
-    _signal_groups(children, signal.SIGTERM)
+    """SIGTERM each program, wait up to `grace` seconds, then SIGKILL whatever is left."""
+    for process in children.values():
+        if process.poll() is None:
+            # The leader only: Celery's worker then stops its own pool processes in order.
+            process.terminate()
     deadline = time.monotonic() + grace
     for process in children.values():
         try:
@@ -93,8 +96,8 @@ def _request_stop(signum: int, frame: FrameType | None) -> None:
 
 def supervise(commands: dict[str, list[str]]) -> int:
     """Run `commands` until a signal or the first exit; stop them all; 0 only after a signal."""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _request_stop)
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, _request_stop) for signum in stop_signals}
     children: dict[str, subprocess.Popen[bytes]] = {}
     status = 0
     try:
@@ -112,9 +115,11 @@ def supervise(commands: dict[str, list[str]]) -> int:
     except _StopRequested:
         print("serve: stopping", flush=True)
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for signum in stop_signals:
             signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
         stop_all(children)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return status
 
 

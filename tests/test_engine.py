@@ -1,0 +1,222 @@
+"""The background runner: Celery on Redis and on the embedded default, a dead broker, make run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from config.celery import RunnerUnreachable, broker_check, broker_reachable, task_send
+from config.tasks import ping
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+# --- A real worker process -------------------------------------------------------------------
+
+
+def test_a_task_runs_on_a_real_worker_over_redis(celery_redis, celery_redis_worker):
+    result = task_send(task=ping, args=("over redis",))
+    assert result.get(timeout=20) == "over redis"
+    assert f"Task config.tasks.ping[{result.id}] succeeded" in celery_redis_worker.log_text()
+    assert broker_reachable(timeout=1)
+
+
+def test_a_task_runs_on_the_embedded_default(celery_embedded, celery_embedded_worker):
+    result = task_send(task=ping, args=("embedded",))
+    assert result.get(timeout=20) == "embedded"
+    assert f"Task config.tasks.ping[{result.id}] succeeded" in celery_embedded_worker.log_text()
+    # The message went through the worker's folder, which is empty again once it is consumed.
+    queue = Path(celery_embedded_worker.broker.transport_options["data_folder_in"])
+    assert queue.is_dir() and not list(queue.glob("*.msg"))
+    assert broker_reachable(timeout=1)
+
+
+def test_the_embedded_default_is_what_settings_give_without_a_broker():
+    """No CELERY_BROKER_URL: the filesystem transport under .local/celery/, beat on the DB."""
+    code = textwrap.dedent(
+        """
+        import django, json
+        django.setup()
+        from config.celery import app
+        print(json.dumps([app.conf.broker_url, app.conf.broker_transport_options,
+                          app.conf.result_backend, app.conf.beat_scheduler]))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", PYTHONPATH=str(BASE_DIR))
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd="/", capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    import json
+
+    url, options, backend, scheduler = json.loads(out.stdout.strip().splitlines()[-1])
+    local = BASE_DIR / ".local" / "celery"
+    assert url == "filesystem://"
+    assert options["data_folder_in"] == options["data_folder_out"] == str(local / "queue")
+    assert backend == f"file://{local / 'results'}"
+    assert scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+
+
+@pytest.mark.django_db
+def test_schedules_are_stored_in_the_database():
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    assert "django_celery_beat" in settings.INSTALLED_APPS
+    every = IntervalSchedule.objects.create(every=6, period=IntervalSchedule.HOURS)
+    PeriodicTask.objects.create(name="ping", task="config.tasks.ping", interval=every)
+    assert PeriodicTask.objects.get(name="ping").task == "config.tasks.ping"
+
+
+# --- A broker that is down -------------------------------------------------------------------
+
+
+def test_a_closed_broker_port_is_reported_unreachable_quickly(celery_broker_down):
+    started = time.monotonic()
+    assert broker_reachable(timeout=1) is False
+    assert broker_check(timeout=1) == "connection refused"
+    assert time.monotonic() - started < 3
+
+
+def test_sending_to_a_dead_broker_says_the_runner_is_not_reachable(celery_broker_down):
+    started = time.monotonic()
+    with pytest.raises(RunnerUnreachable) as caught:
+        task_send(task=ping)
+    assert time.monotonic() - started < 3
+    assert str(caught.value) == "The background runner is not reachable."
+    assert caught.value.reason == "connection refused"
+    # Neither the broker's address nor its password leaks through the exception.
+    assert caught.value.__cause__ is None
+    assert "hunter2" not in repr(caught.value) and "127.0.0.1" not in str(caught.value)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_broker_inside_a_transaction_leaves_nothing_half_created(celery_broker_down):
+    """The pattern for callers: create the rows and send in one transaction."""
+    with pytest.raises(RunnerUnreachable), transaction.atomic():
+        User.objects.create_user(username="made-before-the-send")
+        task_send(task=ping)
+    assert not User.objects.filter(username="made-before-the-send").exists()
+
+
+def test_a_broker_that_accepts_and_never_answers_times_out(celery_broker_down):
+    from tests.peers.celery_worker import app_on_broker, redis_broker
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        with app_on_broker(redis_broker(f"redis://127.0.0.1:{port}/0", results=False)):
+            started = time.monotonic()
+            assert broker_check(timeout=1) == "timed out"
+            assert time.monotonic() - started < 3
+
+
+# --- make run's supervisor -------------------------------------------------------------------
+
+SLEEPER = "import time; time.sleep(120)"
+
+
+def _spawner(pid_file: Path) -> str:
+    """A program that starts a grandchild, writes the grandchild's pid, and sleeps."""
+    return (
+        "import subprocess, sys, time, pathlib; "
+        f"p = subprocess.Popen([sys.executable, '-c', {SLEEPER!r}]); "
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(p.pid)); time.sleep(120)"
+    )
+
+
+def _gone(pid: int, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # An orphan reparented to init may linger as a zombie for a moment.
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _wait_for(path: Path, within: float = 20.0) -> int:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text())
+        time.sleep(0.05)
+    raise TimeoutError(path)
+
+
+def _run_supervisor(commands: dict[str, list[str]]) -> subprocess.Popen[str]:
+    code = f"import sys; from config.serve import supervise; sys.exit(supervise({commands!r}))"
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={**os.environ, "PYTHONPATH": str(BASE_DIR)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_one_program_exiting_stops_the_others(tmp_path):
+    pid_file = tmp_path / "grandchild.pid"
+    supervisor = _run_supervisor(
+        {
+            "web": [sys.executable, "-c", _spawner(pid_file)],
+            "worker": [sys.executable, "-c", f"import time; time.sleep(1.5); {SLEEPER}"],
+            "scheduler": [
+                sys.executable,
+                "-c",
+                f"import pathlib, time\nwhile not pathlib.Path({str(pid_file)!r}).exists(): "
+                "time.sleep(0.05)\nraise SystemExit(3)",
+            ],
+        }
+    )
+    grandchild = _wait_for(pid_file)
+    output, _ = supervisor.communicate(timeout=30)
+    assert supervisor.returncode == 1
+    assert "scheduler exited with status 3; stopping the others" in output
+    assert _gone(grandchild)
+
+
+def test_ctrl_c_stops_all_of_them(tmp_path):
+    pid_file = tmp_path / "grandchild.pid"
+    supervisor = _run_supervisor(
+        {
+            "web": [sys.executable, "-c", _spawner(pid_file)],
+            "worker": [sys.executable, "-c", SLEEPER],
+        }
+    )
+    grandchild = _wait_for(pid_file)
+    supervisor.send_signal(signal.SIGINT)
+    output, _ = supervisor.communicate(timeout=30)
+    assert supervisor.returncode == 0, output
+    assert "serve: stopping" in output
+    assert _gone(grandchild)
+
+
+def test_make_run_starts_the_web_server_a_worker_and_the_scheduler():
+    from config.serve import programs
+
+    commands = programs("127.0.0.1", 8765)
+    assert commands["web"][-2:] == ["runserver", "127.0.0.1:8765"]
+    assert commands["worker"][2:6] == ["celery", "-A", "config", "worker"]
+    assert commands["scheduler"][2:6] == ["celery", "-A", "config", "beat"]
+    assert "django_celery_beat.schedulers:DatabaseScheduler" in commands["scheduler"]
+    makefile = (BASE_DIR / "Makefile").read_text()
+    assert "python -m config.serve --host $(HOST) --port $(PORT)" in makefile
