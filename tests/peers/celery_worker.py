@@ -66,7 +66,11 @@ def filesystem_broker(data_dir: Path) -> Broker:
             "data_folder_out": str(data_dir / "queue"),
             "control_folder": str(data_dir / "control"),
         },
-        env={"CELERY_BROKER_URL": "", "CELERY_RESULT_BACKEND": "", "CELERY_DATA_DIR": str(data_dir)},
+        env={
+            "CELERY_BROKER_URL": "",
+            "CELERY_RESULT_BACKEND": "",
+            "CELERY_DATA_DIR": str(data_dir),
+        },
     )
 
 
@@ -129,7 +133,9 @@ def _wait_until_ready(worker: Worker, timeout: float) -> None:
                 assert result.get(timeout=1) == "ready"
                 return
             time.sleep(0.1)
-    raise TimeoutError(f"the worker did not answer within {timeout} s:\n{worker.log_text()[-3000:]}")
+    raise TimeoutError(
+        f"the worker did not answer within {timeout} s:\n{worker.log_text()[-3000:]}"
+    )
 
 
 @contextmanager
