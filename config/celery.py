@@ -72,10 +72,12 @@ def broker_failure_reason(exc: BaseException) -> str:
             return "permission denied"
     text = str(exc).lower()
     for needle, reason in (
+        # Before "refused": RabbitMQ says ACCESS_REFUSED for a wrong password.
+        ("access_refused", "authentication failed"),
+        ("auth", "authentication failed"),
         ("refused", "connection refused"),
         ("timed out", "timed out"),
         ("timeout", "timed out"),
-        ("auth", "authentication failed"),
     ):
         if needle in text:
             return reason
@@ -120,5 +122,17 @@ def task_send(
         return task.apply_async(
             args=args, kwargs=kwargs or {}, retry=True, retry_policy=_SEND_RETRY_POLICY, **options
         )
-    except (OperationalError, ConnectionError, TimeoutError) as exc:
-        raise RunnerUnreachable(broker_failure_reason(exc)) from None
+    except Exception as exc:
+        errors = (OperationalError, ConnectionError, TimeoutError, *_broker_errors(task.app))
+        if isinstance(exc, errors):
+            raise RunnerUnreachable(broker_failure_reason(exc)) from None
+        raise
+
+
+def _broker_errors(celery_app: Celery) -> tuple[type[BaseException], ...]:
+    """The transport's own connection and channel errors (amqp's AccessRefused, redis's...)."""
+    connection = celery_app.connection_for_write()
+    try:
+        return (*connection.connection_errors, *connection.channel_errors)
+    finally:
+        connection.release()

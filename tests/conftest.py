@@ -245,6 +245,36 @@ def celery_redis(celery_redis_worker):
         yield app
 
 
+AMQP_TEST_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.fixture(scope="session")
+def celery_amqp_worker(tmp_path_factory):
+    """A real worker on this machine's RabbitMQ (a queue of its own, deleted afterwards)."""
+    from config.celery import broker_check
+    from tests.peers.celery_worker import amqp_broker, app_on_broker, celery_worker, queue_delete
+
+    broker = amqp_broker(AMQP_TEST_URL)
+    with app_on_broker(broker):
+        reason = broker_check(timeout=2)
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"RabbitMQ is not answering at 127.0.0.1:5672: {reason}")
+        pytest.skip(f"RabbitMQ is not answering at 127.0.0.1:5672: {reason}")
+    with celery_worker(broker, tmp_path_factory.mktemp("celery-amqp")) as worker:
+        yield worker
+    queue_delete(broker)
+
+
+@pytest.fixture
+def celery_amqp(celery_amqp_worker):
+    """config.celery.app sends to the RabbitMQ worker's queue for this test."""
+    from tests.peers.celery_worker import app_on_broker
+
+    with app_on_broker(celery_amqp_worker.broker) as app:
+        yield app
+
+
 @pytest.fixture(scope="session")
 def celery_embedded_worker(tmp_path_factory):
     """A real worker on the embedded default: kombu's filesystem transport in a temporary folder."""

@@ -42,6 +42,23 @@ def test_a_task_runs_on_the_embedded_default(celery_embedded, celery_embedded_wo
     assert broker_reachable(timeout=1)
 
 
+def test_a_task_runs_on_a_real_worker_over_rabbitmq(celery_amqp, celery_amqp_worker):
+    result = task_send(task=ping, args=("over amqp",))
+    assert result.get(timeout=20) == "over amqp"
+    assert f"Task config.tasks.ping[{result.id}] succeeded" in celery_amqp_worker.log_text()
+
+
+def test_a_wrong_rabbitmq_password_is_an_authentication_failure(celery_amqp_worker):
+    from tests.peers.celery_worker import amqp_broker, app_on_broker
+
+    with app_on_broker(amqp_broker("amqp://guest:hunter2-wrong@127.0.0.1:5672//")):
+        assert broker_check(timeout=2) == "authentication failed"
+        with pytest.raises(RunnerUnreachable) as caught:
+            task_send(task=ping)
+    assert caught.value.reason == "authentication failed"
+    assert "hunter2" not in repr(caught.value)
+
+
 def test_the_embedded_default_is_what_settings_give_without_a_broker():
     """No CELERY_BROKER_URL: the filesystem transport under .local/celery/, beat on the DB."""
     code = textwrap.dedent(
@@ -220,3 +237,62 @@ def test_make_run_starts_the_web_server_a_worker_and_the_scheduler():
     assert "django_celery_beat.schedulers:DatabaseScheduler" in commands["scheduler"]
     makefile = (BASE_DIR / "Makefile").read_text()
     assert "python -m config.serve --host $(HOST) --port $(PORT)" in makefile
+
+
+# --- The scheduler ---------------------------------------------------------------------------
+
+MAKE_SCHEDULE = """
+import json, django
+django.setup()
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+every = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.SECONDS)
+PeriodicTask.objects.create(
+    name="ping every second", task="config.tasks.ping", interval=every,
+    args=json.dumps(["from the scheduler"]), queue={queue!r},
+)
+"""
+
+
+def test_the_scheduler_fires_a_schedule_stored_in_the_database(celery_redis_worker, tmp_path):
+    """beat reads a PeriodicTask from the database and the worker runs it.
+
+    beat and the worker are other processes, so the schedule lives in a file database that all
+    of them open (DATABASE_URL), not in pytest-django's in-memory one.
+    """
+    broker = celery_redis_worker.broker
+    env = {
+        **os.environ,
+        **broker.env,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'beat.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PYTHONPATH": str(BASE_DIR),
+    }
+    for argv in (
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        [sys.executable, "-c", MAKE_SCHEDULE.format(queue=broker.queue)],
+    ):
+        done = subprocess.run(argv, cwd=BASE_DIR, env=env, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+    log = tmp_path / "beat.log"
+    with log.open("wb") as log_file:
+        beat = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
+                "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval=1",
+            ],
+            cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while "succeeded" not in _ping_lines(celery_redis_worker.log_text(), "from the scheduler"):
+            assert beat.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+    finally:
+        beat.terminate()
+        beat.wait(timeout=15)
+    assert "Scheduler: Sending due task ping every second (config.tasks.ping)" in log.read_text()
+
+
+def _ping_lines(log: str, value: str) -> str:
+    return "\n".join(line for line in log.splitlines() if repr(value) in line)

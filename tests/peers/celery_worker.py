@@ -55,6 +55,25 @@ def redis_broker(url: str = "redis://127.0.0.1:6379/15", *, results: bool = True
     )
 
 
+def amqp_broker(url: str = "amqp://guest:guest@127.0.0.1:5672//") -> Broker:
+    """RabbitMQ, with results sent back over AMQP itself (rpc://)."""
+    queue = f"tests-{os.getpid()}-{time.monotonic_ns()}"
+    return Broker(
+        url=url,
+        result_backend="rpc://",
+        queue=queue,
+        env={"CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": "rpc://"},
+    )
+
+
+def queue_delete(broker: Broker) -> None:
+    """RabbitMQ keeps a durable queue after its last consumer: remove this session's."""
+    from config.celery import app
+
+    with app.connection_for_write(broker.url) as connection:
+        connection.default_channel.queue_delete(broker.queue)
+
+
 def filesystem_broker(data_dir: Path) -> Broker:
     """The embedded default, as config/settings.py builds it when CELERY_BROKER_URL is unset."""
     return Broker(
