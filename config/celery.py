@@ -102,11 +102,21 @@ def broker_check(*, timeout: float = 1.0, celery_app: Celery | None = None) -> s
     try:
         # One attempt, no retry loop: the caller (a health probe, a page) must not wait.
         connection.ensure_connection(max_retries=1, interval_start=0, timeout=math.ceil(timeout))
-        connection.default_channel  # noqa: B018 - the filesystem transport checks its folders here
+        connection.default_channel  # noqa: B018 - opens a channel, as sending would
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         return broker_failure_reason(exc)
     finally:
         connection.release()
+    return _queue_folder_problem(celery_app)
+
+
+def _queue_folder_problem(celery_app: Celery) -> str:
+    """The embedded queue "connects" without touching its folder: check it can take a message."""
+    if not str(celery_app.conf.broker_url).startswith("filesystem:"):
+        return ""
+    folder = (celery_app.conf.broker_transport_options or {}).get("data_folder_out", "")
+    if not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
+        return "queue folder not writable"
     return ""
 
 
@@ -123,8 +133,8 @@ def task_send(
             args=args, kwargs=kwargs or {}, retry=True, retry_policy=_SEND_RETRY_POLICY, **options
         )
     except Exception as exc:
-        errors = (OperationalError, ConnectionError, TimeoutError, *_broker_errors(task.app))
-        if isinstance(exc, errors):
+        errors: tuple[type[BaseException], ...] = (OperationalError, ConnectionError, TimeoutError)
+        if isinstance(exc, errors + _broker_errors(task.app)):
             raise RunnerUnreachable(broker_failure_reason(exc)) from None
         raise
 

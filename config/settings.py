@@ -336,7 +336,8 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.CleansingExceptionRepo
 # Production: CELERY_BROKER_URL=redis://… or amqp://…, shared by every web and worker machine.
 # Unset: kombu's filesystem transport under .local/celery/, so `make run` needs no extra server.
 # That queue lives on one machine's disk: run the web server and the worker on the same host.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or "filesystem://"
+# "localhost" only silences kombu's "No hostname was supplied" warning; no network is involved.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or "filesystem://localhost//"
 CELERY_DATA_DIR = Path(os.environ.get("CELERY_DATA_DIR", "").strip() or LOCAL_DIR / "celery")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem:"):

@@ -80,7 +80,7 @@ def test_the_embedded_default_is_what_settings_give_without_a_broker():
 
     url, options, backend, scheduler = json.loads(out.stdout.strip().splitlines()[-1])
     local = BASE_DIR / ".local" / "celery"
-    assert url == "filesystem://"
+    assert url == "filesystem://localhost//"
     assert options["data_folder_in"] == options["data_folder_out"] == str(local / "queue")
     assert backend == f"file://{local / 'results'}"
     assert scheduler == "django_celery_beat.schedulers:DatabaseScheduler"

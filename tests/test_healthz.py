@@ -68,6 +68,15 @@ def test_a_silent_broker_fails_within_the_timeout(settings, celery_broker_down):
     assert elapsed < 2
 
 
+def test_a_missing_embedded_queue_folder_is_503(celery_no_worker):
+    import shutil
+
+    shutil.rmtree(celery_no_worker.conf.broker_transport_options["data_folder_out"])
+    status, body = _get()
+    assert status == 503
+    assert body["checks"]["broker"]["reason"] == "queue folder not writable"
+
+
 def test_a_dead_cache_is_503_naming_the_cache(settings, celery_no_worker, closed_port):
     settings.CACHES = {
         "default": {

@@ -77,7 +77,7 @@ def queue_delete(broker: Broker) -> None:
 def filesystem_broker(data_dir: Path) -> Broker:
     """The embedded default, as config/settings.py builds it when CELERY_BROKER_URL is unset."""
     return Broker(
-        url="filesystem://",
+        url="filesystem://localhost//",
         result_backend=f"file://{data_dir / 'results'}",
         queue="celery",
         transport_options={
