@@ -28,14 +28,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 def test_a_task_runs_on_a_real_worker_over_redis(celery_redis, celery_redis_worker):
     result = task_send(task=ping, args=("over redis",))
     assert result.get(timeout=20) == "over redis"
-    assert f"Task config.tasks.ping[{result.id}] succeeded" in celery_redis_worker.log_text()
+    assert celery_redis_worker.logged(f"Task config.tasks.ping[{result.id}] succeeded")
     assert broker_reachable(timeout=1)
 
 
 def test_a_task_runs_on_the_embedded_default(celery_embedded, celery_embedded_worker):
     result = task_send(task=ping, args=("embedded",))
     assert result.get(timeout=20) == "embedded"
-    assert f"Task config.tasks.ping[{result.id}] succeeded" in celery_embedded_worker.log_text()
+    assert celery_embedded_worker.logged(f"Task config.tasks.ping[{result.id}] succeeded")
     # The message went through the worker's folder, which is empty again once it is consumed.
     queue = Path(celery_embedded_worker.broker.transport_options["data_folder_in"])
     assert queue.is_dir() and not list(queue.glob("*.msg"))
@@ -45,7 +45,7 @@ def test_a_task_runs_on_the_embedded_default(celery_embedded, celery_embedded_wo
 def test_a_task_runs_on_a_real_worker_over_rabbitmq(celery_amqp, celery_amqp_worker):
     result = task_send(task=ping, args=("over amqp",))
     assert result.get(timeout=20) == "over amqp"
-    assert f"Task config.tasks.ping[{result.id}] succeeded" in celery_amqp_worker.log_text()
+    assert celery_amqp_worker.logged(f"Task config.tasks.ping[{result.id}] succeeded")
 
 
 def test_a_wrong_rabbitmq_password_is_an_authentication_failure(celery_amqp_worker):

@@ -136,6 +136,15 @@ class Worker:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def logged(self, text: str, timeout: float = 10.0) -> bool:
+        """Whether `text` appears in the log within `timeout` (the result may come first)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
 
 def _wait_until_ready(worker: Worker, timeout: float) -> None:
     """A ping answered through the broker: the worker is consuming our queue."""
