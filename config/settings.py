@@ -348,8 +348,9 @@ if CELERY_BROKER_URL.startswith("filesystem:"):
         "control_folder": str(CELERY_DATA_DIR / "control"),
     }
 elif CELERY_BROKER_URL.startswith(("redis:", "rediss:")):
-    # Give up connecting after 2 s rather than hanging a request on a dead network.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+    # A broker gone without closing the connection fails a send in seconds instead of hanging
+    # the request forever (the worker's own reads return within brpop's 1 s anyway).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Results: the product records outcomes in its own tables (test runs, batches), so no result

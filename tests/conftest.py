@@ -226,14 +226,16 @@ def celery_redis_worker(tmp_path_factory):
 
     Skipped without Redis on a developer's machine; CI (CI=true) has Redis and fails instead.
     """
-    from tests.peers.celery_worker import celery_worker, redis_broker
+    from tests.peers.celery_worker import celery_worker, queue_delete, redis_broker
 
     if not _redis_up(REDIS_TEST_URL):
         if os.environ.get("CI"):
             pytest.fail(f"Redis is not answering at {REDIS_TEST_URL}")
         pytest.skip(f"Redis is not answering at {REDIS_TEST_URL}")
-    with celery_worker(redis_broker(REDIS_TEST_URL), tmp_path_factory.mktemp("celery-redis")) as w:
-        yield w
+    broker = redis_broker(REDIS_TEST_URL)
+    with celery_worker(broker, tmp_path_factory.mktemp("celery-redis")) as worker:
+        yield worker
+    queue_delete(broker)
 
 
 @pytest.fixture

@@ -140,6 +140,23 @@ def test_a_broker_that_accepts_and_never_answers_times_out(celery_broker_down):
             assert time.monotonic() - started < 3
 
 
+def test_sending_to_a_broker_that_never_answers_gives_up(celery_broker_down):
+    """Redis's socket_timeout (5 s in settings, 0.5 s here) bounds a send to a silent broker."""
+    from tests.peers.celery_worker import Broker, app_on_broker
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        options = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+        with app_on_broker(Broker(url, "", "celery", options)):
+            started = time.monotonic()
+            with pytest.raises(RunnerUnreachable) as caught:
+                task_send(task=ping)
+            assert time.monotonic() - started < 5
+    assert caught.value.reason == "timed out"
+
+
 # --- make run's supervisor -------------------------------------------------------------------
 
 SLEEPER = "import time; time.sleep(120)"

@@ -50,7 +50,7 @@ def redis_broker(url: str = "redis://127.0.0.1:6379/15", *, results: bool = True
         url=url,
         result_backend=url if results else "",
         queue=queue,
-        transport_options={"socket_connect_timeout": 2},
+        transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
         env={"CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url},
     )
 
@@ -67,11 +67,17 @@ def amqp_broker(url: str = "amqp://guest:guest@127.0.0.1:5672//") -> Broker:
 
 
 def queue_delete(broker: Broker) -> None:
-    """RabbitMQ keeps a durable queue after its last consumer: remove this session's."""
-    from config.celery import app
-
-    with app.connection_for_write(broker.url) as connection:
+    """Remove this session's queue (RabbitMQ keeps it; Redis keeps its binding)."""
+    with app_on_broker(broker) as app, app.connection_for_write() as connection:
         connection.default_channel.queue_delete(broker.queue)
+    if broker.url.startswith("redis:"):
+        import redis
+
+        client = redis.Redis.from_url(broker.url)
+        # kombu's exchange bindings of this session's queue outlive queue_delete.
+        stale = list(client.scan_iter(match=f"*{broker.queue}*"))
+        if stale:
+            client.delete(*stale)
 
 
 def filesystem_broker(data_dir: Path) -> Broker:
