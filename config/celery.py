@@ -19,6 +19,7 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.result import AsyncResult
+from django.core import checks
 from kombu.exceptions import OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -146,3 +147,21 @@ def _broker_errors(celery_app: Celery) -> tuple[type[BaseException], ...]:
         return (*connection.connection_errors, *connection.channel_errors)
     finally:
         connection.release()
+
+
+@checks.register(deploy=True)
+def embedded_broker_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """`check --deploy`: the embedded queue works on one machine only."""
+    from django.conf import settings
+
+    if not str(settings.CELERY_BROKER_URL).startswith("filesystem:"):
+        return []
+    return [
+        checks.Warning(
+            "CELERY_BROKER_URL is not set: background tasks go through the embedded queue in "
+            f"{settings.CELERY_DATA_DIR}, which only a worker on this machine can read.",
+            hint="Set CELERY_BROKER_URL=redis://... or amqp://..., the same on the web server "
+            'and every worker (README "Production").',
+            id="config.W001",
+        )
+    ]

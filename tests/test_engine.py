@@ -86,6 +86,18 @@ def test_the_embedded_default_is_what_settings_give_without_a_broker():
     assert scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
 
 
+def test_check_deploy_warns_about_the_embedded_broker(settings):
+    from django.core.checks import registry
+
+    from config.celery import embedded_broker_check
+
+    assert embedded_broker_check in registry.registry.get_checks(include_deployment_checks=True)
+    assert embedded_broker_check not in registry.registry.get_checks()
+    assert [message.id for message in embedded_broker_check()] == ["config.W001"]
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    assert embedded_broker_check() == []
+
+
 @pytest.mark.django_db
 def test_schedules_are_stored_in_the_database():
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
