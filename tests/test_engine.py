@@ -325,3 +325,18 @@ def test_the_scheduler_fires_a_schedule_stored_in_the_database(celery_redis_work
 
 def _ping_lines(log: str, value: str) -> str:
     return "\n".join(line for line in log.splitlines() if repr(value) in line)
+
+
+def test_a_worker_can_be_given_the_test_database():
+    from tests.peers.celery_worker import database_url
+
+    pg = {"ENGINE": "django.db.backends.postgresql", "NAME": "test_test", "USER": "postgres",
+          "PASSWORD": "", "HOST": "127.0.0.1", "PORT": "5432"}  # fmt: skip
+    assert database_url(pg) == "postgres://postgres@127.0.0.1:5432/test_test"
+    assert database_url({**pg, "PASSWORD": "p@ss"}) == (
+        "postgres://postgres:p%40ss@127.0.0.1:5432/test_test"
+    )
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "/tmp/t.sqlite3"}
+    assert database_url(sqlite) == "sqlite:////tmp/t.sqlite3"
+    with pytest.raises(RuntimeError, match="in-memory"):
+        database_url({**sqlite, "NAME": "file:memorydb_default?mode=memory&cache=shared"})

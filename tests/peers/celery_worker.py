@@ -10,10 +10,10 @@ embedded filesystem transport in a temporary folder.
 
 Tasks that need the database: the worker is another process, so it cannot see pytest-django's
 in-memory SQLite database nor an uncommitted test transaction. Such tests use `transactional_db`
-and pass the worker a database both can open, through `extra_env`: on PostgreSQL
-`DATABASE_URL=postgres://…/test_<name>` (pytest-django's test database), on SQLite a file test
-database (DATABASES["default"]["TEST"]["NAME"] set to a file, with the same path passed as
-`DATABASE_URL=sqlite:///<file>`).
+and start their worker with `extra_env={"DATABASE_URL": database_url(connection.settings_dict)}`:
+on PostgreSQL that is pytest-django's `test_<name>` database; on SQLite it needs a file test
+database (DATABASES["default"]["TEST"]["NAME"]). The scheduler test in tests/test_engine.py
+shares a file database with beat that way.
 """
 
 from __future__ import annotations
@@ -97,6 +97,30 @@ def filesystem_broker(data_dir: Path) -> Broker:
             "CELERY_DATA_DIR": str(data_dir),
         },
     )
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """DATABASE_URL for a worker process that must see the test database (transactional_db).
+
+    Pass `connection.settings_dict` once pytest-django has set the test database up. SQLite's
+    default test database lives in memory, which no other process can open: such a test needs
+    DATABASES["default"]["TEST"]["NAME"] set to a file.
+    """
+    from urllib.parse import quote
+
+    engine, name = settings_dict["ENGINE"], str(settings_dict["NAME"])
+    if engine.endswith("sqlite3"):
+        if name == ":memory:" or name.startswith("file:memorydb") or "mode=memory" in name:
+            raise RuntimeError("an in-memory SQLite test database is invisible to a worker")
+        return f"sqlite:///{name}"
+    if engine.endswith("postgresql"):
+        user = quote(settings_dict.get("USER") or "", safe="")
+        password = quote(settings_dict.get("PASSWORD") or "", safe="")
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}{host}:{port}/{quote(name, safe='')}"
+    raise RuntimeError(f"no DATABASE_URL form for {engine}")
 
 
 def _reset_connections(app: Any) -> None:
