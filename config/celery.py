@@ -151,17 +151,21 @@ def _broker_errors(celery_app: Celery) -> tuple[type[BaseException], ...]:
 
 @checks.register(deploy=True)
 def embedded_broker_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """`check --deploy`: the embedded queue works on one machine only."""
+    """`check --deploy`: the embedded queue works on one machine only.
+
+    Info, not Warning: a single-machine installation is legitimate, and `check --deploy
+    --fail-level WARNING` must keep passing for it.
+    """
     from django.conf import settings
 
     if not str(settings.CELERY_BROKER_URL).startswith("filesystem:"):
         return []
     return [
-        checks.Warning(
+        checks.Info(
             "CELERY_BROKER_URL is not set: background tasks go through the embedded queue in "
             f"{settings.CELERY_DATA_DIR}, which only a worker on this machine can read.",
             hint="Set CELERY_BROKER_URL=redis://... or amqp://..., the same on the web server "
             'and every worker (README "Production").',
-            id="config.W001",
+            id="config.I001",
         )
     ]

@@ -376,5 +376,5 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 INSTALLED_APPS += ["django_celery_beat"]
 # Load balancers probe /healthz over plain HTTP; it must answer instead of redirecting.
-SECURE_REDIRECT_EXEMPT = [r"^healthz/?"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/live)?$"]
 HEALTHZ_TIMEOUT = env_positive("HEALTHZ_TIMEOUT", "1")

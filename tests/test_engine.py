@@ -93,7 +93,7 @@ def test_check_deploy_warns_about_the_embedded_broker(settings):
 
     assert embedded_broker_check in registry.registry.get_checks(include_deployment_checks=True)
     assert embedded_broker_check not in registry.registry.get_checks()
-    assert [message.id for message in embedded_broker_check()] == ["config.W001"]
+    assert [message.id for message in embedded_broker_check()] == ["config.I001"]
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
     assert embedded_broker_check() == []
 
