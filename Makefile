@@ -21,10 +21,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 ## run: install, migrate, create the demo superuser and connectors, serve on http://127.0.0.1:8000
+## with a background worker and the scheduler (no broker needed); Ctrl-C stops all three
 run: $(VENV)/.installed-run
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(BIN)/python manage.py connectors_demo --base-url http://$(HOST):$(PORT)
-	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DJANGO_DEBUG=1 $(BIN)/python -m config.serve --host $(HOST) --port $(PORT)
 
 ## test: install what the tests need (Chromium from apt if missing) and run the whole suite
 test: $(VENV)/.installed-dev chromium

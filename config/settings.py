@@ -333,3 +333,50 @@ PERMISSIONS_POLICY = os.environ.get(
 
 # Debug pages and error e-mails cleanse posted values and secrets even with DEBUG on.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.CleansingExceptionReporterFilter"
+
+# --- Background runner: Celery (issue 10; README "Background runner" and "Production") ---
+# Production: CELERY_BROKER_URL=redis://… or amqp://…, shared by every web and worker machine.
+# Unset: kombu's filesystem transport under .local/celery/, so `make run` needs no extra server.
+# That queue lives on one machine's disk: run the web server and the worker on the same host.
+# "localhost" only silences kombu's "No hostname was supplied" warning; no network is involved.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or "filesystem://localhost//"
+CELERY_DATA_DIR = Path(os.environ.get("CELERY_DATA_DIR", "").strip() or LOCAL_DIR / "celery")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if CELERY_BROKER_URL.startswith("filesystem:"):
+    # One folder both ways: producers write where the worker reads (made by config/celery.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_DATA_DIR / "queue"),
+        "data_folder_out": str(CELERY_DATA_DIR / "queue"),
+        "control_folder": str(CELERY_DATA_DIR / "control"),
+    }
+elif CELERY_BROKER_URL.startswith(("redis:", "rediss:")):
+    # A broker gone without closing the connection fails a send in seconds instead of hanging
+    # the request forever (the worker's own reads return within brpop's 1 s anyway).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Results: the product records outcomes in its own tables (test runs, batches), so no result
+# backend is needed. Set one (redis://…, or file:///path) to use AsyncResult.get() from a shell.
+# The embedded default keeps results in files beside the queue, which `make run` uses to check
+# that the worker answers.
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "").strip() or (
+    f"file://{CELERY_DATA_DIR / 'results'}" if CELERY_BROKER_URL.startswith("filesystem:") else None
+)
+CELERY_RESULT_EXPIRES = timedelta(days=1)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+# A task is acknowledged when it has finished, not when a worker took it, and a worker takes
+# one at a time: a worker killed mid-task leaves the message for another worker (Redis hands
+# it on after the visibility timeout). Tasks must therefore be safe to run twice.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Schedules live in the database (django-celery-beat), edited in the admin and by the console.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+INSTALLED_APPS += ["django_celery_beat"]
+# Load balancers probe /healthz over plain HTTP; it must answer instead of redirecting.
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/live)?$"]
+HEALTHZ_TIMEOUT = env_positive("HEALTHZ_TIMEOUT", "1")

@@ -1,4 +1,4 @@
-"""Top-level URLs: the connector inventory, the audit log, login, and the Django admin."""
+"""Top-level URLs: the connector inventory, the audit log, login, the Django admin, /healthz."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from config.health import healthz, healthz_live
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connectors:list", permanent=False)),
     path("connectors/", include("connectors.urls")),
@@ -15,6 +17,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("healthz/live", healthz_live, name="healthz-live"),
 ]
 
 # Every refusal, in every app, goes to the audit log.

@@ -206,3 +206,120 @@ def no_traffic_leaves_the_machine():
 
     with mock.patch("socket.getaddrinfo", guarded_getaddrinfo):
         yield
+
+
+REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+
+
+def _redis_up(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def celery_redis_worker(tmp_path_factory):
+    """A real `celery -A config worker` on this machine's Redis (db 15, a queue of its own).
+
+    Skipped without Redis on a developer's machine; CI (CI=true) has Redis and fails instead.
+    """
+    from tests.peers.celery_worker import celery_worker, queue_delete, redis_broker
+
+    if not _redis_up(REDIS_TEST_URL):
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not answering at {REDIS_TEST_URL}")
+        pytest.skip(f"Redis is not answering at {REDIS_TEST_URL}")
+    broker = redis_broker(REDIS_TEST_URL)
+    with celery_worker(broker, tmp_path_factory.mktemp("celery-redis")) as worker:
+        yield worker
+    queue_delete(broker)
+
+
+@pytest.fixture
+def celery_redis(celery_redis_worker):
+    """config.celery.app sends to the Redis worker's queue for this test."""
+    from tests.peers.celery_worker import app_on_broker
+
+    with app_on_broker(celery_redis_worker.broker) as app:
+        yield app
+
+
+AMQP_TEST_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.fixture(scope="session")
+def celery_amqp_worker(tmp_path_factory):
+    """A real worker on this machine's RabbitMQ (a queue of its own, deleted afterwards)."""
+    from config.celery import broker_check
+    from tests.peers.celery_worker import amqp_broker, app_on_broker, celery_worker, queue_delete
+
+    broker = amqp_broker(AMQP_TEST_URL)
+    with app_on_broker(broker):
+        reason = broker_check(timeout=2)
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"RabbitMQ is not answering at 127.0.0.1:5672: {reason}")
+        pytest.skip(f"RabbitMQ is not answering at 127.0.0.1:5672: {reason}")
+    with celery_worker(broker, tmp_path_factory.mktemp("celery-amqp")) as worker:
+        yield worker
+    queue_delete(broker)
+
+
+@pytest.fixture
+def celery_amqp(celery_amqp_worker):
+    """config.celery.app sends to the RabbitMQ worker's queue for this test."""
+    from tests.peers.celery_worker import app_on_broker
+
+    with app_on_broker(celery_amqp_worker.broker) as app:
+        yield app
+
+
+@pytest.fixture(scope="session")
+def celery_embedded_worker(tmp_path_factory):
+    """A real worker on the embedded default: kombu's filesystem transport in a temporary folder."""
+    from tests.peers.celery_worker import celery_worker, filesystem_broker
+
+    data_dir = tmp_path_factory.mktemp("celery-embedded")
+    with celery_worker(filesystem_broker(data_dir / "celery"), data_dir) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_embedded(celery_embedded_worker):
+    """config.celery.app sends to the embedded worker's folders for this test."""
+    from tests.peers.celery_worker import app_on_broker
+
+    with app_on_broker(celery_embedded_worker.broker) as app:
+        yield app
+
+
+@pytest.fixture
+def celery_no_worker(tmp_path):
+    """config.celery.app on an embedded broker in tmp_path that no worker reads (never .local/)."""
+    from tests.peers.celery_worker import app_on_broker, filesystem_broker
+
+    with app_on_broker(filesystem_broker(tmp_path / "celery")) as app:
+        yield app
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting to it is refused at once."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def celery_broker_down(closed_port):
+    """config.celery.app on a Redis URL (with a password) whose port is closed; no results."""
+    from tests.peers.celery_worker import app_on_broker, redis_broker
+
+    url = f"redis://:hunter2-broker-pw@127.0.0.1:{closed_port}/0"
+    with app_on_broker(redis_broker(url, results=False)) as app:
+        yield app
