@@ -7,6 +7,7 @@ word the advice, and records the run.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import traceback
@@ -23,6 +24,7 @@ from audit.models import TestAttempt, TestRun
 from audit.services import audit_record
 from connectors import oauth_http
 from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
+from connectors.health import connector_health_record
 from connectors.models import (
     ALL_SECRET_FIELDS,
     ApiKeyLocation,
@@ -197,7 +199,8 @@ def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any
         if name in ALL_SECRET_FIELDS:
             snapshot[name] = "set" if value else ""
         elif name != "ca_bundle":
-            snapshot[name] = value
+            # A date (Client Secret Expires On) is stored in JSON as its ISO form.
+            snapshot[name] = value.isoformat() if isinstance(value, dt.date) else value
     snapshot["ca_bundle"] = "set" if connector.ca_bundle else ""
     snapshot["params"] = [
         {"kind": r.kind, "key": r.key, "value": "[sensitive]" if r.sensitive else r.value}
@@ -409,6 +412,8 @@ def _record(
             )
             for position, (step, attempt, curl) in enumerate(collected.attempts or [], start=1)
         )
+        # The connector's health row moves with the run, in this transaction (form tests skip).
+        connector_health_record(connector_id=connector.pk, run=run)
         # Kept on the objects the panel shows, so it need not read back what was just written.
         run.audit_event = audit_record(
             kind="test_run",
