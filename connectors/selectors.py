@@ -5,16 +5,27 @@ Views call these for what they show, and services for what they change.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When, Window
+from django.db.models.functions import Ceil, RowNumber, StrIndex, Substr, TruncDate
+from django.utils import timezone
 
-from audit.models import TestRun
-from connectors.models import AuthConfig, Connector
+from audit.models import TestAttempt, TestRun
+from connectors.explain import outcome_text
+from connectors.health import (
+    HealthState,
+    health_state,
+    health_state_q,
+    secret_expires_in_days,
+)
+from connectors.models import AuthConfig, Connector, ConnectorHealth
 
-# The list's sort keys (as in ?sort=) and the column each sorts by.
+# The list's sort keys (as in ?sort=) and the column each sorts by. Health sorts read the
+# connector's health row (one join on its primary key) and its indexed columns.
 SORTS: dict[str, str] = {
     "name": "name",
     "-name": "-name",
@@ -22,12 +33,19 @@ SORTS: dict[str, str] = {
     "-auth": "-auth_config",
     "updated": "updated_at",
     "-updated": "-updated_at",
-    "tested": "last_test_at",
-    "-tested": "-last_test_at",
+    "tested": "health__last_tested_at",
+    "-tested": "-health__last_tested_at",
+    # Failing since, oldest first: the connectors failing longest lead.
+    "failing": "health__failing_since",
+    "-failing": "-health__failing_since",
+    "expires": "client_secret_expires_on",
+    "-expires": "-client_secret_expires_on",
 }
 DEFAULT_SORT = "name"
 # The query parameters that narrow the list.
-FILTER_PARAMS = ("q", "auth", "enabled")
+FILTER_PARAMS = ("q", "auth", "enabled", "health", "outcome", "expiring")
+# "Secrets expiring soon" on the summary strip and the dashboard: within this many days.
+EXPIRING_DAYS = 30
 
 LIST_COLUMNS = (
     "id",
@@ -39,7 +57,29 @@ LIST_COLUMNS = (
     "owner_team",
     "updated_at",
     "oauth2_grant_type",
+    "client_secret_expires_on",
 )
+HEALTH_COLUMNS = tuple(
+    f"health__{name}"
+    for name in (
+        "last_tested_at",
+        "last_ok",
+        "last_outcome",
+        "state_since",
+        "failing_since",
+        "consecutive_failures",
+        "last_success_at",
+        "token_expires_at",
+    )
+)
+
+
+def _positive_int(raw: Any) -> int | None:
+    try:
+        value = int(str(raw))
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value <= 3650 else None
 
 
 @dataclass(frozen=True)
@@ -50,45 +90,45 @@ class ConnectorListFilters:
     auth: str = ""
     enabled: str = ""
     sort: str = DEFAULT_SORT
+    health: str = ""
+    outcome: str = ""
+    expiring: int | None = None
 
     @classmethod
     def from_params(cls, params: Any) -> ConnectorListFilters:
         """From a request's GET parameters (anything with .get)."""
+        health = params.get("health", "") or ""
+        outcome = params.get("outcome", "") or ""
         return cls(
             query=params.get("q", "").strip(),
             auth=params.get("auth", "") or "",
             enabled=params.get("enabled", "") or "",
             sort=params.get("sort", DEFAULT_SORT),
+            health=health if health in HealthState.__members__.values() else "",
+            outcome=outcome if outcome_text(outcome) is not None else "",
+            expiring=_positive_int(params.get("expiring")) if params.get("expiring") else None,
         )
-
-
-def _latest_saved_test() -> QuerySet[TestRun]:
-    # Tests of unsaved form values say nothing about the saved connector.
-    return (
-        TestRun.objects.filter(connector_id=OuterRef("pk"))
-        .exclude(source=TestRun.Source.FORM)
-        .order_by("-id")
-    )
 
 
 def connector_list_queryset(*, sort_by_last_test: bool = False) -> QuerySet[Connector]:
-    """Connectors for the list page: plain columns, and the last test's time only to sort by.
+    """Connectors for the list page: plain columns and their health row, in one query.
 
-    The full last result is added per page by `connector_list_attach_last_tests`, so a deep page
-    does not compute it for every row it skips.
+    `sort_by_last_test` is kept for callers of the earlier signature; the health row always
+    carries the last test now, so it changes nothing.
     """
-    queryset = Connector.objects.only(*LIST_COLUMNS)
-    if sort_by_last_test:
-        queryset = queryset.annotate(
-            last_test_at=Subquery(_latest_saved_test().values("started_at")[:1])
-        )
-    return queryset
+    return Connector.objects.select_related("health").only(*LIST_COLUMNS, *HEALTH_COLUMNS)
+
+
+def _expiring_q(days: int, *, today: dt.date | None = None) -> Q:
+    """Client Secrets that expire within `days` (already expired ones included)."""
+    limit = (today or timezone.localdate()) + dt.timedelta(days=days)
+    return Q(client_secret_expires_on__lte=limit)
 
 
 def connector_list(*, filters: ConnectorListFilters) -> QuerySet[Connector]:
     """The inventory, searched, filtered and sorted; never-tested connectors sort last."""
     sort = SORTS.get(filters.sort, DEFAULT_SORT)
-    queryset = connector_list_queryset(sort_by_last_test="last_test_at" in sort)
+    queryset = connector_list_queryset()
     if filters.query:
         queryset = queryset.filter(
             Q(name__icontains=filters.query)
@@ -99,36 +139,176 @@ def connector_list(*, filters: ConnectorListFilters) -> QuerySet[Connector]:
         queryset = queryset.filter(auth_config=filters.auth)
     if filters.enabled in {"yes", "no"}:
         queryset = queryset.filter(enabled=filters.enabled == "yes")
+    if filters.health:
+        queryset = queryset.filter(health_state_q(filters.health))
+    if filters.outcome:
+        queryset = queryset.filter(health__last_outcome=filters.outcome)
+    if filters.expiring is not None:
+        queryset = queryset.filter(_expiring_q(filters.expiring))
     field = F(sort.lstrip("-"))
-    # Connectors never tested go last either way, as people scanning for failures expect.
+    # Connectors never tested (or never failing) go last either way, as people scanning for
+    # failures expect.
     order = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_last=True)
     return queryset.order_by(order, "name" if "name" not in sort else "pk")
 
 
 def connector_list_attach_last_tests(connectors: Sequence[Connector]) -> None:
-    """Set last_test_outcome / _ok / _at on one page of connectors, in one query."""
-    latest = _latest_saved_test()
-    facts = {
-        row["pk"]: row
-        for row in Connector.objects.filter(pk__in=[c.pk for c in connectors])
-        .annotate(
-            last_test_outcome=Subquery(latest.values("outcome")[:1]),
-            last_test_ok=Subquery(latest.values("ok")[:1]),
-            last_test_at=Subquery(latest.values("started_at")[:1]),
-        )
-        .values("pk", "last_test_outcome", "last_test_ok", "last_test_at")
-    }
+    """Set last_test_outcome / _ok / _at and the health state on one page of connectors.
+
+    Read from the health rows the list query already joined: no query of its own.
+    """
+    now = timezone.now()
+    today = timezone.localdate()
     for connector in connectors:
-        row = facts.get(connector.pk, {})
+        health = connector_health_of(connector)
         # Attributes for the template, set on this page's objects only.
-        setattr(connector, "last_test_outcome", row.get("last_test_outcome"))  # noqa: B010
-        setattr(connector, "last_test_ok", row.get("last_test_ok"))  # noqa: B010
-        setattr(connector, "last_test_at", row.get("last_test_at"))  # noqa: B010
+        setattr(connector, "last_test_outcome", health.last_outcome if health else None)  # noqa: B010
+        setattr(connector, "last_test_ok", health.last_ok if health else None)  # noqa: B010
+        setattr(connector, "last_test_at", health.last_tested_at if health else None)  # noqa: B010
+        setattr(connector, "health_state", health_state(health, now=now))  # noqa: B010
+        setattr(  # noqa: B010
+            connector,
+            "secret_expires_in",
+            secret_expires_in_days(connector.client_secret_expires_on, today=today),
+        )
+
+
+def connector_health_of(connector: Connector) -> ConnectorHealth | None:
+    """The connector's health row, or None when it was never tested (no row)."""
+    try:
+        return connector.health
+    except ConnectorHealth.DoesNotExist:
+        return None
+
+
+@dataclass(frozen=True)
+class HealthCounts:
+    """How many connectors are in each state, and how many secrets expire soon."""
+
+    passing: int = 0
+    failing: int = 0
+    never: int = 0
+    stale: int = 0
+    expiring: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.passing + self.failing + self.never + self.stale
+
+
+def connector_health_counts(*, expiring_days: int = EXPIRING_DAYS) -> HealthCounts:
+    """The summary strip's counts, in one aggregate query over connectors and health rows."""
+    now = timezone.now()
+    counts = Connector.objects.aggregate(
+        **{
+            state.value: Count("pk", filter=health_state_q(state, now=now)) for state in HealthState
+        },
+        expiring=Count("pk", filter=_expiring_q(expiring_days)),
+    )
+    return HealthCounts(**{key: int(value or 0) for key, value in counts.items()})
+
+
+# --------------------------------------------------------------------------------------------
+# The dashboard: each panel is one aggregate query.
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: dt.date
+    count: int
+
+
+def failures_per_day(*, days: int = 30, today: dt.date | None = None) -> list[DayCount]:
+    """Failed saved-configuration test runs per day (server time zone), oldest day first."""
+    today = today or timezone.localdate()
+    first = today - dt.timedelta(days=days - 1)
+    start = dt.datetime.combine(first, dt.time.min, tzinfo=timezone.get_current_timezone())
+    counted = {
+        row["day"]: row["count"]
+        for row in TestRun.objects.filter(started_at__gte=start, ok=False)
+        .exclude(source=TestRun.Source.FORM)
+        .annotate(day=TruncDate("started_at"))
+        .order_by()
+        .values("day")
+        .annotate(count=Count("id"))
+    }
+    return [
+        DayCount(day, int(counted.get(day, 0)))
+        for day in (first + dt.timedelta(days=offset) for offset in range(days))
+    ]
+
+
+def connectors_failing_longest(*, limit: int = 10) -> list[Connector]:
+    """Connectors failing now (not stale), the longest-failing first."""
+    return list(
+        connector_list_queryset()
+        .filter(health_state_q(HealthState.FAILING))
+        .order_by(F("health__failing_since").asc(), "name")[:limit]
+    )
+
+
+def connectors_secrets_expiring(*, limit: int = 10) -> list[Connector]:
+    """Connectors with a Client Secret expiry date, the soonest (or already expired) first."""
+    return list(
+        Connector.objects.only(
+            "id", "name", "display_name", "owner_team", "client_secret_expires_on"
+        )
+        .filter(client_secret_expires_on__isnull=False)
+        .order_by("client_secret_expires_on", "name")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class EndpointLatency:
+    origin: str
+    p95_ms: int
+    requests: int
+
+
+def _origin_of_url() -> Any:
+    """scheme://host[:port] of a stored URL, in SQL: everything before the path's first "/".
+
+    The host starts at character 8 ("http://") or 9 ("https://"); searching from 9 finds the
+    first "/" after the host either way.
+    """
+    slash = StrIndex(Substr("url", 9), Value("/"))
+    return Case(
+        When(slash_at=0, then=F("url")),
+        default=Substr("url", 1, F("slash_at") + 7),
+        output_field=CharField(),
+    ), slash
+
+
+def slowest_token_endpoints(*, days: int = 7, limit: int = 10) -> list[EndpointLatency]:
+    """Token endpoints by origin, slowest first by the p95 of their token requests' duration.
+
+    The p95 is the nearest-rank value (the ceil(0.95 n)-th shortest), picked in the database
+    with window functions, so only one row per origin comes back.
+    """
+    origin, slash = _origin_of_url()
+    since = timezone.now() - dt.timedelta(days=days)
+    ranked = (
+        TestAttempt.objects.filter(step=TestAttempt.Step.TOKEN, run__started_at__gte=since)
+        .annotate(slash_at=slash)
+        .annotate(origin=origin)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("origin")], order_by=F("duration_ms").asc()),
+            requests=Window(Count("id"), partition_by=[F("origin")]),
+        )
+        .filter(rank=Ceil(F("requests") * 0.95))
+        .order_by()
+        .values_list("origin", "duration_ms", "requests")
+    )
+    rows = [EndpointLatency(str(o), int(ms), int(n)) for o, ms, n in ranked]
+    rows.sort(key=lambda row: (-row.p95_ms, row.origin))
+    return rows[:limit]
 
 
 def connector_detail_queryset() -> QuerySet[Connector]:
     """Connectors with what the detail page shows of them: authors and rows."""
-    return Connector.objects.select_related("created_by", "updated_by").prefetch_related("params")
+    return Connector.objects.select_related("created_by", "updated_by", "health").prefetch_related(
+        "params"
+    )
 
 
 def connector_recent_runs(*, connector_id: int, limit: int = 5) -> QuerySet[TestRun]:
@@ -137,7 +317,11 @@ def connector_recent_runs(*, connector_id: int, limit: int = 5) -> QuerySet[Test
 
 
 __all__ = [
+    "EXPIRING_DAYS",
     "FILTER_PARAMS",
+    "HealthCounts",
+    "connector_health_counts",
+    "connector_health_of",
     "SORTS",
     "ConnectorListFilters",
     "connector_detail_queryset",
@@ -145,4 +329,10 @@ __all__ = [
     "connector_list_attach_last_tests",
     "connector_list_queryset",
     "connector_recent_runs",
+    "connectors_failing_longest",
+    "connectors_secrets_expiring",
+    "failures_per_day",
+    "slowest_token_endpoints",
+    "DayCount",
+    "EndpointLatency",
 ]
