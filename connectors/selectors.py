@@ -250,9 +250,7 @@ def connectors_failing_longest(*, limit: int = 10) -> list[Connector]:
 def connectors_secrets_expiring(*, limit: int = 10) -> list[Connector]:
     """Connectors with a Client Secret expiry date, the soonest (or already expired) first."""
     return list(
-        Connector.objects.only(
-            "id", "name", "display_name", "owner_team", "client_secret_expires_on"
-        )
+        connector_list_queryset()
         .filter(client_secret_expires_on__isnull=False)
         .order_by("client_secret_expires_on", "name")[:limit]
     )
