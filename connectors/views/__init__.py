@@ -1,8 +1,8 @@
 """Views of the connector inventory, by role: thin glue between requests, forms, services and
 selectors.
 
-inventory: the list and detail pages; dashboard: the fleet's health; edit: create, clone, edit, delete; transfer: import and
-export; testing: the connection test and pinning its result.
+inventory: the list and detail pages; dashboard: the fleet's health; edit: create, clone, edit,
+delete; transfer: import and export; testing: the connection test and pinning its result.
 """
 
 from connectors.forms import ExportForm, ImportForm
