@@ -23,6 +23,7 @@ from connectors.views.inventory import health_summary_context
 CHART_WIDTH = 720
 CHART_HEIGHT = 180
 CHART_LEFT = 36
+CHART_RIGHT = 28  # room for the last day's label, centred under its bar
 CHART_BOTTOM = 24
 CHART_TOP = 8
 
@@ -33,6 +34,7 @@ class Bar:
     y: float
     width: float
     height: float
+    centre: float
     day: Any
     count: int
     label: bool  # whether the day is written under the axis
@@ -46,6 +48,7 @@ class Chart:
     width: int = CHART_WIDTH
     height: int = CHART_HEIGHT
     left: int = CHART_LEFT
+    right: int = CHART_WIDTH - CHART_RIGHT
     baseline: int = CHART_HEIGHT - CHART_BOTTOM
     top: int = CHART_TOP
 
@@ -55,7 +58,7 @@ def failure_chart(days: list[DayCount]) -> Chart:
     peak = max((d.count for d in days), default=0)
     scale_top = max(peak, 1)
     plot_height = CHART_HEIGHT - CHART_BOTTOM - CHART_TOP
-    slot = (CHART_WIDTH - CHART_LEFT) / max(len(days), 1)
+    slot = (CHART_WIDTH - CHART_LEFT - CHART_RIGHT) / max(len(days), 1)
     bars = []
     for index, day in enumerate(days):
         height = plot_height * day.count / scale_top
@@ -65,6 +68,7 @@ def failure_chart(days: list[DayCount]) -> Chart:
                 y=round(CHART_HEIGHT - CHART_BOTTOM - height, 1),
                 width=round(slot * 0.7, 1),
                 height=round(height, 1),
+                centre=round(CHART_LEFT + index * slot + slot / 2, 1),
                 day=day.day,
                 count=day.count,
                 # Every seventh day, counted back from today, so the last bar is always named.
