@@ -6,7 +6,7 @@ Views call these for what they show, and services for what they change.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,10 @@ SORTS: dict[str, str] = {
     "-expires": "-client_secret_expires_on",
 }
 DEFAULT_SORT = "name"
+# Sort columns some connectors have no value in; those connectors come last, by name.
+NULLABLE_SORT_COLUMNS = frozenset(
+    {"health__last_tested_at", "health__failing_since", "client_secret_expires_on"}
+)
 # The query parameters that narrow the list.
 FILTER_PARAMS = ("q", "auth", "enabled", "health", "outcome", "expiring")
 # "Secrets expiring soon" on the summary strip and the dashboard: within this many days.
@@ -125,8 +129,68 @@ def _expiring_q(days: int, *, today: dt.date | None = None) -> Q:
     return Q(client_secret_expires_on__lte=limit)
 
 
-def connector_list(*, filters: ConnectorListFilters) -> QuerySet[Connector]:
-    """The inventory, searched, filtered and sorted; never-tested connectors sort last."""
+class NullsLastList:
+    """A list sorted on a column some rows lack (never tested, never failing, no expiry date).
+
+    One ORDER BY over "value, then the rows without one" needs the whole outer join sorted:
+    the index of the health row cannot drive it. So the two parts are read separately, each
+    on its own index: rows with a value in the column's order (an inner join, walked along the
+    column's index), then the rest by name. The paginator sees a list: count(), then a slice.
+    """
+
+    ordered = True  # for the paginator, which warns about unordered lists
+
+    def __init__(self, queryset: QuerySet[Connector], sort: str) -> None:
+        column = sort.lstrip("-")
+        field = F(column)
+        order = field.desc() if sort.startswith("-") else field.asc()
+        self.column = column
+        self.filtered = bool(queryset.query.where)
+        self.with_value = queryset.filter(**{f"{column}__isnull": False}).order_by(order, "name")
+        self.without_value = queryset.filter(**{f"{column}__isnull": True}).order_by("name")
+        self._counts: tuple[int, int] | None = None
+
+    def _sizes(self) -> tuple[int, int]:
+        """(rows with a value, rows without); unfiltered, counted without a join."""
+        if self._counts is None:
+            if not self.filtered and self.column.startswith("health__"):
+                # Every health row has its connector (the row is deleted with it), so the
+                # health table alone counts the connectors with a value.
+                health_column = self.column.removeprefix("health__")
+                with_count = ConnectorHealth.objects.filter(
+                    **{f"{health_column}__isnull": False}
+                ).count()
+                self._counts = (with_count, Connector.objects.count() - with_count)
+            else:
+                self._counts = (self.with_value.count(), self.without_value.count())
+        return self._counts
+
+    def count(self) -> int:
+        return sum(self._sizes())
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, key: slice) -> list[Connector]:
+        if not isinstance(key, slice):
+            raise TypeError("NullsLastList supports slices only")
+        with_count, total = self._sizes()[0], self.count()
+        start, stop = key.start or 0, total if key.stop is None else key.stop
+        rows = list(self.with_value[start : min(stop, with_count)]) if start < with_count else []
+        if stop > with_count:
+            rows += list(self.without_value[max(start - with_count, 0) : stop - with_count])
+        return rows
+
+    def __iter__(self) -> Iterator[Connector]:
+        return iter(self[:])
+
+
+def connector_list(*, filters: ConnectorListFilters) -> QuerySet[Connector] | NullsLastList:
+    """The inventory, searched, filtered and sorted; never-tested connectors sort last.
+
+    Sorts on a column that can be empty (last test, failing since, expiry) page through
+    NullsLastList, so each page reads an index instead of sorting the whole inventory.
+    """
     sort = SORTS.get(filters.sort, DEFAULT_SORT)
     queryset = connector_list_queryset()
     if filters.query:
@@ -145,10 +209,12 @@ def connector_list(*, filters: ConnectorListFilters) -> QuerySet[Connector]:
         queryset = queryset.filter(health__last_outcome=filters.outcome)
     if filters.expiring is not None:
         queryset = queryset.filter(_expiring_q(filters.expiring))
+    if sort.lstrip("-") in NULLABLE_SORT_COLUMNS:
+        # Connectors never tested (or never failing) go last either way, as people scanning for
+        # failures expect.
+        return NullsLastList(queryset, sort)
     field = F(sort.lstrip("-"))
-    # Connectors never tested (or never failing) go last either way, as people scanning for
-    # failures expect.
-    order = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_last=True)
+    order = field.desc() if sort.startswith("-") else field.asc()
     return queryset.order_by(order, "name" if "name" not in sort else "pk")
 
 
@@ -197,15 +263,28 @@ class HealthCounts:
 
 
 def connector_health_counts(*, expiring_days: int = EXPIRING_DAYS) -> HealthCounts:
-    """The summary strip's counts, in one aggregate query over connectors and health rows."""
+    """The summary strip's counts: three small queries, each on one table and its indexes.
+
+    Passing, failing and stale are counted over the health rows alone; never tested is every
+    connector less the tested ones; expiring reads the expiry date's index.
+    """
     now = timezone.now()
-    counts = Connector.objects.aggregate(
+    tested = ConnectorHealth.objects.aggregate(
+        tested=Count("pk", filter=Q(last_tested_at__isnull=False)),
         **{
-            state.value: Count("pk", filter=health_state_q(state, now=now)) for state in HealthState
+            state.value: Count("pk", filter=health_state_q(state, now=now, prefix=""))
+            for state in (HealthState.PASSING, HealthState.FAILING, HealthState.STALE)
         },
-        expiring=Count("pk", filter=_expiring_q(expiring_days)),
     )
-    return HealthCounts(**{key: int(value or 0) for key, value in counts.items()})
+    total = Connector.objects.count()
+    expiring = Connector.objects.filter(_expiring_q(expiring_days)).count()
+    return HealthCounts(
+        passing=int(tested["passing"] or 0),
+        failing=int(tested["failing"] or 0),
+        stale=int(tested["stale"] or 0),
+        never=total - int(tested["tested"] or 0),
+        expiring=expiring,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,6 +411,7 @@ __all__ = [
     "EXPIRING_DAYS",
     "FILTER_PARAMS",
     "HealthCounts",
+    "NullsLastList",
     "connector_health_counts",
     "connector_health_of",
     "SORTS",

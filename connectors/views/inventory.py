@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -39,7 +39,8 @@ class ConnectorListView(ConnectorPermissionMixin, ListView):
 
     def get_queryset(self) -> QuerySet[Connector]:
         self.filters = ConnectorListFilters.from_params(self.request.GET)
-        return connector_list(filters=self.filters)
+        # A NullsLastList (sorts on health) pages like a queryset: count(), then a slice.
+        return cast("QuerySet[Connector]", connector_list(filters=self.filters))
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
