@@ -310,3 +310,25 @@ def test_a_test_run_records_the_expiry_in_its_configuration(ok_connector):
     )
     run = connector_test(connector=Connector.objects.get(pk=ok_connector.pk)).run
     assert TestRun.objects.get(pk=run.pk).config["client_secret_expires_on"] == "2031-01-31"
+
+
+def test_pages_of_a_health_sort_run_on_from_tested_to_never_tested(
+    admin_client, make_connector, settings
+):
+    settings.CONNECTORS_PAGE_SIZE = 3
+    for name in ("a_never", "b_never", "c_never"):
+        make_connector(name)
+    fake_run(make_connector("z_old"), ok=True, ago=dt.timedelta(hours=5))
+    fake_run(make_connector("y_new"), ok=False, ago=dt.timedelta(hours=1))
+
+    def pages(query: str) -> list[list[str]]:
+        first = admin_client.get(f"/connectors/?{query}")
+        second = admin_client.get(f"/connectors/?{query}&page=2")
+        assert first.context["paginator"].count == second.context["paginator"].count
+        return [[c.name for c in response.context["connectors"]] for response in (first, second)]
+
+    assert pages("sort=-tested") == [["y_new", "z_old", "a_never"], ["b_never", "c_never"]]
+    assert pages("sort=tested") == [["z_old", "y_new", "a_never"], ["b_never", "c_never"]]
+    assert pages("sort=failing") == [["y_new", "a_never", "b_never"], ["c_never", "z_old"]]
+    # Filtered (the counts then go through the join): the same split.
+    assert pages("sort=-tested&q=_") == [["y_new", "z_old", "a_never"], ["b_never", "c_never"]]
