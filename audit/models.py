@@ -151,17 +151,7 @@ class TestRun(AppendOnlyModel):
         ordering = ["-id"]
         # Moved from the connectors app without moving data: the table keeps its name.
         db_table = "connectors_testrun"
-        indexes = [
-            models.Index(fields=["connector_id", "-id"], name="testrun_connector_latest"),
-            # The dashboard's windows: failures per day (30 days), token p95s (7 days).
-            # Failed runs only, with their source: the chart counts from this index alone.
-            models.Index(
-                fields=["started_at", "source"],
-                condition=models.Q(ok=False),
-                name="testrun_failed_started",
-            ),
-            models.Index(fields=["started_at"], name="testrun_started_at"),
-        ]
+        indexes = [models.Index(fields=["connector_id", "-id"], name="testrun_connector_latest")]
 
     def __str__(self) -> str:
         return f"{self.connector_name} {self.outcome} at {self.started_at:%Y-%m-%d %H:%M:%S}"
