@@ -253,6 +253,8 @@ CONNECTORS_OUTBOUND_ALLOW_LOOPBACK = env_bool("CONNECTORS_OUTBOUND_ALLOW_LOOPBAC
 CONNECTORS_TEST_RATE_LIMIT = os.environ.get("CONNECTORS_TEST_RATE_LIMIT", "10/60")
 CONNECTORS_DEMO = env_bool("CONNECTORS_DEMO", DEBUG)
 CONNECTORS_PAGE_SIZE = int(os.environ.get("CONNECTORS_PAGE_SIZE", "25"))
+# A connector whose last saved-configuration test is older than this many days is "stale".
+CONNECTORS_STALE_DAYS = int(os.environ.get("CONNECTORS_STALE_DAYS", "7"))
 
 # --- Sign-in, sessions and response headers (issue 8; README "Configuration") ---
 

@@ -9,10 +9,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config.health import healthz, healthz_live
+from connectors.views import DashboardView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connectors:list", permanent=False)),
     path("connectors/", include("connectors.urls")),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("audit/", include("audit.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -7,6 +7,7 @@ word the advice, and records the run.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import traceback
@@ -25,6 +26,7 @@ from audit.models import TestAttempt, TestRun
 from audit.services import audit_record, test_run_record
 from connectors import oauth_http
 from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
+from connectors.health import connector_health_record
 from connectors.models import (
     ALL_SECRET_FIELDS,
     ApiKeyLocation,
@@ -229,7 +231,8 @@ def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any
         if name in ALL_SECRET_FIELDS:
             snapshot[name] = "set" if value else ""
         elif name != "ca_bundle":
-            snapshot[name] = value
+            # A date (Client Secret Expires On) is stored in JSON as its ISO form.
+            snapshot[name] = value.isoformat() if isinstance(value, dt.date) else value
     snapshot["ca_bundle"] = "set" if connector.ca_bundle else ""
     snapshot["params"] = [
         {"kind": r.kind, "key": r.key, "value": "[sensitive]" if r.sensitive else r.value}
@@ -449,6 +452,8 @@ def _record(
     ]
 
     def then(stored: TestRun) -> None:
+        # The connector's health row moves with the run, in its transaction (form tests skip).
+        connector_health_record(connector_id=connector.pk, run=stored)
         if stored.outcome == Outcome.BLOCKED:
             _record_denial(
                 connector,

@@ -102,6 +102,7 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_grant_type",
         "oauth2_client_id",
         "oauth2_client_secret",
+        "client_secret_expires_on",
         "oauth2_username",
         "oauth2_password",
         "oauth2_password_scope",
@@ -197,6 +198,16 @@ class Connector(models.Model):
     )
     oauth2_client_id = models.CharField("Client ID", max_length=512, blank=True)
     oauth2_client_secret = SecretCharField("Client Secret", max_length=4096, blank=True)
+    # Not a secret: the date the identity provider retires the secret (Azure AD-style secrets
+    # expire after months). Indexed for the list's and the dashboard's "expiring" filters.
+    client_secret_expires_on = models.DateField(
+        "Client Secret Expires On",
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="Optional: the date the identity provider retires this Client Secret. The "
+        "list and the dashboard warn before it expires.",
+    )
     oauth2_username = models.CharField("Password Grant Username", max_length=512, blank=True)
     oauth2_password = SecretCharField("Password Grant Password", max_length=4096, blank=True)
     oauth2_password_scope = models.CharField("Password Grant Scope", max_length=1024, blank=True)
@@ -332,6 +343,45 @@ class TokenRequestParam(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.key}"
+
+
+class ConnectorHealth(models.Model):
+    """A connector's health, derived from its saved-configuration test runs, one row each.
+
+    Written in the transaction that records a run (connectors.health), so reading it costs a
+    join, never a scan of the runs. Only passing or failing is stored: "never tested" is a
+    missing row (or no test yet) and "stale" depends on today, so both are decided when read,
+    on the indexed last_tested_at.
+    """
+
+    connector = models.OneToOneField(
+        Connector, on_delete=models.CASCADE, primary_key=True, related_name="health"
+    )
+    last_run_id = models.BigIntegerField(null=True, blank=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    last_ok = models.BooleanField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=32, blank=True)
+    # When the current passing or failing streak began (its first run's start).
+    state_since = models.DateTimeField(null=True, blank=True)
+    # state_since while failing, else null: its own column so "failing since" sorts on an index.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    # The access token's expiry as the last successful test saw it.
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+        verbose_name_plural = "connector health"
+        indexes = [
+            models.Index(fields=["last_tested_at"], name="health_last_tested"),
+            models.Index(fields=["last_ok", "last_tested_at"], name="health_ok_tested"),
+            models.Index(fields=["failing_since"], name="health_failing_since"),
+            models.Index(fields=["last_outcome"], name="health_outcome"),
+        ]
+
+    def __str__(self) -> str:
+        return f"health of connector #{self.pk}"
 
 
 class TestRun(audit.models.TestRun):

@@ -98,6 +98,7 @@ class ConnectorForm(forms.ModelForm):
             "oauth2_token_url": forms.URLInput(
                 attrs={"placeholder": "https://login.example.com/oauth2/token"}
             ),
+            "client_secret_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
         help_texts = {
             "display_name": "Name shown to people. Leave blank to show the connector name.",

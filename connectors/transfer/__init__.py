@@ -115,6 +115,9 @@ def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dic
     # Key order as documented; this product's extra fields come last.
     data["oauth2"] = {key: oauth2[key] for key in DOCUMENTED_OAUTH2_ORDER}
     data.update({key: getattr(connector, key) for key in EXTRA_TOP_LEVEL})
+    # A date is written as YYYY-MM-DD (or null), which import reads back.
+    expires_on = connector.client_secret_expires_on
+    data["client_secret_expires_on"] = expires_on.isoformat() if expires_on else None
     return data
 
 

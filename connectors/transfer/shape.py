@@ -65,7 +65,7 @@ DOCUMENTED_OAUTH2_ORDER = (
 )
 TOP_LEVEL = ("name", "display_name", "description", "base_url", "enabled")
 # Fields this product has beyond the documented shape; exported and imported when present.
-EXTRA_TOP_LEVEL = ("owner_team", "test_request_path", "ca_bundle")
+EXTRA_TOP_LEVEL = ("owner_team", "test_request_path", "ca_bundle", "client_secret_expires_on")
 PARAM_LISTS: dict[str, str] = {
     "additional_headers": TokenRequestParam.Kind.HEADER,
     "additional_request_data": TokenRequestParam.Kind.DATA,

@@ -1,12 +1,13 @@
 """Views of the connector inventory, by role: thin glue between requests, forms, services and
 selectors.
 
-inventory: the list and detail pages; edit: create, clone, edit, delete; transfer: import and
-export; testing: the connection test and pinning its result.
+inventory: the list and detail pages; dashboard: the fleet's health; edit: create, clone, edit,
+delete; transfer: import and export; testing: the connection test and pinning its result.
 """
 
 from connectors.forms import ExportForm, ImportForm
 from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
+from connectors.views.dashboard import DashboardView
 from connectors.views.edit import (
     ConnectorCloneView,
     ConnectorCreateView,
@@ -39,6 +40,7 @@ __all__ = [
     "ConnectorPinView",
     "ConnectorTestMixin",
     "ConnectorTestView",
+    "DashboardView",
     "ExportForm",
     "ImportForm",
 ]

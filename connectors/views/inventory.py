@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.views.generic import DetailView, ListView
 
 from audit.selectors import audit_events_for_connector
+from connectors.explain import OUTCOME_TEXTS
+from connectors.health import HEALTH_LABELS, stale_days
 from connectors.models import AuthConfig, Connector
 from connectors.selectors import (
     DEFAULT_SORT,
+    EXPIRING_DAYS,
     FILTER_PARAMS,
     ConnectorListFilters,
     connector_detail_queryset,
+    connector_health_counts,
+    connector_health_of,
     connector_list,
     connector_list_attach_last_tests,
     connector_recent_runs,
@@ -33,7 +38,9 @@ class ConnectorListView(ConnectorPermissionMixin, ListView):
         return settings.CONNECTORS_PAGE_SIZE
 
     def get_queryset(self) -> QuerySet[Connector]:
-        return connector_list(filters=ConnectorListFilters.from_params(self.request.GET))
+        self.filters = ConnectorListFilters.from_params(self.request.GET)
+        # A NullsLastList (sorts on health) pages like a queryset: count(), then a slice.
+        return cast("QuerySet[Connector]", connector_list(filters=self.filters))
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -48,8 +55,22 @@ class ConnectorListView(ConnectorPermissionMixin, ListView):
             query_string=query.urlencode(),
             sortless_query=sortless.urlencode(),
             filters_active=any(self.request.GET.get(k) for k in FILTER_PARAMS),
+            **health_summary_context(),
+            health_choices=[(state.value, label) for state, label in HEALTH_LABELS.items()],
+            outcome_choices=[(code, text.label) for code, text in OUTCOME_TEXTS.items()],
+            active_health=self.filters.health,
+            active_expiring=self.filters.expiring is not None,
         )
         return context
+
+
+def health_summary_context() -> dict[str, Any]:
+    """The summary strip: counts per health state, in one query."""
+    return {
+        "health_counts": connector_health_counts(expiring_days=EXPIRING_DAYS),
+        "expiring_days": EXPIRING_DAYS,
+        "stale_days": stale_days(),
+    }
 
 
 class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
@@ -69,6 +90,8 @@ class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
         connector: Connector = self.object
         user = self.request.user
         context["recent_runs"] = connector_recent_runs(connector_id=connector.pk)
+        connector_list_attach_last_tests([connector])
+        context["health"] = connector_health_of(connector)
         context["can_test"] = user.has_perm("connectors.test_connector")
         context["can_change"] = user.has_perm("connectors.change_connector")
         context["test_timeout"] = int(settings.CONNECTORS_TOKEN_TIMEOUT)
