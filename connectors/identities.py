@@ -11,8 +11,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-SCHEDULER_USERNAME = "scheduler"
-SYSTEM_LABELS = {SCHEDULER_USERNAME: "Scheduler (system)"}
+from audit.actors import SYSTEM_ACTORS, actor_label
+
+SCHEDULER_USERNAME = "scheduler"  # audit.actors labels it "Scheduler (system)"
 
 
 def scheduler_user() -> Any:
@@ -34,11 +35,11 @@ def is_system_user(user: Any) -> bool:
     return (
         user is not None
         and not getattr(user, "is_active", True)
-        and getattr(user, "get_username", lambda: "")() in SYSTEM_LABELS
+        and getattr(user, "get_username", lambda: "")() in SYSTEM_ACTORS
         and not user.has_usable_password()
     )
 
 
 def system_label(username: str) -> str:
     """How the audit log shows a username: "Scheduler (system)" for the scheduler."""
-    return SYSTEM_LABELS.get(username, username)
+    return actor_label(username)

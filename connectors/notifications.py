@@ -9,7 +9,7 @@ Events:
 Transitions are read from the health row after the recording transaction commits
 (`notify_after_record`, called from the recording hook), so a rolled-back run notifies nobody.
 Which people hear about a connector: the rule of its owner team, else the default rule (team "").
-Deliveries run as Celery tasks (connectors.tasks_schedule); each delivery and each failure is
+Deliveries run as Celery tasks (connectors.tasks_notify); each delivery and each failure is
 an audit record naming the webhook's host only, never its URL (the URL is a secret).
 """
 
@@ -180,13 +180,13 @@ def notice_send(*, connector: Connector, payload: dict[str, Any]) -> int:
     if rule is None:
         return 0
     from config.celery import RunnerUnreachable, task_send
-    from connectors import tasks_schedule
+    from connectors import tasks_notify
 
     jobs: list[tuple[Any, str]] = []
     if rule.email_list:
-        jobs.append((tasks_schedule.notify_email, "email"))
+        jobs.append((tasks_notify.notify_email, "email"))
     if rule.webhook_url:
-        jobs.append((tasks_schedule.notify_webhook, "webhook"))
+        jobs.append((tasks_notify.notify_webhook, "webhook"))
     for task, channel in jobs:
         try:
             task_send(task=task, args=(rule.pk, connector.pk, payload))
