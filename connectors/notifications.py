@@ -341,6 +341,8 @@ __all__ = [
     "delivery_audit",
     "email_post",
     "notice_send",
+    "notification_rule_delete",
+    "notification_rule_save",
     "notify_after_record",
     "rule_for",
     "secret_expiry_check",
@@ -348,3 +350,52 @@ __all__ = [
     "webhook_host",
     "webhook_post",
 ]
+
+
+# --- rules (the settings page) ----------------------------------------------------------------
+
+
+def _webhook_change(before: str, after: str) -> str:
+    if before == after:
+        return "unchanged"
+    if not after:
+        return "cleared"
+    return "set" if not before else "changed"
+
+
+def notification_rule_save(
+    *, rule: NotificationRule, webhook_before: str, user: Any, created: bool
+) -> NotificationRule:
+    """Save a rule (from its form) and audit it; the webhook is named only as set/changed."""
+    with transaction.atomic():
+        rule.updated_at = timezone.now()
+        rule.save()
+        audit_record(
+            kind="change",
+            action="notify_rule_created" if created else "notify_rule_changed",
+            user=user,
+            summary=f"Notification rule for {rule}: {len(rule.email_list)} email address(es), "
+            f"webhook {_webhook_change(webhook_before, rule.webhook_url)}, "
+            f"{'enabled' if rule.enabled else 'disabled'}.",
+            details={
+                "owner_team": rule.owner_team,
+                "emails": rule.email_list,
+                "webhook": _webhook_change(webhook_before, rule.webhook_url),
+                "webhook_host": webhook_host(rule.webhook_url),
+                "enabled": rule.enabled,
+            },
+        )
+    return rule
+
+
+def notification_rule_delete(*, rule: NotificationRule, user: Any) -> None:
+    """Delete a rule and audit it."""
+    with transaction.atomic():
+        name = str(rule)
+        rule.delete()
+        audit_record(
+            kind="change",
+            action="notify_rule_deleted",
+            user=user,
+            summary=f"Notification rule for {name} deleted.",
+        )
