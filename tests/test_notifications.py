@@ -200,20 +200,18 @@ def test_email_goes_through_djangos_backend(
 
 
 def test_the_console_email_backend_in_debug():
+    import os
     import subprocess
     import sys
 
     from tests.peers.celery_worker import BASE_DIR
 
-    code = "import django;django.setup();from django.conf import settings;print(settings.EMAIL_BACKEND)"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PYTHONPATH": str(BASE_DIR),
-        "DJANGO_DEBUG": "1",
-    }
-    import os
-
-    env = {**{k: v for k, v in os.environ.items() if k != "DJANGO_EMAIL_BACKEND"}, **env}
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.EMAIL_BACKEND)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_EMAIL_BACKEND"}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", PYTHONPATH=str(BASE_DIR), DJANGO_DEBUG="1")
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
