@@ -234,7 +234,7 @@ def webhook_post(
     try:
         response = session.post(url, json=payload, allow_redirects=False)
     except oauth_http.OutboundError as exc:
-        return Delivery(False, None, f"{exc.outcome}: {exc.message}")
+        return Delivery(False, None, _without_url(f"{exc.outcome}: {exc.message}", url))
     except Exception as exc:  # noqa: BLE001 - any transport fault is a failed delivery
         return Delivery(False, None, type(exc).__name__)
     finally:
@@ -243,6 +243,15 @@ def webhook_post(
         return Delivery(True, response.status_code, f"HTTP {response.status_code}")
     # A redirect is a failure too: following it would post the notice somewhere unchecked.
     return Delivery(False, response.status_code, f"HTTP {response.status_code}")
+
+
+def _without_url(text: str, url: str) -> str:
+    """The client's messages name the host only; make sure no path or query slips through."""
+    parts = urlsplit(url)
+    for piece in (url, parts.path, parts.query):
+        if len(piece) > 1:
+            text = text.replace(piece, "[…]")
+    return text
 
 
 def email_post(*, rule: NotificationRule, payload: dict[str, Any]) -> Delivery:

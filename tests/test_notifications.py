@@ -244,6 +244,13 @@ def test_loopback_is_refused_unless_allowed(hook, settings):
     assert webhook_post(url=hook.url(), payload={"text": "hi"}).ok is True
 
 
+def test_a_failure_names_the_host_only(closed_port, settings):
+    settings.CONNECTORS_OUTBOUND_ALLOW_LOOPBACK = True
+    result = webhook_post(url=f"http://127.0.0.1:{closed_port}{HOOK_PATH}?k=v1", payload={})
+    assert result.ok is False and "refused" in result.detail
+    assert "slack-like-secret-token" not in result.detail and "k=v1" not in result.detail
+
+
 def test_a_redirect_is_not_followed(settings):
     settings.CONNECTORS_OUTBOUND_ALLOW_LOOPBACK = True
     with WebhookReceiver(statuses=[302]) as hook:
