@@ -235,6 +235,10 @@ def test_the_schedule_page(admin_client, make_connector):
         "/fleet/schedule/", {"form": "connector", "connector": "hr_portal", "mode": "every"}
     )
     assert "Enter the interval for this connector." in response.content.decode()
+    response = admin_client.post(
+        "/fleet/schedule/", {"form": "connector", "connector": "nope", "mode": "off"}
+    )
+    assert "There is no connector with this name." in response.content.decode()
     admin_client.post(
         "/fleet/schedule/",
         {"form": "connector", "connector": "hr_portal", "mode": "every", "interval_minutes": "15"},

@@ -35,9 +35,8 @@ class ScheduleDefaultForm(forms.Form):
 
 
 class ConnectorScheduleForm(forms.Form):
-    connector = forms.ModelChoiceField(
-        queryset=Connector.objects.order_by("name"), to_field_name="name", label="Connector"
-    )
+    # A name box, not a select: the inventory can hold thousands of connectors.
+    connector = forms.CharField(label="Connector name", max_length=64)
     mode = forms.ChoiceField(choices=ConnectorSchedule.Mode.choices, label="Schedule")
     interval_minutes = forms.IntegerField(
         label="Its interval (minutes)",
@@ -46,6 +45,13 @@ class ConnectorScheduleForm(forms.Form):
         max_value=MAX_INTERVAL_MINUTES,
         help_text='Only for "Its own interval".',
     )
+
+    def clean_connector(self) -> Connector:
+        name = self.cleaned_data["connector"].strip()
+        connector = Connector.objects.filter(name=name).first()
+        if connector is None:
+            raise forms.ValidationError("There is no connector with this name.")
+        return connector
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
