@@ -265,6 +265,29 @@ CONNECTORS_PAGE_SIZE = int(os.environ.get("CONNECTORS_PAGE_SIZE", "25"))
 # A connector whose last saved-configuration test is older than this many days is "stale".
 CONNECTORS_STALE_DAYS = int(os.environ.get("CONNECTORS_STALE_DAYS", "7"))
 
+# --- Scheduled re-validation and notifications (issue 10; README "Schedules", "Notifications") ---
+# The global interval used until an admin stores one on /fleet/schedule/ (0: off).
+CONNECTORS_SCHEDULE_DEFAULT_MINUTES = int(
+    os.environ.get("CONNECTORS_SCHEDULE_DEFAULT_MINUTES", "360")
+)
+# Consecutive failures before the "failing" notice (the health state turns at the first).
+CONNECTORS_FAIL_THRESHOLD = int(os.environ.get("CONNECTORS_FAIL_THRESHOLD", "2"))
+# Tries of a webhook delivery after the first, waiting 2, 4, 8 ... seconds in between.
+CONNECTORS_WEBHOOK_RETRIES = int(os.environ.get("CONNECTORS_WEBHOOK_RETRIES", "4"))
+# The link in notices: the console's own address, as owners reach it (no trailing slash).
+CONNECTORS_CONSOLE_URL = os.environ.get("CONNECTORS_CONSOLE_URL", "http://127.0.0.1:8000")
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "").strip() or (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "connector-console@localhost")
+
 # --- Sign-in, sessions and response headers (issue 8; README "Configuration") ---
 
 
@@ -387,6 +410,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Schedules live in the database (django-celery-beat), edited in the admin and by the console.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Task modules beyond each app's tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["connectors.tasks_schedule", "connectors.tasks_notify"]
 INSTALLED_APPS += ["django_celery_beat"]
 # Load balancers probe /healthz over plain HTTP; it must answer instead of redirecting.
 SECURE_REDIRECT_EXEMPT = [r"^healthz(/live)?$"]

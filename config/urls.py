@@ -15,6 +15,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connectors:list", permanent=False)),
     path("connectors/", include("connectors.urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("fleet/", include("connectors.fleet_urls")),
     path("audit/", include("audit.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -27,6 +27,7 @@ from audit.services import audit_record, test_run_record
 from connectors import oauth_http
 from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
 from connectors.health import connector_health_record
+from connectors.identities import is_system_user
 from connectors.models import (
     ALL_SECRET_FIELDS,
     ApiKeyLocation,
@@ -34,6 +35,7 @@ from connectors.models import (
     Connector,
     TokenRequestParam,
 )
+from connectors.notifications import notify_after_record
 from connectors.oauth_http import Outcome
 from connectors.oauth_http.redaction import redact_text
 from connectors.oauth_http.token_request import exchange_secrets
@@ -199,8 +201,8 @@ def connector_test_rate_check(*, user: Any) -> str:
     Returns a notice for the user when the count could not use the shared cache (e.g. Redis is
     down): the test is then counted in this process, with a logged warning, never a crash.
     """
-    if user is None or not getattr(user, "is_authenticated", False):
-        return ""
+    if user is None or not getattr(user, "is_authenticated", False) or is_system_user(user):
+        return ""  # the scheduler is no person: its runs are spread by the schedule instead
     limit, window = _rate_limit()
     if limit <= 0:
         return ""
@@ -454,6 +456,8 @@ def _record(
     def then(stored: TestRun) -> None:
         # The connector's health row moves with the run, in its transaction (form tests skip).
         connector_health_record(connector_id=connector.pk, run=stored)
+        # After the commit: a notice if the health row now shows a change of state.
+        notify_after_record(connector_id=connector.pk, run=stored)
         if stored.outcome == Outcome.BLOCKED:
             _record_denial(
                 connector,

@@ -395,3 +395,12 @@ class TestRun(audit.models.TestRun):
 
     class Meta:
         proxy = True
+
+
+# The schedule and notification models live in their own module; importing them here registers
+# them with the connectors app.
+from connectors.fleet_models import ConnectorSchedule as ConnectorSchedule  # noqa: E402
+from connectors.fleet_models import NotificationRule as NotificationRule  # noqa: E402
+from connectors.fleet_models import NotificationState as NotificationState  # noqa: E402
+from connectors.fleet_models import ScheduleSettings as ScheduleSettings  # noqa: E402
+from connectors.fleet_models import SecretExpiryNotice as SecretExpiryNotice  # noqa: E402

@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from audit import providers
+from audit.actors import actor_label as _actor_label
 from audit.sanitize import (
     NO_SECRETS,
     Secrets,
@@ -32,6 +33,12 @@ DENIAL_OUTCOMES = frozenset({"blocked", "rate_limited", "permission_denied"})
 
 def _secrets(redactor: Any) -> Secrets:
     return redactor if isinstance(redactor, Secrets) else NO_SECRETS
+
+
+@register.filter
+def actor_label(username: Any) -> str:
+    """Who did it: system identities by their label (e.g. "Scheduler (system)")."""
+    return _actor_label(str(username or ""))
 
 
 @register.filter
