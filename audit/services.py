@@ -350,6 +350,7 @@ def test_run_record(
     user: Any = None,
     connector: Any = None,
     then: Callable[[TestRun], Any] | None = None,
+    details: dict | None = None,
 ) -> TestRun:
     """Store a test run, its attempts and its audit record; return the stored run.
 
@@ -367,7 +368,7 @@ def test_run_record(
         secrets = connector_secrets(connector)
         for row in (run, *attempts):
             storable_row(row)
-        event = _run_event(run, user, connector, secrets)
+        event = _run_event(run, user, connector, secrets, details)
         _write_run(run, attempts, event, then)
         run.audit_event = event
         return run
@@ -386,7 +387,7 @@ def test_run_record(
     )
     minimal = _minimal_run(run, type(failure).__name__)
     try:
-        event = _run_event(minimal, user, connector, secrets)
+        event = _run_event(minimal, user, connector, secrets, details)
         _write_run(minimal, [], event, then)
     except Exception as exc:  # every failure must become loud, never silent
         _log_not_written("test_run", "test", name, user, exc, secrets)
@@ -400,7 +401,9 @@ def test_run_record(
 test_run_record.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
-def _run_event(run: TestRun, user: Any, connector: Any, secrets: Secrets) -> AuditEvent:
+def _run_event(
+    run: TestRun, user: Any, connector: Any, secrets: Secrets, details: dict | None = None
+) -> AuditEvent:
     event = _new_event(
         kind=AuditEvent.Kind.TEST_RUN,
         action="test",
@@ -411,7 +414,8 @@ def _run_event(run: TestRun, user: Any, connector: Any, secrets: Secrets) -> Aud
         source=run.source,
         outcome=run.outcome,
         summary=storable_text(run.message[:500]),
-        details=None,
+        # E.g. {"batch": id}: which batch of tests this run belongs to.
+        details=details,
         secrets=secrets,
     )
     storable_row(event)

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from connectors.models import (
 from connectors.oauth_http import Outcome
 from connectors.oauth_http.redaction import redact_text
 from connectors.oauth_http.token_request import exchange_secrets
+from connectors.politeness import host_slot
 from connectors.rules.testing import TestRefused, connector_test_check_allowed
 from connectors.services import TRACKED_FIELDS, acting_user
 
@@ -294,7 +296,9 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
     if connector.auth_config == AuthConfig.OAUTH2:
         request = token_request_for(connector, rows=rows)
         started = time.monotonic()
-        result = oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
+        # Politeness: a bounded number of requests in flight to one identity provider.
+        with host_slot(request.token_url):
+            result = oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
         for attempt in result.attempts:
             collected.attempts.append(("token", attempt, _curl_for(request, attempt)))
         collected.ok, collected.outcome = result.ok, result.outcome
@@ -341,11 +345,15 @@ def connector_test(
     user: Any = None,
     source: str = TestRun.Source.SAVED,
     rows: list[RowLike] | None = None,
+    batch_id: int | None = None,
+    on_recorded: Callable[[TestRun], Any] | None = None,
 ) -> TestOutcome:
     """Run the connection test for a connector (saved, or unsaved form values) and record it.
 
     The HTTP requests run outside any database transaction; the run, its attempts and the audit
     record are written afterwards in one transaction. Nothing about the connector is saved.
+    A test in a batch (`batch_id`) names the batch in its audit record and is not counted against
+    the rate limit (the batch counted once); `on_recorded(run)` runs in the recording transaction.
     """
     if transaction.get_connection().in_atomic_block:
         # Holding a transaction open across a 10 s network call would block other writers.
@@ -357,7 +365,7 @@ def connector_test(
         _record_denial(connector, actor, exc.action, str(exc))
         raise
     try:
-        notice = connector_test_rate_check(user=actor)
+        notice = "" if batch_id is not None else connector_test_rate_check(user=actor)
     except TestRateLimited as exc:
         _record_denial(connector, actor, ConsoleOutcome.RATE_LIMITED, str(exc))
         raise
@@ -396,6 +404,8 @@ def connector_test(
         started_at=started_at,
         duration_ms=duration_ms,
         collected=collected,
+        details={"batch": batch_id} if batch_id is not None else None,
+        on_recorded=on_recorded,
     )
     return TestOutcome(run=run, attempts=attempts, pin_offer=collected.pin_offer)
 
@@ -409,6 +419,8 @@ def _record(
     started_at: Any,
     duration_ms: int,
     collected: _Collected,
+    details: dict[str, Any] | None = None,
+    on_recorded: Callable[[TestRun], Any] | None = None,
 ) -> tuple[TestRun, list[TestAttempt]]:
     """Store the run, its attempts and its audit record (audit.services.test_run_record).
 
@@ -462,8 +474,12 @@ def _record(
                 "A connection test was refused by the outbound policy.",
                 details={"test_run": stored.pk},
             )
+        if on_recorded is not None:
+            on_recorded(stored)
 
-    stored = test_run_record(run=run, attempts=attempts, user=actor, connector=connector, then=then)
+    stored = test_run_record(
+        run=run, attempts=attempts, user=actor, connector=connector, then=then, details=details
+    )
     # A minimal record (details not storable) has no attempts: show what is stored.
     return stored, attempts if stored is run else []
 

@@ -395,3 +395,8 @@ class TestRun(audit.models.TestRun):
 
     class Meta:
         proxy = True
+
+
+# Batches live in their own module; imported here so Django registers them with this app.
+from connectors.models_batch import Batch as Batch  # noqa: E402
+from connectors.models_batch import BatchItem as BatchItem  # noqa: E402
