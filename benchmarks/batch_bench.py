@@ -45,7 +45,9 @@ def start_token_server(delay: float) -> tuple[subprocess.Popen[str], str]:
     return process, f"http://127.0.0.1:{port}/token"
 
 
-def start_workers(count: int, concurrency: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    count: int, concurrency: int, env: dict[str, str]
+) -> list[subprocess.Popen[bytes]]:
     workers = []
     for index in range(count):
         argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=threads",
@@ -103,9 +105,13 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
 
     Connector.objects.bulk_create(
         Connector(
-            name=f"bench_{index:05d}", base_url="https://api.example.com", enabled=True,
-            auth_config="oauth2", oauth2_grant_type="client_credentials",
-            oauth2_client_id=f"client-{index}", oauth2_client_secret="bench-secret-1",
+            name=f"bench_{index:05d}",
+            base_url="https://api.example.com",
+            enabled=True,
+            auth_config="oauth2",
+            oauth2_grant_type="client_credentials",
+            oauth2_client_id=f"client-{index}",
+            oauth2_client_secret="bench-secret-1",
             oauth2_token_url=token_url,
         )  # fmt: skip
         for index in range(args.connectors)

@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent, TestRun
@@ -109,28 +109,35 @@ def batch_start(
     return batch
 
 
-def batch_item_claim(*, item_id: int) -> int | None:
-    """Claim a pending item for this runner; returns the claim number, or None if not ours."""
+def batch_item_claim(*, item_id: int, seen_claims: int | None = None) -> int | None:
+    """Claim a pending item for this runner; returns the claim number, or None if not ours.
+
+    One conditional UPDATE: of two runners (a redelivered message, a requeue) only one matches.
+    Cancelling turns pending items into skipped ones in its own UPDATE, so a cancelled batch's
+    items can't be claimed either.
+    """
+    if seen_claims is None:
+        seen_claims = BatchItem.objects.values_list("claims", flat=True).filter(pk=item_id).first()
+        if seen_claims is None:
+            return None
     now = timezone.now()
     claimed = BatchItem.objects.filter(
-        pk=item_id, state=BatchItem.State.PENDING, batch__state=Batch.State.RUNNING
+        pk=item_id, state=BatchItem.State.PENDING, claims=seen_claims
     ).update(
         state=BatchItem.State.RUNNING,
-        claims=F("claims") + 1,
+        claims=seen_claims + 1,
         lease_until=now + _lease(),
         started_at=now,
     )
-    if not claimed:
-        return None
-    return BatchItem.objects.values_list("claims", flat=True).get(pk=item_id)
+    return seen_claims + 1 if claimed else None
 
 
 def batch_item_run(*, item_id: int) -> str:
     """Claim and run one item: "done", "not-claimed" (taken, cancelled, gone) or "missing"."""
-    item = BatchItem.objects.select_related("batch").filter(pk=item_id).first()
+    item = BatchItem.objects.select_related("batch__created_by").filter(pk=item_id).first()
     if item is None:
         return "missing"
-    claim = batch_item_claim(item_id=item_id)
+    claim = batch_item_claim(item_id=item_id, seen_claims=item.claims)
     if claim is None:
         return "not-claimed"
     connector = Connector.objects.filter(pk=item.connector_id).first()

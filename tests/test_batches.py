@@ -23,7 +23,7 @@ from connectors.batches import (
 )
 from connectors.connection_test import TestRateLimited
 from connectors.models import Batch, BatchItem, Connector
-from tests.conftest import OAUTH2_PASSWORD, make_user
+from tests.conftest import OAUTH2_PASSWORD
 from tests.peers.slow_token_server import SlowTokenServer
 
 
@@ -38,7 +38,9 @@ def fleet(make_connector, token_server, loopback_allowed):
     """Three connectors on the slow token server: two pass, one fails."""
 
     def make(name: str, path: str) -> Connector:
-        return make_connector(name, **{**OAUTH2_PASSWORD, "oauth2_token_url": token_server.url(path)})
+        return make_connector(
+            name, **{**OAUTH2_PASSWORD, "oauth2_token_url": token_server.url(path)}
+        )
 
     return [make("hr_one", "/token"), make("hr_two", "/token"), make("hr_bad", "/fail")]
 
@@ -73,7 +75,9 @@ def test_test_selected_creates_a_batch_and_queues_it(fleet, operator, celery_no_
         reverse("connectors:batch-start"), {"scope": "selected", "ids": [fleet[0].pk, fleet[2].pk]}
     )
     batch = Batch.objects.get()
-    assert response.status_code == 302 and response.url == reverse("connectors:batch", args=[batch.pk])
+    assert response.status_code == 302 and response.url == reverse(
+        "connectors:batch", args=[batch.pk]
+    )
     assert (batch.created_by, batch.total, batch.source) == (operator, 2, "ui")
     assert batch.filter_description == "2 selected"
     assert sorted(batch.items.values_list("connector_name", flat=True)) == ["hr_bad", "hr_one"]
@@ -112,12 +116,18 @@ def test_viewers_may_watch_but_not_start_or_cancel(fleet, operator, viewer, cele
     assert watcher.post(reverse("connectors:batch-cancel", args=[batch.pk])).status_code == 403
     page = watcher.get(reverse("connectors:batch", args=[batch.pk])).content.decode()
     assert "Batch test #" in page and "Cancel waiting tests" not in page
-    assert "0 of 3 done" in page.replace("</span>", "").replace('<span data-cc-batch-field="finished">', "")
+    assert "0 of 3 done" in page.replace("</span>", "").replace(
+        '<span data-cc-batch-field="finished">', ""
+    )
     document = watcher.get(reverse("connectors:batch-progress", args=[batch.pk])).json()
     assert document["total"] == 3 and document["state"] == "running"
-    assert client_for(operator).get(reverse("connectors:batch", args=[batch.pk])).content.decode().count(
-        "Cancel waiting tests"
-    ) == 1
+    assert (
+        client_for(operator)
+        .get(reverse("connectors:batch", args=[batch.pk]))
+        .content.decode()
+        .count("Cancel waiting tests")
+        == 1
+    )
 
 
 # --- Running it ---------------------------------------------------------------------------
@@ -139,9 +149,13 @@ def test_every_test_in_a_batch_is_recorded_and_audited_like_a_single_test(
     progress = batch_progress(batch=batch)
     assert (progress.ok, progress.failed, progress.percent) == (2, 1, 100)
     assert progress.by_outcome == {"success": 2, "invalid_grant": 1}
-    document = client_for(operator).get(reverse("connectors:batch-progress", args=[batch.pk])).json()
+    document = (
+        client_for(operator).get(reverse("connectors:batch-progress", args=[batch.pk])).json()
+    )
     assert document["finished"] == 3 and {i["connector"] for i in document["items"]} == {
-        "hr_one", "hr_two", "hr_bad"
+        "hr_one",
+        "hr_two",
+        "hr_bad",
     }
     # The health rows moved like after any test.
     assert Connector.objects.get(name="hr_bad").health.last_ok is False
@@ -207,9 +221,9 @@ def test_a_batch_counts_once_against_the_rate_limit(fleet, operator, celery_no_w
 
 
 def _hammer(url: str, threads: int) -> None:
-    from connectors.politeness import host_slot
-
     import requests
+
+    from connectors.politeness import host_slot
 
     def one() -> None:
         with host_slot(url):
@@ -282,18 +296,37 @@ def test_the_cli_runs_in_its_own_process_without_a_worker(
     assert exited.value.code == 1
     assert "in this process (no background worker is reachable), 1 at once" in err.getvalue()
     document = json.loads(out.getvalue())
-    assert set(document) == {"batch", "total", "ok", "failed", "by_outcome", "duration_ms", "results"}
+    assert set(document) == {
+        "batch",
+        "total",
+        "ok",
+        "failed",
+        "by_outcome",
+        "duration_ms",
+        "results",
+    }
     assert (document["total"], document["ok"], document["failed"]) == (3, 2, 1)
     assert document["by_outcome"] == {"success": 2, "invalid_grant": 1}
     assert {r["connector"]: r["ok"] for r in document["results"]} == {
-        "cli_a": True, "cli_b": True, "cli_c": False
+        "cli_a": True,
+        "cli_b": True,
+        "cli_c": False,
     }
     assert set(document["results"][0]) == {"connector", "ok", "outcome", "duration_ms"}
     assert Batch.objects.get(pk=document["batch"]).runner == "local"
     assert TestRun.objects.count() == 3
 
     out = StringIO()
-    call_command("connectors_test_all", "--connector", "cli_a", "--connector", "cli_b", stdout=out)
+    call_command(
+        "connectors_test_all",
+        "--connector",
+        "cli_a",
+        "--connector",
+        "cli_b",
+        "--concurrency",
+        "1",
+        stdout=out,
+    )
     assert "2 of 2 passed" in out.getvalue()  # and exit 0: no SystemExit
 
 

@@ -14,8 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.peers.celery_worker import BASE_DIR, celery_worker, filesystem_broker
 
 COUNT = 12
@@ -66,8 +64,9 @@ def test_a_worker_killed_mid_batch_loses_no_test_and_records_none_twice(tmp_path
                    check=True, timeout=180)  # fmt: skip
     with SlowTokenServer(delay=1.0) as server:
         _step(env, "setup", str(COUNT), server.url("/token"))
-        worker_env = {k: env[k] for k in ("DATABASE_URL", "CONNECTORS_OUTBOUND_ALLOW_LOOPBACK",
-                                          "CONNECTORS_BATCH_LEASE_SECONDS", "REDIS_URL")}  # fmt: skip
+        names = ("DATABASE_URL", "CONNECTORS_OUTBOUND_ALLOW_LOOPBACK",
+                 "CONNECTORS_BATCH_LEASE_SECONDS", "REDIS_URL")  # fmt: skip
+        worker_env = {k: env[k] for k in names}
         with celery_worker(broker, tmp_path, pool="threads", extra_env=worker_env) as first:
             batch_id = _step(env, "start")
             deadline = time.monotonic() + 60

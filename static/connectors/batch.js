@@ -49,6 +49,11 @@
       if (el) el.textContent = doc[name];
     }
     if (bar) bar.value = doc.finished;
+    const badge = root.querySelector('[data-cc-batch-field="state_label"]');
+    if (badge && doc.state !== "running") {
+      badge.classList.remove("text-bg-primary");
+      badge.classList.add(doc.state === "cancelled" ? "text-bg-warning" : "text-bg-secondary");
+    }
     if (body) body.replaceChildren(...doc.items.map(row));
     root.dataset.ccBatchState = doc.state;
     if (doc.state !== "running") {

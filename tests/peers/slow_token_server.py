@@ -84,7 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/fail"):
             self._send(400, {"error": "invalid_grant", "error_description": "wrong password"})
         else:
-            self._send(200, {"access_token": "slow-token", "token_type": "Bearer", "expires_in": 3600})
+            self._send(
+                200, {"access_token": "slow-token", "token_type": "Bearer", "expires_in": 3600}
+            )
 
 
 class SlowTokenServer:
