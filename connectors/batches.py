@@ -88,6 +88,14 @@ def batch_start(
         items = BatchItem.objects.bulk_create(
             BatchItem(batch=batch, connector_id=pk, connector_name=name) for pk, name in connectors
         )
+        if not connectors:
+            _finish_if_done(batch.pk)
+        if dispatch:
+            # Inside the transaction: a dead broker rolls every row back. A task that runs
+            # before the commit finds no item yet and retries (connectors.tasks).
+            _send_items([item.pk for item in items])
+        # Last: the audit append locks the chain head until the commit, so nothing slow (like
+        # queueing 1,000 messages) may come after it.
         event = audit_record(
             kind=AuditEvent.Kind.SYSTEM,
             action="batch_test",
@@ -98,14 +106,8 @@ def batch_start(
             + ".",
             details={"batch": batch.pk, "total": len(connectors), "filter": filter_description},
         )
+        Batch.objects.filter(pk=batch.pk).update(audit_event_id=event.pk)
         batch.audit_event_id = event.pk
-        batch.save(update_fields=["audit_event_id"])
-        if not connectors:
-            _finish_if_done(batch.pk)
-        if dispatch:
-            # Inside the transaction: a dead broker rolls every row back. A task that runs
-            # before the commit finds no item yet and retries (connectors.tasks).
-            _send_items([item.pk for item in items])
     return batch
 
 

@@ -225,6 +225,11 @@ def connector_test_rate_check(*, user: Any) -> str:
     return notice
 
 
+def _rate_check_unless_batch(actor: Any, batch_id: int | None) -> str:
+    """A batch's tests are not counted one by one: starting the batch counted once."""
+    return "" if batch_id is not None else connector_test_rate_check(user=actor)
+
+
 def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any]:
     """The configuration that was tested, with secrets reduced to set / not set."""
     snapshot: dict[str, Any] = {}
@@ -365,7 +370,7 @@ def connector_test(
         _record_denial(connector, actor, exc.action, str(exc))
         raise
     try:
-        notice = "" if batch_id is not None else connector_test_rate_check(user=actor)
+        notice = _rate_check_unless_batch(actor, batch_id)
     except TestRateLimited as exc:
         _record_denial(connector, actor, ConsoleOutcome.RATE_LIMITED, str(exc))
         raise
