@@ -303,17 +303,25 @@ def _write_run(
     attempts: Sequence[TestAttempt],
     event: AuditEvent,
     then: Callable[[TestRun], Any] | None,
+    before_append: Callable[[TestRun], Any] | None = None,
 ) -> None:
-    """One transaction: the run, its attempts, its record; the head lock is taken last."""
+    """One transaction: the run, its attempts, its record; the head lock is taken last.
+
+    `before_append(run)` writes what belongs with the run but not to the chain (the health
+    row, a batch item) before the head is locked, so concurrent recorders wait only for appends.
+    """
     with transaction.atomic():
         head = None
         if writer.lean_writes_supported():
-            head = writer.insert_run_and_lock_head(run, attempts)
+            with writer.before_head_lock(before_append):
+                head = writer.insert_run_and_lock_head(run, attempts)
         else:
             run.save()
             for attempt in attempts:
                 attempt.run = run
             TestAttempt.objects.bulk_create(attempts)
+            if before_append is not None:
+                before_append(run)
         event.test_run_id = run.pk
         _append_written(event, run, attempts, head)
         if then is not None:
@@ -351,6 +359,7 @@ def test_run_record(
     connector: Any = None,
     then: Callable[[TestRun], Any] | None = None,
     details: dict | None = None,
+    before_append: Callable[[TestRun], Any] | None = None,
 ) -> TestRun:
     """Store a test run, its attempts and its audit record; return the stored run.
 
@@ -369,7 +378,7 @@ def test_run_record(
         for row in (run, *attempts):
             storable_row(row)
         event = _run_event(run, user, connector, secrets, details)
-        _write_run(run, attempts, event, then)
+        _write_run(run, attempts, event, then, before_append)
         run.audit_event = event
         return run
     except AuditWriteError as exc:
@@ -388,7 +397,7 @@ def test_run_record(
     minimal = _minimal_run(run, type(failure).__name__)
     try:
         event = _run_event(minimal, user, connector, secrets, details)
-        _write_run(minimal, [], event, then)
+        _write_run(minimal, [], event, then, before_append)
     except Exception as exc:  # every failure must become loud, never silent
         _log_not_written("test_run", "test", name, user, exc, secrets)
         if isinstance(exc, AuditWriteError):

@@ -468,9 +468,14 @@ def _record(
         for position, (step, attempt, curl) in enumerate(collected.attempts or [], start=1)
     ]
 
-    def then(stored: TestRun) -> None:
-        # The connector's health row moves with the run, in its transaction (form tests skip).
+    def before_append(stored: TestRun) -> None:
+        # Before the chain-head lock, in the same transaction: the connector's health row moves
+        # with the run (form tests skip), and a batch marks its item done.
         connector_health_record(connector_id=connector.pk, run=stored)
+        if on_recorded is not None:
+            on_recorded(stored)
+
+    def then(stored: TestRun) -> None:
         if stored.outcome == Outcome.BLOCKED:
             _record_denial(
                 connector,
@@ -479,11 +484,15 @@ def _record(
                 "A connection test was refused by the outbound policy.",
                 details={"test_run": stored.pk},
             )
-        if on_recorded is not None:
-            on_recorded(stored)
 
     stored = test_run_record(
-        run=run, attempts=attempts, user=actor, connector=connector, then=then, details=details
+        run=run,
+        attempts=attempts,
+        user=actor,
+        connector=connector,
+        then=then,
+        details=details,
+        before_append=before_append,
     )
     # A minimal record (details not storable) has no attempts: show what is stored.
     return stored, attempts if stored is run else []
