@@ -26,7 +26,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent, TestRun
-from audit.services import audit_record
+from audit.services import AuditWriteError, audit_record
 from connectors.connection_test import connector_test, connector_test_rate_check
 from connectors.models import Connector
 from connectors.models_batch import Batch, BatchItem
@@ -43,6 +43,10 @@ LOCK_FRIENDLY_SWITCH_INTERVAL = 0.0005
 
 def _lease() -> dt.timedelta:
     return dt.timedelta(seconds=settings.CONNECTORS_BATCH_LEASE_SECONDS)
+
+
+class StaleClaim(Exception):
+    """A runner finished an item that was requeued after its lease expired."""
 
 
 def _send_items(item_ids: Sequence[int]) -> None:
@@ -154,7 +158,8 @@ def batch_item_run(*, item_id: int) -> str:
 
     def finish(run: TestRun) -> None:
         # In the recording transaction: the item is done exactly when its run is stored.
-        BatchItem.objects.filter(pk=item_id, claims=claim).update(
+        done = BatchItem.objects.filter(pk=item_id, claims=claim, state=BatchItem.State.RUNNING)
+        if not done.update(
             state=BatchItem.State.DONE,
             test_run_id=run.pk,
             ok=run.ok,
@@ -162,7 +167,10 @@ def batch_item_run(*, item_id: int) -> str:
             duration_ms=run.duration_ms,
             finished_at=timezone.now(),
             lease_until=None,
-        )
+        ):
+            # Our lease ran out and the item was requeued: the other claim records it. Raising
+            # rolls this recording back, so the test is never recorded twice.
+            raise StaleClaim(item_id)
 
     try:
         connector_test(
@@ -172,6 +180,11 @@ def batch_item_run(*, item_id: int) -> str:
             batch_id=item.batch_id,
             on_recorded=finish,
         )
+    except AuditWriteError as exc:
+        if exc.reason != StaleClaim.__name__:
+            raise
+        logger.warning("Batch item %s outlived its lease; its later claim records it", item_id)
+        return "stale"
     except TestRefused as exc:  # e.g. a disabled connector: recorded as a refusal already
         BatchItem.objects.filter(pk=item_id, claims=claim).update(
             state=BatchItem.State.DONE, ok=False, outcome=exc.action, finished_at=timezone.now()

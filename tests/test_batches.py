@@ -344,3 +344,29 @@ def test_the_cli_refuses_bad_usage(make_connector):
     with pytest.raises(CommandError) as caught:
         call_command("connectors_test_all", "--search", "zzz-nothing")
     assert caught.value.returncode == 2
+
+
+def test_a_test_that_outlived_its_lease_is_not_recorded_twice(
+    fleet, operator, celery_no_worker, settings, caplog
+):
+    """A slow runner whose item was requeued meanwhile: its recording is rolled back."""
+    from connectors import batches
+
+    batch = batch_start(user_or_system=operator, connector_ids=[fleet[0].pk])
+    item = batch.items.get()
+    real_claim = batches.batch_item_claim
+
+    def claim_then_lose_the_lease(**kwargs):
+        claim = real_claim(**kwargs)
+        # Meanwhile the lease expired, the reaper requeued it and another runner claimed it.
+        BatchItem.objects.filter(pk=item.pk).update(state="pending")
+        assert real_claim(item_id=item.pk) == claim + 1
+        return claim
+
+    from unittest import mock
+
+    with mock.patch.object(batches, "batch_item_claim", claim_then_lose_the_lease):
+        assert batch_item_run(item_id=item.pk) == "stale"
+    assert not TestRun.objects.exists()
+    item.refresh_from_db()
+    assert (item.state, item.claims) == ("running", 2)
