@@ -31,3 +31,15 @@ def connector_test_task(self: Any, batch_item_id: int) -> str:
             return status
         raise self.retry(countdown=_MISSING_COUNTDOWN)
     return status
+
+
+@shared_task(name="connectors.tasks.batches_reap")
+def batches_reap() -> int:
+    """Reap every running batch (for beat, every minute): requeues or reports lost tests."""
+    from connectors.batches import batch_reap
+    from connectors.models_batch import Batch
+
+    requeued = 0
+    for batch_id in Batch.objects.filter(state=Batch.State.RUNNING).values_list("pk", flat=True):
+        requeued += len(batch_reap(batch_id=batch_id))
+    return requeued

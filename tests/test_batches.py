@@ -370,3 +370,19 @@ def test_a_test_that_outlived_its_lease_is_not_recorded_twice(
     assert not TestRun.objects.exists()
     item.refresh_from_db()
     assert (item.state, item.claims) == ("running", 2)
+
+
+def test_the_periodic_reaper_finishes_batches_nobody_watches(
+    fleet, operator, celery_no_worker, settings
+):
+    from connectors.tasks import batches_reap
+
+    settings.CONNECTORS_BATCH_LEASE_SECONDS = 0
+    batch = batch_start(user_or_system=operator, connector_ids=[fleet[0].pk])
+    item = batch.items.get()
+    batch_item_claim(item_id=item.pk)  # and its worker dies
+    assert batches_reap() == 1
+    batch_item_claim(item_id=item.pk)  # dies again
+    assert batches_reap() == 0
+    batch.refresh_from_db()
+    assert batch.state == "finished" and batch.items.get().state == "lost"
