@@ -92,3 +92,28 @@ def test_a_worker_killed_mid_batch_loses_no_test_and_records_none_twice(tmp_path
     assert report["runs"] == states.get("done", 0)
     assert states.get("done", 0) == COUNT, states  # the killed one was requeued once and ran
     assert report["chain"] == "ok"
+
+
+def test_the_cli_runs_on_the_workers_when_one_answers(tmp_path):
+    from tests.peers.slow_token_server import SlowTokenServer
+
+    broker = filesystem_broker(tmp_path / "celery")
+    env = _scenario_env(tmp_path, broker.env)
+    env["CELERY_DATA_DIR"] = str(tmp_path / "celery")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, env=env,
+                   check=True, timeout=180)  # fmt: skip
+    with SlowTokenServer(delay=0.05) as server:
+        _step(env, "setup", "4", server.url("/token"))
+        names = ("DATABASE_URL", "CONNECTORS_OUTBOUND_ALLOW_LOOPBACK", "REDIS_URL")
+        with celery_worker(broker, tmp_path, extra_env={k: env[k] for k in names}) as worker:
+            out = subprocess.run(
+                [sys.executable, "manage.py", "connectors_test_all", "--json"],
+                cwd=BASE_DIR, env=env,
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            worker_log = worker.log_text()
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "on the background workers" in out.stderr
+    document = json.loads(out.stdout)
+    assert (document["total"], document["ok"], document["failed"]) == (4, 4, 0)
+    assert "connectors.tasks.connector_test_task" in worker_log
