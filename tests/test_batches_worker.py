@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.peers.celery_worker import BASE_DIR, celery_worker, filesystem_broker
 
-COUNT = 12
+COUNT = 8
 
 
 def _step(env: dict[str, str], *args: str, timeout: float = 120) -> str:
@@ -63,7 +63,7 @@ def test_a_worker_killed_mid_batch_loses_no_test_and_records_none_twice(tmp_path
     env["CELERY_DATA_DIR"] = str(tmp_path / "celery")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, env=env,
                    check=True, timeout=180)  # fmt: skip
-    with SlowTokenServer(delay=1.0) as server:
+    with SlowTokenServer(delay=3.0) as server:
         _step(env, "setup", str(COUNT), server.url("/token"))
         names = ("DATABASE_URL", "CONNECTORS_OUTBOUND_ALLOW_LOOPBACK",
                  "CONNECTORS_BATCH_LEASE_SECONDS", "REDIS_URL")  # fmt: skip

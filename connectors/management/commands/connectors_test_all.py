@@ -79,7 +79,8 @@ class Command(BaseCommand):
             sys.exit(1)
 
     def _start(self, ids: list[int], described: str, say: Any, concurrency: int) -> Batch:
-        if workers_reachable(timeout=1.0):
+        # The embedded queue is polled once a second: allow a worker a few seconds to answer.
+        if workers_reachable(timeout=2.0):
             try:
                 batch = batch_start(
                     user_or_system=None, connector_ids=ids,
