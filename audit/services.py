@@ -303,17 +303,25 @@ def _write_run(
     attempts: Sequence[TestAttempt],
     event: AuditEvent,
     then: Callable[[TestRun], Any] | None,
+    before_append: Callable[[TestRun], Any] | None = None,
 ) -> None:
-    """One transaction: the run, its attempts, its record; the head lock is taken last."""
+    """One transaction: the run, its attempts, its record; the head lock is taken last.
+
+    `before_append(run)` writes what belongs with the run but not to the chain (the health
+    row, a batch item) before the head is locked, so concurrent recorders wait only for appends.
+    """
     with transaction.atomic():
         head = None
         if writer.lean_writes_supported():
-            head = writer.insert_run_and_lock_head(run, attempts)
+            with writer.before_head_lock(before_append):
+                head = writer.insert_run_and_lock_head(run, attempts)
         else:
             run.save()
             for attempt in attempts:
                 attempt.run = run
             TestAttempt.objects.bulk_create(attempts)
+            if before_append is not None:
+                before_append(run)
         event.test_run_id = run.pk
         _append_written(event, run, attempts, head)
         if then is not None:
@@ -350,6 +358,8 @@ def test_run_record(
     user: Any = None,
     connector: Any = None,
     then: Callable[[TestRun], Any] | None = None,
+    details: dict | None = None,
+    before_append: Callable[[TestRun], Any] | None = None,
 ) -> TestRun:
     """Store a test run, its attempts and its audit record; return the stored run.
 
@@ -367,8 +377,8 @@ def test_run_record(
         secrets = connector_secrets(connector)
         for row in (run, *attempts):
             storable_row(row)
-        event = _run_event(run, user, connector, secrets)
-        _write_run(run, attempts, event, then)
+        event = _run_event(run, user, connector, secrets, details)
+        _write_run(run, attempts, event, then, before_append)
         run.audit_event = event
         return run
     except AuditWriteError as exc:
@@ -386,8 +396,8 @@ def test_run_record(
     )
     minimal = _minimal_run(run, type(failure).__name__)
     try:
-        event = _run_event(minimal, user, connector, secrets)
-        _write_run(minimal, [], event, then)
+        event = _run_event(minimal, user, connector, secrets, details)
+        _write_run(minimal, [], event, then, before_append)
     except Exception as exc:  # every failure must become loud, never silent
         _log_not_written("test_run", "test", name, user, exc, secrets)
         if isinstance(exc, AuditWriteError):
@@ -400,7 +410,9 @@ def test_run_record(
 test_run_record.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
-def _run_event(run: TestRun, user: Any, connector: Any, secrets: Secrets) -> AuditEvent:
+def _run_event(
+    run: TestRun, user: Any, connector: Any, secrets: Secrets, details: dict | None = None
+) -> AuditEvent:
     event = _new_event(
         kind=AuditEvent.Kind.TEST_RUN,
         action="test",
@@ -411,7 +423,8 @@ def _run_event(run: TestRun, user: Any, connector: Any, secrets: Secrets) -> Aud
         source=run.source,
         outcome=run.outcome,
         summary=storable_text(run.message[:500]),
-        details=None,
+        # E.g. {"batch": id}: which batch of tests this run belongs to.
+        details=details,
         secrets=secrets,
     )
     storable_row(event)

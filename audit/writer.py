@@ -13,7 +13,9 @@ Callers hold the transaction (`audit.services`); nothing here opens one or commi
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
@@ -147,6 +149,21 @@ def _head(rows: list[tuple[Any, ...]]) -> tuple[int | None, str] | None:
     return (rows[0][0], rows[0][1]) if rows else None
 
 
+_BEFORE_HEAD_LOCK: ContextVar[Callable[[Any], Any] | None] = ContextVar(
+    "audit_before_head_lock", default=None
+)
+
+
+@contextmanager
+def before_head_lock(hook: Callable[[Any], Any] | None) -> Iterator[None]:
+    """Within: insert_run_and_lock_head calls hook(run) after the inserts, before the lock."""
+    token = _BEFORE_HEAD_LOCK.set(hook)
+    try:
+        yield
+    finally:
+        _BEFORE_HEAD_LOCK.reset(token)
+
+
 def insert_run_and_lock_head(
     run: TestRun, attempts: Sequence[TestAttempt]
 ) -> tuple[int | None, str] | None:
@@ -157,6 +174,12 @@ def insert_run_and_lock_head(
     SQLite the transaction already holds the database's write lock (IMMEDIATE mode).
     """
     db = _db()
+    hook = _BEFORE_HEAD_LOCK.get()
+    if hook is not None:
+        # Rows that go with the run but not to the chain: written before the lock is taken.
+        insert_run(run, attempts)
+        hook(run)
+        return lock_head()
     if not _batches(db) or not attempts:
         insert_run(run, attempts)
         return _head(_fetch(db, _head_sql(db), []))
@@ -171,6 +194,12 @@ def insert_run_and_lock_head(
         head = _head(cursor.fetchall())
     _attach(db, run, attempts, rows)
     return head
+
+
+def lock_head() -> tuple[int | None, str] | None:
+    """Lock the chain head and return (last id, hash); None when the row is missing."""
+    db = _db()
+    return _head(_fetch(db, _head_sql(db), []))
 
 
 def append_event(event: AuditEvent) -> None:

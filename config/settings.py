@@ -264,6 +264,12 @@ CONNECTORS_DEMO = env_bool("CONNECTORS_DEMO", DEBUG)
 CONNECTORS_PAGE_SIZE = int(os.environ.get("CONNECTORS_PAGE_SIZE", "25"))
 # A connector whose last saved-configuration test is older than this many days is "stale".
 CONNECTORS_STALE_DAYS = int(os.environ.get("CONNECTORS_STALE_DAYS", "7"))
+# Politeness: token requests in flight at once to one origin, across every worker (README
+# "Testing many connectors").
+CONNECTORS_PER_HOST_CONCURRENCY = int(os.environ.get("CONNECTORS_PER_HOST_CONCURRENCY", "8"))
+# How long a claimed batch item may run before the reaper calls its worker gone; longer than
+# any one test (token and API request, each bounded by CONNECTORS_TOKEN_TIMEOUT).
+CONNECTORS_BATCH_LEASE_SECONDS = int(os.environ.get("CONNECTORS_BATCH_LEASE_SECONDS", "120"))
 
 # --- Scheduled re-validation and notifications (issue 10; README "Schedules", "Notifications") ---
 # The global interval used until an admin stores one on /fleet/schedule/ (0: off).

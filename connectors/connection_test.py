@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ from connectors.notifications import notify_after_record
 from connectors.oauth_http import Outcome
 from connectors.oauth_http.redaction import redact_text
 from connectors.oauth_http.token_request import exchange_secrets
+from connectors.politeness import host_slot
 from connectors.rules.testing import TestRefused, connector_test_check_allowed
 from connectors.services import TRACKED_FIELDS, acting_user
 
@@ -225,6 +227,11 @@ def connector_test_rate_check(*, user: Any) -> str:
     return notice
 
 
+def _rate_check_unless_batch(actor: Any, batch_id: int | None) -> str:
+    """A batch's tests are not counted one by one: starting the batch counted once."""
+    return "" if batch_id is not None else connector_test_rate_check(user=actor)
+
+
 def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any]:
     """The configuration that was tested, with secrets reduced to set / not set."""
     snapshot: dict[str, Any] = {}
@@ -296,7 +303,9 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
     if connector.auth_config == AuthConfig.OAUTH2:
         request = token_request_for(connector, rows=rows)
         started = time.monotonic()
-        result = oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
+        # Politeness: a bounded number of requests in flight to one identity provider.
+        with host_slot(request.token_url):
+            result = oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
         for attempt in result.attempts:
             collected.attempts.append(("token", attempt, _curl_for(request, attempt)))
         collected.ok, collected.outcome = result.ok, result.outcome
@@ -343,11 +352,15 @@ def connector_test(
     user: Any = None,
     source: str = TestRun.Source.SAVED,
     rows: list[RowLike] | None = None,
+    batch_id: int | None = None,
+    on_recorded: Callable[[TestRun], Any] | None = None,
 ) -> TestOutcome:
     """Run the connection test for a connector (saved, or unsaved form values) and record it.
 
     The HTTP requests run outside any database transaction; the run, its attempts and the audit
     record are written afterwards in one transaction. Nothing about the connector is saved.
+    A test in a batch (`batch_id`) names the batch in its audit record and is not counted against
+    the rate limit (the batch counted once); `on_recorded(run)` runs in the recording transaction.
     """
     if transaction.get_connection().in_atomic_block:
         # Holding a transaction open across a 10 s network call would block other writers.
@@ -359,7 +372,7 @@ def connector_test(
         _record_denial(connector, actor, exc.action, str(exc))
         raise
     try:
-        notice = connector_test_rate_check(user=actor)
+        notice = _rate_check_unless_batch(actor, batch_id)
     except TestRateLimited as exc:
         _record_denial(connector, actor, ConsoleOutcome.RATE_LIMITED, str(exc))
         raise
@@ -398,6 +411,8 @@ def connector_test(
         started_at=started_at,
         duration_ms=duration_ms,
         collected=collected,
+        details={"batch": batch_id} if batch_id is not None else None,
+        on_recorded=on_recorded,
     )
     return TestOutcome(run=run, attempts=attempts, pin_offer=collected.pin_offer)
 
@@ -411,6 +426,8 @@ def _record(
     started_at: Any,
     duration_ms: int,
     collected: _Collected,
+    details: dict[str, Any] | None = None,
+    on_recorded: Callable[[TestRun], Any] | None = None,
 ) -> tuple[TestRun, list[TestAttempt]]:
     """Store the run, its attempts and its audit record (audit.services.test_run_record).
 
@@ -453,11 +470,16 @@ def _record(
         for position, (step, attempt, curl) in enumerate(collected.attempts or [], start=1)
     ]
 
-    def then(stored: TestRun) -> None:
-        # The connector's health row moves with the run, in its transaction (form tests skip).
+    def before_append(stored: TestRun) -> None:
+        # Before the chain-head lock, in the same transaction: the connector's health row moves
+        # with the run (form tests skip), and a batch marks its item done.
         connector_health_record(connector_id=connector.pk, run=stored)
         # After the commit: a notice if the health row now shows a change of state.
         notify_after_record(connector_id=connector.pk, run=stored)
+        if on_recorded is not None:
+            on_recorded(stored)
+
+    def then(stored: TestRun) -> None:
         if stored.outcome == Outcome.BLOCKED:
             _record_denial(
                 connector,
@@ -467,7 +489,15 @@ def _record(
                 details={"test_run": stored.pk},
             )
 
-    stored = test_run_record(run=run, attempts=attempts, user=actor, connector=connector, then=then)
+    stored = test_run_record(
+        run=run,
+        attempts=attempts,
+        user=actor,
+        connector=connector,
+        then=then,
+        details=details,
+        before_append=before_append,
+    )
     # A minimal record (details not storable) has no attempts: show what is stored.
     return stored, attempts if stored is run else []
 

@@ -404,3 +404,7 @@ from connectors.fleet_models import NotificationRule as NotificationRule  # noqa
 from connectors.fleet_models import NotificationState as NotificationState  # noqa: E402
 from connectors.fleet_models import ScheduleSettings as ScheduleSettings  # noqa: E402
 from connectors.fleet_models import SecretExpiryNotice as SecretExpiryNotice  # noqa: E402
+
+# Batches live in their own module; imported here so Django registers them with this app.
+from connectors.models_batch import Batch as Batch  # noqa: E402
+from connectors.models_batch import BatchItem as BatchItem  # noqa: E402

@@ -14,6 +14,11 @@ urlpatterns = [
     path("new/test/", views.ConnectorFormTestView.as_view(), name="new-test"),
     path("import/", views.ConnectorImportView.as_view(), name="import"),
     path("export/", views.ConnectorExportView.as_view(), name="export"),
+    # Before "<name>/": a batch's pages are not a connector's.
+    path("batch/start/", views.BatchStartView.as_view(), name="batch-start"),
+    path("batch/<int:pk>/", views.BatchDetailView.as_view(), name="batch"),
+    path("batch/<int:pk>/progress/", views.BatchProgressView.as_view(), name="batch-progress"),
+    path("batch/<int:pk>/cancel/", views.BatchCancelView.as_view(), name="batch-cancel"),
     path("<str:name>/", views.ConnectorDetailView.as_view(), name="detail"),
     path("<str:name>/edit/", views.ConnectorEditView.as_view(), name="edit"),
     path("<str:name>/edit/test/", views.ConnectorFormTestView.as_view(), name="edit-test"),

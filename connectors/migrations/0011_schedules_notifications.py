@@ -41,7 +41,7 @@ def remove_periodic_tasks(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connectors', '0009_testrun_history_indexes'),
+        ('connectors', '0010_batches'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
     ]
 

@@ -2,11 +2,18 @@
 selectors.
 
 inventory: the list and detail pages; dashboard: the fleet's health; edit: create, clone, edit,
-delete; transfer: import and export; testing: the connection test and pinning its result.
+delete; transfer: import and export; testing: the connection test and pinning its result;
+batches: testing many connectors at once.
 """
 
 from connectors.forms import ExportForm, ImportForm
 from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
+from connectors.views.batches import (
+    BatchCancelView,
+    BatchDetailView,
+    BatchProgressView,
+    BatchStartView,
+)
 from connectors.views.dashboard import DashboardView
 from connectors.views.edit import (
     ConnectorCloneView,
@@ -26,6 +33,10 @@ from connectors.views.transfer import ConnectorExportView, ConnectorImportView
 
 __all__ = [
     "AUDIT_FAILED_MESSAGE",
+    "BatchCancelView",
+    "BatchDetailView",
+    "BatchProgressView",
+    "BatchStartView",
     "ConnectorCloneView",
     "ConnectorCreateView",
     "ConnectorDeleteView",

@@ -60,6 +60,9 @@ class ConnectorListView(ConnectorPermissionMixin, ListView):
             outcome_choices=[(code, text.label) for code, text in OUTCOME_TEXTS.items()],
             active_health=self.filters.health,
             active_expiring=self.filters.expiring is not None,
+            # "Test selected": operators tick connectors or take all matching the filter.
+            can_batch=self.request.user.has_perm("connectors.test_connector"),
+            batch_filter_values=[(k, v) for k in FILTER_PARAMS if (v := self.request.GET.get(k))],
         )
         return context
 

@@ -1,0 +1,192 @@
+"""Batch throughput: 1,000 connectors against a token server that answers after 100 ms.
+
+    /work/main/.venv/bin/python benchmarks/batch_bench.py                       # SQLite, threads
+    /work/main/.venv/bin/python benchmarks/batch_bench.py --runner workers      # + celery workers
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/wt_batch_bench \\
+        /work/main/.venv/bin/python benchmarks/batch_bench.py
+
+The token server runs in its own process (tests/peers/slow_token_server.py). The batch runs
+through connectors.batches, the code the UI, the CLI and the scheduler use:
+- `--runner local` (default): batch_run_local, the CLI's own-process runner, on --concurrency
+  threads; the chain-head lock hold time is measured here (audit.services.chain_lock_timing);
+- `--runner workers`: batch_start queues one Celery task per connector on the embedded
+  filesystem broker (or --broker redis://...), consumed by --workers `celery worker` processes
+  with --concurrency threads each; the lock time is then not visible to this process.
+CONNECTORS_PER_HOST_CONCURRENCY is raised to --per-host (all 1,000 share one origin).
+
+Reported: wall time from batch_start to the last result, throughput, p50/p95 from the batch's
+start to each result, chain-lock hold (p50/p95/max/total), and afterwards the number of recorded
+runs and audit_verify's verdict. Sequential would be 1,000 x 100 ms = 100 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import ROOT, django_on_fresh_database  # noqa: E402
+
+
+def start_token_server(delay: float) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.peers.slow_token_server", "--delay", str(delay)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    port = process.stdout.readline().split()[1]
+    return process, f"http://127.0.0.1:{port}/token"
+
+
+def start_workers(
+    count: int, concurrency: int, env: dict[str, str]
+) -> list[subprocess.Popen[bytes]]:
+    workers = []
+    for index in range(count):
+        argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=threads",
+                f"--concurrency={concurrency}", "--loglevel=WARNING", "-n", f"bench{index}@%h",
+                "--without-mingle", "--without-gossip", "--without-heartbeat"]  # fmt: skip
+        workers.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL))
+    return workers
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--connectors", type=int, default=1000)
+    parser.add_argument("--delay", type=float, default=0.1)
+    parser.add_argument("--runner", choices=["local", "workers"], default="local")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--per-host", type=int, default=200)
+    parser.add_argument("--broker", default="")
+    args = parser.parse_args()
+
+    os.environ["CONNECTORS_PER_HOST_CONCURRENCY"] = str(args.per_host)
+    os.environ["CONNECTORS_OUTBOUND_ALLOW_LOOPBACK"] = "1"
+    os.environ.setdefault("CONNECTORS_TEST_RATE_LIMIT", "0/60")
+    data_dir = Path(tempfile.mkdtemp(prefix="cc-bench-celery-"))
+    os.environ["CELERY_DATA_DIR"] = str(data_dir)
+    if args.broker:
+        os.environ["CELERY_BROKER_URL"] = args.broker
+    url = django_on_fresh_database("batch")
+    server, token_url = start_token_server(args.delay)
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        report = run(args, url, token_url, data_dir, workers)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
+        server.terminate()
+    print(json.dumps(report, indent=2))
+
+
+def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a script
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from audit.models import TestRun
+    from audit.services import chain_lock_timing
+    from connectors.batches import batch_run_local, batch_start, batch_wait
+    from connectors.models import Batch, BatchItem, Connector
+
+    Connector.objects.bulk_create(
+        Connector(
+            name=f"bench_{index:05d}",
+            base_url="https://api.example.com",
+            enabled=True,
+            auth_config="oauth2",
+            oauth2_grant_type="client_credentials",
+            oauth2_client_id=f"client-{index}",
+            oauth2_client_secret="bench-secret-1",
+            oauth2_token_url=token_url,
+        )  # fmt: skip
+        for index in range(args.connectors)
+    )
+    ids = list(Connector.objects.values_list("pk", flat=True))
+    if args.runner == "workers":
+        env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+        workers.extend(start_workers(args.workers, args.concurrency, env))
+        from connectors.batches import workers_reachable
+
+        deadline = time.monotonic() + 60
+        while not workers_reachable(timeout=1.0):
+            if time.monotonic() > deadline:
+                raise SystemExit("the workers did not answer")
+    with chain_lock_timing() as holds:
+        started = time.monotonic()
+        batch = batch_start(
+            user_or_system=None, connector_ids=ids, filter_description="benchmark",
+            source=Batch.Source.CLI, dispatch=args.runner == "workers",
+        )  # fmt: skip
+        queued = time.monotonic() - started
+        if args.runner == "local":
+            batch_run_local(batch=batch, concurrency=args.concurrency)
+        batch = batch_wait(batch=batch, poll=0.05)
+        wall = time.monotonic() - started
+    items = list(BatchItem.objects.filter(batch=batch))
+    to_result = [(i.finished_at - batch.created_at).total_seconds() for i in items if i.finished_at]
+    out = StringIO_verify(call_command)
+    ok = sum(1 for i in items if i.ok)
+    return {
+        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+        "broker": str(settings.CELERY_BROKER_URL).split(":", 1)[0],
+        "runner": args.runner,
+        "workers": args.workers if args.runner == "workers" else 0,
+        "concurrency": args.concurrency,
+        "per_host_limit": settings.CONNECTORS_PER_HOST_CONCURRENCY,
+        "limiter": "redis" if settings.REDIS_URL else "flock",
+        "connectors": args.connectors,
+        "token_delay_ms": int(args.delay * 1000),
+        "queueing_s": round(queued, 3),
+        "wall_s": round(wall, 2),
+        "throughput_per_s": round(len(to_result) / wall, 1),
+        "start_to_result_p50_s": round(statistics.median(to_result), 3),
+        "start_to_result_p95_s": round(percentile(to_result, 0.95), 3),
+        "chain_lock_ms": lock_figures(holds),
+        "items_ok": ok,
+        "recorded_runs": TestRun.objects.count(),
+        "audit_verify": out,
+        "sequential_would_be_s": round(args.connectors * args.delay, 1),
+    }
+
+
+def lock_figures(holds: list[float]) -> dict[str, float] | str:
+    if not holds:
+        return "not visible to this process (recorded by the workers)"
+    ms = [h * 1000 for h in holds]
+    return {
+        "appends": len(ms),
+        "p50": round(statistics.median(ms), 3),
+        "p95": round(percentile(ms, 0.95), 3),
+        "max": round(max(ms), 3),
+        "total_s": round(sum(ms) / 1000, 3),
+    }
+
+
+def StringIO_verify(call_command) -> str:  # noqa: ANN001, N802
+    from io import StringIO
+
+    buffer = StringIO()
+    try:
+        call_command("audit_verify", stdout=buffer)
+    except Exception as exc:  # noqa: BLE001 - report the verdict, whatever it is
+        return f"FAILED: {exc}"
+    return buffer.getvalue().strip()
+
+
+if __name__ == "__main__":
+    main()

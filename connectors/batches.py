@@ -1,0 +1,364 @@
+"""Batches of connection tests: start, claim, run, cancel, reap, and read progress.
+
+One code path runs an item wherever it runs: `batch_item_run` is what the Celery task
+(connectors.tasks.connector_test_task) calls on a worker, and what the CLI's thread pool calls
+when no worker is reachable. An item is claimed with a conditional UPDATE (pending -> running),
+and finished by the same transaction that records its test run, so no test is recorded twice;
+an item whose worker died is found by its expired lease (`batch_reap`) and requeued once, then
+reported lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from audit.models import AuditEvent, TestRun
+from audit.services import AuditWriteError, audit_record
+from connectors.connection_test import connector_test, connector_test_rate_check
+from connectors.models import Connector
+from connectors.models_batch import Batch, BatchItem
+from connectors.rules.testing import TestRefused
+from connectors.services import acting_user
+
+logger = logging.getLogger(__name__)
+
+# An item is requeued once after its worker vanished; a second loss is reported, not retried.
+MAX_CLAIMS = 2
+OPEN_STATES = (BatchItem.State.PENDING, BatchItem.State.RUNNING)
+LOCK_FRIENDLY_SWITCH_INTERVAL = 0.0005
+
+
+def _lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.CONNECTORS_BATCH_LEASE_SECONDS)
+
+
+class StaleClaim(Exception):
+    """A runner finished an item that was requeued after its lease expired."""
+
+
+def _send_items(item_ids: Sequence[int]) -> None:
+    """Queue one task per item (raises RunnerUnreachable when the broker is down)."""
+    from config.celery import task_send
+    from connectors.tasks import connector_test_task
+
+    for item_id in item_ids:
+        task_send(task=connector_test_task, args=(item_id,))
+
+
+def batch_start(
+    *,
+    user_or_system: Any,
+    connector_ids: Sequence[int],
+    filter_description: str = "",
+    source: str = Batch.Source.UI,
+    dispatch: bool = True,
+) -> Batch:
+    """Create a batch of tests of `connector_ids` and queue them on the workers.
+
+    `user_or_system`: the user who asked, or None for the scheduler / command line. All rows and
+    the batch's audit record are written, and every task queued, in one transaction: when the
+    broker is down RunnerUnreachable is raised and nothing is left behind. `dispatch=False` only
+    creates the batch, for a runner in this process (`batch_run_local`). A user's batch counts as
+    one action against the test rate limit (TestRateLimited).
+    """
+    actor = acting_user(user_or_system)
+    connectors = list(
+        Connector.objects.filter(pk__in=list(connector_ids))
+        .order_by("name")
+        .values_list("pk", "name")
+    )
+    if actor is not None:
+        connector_test_rate_check(user=actor)
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            created_by=cast(Any, actor),
+            created_by_name=actor.get_username() if actor else "",
+            source=source,
+            filter_description=filter_description[:500],
+            total=len(connectors),
+            runner=Batch.Runner.WORKERS if dispatch else Batch.Runner.LOCAL,
+        )
+        items = BatchItem.objects.bulk_create(
+            BatchItem(batch=batch, connector_id=pk, connector_name=name) for pk, name in connectors
+        )
+        if not connectors:
+            _finish_if_done(batch.pk)
+        if dispatch:
+            # Inside the transaction: a dead broker rolls every row back. A task that runs
+            # before the commit finds no item yet and retries (connectors.tasks).
+            _send_items([item.pk for item in items])
+        # Last: the audit append locks the chain head until the commit, so nothing slow (like
+        # queueing 1,000 messages) may come after it.
+        event = audit_record(
+            kind=AuditEvent.Kind.SYSTEM,
+            action="batch_test",
+            user=actor,
+            source=source,
+            summary=f"Started a batch test of {len(connectors)} connectors"
+            + (f" ({filter_description[:200]})" if filter_description else "")
+            + ".",
+            details={"batch": batch.pk, "total": len(connectors), "filter": filter_description},
+        )
+        Batch.objects.filter(pk=batch.pk).update(audit_event_id=event.pk)
+        batch.audit_event_id = event.pk
+    return batch
+
+
+def batch_item_claim(*, item_id: int, seen_claims: int | None = None) -> int | None:
+    """Claim a pending item for this runner; returns the claim number, or None if not ours.
+
+    One conditional UPDATE: of two runners (a redelivered message, a requeue) only one matches.
+    Cancelling turns pending items into skipped ones in its own UPDATE, so a cancelled batch's
+    items can't be claimed either.
+    """
+    if seen_claims is None:
+        seen_claims = BatchItem.objects.values_list("claims", flat=True).filter(pk=item_id).first()
+        if seen_claims is None:
+            return None
+    now = timezone.now()
+    claimed = BatchItem.objects.filter(
+        pk=item_id, state=BatchItem.State.PENDING, claims=seen_claims
+    ).update(
+        state=BatchItem.State.RUNNING,
+        claims=seen_claims + 1,
+        lease_until=now + _lease(),
+        started_at=now,
+    )
+    return seen_claims + 1 if claimed else None
+
+
+def batch_item_run(*, item_id: int) -> str:
+    """Claim and run one item: "done", "not-claimed" (taken, cancelled, gone) or "missing"."""
+    item = BatchItem.objects.select_related("batch__created_by").filter(pk=item_id).first()
+    if item is None:
+        return "missing"
+    claim = batch_item_claim(item_id=item_id, seen_claims=item.claims)
+    if claim is None:
+        return "not-claimed"
+    connector = Connector.objects.filter(pk=item.connector_id).first()
+    if connector is None:
+        BatchItem.objects.filter(pk=item_id, claims=claim).update(
+            state=BatchItem.State.DONE, ok=False, outcome="deleted", finished_at=timezone.now()
+        )
+        _finish_if_done(item.batch_id)
+        return "done"
+
+    def finish(run: TestRun) -> None:
+        # In the recording transaction: the item is done exactly when its run is stored.
+        done = BatchItem.objects.filter(pk=item_id, claims=claim, state=BatchItem.State.RUNNING)
+        if not done.update(
+            state=BatchItem.State.DONE,
+            test_run_id=run.pk,
+            ok=run.ok,
+            outcome=run.outcome,
+            duration_ms=run.duration_ms,
+            finished_at=timezone.now(),
+            lease_until=None,
+        ):
+            # Our lease ran out and the item was requeued: the other claim records it. Raising
+            # rolls this recording back, so the test is never recorded twice.
+            raise StaleClaim(item_id)
+
+    try:
+        connector_test(
+            connector=connector,
+            user=item.batch.created_by,
+            source=TestRun.Source.BACKGROUND,
+            batch_id=item.batch_id,
+            on_recorded=finish,
+        )
+    except AuditWriteError as exc:
+        if exc.reason != StaleClaim.__name__:
+            raise
+        logger.warning("Batch item %s outlived its lease; its later claim records it", item_id)
+        return "stale"
+    except TestRefused as exc:  # e.g. a disabled connector: recorded as a refusal already
+        BatchItem.objects.filter(pk=item_id, claims=claim).update(
+            state=BatchItem.State.DONE, ok=False, outcome=exc.action, finished_at=timezone.now()
+        )
+    _finish_if_done(item.batch_id)
+    return "done"
+
+
+def batch_run_local(*, batch: Batch, concurrency: int = 8) -> None:
+    """Run a batch's waiting items in this process on `concurrency` threads (same code path)."""
+    from django.db import connections
+
+    def run(item_id: int) -> None:
+        try:
+            batch_item_run(item_id=item_id)
+        finally:
+            # Each thread has its own database connection: close it before the thread ends.
+            connections.close_all()
+
+    pending = list(
+        BatchItem.objects.filter(batch=batch, state=BatchItem.State.PENDING).values_list(
+            "pk", flat=True
+        )
+    )
+    # A thread that holds the chain-head lock needs the GIL back after each database round trip;
+    # at the default 5 ms switch interval, dozens of busy threads made each append wait ~30 ms.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, LOCK_FRIENDLY_SWITCH_INTERVAL))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            for future in [pool.submit(run, item_id) for item_id in pending]:
+                future.result()
+    finally:
+        sys.setswitchinterval(interval)
+    _finish_if_done(batch.pk)
+
+
+def workers_reachable(*, timeout: float = 1.0) -> bool:
+    """A broker answers AND a worker consumes our queue (a ping task, or a control ping)."""
+    from config.celery import app, broker_check, task_send
+    from config.tasks import ping
+
+    if broker_check(timeout=timeout):
+        return False
+    try:
+        if app.conf.result_backend:
+            # Expires: a ping no worker took must not wait in the queue for a later one.
+            result = task_send(task=ping, args=("batch",), expires=timeout * 3)
+            return bool(result.get(timeout=timeout * 2) == "batch")
+        return bool(app.control.ping(timeout=timeout))
+    except Exception:  # noqa: BLE001 - no answer in time means no worker
+        return False
+
+
+def batch_wait(*, batch: Batch, poll: float = 0.2, timeout: float | None = None) -> Batch:
+    """Wait until no item of the batch waits or runs (reaping lost ones); returns it fresh."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        batch_reap(batch_id=batch.pk)
+        batch.refresh_from_db()
+        if not BatchItem.objects.filter(batch=batch, state__in=OPEN_STATES).exists():
+            return batch
+        if deadline is not None and time.monotonic() > deadline:
+            return batch
+        time.sleep(poll)
+
+
+def _finish_if_done(batch_id: int) -> None:
+    """Mark a running batch finished once no item is waiting or running."""
+    if BatchItem.objects.filter(batch_id=batch_id, state__in=OPEN_STATES).exists():
+        return
+    Batch.objects.filter(pk=batch_id, state=Batch.State.RUNNING).update(
+        state=Batch.State.FINISHED, finished_at=timezone.now()
+    )
+
+
+def batch_cancel(*, batch: Batch, user: Any) -> int:
+    """Skip every waiting item (running ones finish); returns how many were skipped."""
+    actor = acting_user(user)
+    with transaction.atomic():
+        skipped = BatchItem.objects.filter(batch=batch, state=BatchItem.State.PENDING).update(
+            state=BatchItem.State.SKIPPED, finished_at=timezone.now()
+        )
+        changed = Batch.objects.filter(pk=batch.pk, state=Batch.State.RUNNING).update(
+            state=Batch.State.CANCELLED,
+            cancelled_by_name=actor.get_username() if actor else "",
+            finished_at=timezone.now(),
+        )
+        if changed:
+            audit_record(
+                kind=AuditEvent.Kind.SYSTEM,
+                action="batch_cancel",
+                user=actor,
+                summary=f"Cancelled batch #{batch.pk}: {skipped} waiting tests skipped.",
+                details={"batch": batch.pk, "skipped": skipped},
+            )
+    batch.refresh_from_db()
+    return skipped
+
+
+def batch_reap(*, batch_id: int, requeue: bool = True) -> list[int]:
+    """Items whose lease expired (their worker died): requeue once, else mark them lost.
+
+    Returns the ids requeued. Called when the batch page or the CLI looks at the batch, so a
+    batch whose worker was killed still finishes, or says which tests were lost.
+    """
+    now = timezone.now()
+    expired = BatchItem.objects.filter(
+        batch_id=batch_id, state=BatchItem.State.RUNNING, lease_until__lt=now
+    )
+    lost = expired.filter(Q(claims__gte=MAX_CLAIMS) | Q(batch__state=Batch.State.CANCELLED))
+    lost.update(state=BatchItem.State.LOST, finished_at=now, lease_until=None)
+    again = list(expired.filter(claims__lt=MAX_CLAIMS).values_list("pk", flat=True))
+    requeued: list[int] = []
+    for item_id in again:
+        if BatchItem.objects.filter(
+            pk=item_id, state=BatchItem.State.RUNNING, lease_until__lt=now
+        ).update(state=BatchItem.State.PENDING, lease_until=None):
+            requeued.append(item_id)
+    if requeued and requeue:
+        batch = Batch.objects.get(pk=batch_id)
+        if batch.runner == Batch.Runner.WORKERS:
+            _send_items(requeued)
+    _finish_if_done(batch_id)
+    return requeued
+
+
+@dataclass
+class BatchProgress:
+    """What the batch page and the JSON endpoint show."""
+
+    batch: Batch
+    counts: dict[str, int] = field(default_factory=dict)
+    ok: int = 0
+    failed: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def finished_count(self) -> int:
+        return sum(self.counts.get(s, 0) for s in ("done", "skipped", "lost"))
+
+    @property
+    def percent(self) -> int:
+        total = self.batch.total
+        return 100 if not total else int(100 * self.finished_count / total)
+
+
+def batch_progress(*, batch: Batch) -> BatchProgress:
+    """Counts per item state, passed/failed, and outcomes, in two queries."""
+    rows = BatchItem.objects.filter(batch=batch).values("state").annotate(n=Count("id"))
+    counts = {row["state"]: row["n"] for row in rows}
+    outcomes = (
+        BatchItem.objects.filter(batch=batch, state=BatchItem.State.DONE)
+        .values("outcome", "ok")
+        .annotate(n=Count("id"))
+    )
+    by_outcome: Counter[str] = Counter()
+    ok = failed = 0
+    for row in outcomes:
+        by_outcome[row["outcome"]] += row["n"]
+        if row["ok"]:
+            ok += row["n"]
+        else:
+            failed += row["n"]
+    return BatchProgress(
+        batch=batch, counts=counts, ok=ok, failed=failed, by_outcome=dict(by_outcome)
+    )
+
+
+def batch_items(*, batch: Batch, after: int = 0) -> list[BatchItem]:
+    """Items of a batch in order (those after id `after` only, for polling)."""
+    return list(BatchItem.objects.filter(batch=batch, pk__gt=after).order_by("id"))
+
+
+def batch_list(*, limit: int = 20) -> list[Batch]:
+    """The most recent batches."""
+    return list(Batch.objects.order_by("-id")[:limit])
