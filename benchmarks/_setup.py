@@ -21,6 +21,8 @@ def django_on_fresh_database(label: str) -> str:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-secret-key-0123456789abcdefghijkl")
     os.environ.setdefault("FIELD_ENCRYPTION_KEY", "8C5F7G1sZk1I0mE7b3oQh0lC2m3yWb2kV4l0T4n5sQ0=")
+    # Benchmarks run keyed, as production must (a bench-only key).
+    os.environ.setdefault("AUDIT_CHAIN_KEY", "YmVuY2gtb25seS1hdWRpdC1jaGFpbi1rZXktMzItYnl0ZXMhIQ==")
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
     os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")

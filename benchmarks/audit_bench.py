@@ -74,6 +74,8 @@ def prepare_environment(args: argparse.Namespace) -> None:
         "DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789"
     )
     os.environ.setdefault("FIELD_ENCRYPTION_KEY", "8C5F7G1sZk1I0mE7b3oQh0lC2m3yWb2kV4l0T4n5sQ0=")
+    # Benchmarks run keyed, as production must (a bench-only key).
+    os.environ.setdefault("AUDIT_CHAIN_KEY", "YmVuY2gtb25seS1hdWRpdC1jaGFpbi1rZXktMzItYnl0ZXMhIQ==")
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "0"
     os.environ["DJANGO_SECURE_COOKIES"] = "0"

@@ -82,13 +82,22 @@ def _field_encryption_keys() -> list[str]:
 FIELD_ENCRYPTION_KEY = _field_encryption_keys()
 
 # Audit chain HMAC keys, newest first (README "Audit log"); the database never holds them.
-# Unset outside debug, new records are chained unkeyed and `manage.py check` warns (audit.W001).
+# Required outside debug, like the other keys: an unkeyed chain can be rebuilt by anyone who can
+# write to the database, so a production log without a key would only look tamper-evident.
+from audit.keys import KEY_HELP as CHAIN_KEY_HELP  # noqa: E402
 from audit.keys import generate_chain_key, parse_chain_keys  # noqa: E402
 
-AUDIT_CHAIN_KEYS = parse_chain_keys(
-    os.environ.get("AUDIT_CHAIN_KEY", "").strip()
-    or (_local_value("audit_chain_key", generate_chain_key) if DEBUG else "")
-)
+
+def _audit_chain_keys() -> list[bytes]:
+    raw = os.environ.get("AUDIT_CHAIN_KEY", "").strip()
+    if not raw:
+        if not DEBUG:
+            raise ImproperlyConfigured(f"AUDIT_CHAIN_KEY is not set. {CHAIN_KEY_HELP}")
+        raw = _local_value("audit_chain_key", generate_chain_key)
+    return parse_chain_keys(raw)
+
+
+AUDIT_CHAIN_KEYS = _audit_chain_keys()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -198,3 +198,17 @@ def test_the_secrets_check_passes_when_every_secret_is_readable(make_connector):
     out = StringIO()
     call_command("connectors_check_secrets", stdout=out)
     assert "Every stored secret can be decrypted" in out.getvalue()
+
+
+def test_production_start_up_stops_without_an_audit_chain_key(tmp_path):
+    """An unkeyed chain can be rebuilt by anyone with database access: no key, no start."""
+    result = manage(
+        tmp_path / "x.sqlite3",
+        Fernet.generate_key().decode(),
+        "check",
+        check=False,
+        extra_env={"AUDIT_CHAIN_KEY": ""},
+    )
+    assert result.returncode != 0
+    assert "AUDIT_CHAIN_KEY is not set" in result.stderr
+    assert "urlsafe_b64encode" in result.stderr  # says how to make one
