@@ -35,7 +35,6 @@ OUTCOMES = ("success", "success", "success", "invalid_client", "timeout", "inval
 CONNECTORS = 200
 USERS = 40
 BATCH = 20_000
-BENCH_CHAIN_KEY = "YmVuY2gtb25seS1hdWRpdC1jaGFpbi1rZXktMzItYnl0ZXMhIQ=="
 
 
 def parse_args() -> argparse.Namespace:
@@ -81,8 +80,6 @@ def prepare_environment(args: argparse.Namespace) -> None:
     os.environ["DJANGO_SECURE_COOKIES"] = "0"
     os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
     os.environ["DJANGO_LOG_LEVEL"] = "WARNING"
-    # Records are signed as production signs them (keyed HMAC); a bench-only key.
-    os.environ.setdefault("AUDIT_CHAIN_KEY", BENCH_CHAIN_KEY)
 
     import django
 
