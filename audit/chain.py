@@ -241,7 +241,10 @@ class _Record:
     def of(cls, row: tuple[Any, ...], computed: str) -> _Record:
         fields = dict(zip(EVENT_FIELDS, row[_FIELDS_AT:_RUN_AT], strict=True))
         return cls(
-            *row[:_FIELDS_AT],
+            pk=row[0],
+            prev_hash=row[1],
+            hash=row[2],
+            key_id=row[3],
             kind=fields["kind"],
             action=fields["action"],
             connector_name=fields["connector_name"],
