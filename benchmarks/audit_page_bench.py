@@ -139,7 +139,9 @@ def main() -> None:
     if other:  # another checkout's code: _setup puts its ROOT first on the path
         _setup.ROOT = Path(other).resolve()
     url = django_on_fresh_database("audit-pages")
-    print(f"Database: {url.split('@')[-1]}; code: {other or 'this checkout'}")
+    import audit
+
+    print(f"Database: {url.split('@')[-1]}; code: {Path(audit.__file__).parent.parent}")
     for size in SIZES:
         began = time.perf_counter()
         grow(size, args.per_connector)

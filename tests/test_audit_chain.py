@@ -646,3 +646,17 @@ def test_the_fast_hashing_is_the_keyed_hmac_and_the_canonical_json_as_written():
     key = b"k" * 32
     data = ("0" * 64 + "\n" + expected).encode("utf-8")
     assert chain_hash("0" * 64, payload, key) == mac(key, data)
+
+
+def test_held_attempts_past_the_limit_are_read_again_alone():
+    from audit import chain
+
+    connector = make_connector()
+    runs = [_bare_run(connector, 2) for _ in range(5)]
+    for run in (runs[4], runs[3], runs[0], runs[2], runs[1]):
+        _record(run, connector)
+    with mock.patch.object(chain, "HELD_ATTEMPTS", 1):
+        assert verify_result().ok
+        raw_sql("UPDATE connectors_testattempt SET url = 'x' WHERE run_id = %s", [runs[1].pk])
+        result = verify_result()
+    assert not result.ok and result.bad_id == runs[1].audit_event.pk
