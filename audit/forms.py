@@ -6,13 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from audit import providers
 from audit.models import AuditEvent
-from audit.selectors import AuditFilters
+from audit.selectors import AuditFilters, connector_name_by_id, username_by_id
 
 # Outcomes the audit log's own records use besides a connection test's.
 RECORD_OUTCOMES: tuple[str, ...] = ("internal_error", "rate_limited", "permission_denied", "ok")
@@ -30,11 +29,12 @@ class AuditFilterForm(forms.Form):
     """The list template writes its own inputs; this form validates and builds the options."""
 
     q = forms.CharField(label="Connector name", required=False, max_length=64)
-    # Ids, not choices: the export validates them without listing every connector and user.
-    connector = forms.IntegerField(label="Connector", required=False, min_value=1)
+    # A name (typed, or picked from the type-ahead) or an id (the links written before it):
+    # neither lists every connector and user, on the page or to validate the export.
+    connector = forms.CharField(label="Connector", required=False, max_length=64)
     kind = forms.ChoiceField(label="Kind", required=False, choices=KIND_CHOICES)
     outcome = forms.CharField(label="Outcome", required=False, max_length=32)
-    user = forms.IntegerField(label="User", required=False, min_value=1)
+    user = forms.CharField(label="User", required=False, max_length=150)
     since = forms.DateField(label="From", required=False)
     until = forms.DateField(label="To", required=False)
 
@@ -51,6 +51,7 @@ class AuditFilterForm(forms.Form):
         )
 
     def connector_options(self) -> str:
+        """Every connector as <option>s (the page used to list them; it now uses type-ahead)."""
         # Only names and ids: listing connectors must never decrypt their secrets.
         connectors = [(str(pk), name) for pk, name in providers.get().connector_choices()]
         wanted = str(self.data.get("connector", "")) if self.is_bound else ""
@@ -61,19 +62,41 @@ class AuditFilterForm(forms.Form):
     def kind_options(self) -> str:
         return self._options("kind", KIND_CHOICES)
 
-    def user_options(self) -> str:
-        users = get_user_model().objects.order_by("username").values_list("pk", "username")
-        return self._options("user", [("", "All users"), *((str(pk), name) for pk, name in users)])
+    def _cleaned_text(self, name: str) -> str:
+        data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
+        return str(data.get(name) or "").strip()
+
+    def connector_text(self) -> str:
+        """The connector filter as the input shows it: an id link shows the connector's name."""
+        text = self._cleaned_text("connector")
+        connector_id = id_or_none(text)
+        return (connector_name_by_id(connector_id) or text) if connector_id else text
+
+    def user_text(self) -> str:
+        """The user filter as the input shows it: an id link shows the username."""
+        text = self._cleaned_text("user")
+        user_id = id_or_none(text)
+        return (username_by_id(user_id) or text) if user_id else text
 
     def filters(self) -> AuditFilters:
         """The valid fields as filters (an invalid one is reported and ignored)."""
         data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
+        connector, user = self._cleaned_text("connector"), self._cleaned_text("user")
         return AuditFilters(
-            connector_id=data.get("connector"),
+            connector_id=id_or_none(connector),
             kind=data.get("kind") or "",
             outcome=(data.get("outcome") or "").strip(),
-            user_id=data.get("user"),
+            user_id=id_or_none(user),
             since=data.get("since"),
             until=data.get("until"),
             q=(data.get("q") or "").strip(),
+            connector_name="" if id_or_none(connector) else connector,
+            username="" if id_or_none(user) else user,
         )
+
+
+def id_or_none(text: str) -> int | None:
+    """An id as the older ?connector=ID and ?user=ID links carry it (digits only)."""
+    # Connector names start with a letter, so digits are an id. A username made only of digits
+    # reads as an id too, as it always did in these links.
+    return int(text) if text.isdigit() and 0 < len(text) < 19 and int(text) > 0 else None

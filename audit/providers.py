@@ -73,6 +73,10 @@ class ConnectorDirectory(Protocol):
         """(id, name) of every connector by name, without reading (decrypting) any secret."""
         ...
 
+    def connector_names_matching(self, text: str, *, limit: int) -> list[str]:
+        """Up to `limit` connector names starting with `text`, then containing it (any case)."""
+        ...
+
     def outcome_codes(self) -> tuple[str, ...]:
         """The outcomes a connection test can end with, in the vocabulary's order."""
         ...

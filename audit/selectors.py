@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from audit import providers
 from audit.chain import EVENT_FIELDS
 from audit.models import AuditEvent
 
@@ -16,6 +18,9 @@ PAGE_SIZE = 50
 
 # The list page reads neither the hashes nor the details.
 LIST_COLUMNS: tuple[str, ...] = ("id", *(name for name in EVENT_FIELDS if name != "details"))
+
+
+SUGGESTIONS = 20  # type-ahead matches per request: the page never lists every connector
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,9 @@ class AuditFilters:
     since: dt.date | None = None
     until: dt.date | None = None
     q: str = ""
+    # Exact names, as typed or picked from the type-ahead (ids above are the older links' form).
+    connector_name: str = ""
+    username: str = ""
 
     @property
     def active(self) -> bool:
@@ -40,6 +48,8 @@ class AuditFilters:
                 self.since,
                 self.until,
                 self.q,
+                self.connector_name,
+                self.username,
             )
         )
 
@@ -57,8 +67,13 @@ def audit_events_filtered(filters: AuditFilters) -> QuerySet[AuditEvent]:
         qs = qs.filter(kind=filters.kind)
     if filters.outcome:
         qs = qs.filter(outcome=filters.outcome)
+    if filters.connector_name:
+        qs = _by_connector_name(qs, filters.connector_name)
     if filters.user_id is not None:
         qs = qs.filter(user_id=filters.user_id)
+    if filters.username:
+        user_id = user_id_by_name(filters.username)
+        qs = qs.filter(user_id=user_id) if user_id is not None else qs.none()
     if filters.since is not None:
         qs = qs.filter(created_at__gte=_day_start(filters.since))
     if filters.until is not None:
@@ -70,6 +85,65 @@ def audit_events_filtered(filters: AuditFilters) -> QuerySet[AuditEvent]:
         names = [name for name in audit_connector_names() if needle in name.casefold()]
         qs = qs.filter(connector_name__in=names)
     return qs
+
+
+def connector_id_by_name(name: str) -> int | None:
+    """The id of the connector the newest record under this exact name is about (one probe).
+
+    Read from the log rather than the connectors table: it also knows deleted connectors, and
+    filtering by the id keeps a connector's records together as the old id links did.
+    """
+    return (
+        AuditEvent.objects.filter(connector_name=name)
+        .order_by("-id")
+        .values_list("connector_id", flat=True)
+        .first()
+    )
+
+
+def connector_name_by_id(connector_id: int) -> str:
+    """The name the newest record about this connector gives it ("" when none does)."""
+    name = (
+        AuditEvent.objects.filter(connector_id=connector_id)
+        .order_by("-id")
+        .values_list("connector_name", flat=True)
+        .first()
+    )
+    return name or ""
+
+
+def _by_connector_name(qs: QuerySet[AuditEvent], name: str) -> QuerySet[AuditEvent]:
+    connector_id = connector_id_by_name(name)
+    if connector_id is not None:
+        return qs.filter(connector_id=connector_id)
+    # No record under that name names a saved connector (none at all, or unsaved-form tests).
+    return qs.filter(connector_name=name)
+
+
+def user_id_by_name(username: str) -> int | None:
+    """The id of the user with this exact username (records of deleted users: by ?user=ID)."""
+    return get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
+
+
+def username_by_id(user_id: int) -> str:
+    name = get_user_model().objects.filter(pk=user_id).values_list("username", flat=True).first()
+    return str(name) if name else ""
+
+
+def audit_connector_suggestions(text: str, *, limit: int = SUGGESTIONS) -> list[str]:
+    """Names of connectors for the type-ahead: prefix matches first, then ones containing it."""
+    return providers.get().connector_names_matching(text.strip(), limit=limit)
+
+
+def audit_user_suggestions(text: str, *, limit: int = SUGGESTIONS) -> list[str]:
+    """Usernames for the type-ahead: prefix matches first, then ones containing the text."""
+    text = text.strip()
+    names = get_user_model().objects.order_by("username").values_list("username", flat=True)
+    by_prefix = [str(n) for n in names.filter(username__istartswith=text)[:limit]]
+    if len(by_prefix) >= limit:
+        return by_prefix
+    others = names.filter(username__icontains=text).exclude(username__istartswith=text)
+    return [*by_prefix, *(str(n) for n in others[: limit - len(by_prefix)])]
 
 
 LOOSE_INDEX_SCAN = (

@@ -5,7 +5,14 @@ from __future__ import annotations
 import contextlib
 
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -15,7 +22,12 @@ from audit.exports import FORMATS, export_stream
 from audit.forms import AuditFilterForm, known_outcomes
 from audit.models import AuditEvent
 from audit.sanitize import connector_secrets_by_id, details_redact
-from audit.selectors import audit_event_page, audit_events_filtered
+from audit.selectors import (
+    audit_connector_suggestions,
+    audit_event_page,
+    audit_events_filtered,
+    audit_user_suggestions,
+)
 from audit.services import AuditWriteError, audit_record
 
 VIEW_PERMISSION = "audit.view_auditevent"
@@ -92,6 +104,19 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         "audit/list.html",
         {"form": form, "filters": filters, "page": page, "known_outcomes": known_outcomes()},
     )
+
+
+SUGGESTERS = {"connector": audit_connector_suggestions, "user": audit_user_suggestions}
+
+
+@permission_required(VIEW_PERMISSION, raise_exception=True)
+def audit_suggest(request: HttpRequest, field: str) -> HttpResponse:
+    """Type-ahead for the list's connector and user filters: a few names, as JSON."""
+    suggest = SUGGESTERS.get(field)
+    if suggest is None:
+        raise Http404("No such filter.")
+    text = request.GET.get("q", "")[:150]
+    return JsonResponse({"field": field, "q": text, "matches": suggest(text)})
 
 
 @permission_required(VIEW_PERMISSION, raise_exception=True)

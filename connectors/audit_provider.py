@@ -36,6 +36,15 @@ class ConnectorsAuditProvider:
         # Only names and ids: listing connectors must never decrypt their secrets.
         return list(Connector.objects.order_by("name").values_list("pk", "name"))
 
+    def connector_names_matching(self, text: str, *, limit: int) -> list[str]:
+        # Names only, for the audit log's type-ahead: no connector is loaded (or decrypted).
+        names = Connector.objects.order_by("name").values_list("name", flat=True)
+        by_prefix = list(names.filter(name__istartswith=text)[:limit])
+        if len(by_prefix) >= limit:
+            return by_prefix
+        others = names.filter(name__icontains=text).exclude(name__istartswith=text)
+        return [*by_prefix, *others[: limit - len(by_prefix)]]
+
     def outcome_codes(self) -> tuple[str, ...]:
         return tuple(OUTCOMES)
 

@@ -458,9 +458,12 @@ def test_a_recorded_run_is_hashed_as_written_without_reading_it_back():
     assert len(statements) <= 5, statements
     assert not [s for s in statements if s.lstrip().upper().startswith("SELECT") and "testrun" in s]
     assert not [s for s in statements if "connectors_testattempt" in s and "SELECT" in s[:10]]
-    assert stored is run and stored.pk and [a.pk for a in attempts] == [
-        a.pk for a in TestAttempt.objects.filter(run=run).order_by("position")
-    ]
+    assert (
+        stored is run
+        and stored.pk
+        and [a.pk for a in attempts]
+        == [a.pk for a in TestAttempt.objects.filter(run=run).order_by("position")]
+    )
     assert run.audit_event.test_run_id == run.pk
     assert TestRun.objects.get(pk=run.pk).token == run.token  # as written is as read back
     assert verify_result().ok
@@ -473,9 +476,7 @@ def test_a_lean_written_run_still_shows_tampering():
     run, attempts = _unsaved_run(connector)
     test_run_record(run=run, attempts=attempts, connector=connector)
     assert verify_result().ok
-    raw_sql(
-        "UPDATE connectors_testattempt SET status_code = 200 WHERE id = %s", [attempts[1].pk]
-    )
+    raw_sql("UPDATE connectors_testattempt SET status_code = 200 WHERE id = %s", [attempts[1].pk])
     result = verify_result()
     assert not result.ok and result.bad_id == run.audit_event.pk
 
@@ -550,3 +551,112 @@ def test_postgres_records_a_run_in_two_round_trips_and_it_verifies():
     assert stored.token == run.token and stored.attempts.count() == 3
     assert "\x00" not in stored.attempts.first().response_excerpt
     assert verify_result().ok
+
+
+# --- the streaming verifier (issue 10: a million records in constant memory) --------------
+
+
+def _bare_run(connector, attempts: int) -> TestRun:
+    """A run and its attempts, not yet recorded (as a worker holds it before the append)."""
+    run = TestRun.objects.create(
+        connector_id=connector.pk,
+        connector_name=connector.name,
+        source="saved",
+        started_at=timezone.now(),
+        outcome="invalid_client",
+        token={"é": "ü\u2028", "at": 1.5},
+        config={"auth_config": "oauth2"},
+    )
+    for position in range(1, attempts + 1):
+        TestAttempt.objects.create(
+            run=run, position=position, method="POST", url="https://a.example/t", outcome="x"
+        )
+    return run
+
+
+def _record(run: TestRun, connector) -> AuditEvent:
+    return audit_record(kind="test_run", action="test", test_run=run, connector=connector)
+
+
+def test_runs_recorded_out_of_order_with_any_number_of_attempts_verify():
+    """Workers finish in any order: a later run can be recorded before an earlier one."""
+    connector = make_connector()
+    runs = [_bare_run(connector, attempts) for attempts in (3, 0, 1, 2, 4)]
+    for run in (runs[3], runs[0], runs[4]):
+        _record(run, connector)
+        record_change(connector)
+    for run in (runs[2], runs[1]):
+        _record(run, connector)
+    for chunk_size in (1, 2, 3, 1000):
+        result = list(chain_verify(chunk_size=chunk_size))[-1]
+        assert result.ok and result.checked == 8, (chunk_size, result.problem)
+
+
+def test_a_changed_attempt_names_its_own_record_when_runs_are_out_of_order():
+    connector = make_connector()
+    early, late = _bare_run(connector, 2), _bare_run(connector, 2)
+    late_event = _record(late, connector)
+    early_event = _record(early, connector)
+    record_change(connector)
+    attempt = early.attempts.order_by("position").last()
+    raw_sql("UPDATE connectors_testattempt SET outcome = 'success' WHERE id = %s", [attempt.pk])
+    result = verify_result()
+    assert not result.ok and result.bad_id == early_event.pk != late_event.pk
+    assert "or its test run/attempts" in result.problem
+
+
+def test_the_walk_reads_a_fixed_number_of_queries_whatever_the_size(
+    django_assert_max_num_queries,
+):
+    connector = make_connector()
+    for index in range(40):
+        if index % 2:
+            make_run(connector)
+        else:
+            record_change(connector)
+    # The prune boundary, the records with their runs, the attempts, the head: not one query
+    # per record or per chunk of records (chunks are fetches from the same two cursors).
+    with django_assert_max_num_queries(4):
+        results = list(chain_verify(chunk_size=3))
+    assert results[-1].ok and results[-1].checked == 40
+    assert [r.checked for r in results[:-1]] == list(range(3, 40, 3))
+
+
+def test_the_fast_hashing_is_the_keyed_hmac_and_the_canonical_json_as_written():
+    import json
+
+    from audit.chain import canonical_json, chain_hash
+    from audit.keys import mac
+
+    payload = {
+        "b": [1, 2.5, None, True],
+        "a": {"z": "é\u2028\x00", "y": dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC)},
+        "when": dt.date(2026, 1, 2),
+    }
+    expected = json.dumps(
+        payload,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=lambda v: (
+            v.isoformat(timespec="microseconds") if isinstance(v, dt.datetime) else v.isoformat()
+        ),
+    )
+    assert canonical_json(payload) == expected
+    key = b"k" * 32
+    data = ("0" * 64 + "\n" + expected).encode("utf-8")
+    assert chain_hash("0" * 64, payload, key) == mac(key, data)
+
+
+def test_held_attempts_past_the_limit_are_read_again_alone():
+    from audit import chain
+
+    connector = make_connector()
+    runs = [_bare_run(connector, 2) for _ in range(5)]
+    for run in (runs[4], runs[3], runs[0], runs[2], runs[1]):
+        _record(run, connector)
+    with mock.patch.object(chain, "HELD_ATTEMPTS", 1):
+        assert verify_result().ok
+        raw_sql("UPDATE connectors_testattempt SET url = 'x' WHERE run_id = %s", [runs[1].pk])
+        result = verify_result()
+    assert not result.ok and result.bad_id == runs[1].audit_event.pk

@@ -246,3 +246,118 @@ def test_attempt_steps_partial_works_on_its_own():
     run = make_run(make_connector())
     html = render_to_string("audit/_attempt_steps.html", {"attempts": run.attempts.all()})
     assert html.count("data-audit-attempt") == 2 and "Copy as curl" in html
+
+
+# --- type-ahead filters (issue 9: a list of every connector does not scale) ----------------
+
+
+def _listed(client, query: str) -> list[int]:
+    response = client.get(reverse("audit:list") + query)
+    assert response.status_code == 200
+    return [e.pk for e in response.context["page"].events]
+
+
+def test_connector_and_user_filters_take_names_as_well_as_ids(viewer_client):
+    alice, bob = make_user("alice"), make_user("bob")
+    crm, erp = make_connector("crm_api"), make_connector("erp_sync")
+    a = record_change(crm, user=alice)
+    b = make_run(erp, user=bob, outcome="success").audit_event
+    c = audit_record(kind="denial", action="blocked", connector=erp, user=alice, outcome="blocked")
+    assert _listed(viewer_client, "?connector=crm_api") == [a.pk]
+    assert _listed(viewer_client, "?connector=erp_sync") == [c.pk, b.pk]
+    assert _listed(viewer_client, f"?connector={erp.pk}") == [c.pk, b.pk]
+    assert _listed(viewer_client, "?user=alice") == [c.pk, a.pk]
+    assert _listed(viewer_client, "?connector=erp_sync&user=alice") == [c.pk]
+    # Exact names: a prefix is the type-ahead's job (and the name search's), not the filter's.
+    assert _listed(viewer_client, "?connector=erp") == []
+    assert _listed(viewer_client, "?user=nobody_here") == []
+    response = viewer_client.get(reverse("audit:list") + "?user=nobody_here")
+    assert "No record matches these filters." in response.content.decode()
+
+
+def test_an_id_link_shows_the_name_in_the_input(viewer_client):
+    alice = make_user("alice")
+    crm = make_connector("crm_api")
+    record_change(crm, user=alice)
+    html = viewer_client.get(reverse("audit:list") + f"?connector={crm.pk}&user={alice.pk}")
+    body = html.content.decode()
+    assert 'name="connector"' in body and 'value="crm_api"' in body
+    assert 'name="user"' in body and 'value="alice"' in body
+    # An id no record names stays as typed, and still filters (to nothing).
+    body = viewer_client.get(reverse("audit:list") + "?connector=99999").content.decode()
+    assert 'value="99999"' in body
+
+
+def test_a_deleted_connector_is_found_by_its_name_in_the_log(viewer_client):
+    gone = make_connector("gone_api")
+    kept = record_change(gone)
+    gone_id = gone.pk
+    gone.delete()
+    assert _listed(viewer_client, "?connector=gone_api") == [kept.pk]
+    assert _listed(viewer_client, f"?connector={gone_id}") == [kept.pk]
+    body = viewer_client.get(reverse("audit:list") + f"?connector={gone_id}").content.decode()
+    assert 'value="gone_api"' in body
+
+
+def test_the_page_does_not_list_every_connector_or_user(viewer_client):
+    for index in range(30):
+        make_connector(f"bulk_{index:02d}")
+        make_user(f"person_{index:02d}")
+    record_change(make_connector("crm_api"))
+    body = viewer_client.get(reverse("audit:list")).content.decode()
+    assert "bulk_17" not in body and "person_17" not in body
+    assert '<select class="form-select form-select-sm" id="id_connector"' not in body
+    assert 'list="audit-connector-names"' in body and 'list="audit-usernames"' in body
+    assert reverse("audit:suggest", args=["connector"]) in body
+    assert "audit/suggest" in body and "suggest.js" in body
+    # No inline script: the CSP allows only files from this origin.
+    assert "<script>" not in body
+
+
+def test_suggest_returns_a_few_names_prefix_first(viewer_client):
+    for name in ("hr_portal", "hr_payroll", "crm_hr_sync", "erp_sync"):
+        make_connector(name)
+    for index in range(25):
+        make_connector(f"hr_extra_{index:02d}")
+    response = viewer_client.get(reverse("audit:suggest", args=["connector"]) + "?q=HR")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    data = response.json()
+    assert set(data) == {"field", "q", "matches"}
+    assert data["field"] == "connector" and data["q"] == "HR"
+    assert len(data["matches"]) == 20
+    assert all(name.startswith("hr_") for name in data["matches"])
+    assert data["matches"] == sorted(data["matches"])
+    contains = viewer_client.get(reverse("audit:suggest", args=["connector"]) + "?q=sync")
+    assert contains.json()["matches"] == ["crm_hr_sync", "erp_sync"]
+    prefix_then_contains = viewer_client.get(
+        reverse("audit:suggest", args=["connector"]) + "?q=crm"
+    )
+    assert prefix_then_contains.json()["matches"] == ["crm_hr_sync"]
+
+
+def test_suggest_users_and_unknown_fields(viewer_client):
+    for name in ("alice", "malice", "bob"):
+        make_user(name)
+    data = viewer_client.get(reverse("audit:suggest", args=["user"]) + "?q=ali").json()
+    assert data["matches"] == ["alice", "malice"]
+    assert viewer_client.get(reverse("audit:suggest", args=["secret"]) + "?q=a").status_code == 404
+
+
+def test_suggest_needs_the_view_permission_and_the_refusal_is_recorded(client):
+    make_connector("hr_portal")
+    client.force_login(make_user("nobody"))
+    response = client.get(reverse("audit:suggest", args=["connector"]) + "?q=hr")
+    assert response.status_code == 403 and b"hr_portal" not in response.content
+    assert AuditEvent.objects.filter(kind="denial", username="nobody").count() == 1
+    client.logout()
+    anonymous = client.get(reverse("audit:suggest", args=["connector"]) + "?q=hr")
+    assert anonymous.status_code == 302
+
+
+def test_export_filters_by_name_too(viewer_client):
+    crm, erp = make_connector("crm_api"), make_connector("erp_sync")
+    record_change(crm)
+    wanted = record_change(erp)
+    response = viewer_client.get(reverse("audit:export") + "?connector=erp_sync&format=json")
+    body = b"".join(response.streaming_content).decode()
+    assert [row["id"] for row in json.loads(body)] == [wanted.pk]
