@@ -1,0 +1,54 @@
+"""What every API view shares: the audit channel, NUL refusal, and the service errors' answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from rest_framework import status
+from rest_framework.views import APIView
+
+from audit.services import AuditWriteError, audit_via, audit_via_note
+from connectors.api.auth import token_of
+from connectors.api.problems import Problem
+from connectors.fields import SecretDecryptionError
+
+AUDIT_FAILED = (
+    "Nothing was saved: the change could not be recorded in the audit log. Try again; if it "
+    "keeps failing, tell an administrator (the server log has the details)."
+)
+
+
+class ApiView(APIView):
+    """An API endpoint: every audit record it causes says it came through the API, and which token."""
+
+    required_permissions: dict[str, tuple[str, ...]] = {}
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        with audit_via(channel="api"):
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        # Runs the authentication, then the permission check, then the throttles.
+        super().initial(request, *args, **kwargs)
+        token = token_of(request)
+        if token is not None:
+            audit_via_note(token=token.name or "(unnamed)")
+        if any("\x00" in str(v) for v in (*kwargs.values(), *request.query_params.values())):
+            raise Problem(
+                status_code=status.HTTP_400_BAD_REQUEST,
+                title="Bad request",
+                detail="The address contains a NUL character (%00); nothing was looked up.",
+            )
+
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, AuditWriteError):
+            exc = Problem(status_code=503, title="Not recorded", detail=AUDIT_FAILED)
+        elif isinstance(exc, SecretDecryptionError):
+            exc = Problem(
+                status_code=503,
+                title="Stored secrets cannot be read",
+                detail=f"{exc} This is the server's configuration: tell an administrator.",
+            )
+        return super().handle_exception(exc)
