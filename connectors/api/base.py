@@ -21,7 +21,7 @@ AUDIT_FAILED = (
 
 
 class ApiView(APIView):
-    """An API endpoint: every audit record it causes says it came through the API, and which token."""
+    """An endpoint: each audit record it causes says it came through the API, and which token."""
 
     required_permissions: dict[str, tuple[str, ...]] = {}
 
@@ -34,7 +34,7 @@ class ApiView(APIView):
         super().initial(request, *args, **kwargs)
         token = token_of(request)
         if token is not None:
-            audit_via_note(token=token.name or "(unnamed)")
+            audit_via_note(api_client=token.name or "(unnamed)")
         if any("\x00" in str(v) for v in (*kwargs.values(), *request.query_params.values())):
             raise Problem(
                 status_code=status.HTTP_400_BAD_REQUEST,

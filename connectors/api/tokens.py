@@ -39,7 +39,7 @@ def api_token_create(*, user: AbstractBaseUser, name: str, expires_days: int | N
             user=user,
             summary=f"Created API token {name or '(unnamed)'} for {user.get_username()}",
             details={
-                "token": name,
+                "api_client": name,
                 "expires_at": instance.expiry.isoformat() if instance.expiry else None,
             },
         )
@@ -54,7 +54,7 @@ def api_token_revoke(*, token: ApiToken, user: Any) -> None:
             action="api_token_revoke",
             user=user,
             summary=f"Revoked API token {token.name or '(unnamed)'} of {token.user.get_username()}",
-            details={"token": token.name, "owner": token.user.get_username()},
+            details={"api_client": token.name, "owner": token.user.get_username()},
         )
         ApiToken.objects.filter(pk=token.pk).delete()
 

@@ -1,4 +1,4 @@
-"""python manage.py api_token_create USERNAME [--name TEXT] [--expires-days N]: print a token once."""
+"""manage.py api_token_create USERNAME [--name TEXT] [--expires-days N]: print a token once."""
 
 from __future__ import annotations
 
