@@ -17,7 +17,7 @@ from connectors.api import schema
 from connectors.api.base import ApiView
 from connectors.api.problems import validation_problem
 from connectors.api.representation import event_json
-from connectors.api.views import PROBLEM, REFUSALS
+from connectors.api.views import PROBLEM, PROBLEM_TYPE, REFUSALS
 
 VIEW = ("audit.view_auditevent",)
 MAX_PAGE_SIZE = 200
@@ -48,7 +48,7 @@ class AuditListView(ApiView):
     @extend_schema(
         operation_id="audit_list",
         parameters=AUDIT_PARAMETERS,
-        responses={200: schema.AuditPageSerializer, 400: PROBLEM, **REFUSALS},
+        responses={200: schema.AuditPageSerializer, (400, PROBLEM_TYPE): PROBLEM, **REFUSALS},
     )
     def get(self, request: Request) -> Response:
         form = AuditFilterForm(request.query_params)
@@ -88,10 +88,12 @@ class AuditDetailView(ApiView):
 
     @extend_schema(
         operation_id="audit_retrieve",
-        responses={200: schema.AuditEventDetailSerializer, 404: PROBLEM, **REFUSALS},
+        parameters=[OpenApiParameter("pk", int, location=OpenApiParameter.PATH)],
+        responses={200: schema.AuditEventDetailSerializer, (404, PROBLEM_TYPE): PROBLEM, **REFUSALS},
     )
-    def get(self, request: Request, pk: int) -> Response:
-        if pk > MAX_ID:  # no record has it, and SQLite cannot even compare it
+    def get(self, request: Request, pk: str) -> Response:
+        # Any text routes here, so that a malformed id gets a problem answer, not Django's page.
+        if not pk.isdigit() or len(pk) > 19 or int(pk) > MAX_ID:
             raise Http404
         event = get_object_or_404(AuditEvent, pk=pk)
         details = details_redact(event.details, secrets=connector_secrets_by_id(event.connector_id))

@@ -29,12 +29,16 @@ class ApiView(APIView):
         with audit_via(channel="api"):
             return super().dispatch(request, *args, **kwargs)
 
-    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
-        # Runs the authentication, then the permission check, then the throttles.
-        super().initial(request, *args, **kwargs)
+    def perform_authentication(self, request: Any) -> None:
+        # Before the permission check, so a refusal's record names the token too.
+        super().perform_authentication(request)
         token = token_of(request)
         if token is not None:
             audit_via_note(api_client=token.name or "(unnamed)")
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        # Runs the authentication, then the permission check, then the throttles.
+        super().initial(request, *args, **kwargs)
         if any("\x00" in str(v) for v in (*kwargs.values(), *request.query_params.values())):
             raise Problem(
                 status_code=status.HTTP_400_BAD_REQUEST,

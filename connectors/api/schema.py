@@ -246,3 +246,17 @@ class TokenScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": 'A personal API token, sent as "Token <token>".',
         }
+
+
+class ConnectorPageSerializer(serializers.Serializer):
+    """A cursor page of the list: follow `next` until it is null."""
+
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = ConnectorSummarySerializer(many=True)
+
+
+class RunPageSerializer(serializers.Serializer):
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = RunSerializer(many=True)

@@ -15,7 +15,7 @@ from connectors.api import schema
 from connectors.api.base import ApiView
 from connectors.api.permissions import record_refusal
 from connectors.api.problems import Problem, validation_problem
-from connectors.api.views import PROBLEM, REFUSALS
+from connectors.api.views import PROBLEM, PROBLEM_TYPE, REFUSALS
 from connectors.transfer import (
     ExportRefused,
     ImportFileError,
@@ -50,7 +50,7 @@ class ImportView(ApiView):
         operation_id="import",
         request=schema.ConnectorsFileSerializer,
         parameters=[PASSPHRASE],
-        responses={200: schema.ImportResultSerializer, 400: PROBLEM, 413: PROBLEM, **REFUSALS},
+        responses={200: schema.ImportResultSerializer, (400, PROBLEM_TYPE): PROBLEM, (413, PROBLEM_TYPE): PROBLEM, **REFUSALS},
     )
     def post(self, request: Request) -> Response:
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_IMPORT_BYTES:
@@ -97,7 +97,7 @@ class ExportView(ApiView):
             ),
             PASSPHRASE,
         ],
-        responses={200: OpenApiTypes.OBJECT, 400: PROBLEM, **REFUSALS},
+        responses={200: OpenApiTypes.OBJECT, (400, PROBLEM_TYPE): PROBLEM, **REFUSALS},
     )
     def get(self, request: Request) -> Response:
         include_secrets = request.query_params.get("include_secrets", "").lower() in {"1", "true"}

@@ -39,7 +39,7 @@ urlpatterns = [
         name="api-connector-runs",
     ),
     path("v1/audit/", api(audit_views.AuditListView.as_view()), name="api-audit"),
-    path("v1/audit/<int:pk>/", api(audit_views.AuditDetailView.as_view()), name="api-audit-event"),
+    path("v1/audit/<str:pk>/", api(audit_views.AuditDetailView.as_view()), name="api-audit-event"),
     path("v1/import/", api(transfer_views.ImportView.as_view()), name="api-import"),
     path("v1/export/", api(transfer_views.ExportView.as_view()), name="api-export"),
     path("schema/", api(SpectacularAPIView.as_view()), name="api-schema"),

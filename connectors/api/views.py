@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -17,7 +17,7 @@ from connectors.api import schema
 from connectors.api.base import ApiView
 from connectors.api.conditional import etag_of, if_match_version, stale_problem
 from connectors.api.inputs import connector_body_check
-from connectors.api.problems import Problem, validation_problem
+from connectors.api.problems import PROBLEM_TYPE, Problem, validation_problem
 from connectors.api.representation import connector_json, connector_summary_json, run_json
 from connectors.connection_test import TestRateLimited, connector_test
 from connectors.models import AuthConfig, Connector
@@ -31,7 +31,7 @@ from connectors.services import (
 )
 
 PROBLEM = OpenApiResponse(schema.ProblemSerializer, description="Problem details (RFC 9457)")
-REFUSALS = {401: PROBLEM, 403: PROBLEM, 429: PROBLEM}
+REFUSALS = {(401, PROBLEM_TYPE): PROBLEM, (403, PROBLEM_TYPE): PROBLEM, (429, PROBLEM_TYPE): PROBLEM}
 MAX_PAGE_SIZE = 200
 
 
@@ -79,7 +79,7 @@ class ConnectorListView(ApiView):
     @extend_schema(
         operation_id="connectors_list",
         parameters=FILTER_PARAMETERS,
-        responses={200: schema.ConnectorSummarySerializer(many=True), **REFUSALS},
+        responses={200: schema.ConnectorPageSerializer, **REFUSALS},
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -97,7 +97,7 @@ class ConnectorListView(ApiView):
     @extend_schema(
         operation_id="connectors_create",
         request=schema.ConnectorInSerializer,
-        responses={201: schema.ConnectorSerializer, 400: PROBLEM, 409: PROBLEM, **REFUSALS},
+        responses={201: schema.ConnectorSerializer, (400, PROBLEM_TYPE): PROBLEM, (409, PROBLEM_TYPE): PROBLEM, **REFUSALS},
     )
     def post(self, request: Request) -> Response:
         check, errors = connector_body_check(request.data, current=None)
@@ -120,6 +120,12 @@ class ConnectorListView(ApiView):
         return _answer(connector, status.HTTP_201_CREATED)
 
 
+NAME = OpenApiParameter(
+    "name",
+    str,
+    location=OpenApiParameter.PATH,
+    examples=[OpenApiExample("A connector", value="hr_portal")],
+)
 IF_MATCH = OpenApiParameter(
     "If-Match",
     str,
@@ -138,7 +144,8 @@ class ConnectorDetailView(ApiView):
 
     @extend_schema(
         operation_id="connectors_retrieve",
-        responses={200: schema.ConnectorSerializer, 404: PROBLEM, **REFUSALS},
+        parameters=[NAME],
+        responses={200: schema.ConnectorSerializer, (404, PROBLEM_TYPE): PROBLEM, **REFUSALS},
     )
     def get(self, request: Request, name: str) -> Response:
         return _answer(_connector(name))
@@ -146,13 +153,13 @@ class ConnectorDetailView(ApiView):
     @extend_schema(
         operation_id="connectors_partial_update",
         request=schema.ConnectorInSerializer,
-        parameters=[IF_MATCH],
+        parameters=[NAME, IF_MATCH],
         responses={
             200: schema.ConnectorSerializer,
-            400: PROBLEM,
-            404: PROBLEM,
-            412: PROBLEM,
-            428: PROBLEM,
+            (400, PROBLEM_TYPE): PROBLEM,
+            (404, PROBLEM_TYPE): PROBLEM,
+            (412, PROBLEM_TYPE): PROBLEM,
+            (428, PROBLEM_TYPE): PROBLEM,
             **REFUSALS,
         },
     )
@@ -175,8 +182,8 @@ class ConnectorDetailView(ApiView):
 
     @extend_schema(
         operation_id="connectors_destroy",
-        parameters=[IF_MATCH],
-        responses={204: None, 404: PROBLEM, 412: PROBLEM, 428: PROBLEM, **REFUSALS},
+        parameters=[NAME, IF_MATCH],
+        responses={204: None, (404, PROBLEM_TYPE): PROBLEM, (412, PROBLEM_TYPE): PROBLEM, (428, PROBLEM_TYPE): PROBLEM, **REFUSALS},
     )
     def delete(self, request: Request, name: str) -> Response:
         connector = _connector(name)
@@ -199,8 +206,9 @@ class ConnectorTestView(ApiView):
 
     @extend_schema(
         operation_id="connectors_test",
+        parameters=[NAME],
         request=None,
-        responses={200: schema.TestSummarySerializer, 404: PROBLEM, 409: PROBLEM, **REFUSALS},
+        responses={200: schema.TestSummarySerializer, (404, PROBLEM_TYPE): PROBLEM, (409, PROBLEM_TYPE): PROBLEM, **REFUSALS},
     )
     def post(self, request: Request, name: str) -> Response:
         connector = get_object_or_404(Connector, name=name)
@@ -227,7 +235,8 @@ class ConnectorRunsView(ApiView):
 
     @extend_schema(
         operation_id="connectors_runs",
-        responses={200: schema.RunSerializer(many=True), 404: PROBLEM, **REFUSALS},
+        parameters=[NAME],
+        responses={200: schema.RunPageSerializer, (404, PROBLEM_TYPE): PROBLEM, **REFUSALS},
     )
     def get(self, request: Request, name: str) -> Response:
         connector = get_object_or_404(Connector.objects.only("id", "name"), name=name)
