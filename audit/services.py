@@ -35,7 +35,7 @@ logger = logging.getLogger("audit")
 KINDS = frozenset(AuditEvent.Kind.values)
 
 # How the acting user reached the app when it was not a page, e.g. {"channel": "api",
-# "api_client": "deploy bot"} (the API token's name): every record written meanwhile says so (connectors.api sets it).
+# "api_client": "deploy bot"} (the API token's name): every record written meanwhile says so.
 _VIA: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "audit_via", default=None
 )

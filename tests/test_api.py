@@ -18,7 +18,7 @@ from connectors.api.tokens import api_token_create
 from connectors.forms import connector_forms
 from connectors.models import Connector
 from connectors.transfer import connectors_import
-from tests.conftest import OAUTH2_PASSWORD, form_data, make_user
+from tests.conftest import form_data, make_user
 
 SECRETS = ("client-secret-1", "user-password-1", "row-secret-1", "bearer-xyz-1", "new-secret-9")
 
@@ -92,7 +92,13 @@ def test_list_filters_and_cursor(admin_api, make_connector) -> None:
 def test_patch_blank_keeps_null_clears_and_url_move_needs_secrets(admin_api, oauth_connector):
     url = f"/api/v1/connectors/{oauth_connector.name}/"
     etag = admin_api.get(url)["ETag"]
-    kept = send(admin_api, "patch", url, {"display_name": "HR", "oauth2_client_secret": ""}, **{"If-Match": etag})
+    kept = send(
+        admin_api,
+        "patch",
+        url,
+        {"display_name": "HR", "oauth2_client_secret": ""},
+        **{"If-Match": etag},
+    )
     assert kept.status_code == 200, kept.content
     oauth_connector.refresh_from_db()
     assert oauth_connector.oauth2_client_secret == "client-secret-1"
@@ -131,7 +137,10 @@ def test_if_match_missing_stale_and_race(admin_api, oauth_connector) -> None:
     etag = admin_api.get(url)["ETag"]
     assert send(admin_api, "patch", url, {"display_name": "x"}).status_code == 428
     assert send(admin_api, "delete", url).status_code == 428
-    assert send(admin_api, "patch", url, {"display_name": "x"}, **{"If-Match": '"1-99"'}).status_code == 412
+    assert (
+        send(admin_api, "patch", url, {"display_name": "x"}, **{"If-Match": '"1-99"'}).status_code
+        == 412
+    )
     # The race: another save lands after this request checked If-Match, before it saved.
     from connectors.api import views
 
@@ -208,7 +217,9 @@ def test_problem_details_shapes(admin_api, viewer) -> None:
     broken = admin_api.post("/api/v1/connectors/", data="{", content_type="application/json")
     assert broken.status_code == 400 and body(broken)["type"].endswith("parse")
     unknown = send(admin_api, "post", "/api/v1/connectors/", {**NEW, "colour": "red"})
-    assert body(unknown)["errors"] == [{"field": "colour", "label": "colour", "message": "Unknown field."}]
+    assert body(unknown)["errors"] == [
+        {"field": "colour", "label": "colour", "message": "Unknown field."}
+    ]
 
 
 @pytest.mark.django_db
@@ -262,9 +273,13 @@ def test_export_and_import_round_trip(admin_user, oauth_connector) -> None:
     exported = client.get("/api/v1/export/")
     assert exported.status_code == 200
     assert "client-secret-1" not in exported.content.decode()
-    refused = client.get("/api/v1/export/?include_secrets=true", headers={"X-Passphrase": "a long passphrase 123"})
+    refused = client.get(
+        "/api/v1/export/?include_secrets=true", headers={"X-Passphrase": "a long passphrase 123"}
+    )
     assert refused.status_code == 403
-    assert AuditEvent.objects.filter(kind="denial", details__permission=["connectors.export_secrets"]).exists()
+    assert AuditEvent.objects.filter(
+        kind="denial", details__permission=["connectors.export_secrets"]
+    ).exists()
     data = body(exported)
     data["connectors"][0]["display_name"] = "Imported name"
     imported = send(client, "post", "/api/v1/import/", data)
@@ -281,7 +296,8 @@ def test_export_with_secrets_is_an_envelope(admin_user, oauth_connector) -> None
     no_passphrase = client.get("/api/v1/export/?include_secrets=true")
     assert no_passphrase.status_code == 400
     sealed = client.get(
-        "/api/v1/export/?include_secrets=true", headers={"X-Passphrase": "correct horse battery staple 42"}
+        "/api/v1/export/?include_secrets=true",
+        headers={"X-Passphrase": "correct horse battery staple 42"},
     )
     assert sealed.status_code == 200, sealed.content
     for secret in SECRETS:
@@ -301,7 +317,9 @@ def test_tokens_hashed_expire_and_revoke(admin_user, client) -> None:
     assert stored.last_used_at is not None
     ApiToken.objects.update(expiry=timezone.now() - dt.timedelta(seconds=1))
     assert api.get("/api/v1/connectors/").status_code == 401
-    assert AuditEvent.objects.filter(action="api_token_expired", username=admin_user.username).exists()
+    assert AuditEvent.objects.filter(
+        action="api_token_expired", username=admin_user.username
+    ).exists()
     bogus = Client(HTTP_AUTHORIZATION="Token cc_nope").get("/api/v1/connectors/")
     assert bogus.status_code == 401
     assert AuditEvent.objects.filter(action="api_token_refused").exists()
@@ -310,7 +328,9 @@ def test_tokens_hashed_expire_and_revoke(admin_user, client) -> None:
     client.force_login(admin_user)
     key = ApiToken.objects.get(name="page").token_key
     assert client.post(f"/api/tokens/{key}/revoke/").status_code == 302
-    assert Client(HTTP_AUTHORIZATION=f"Token {token2}").get("/api/v1/connectors/").status_code == 401
+    assert (
+        Client(HTTP_AUTHORIZATION=f"Token {token2}").get("/api/v1/connectors/").status_code == 401
+    )
     assert AuditEvent.objects.filter(action="api_token_revoke").exists()
 
 
@@ -322,7 +342,7 @@ def test_token_page_shows_once_and_others_cannot_revoke(admin_user, viewer) -> N
     assert shown.status_code == 200
     token = ApiToken.objects.get(user=viewer)
     text = shown.content.decode()
-    assert 'data-token>cc_' in text
+    assert "data-token>cc_" in text
     assert "cc_" + text.split("data-token>cc_")[1].split("<")[0][:3] in text
     again = page.get("/api/tokens/").content.decode()
     assert "data-token" not in again
@@ -345,7 +365,9 @@ def test_api_token_create_command(admin_user, capsys) -> None:
     assert printed.startswith("cc_")
     stored = ApiToken.objects.get(name="cli")
     assert stored.expiry - timezone.now() > dt.timedelta(days=2)
-    assert Client(HTTP_AUTHORIZATION=f"Token {printed}").get("/api/v1/connectors/").status_code == 200
+    assert (
+        Client(HTTP_AUTHORIZATION=f"Token {printed}").get("/api/v1/connectors/").status_code == 200
+    )
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The API's permission matrix: every endpoint, method and role, as the pages allow; refusals audited."""
+"""The API permission matrix: each endpoint, method and role, as on the pages; refusals audited."""
 
 from __future__ import annotations
 
@@ -43,13 +43,17 @@ def test_matrix(role: str, method: str, url: str, needed: tuple[str, ...], make_
     make_connector()
     expected = allowed(role, needed)
     user = make_user(role)
-    client = Client(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user, name='m', expires_days=1)}")
+    client = Client(
+        HTTP_AUTHORIZATION=f"Token {api_token_create(user=user, name='m', expires_days=1)}"
+    )
     before = AuditEvent.objects.filter(kind="denial").count()
     # An empty JSON body: refused ones never read it; allowed ones may answer 400, 412 or 428.
     if method == "get":
         response = client.get(url)
     else:
-        response = getattr(client, method)(url, data=json.dumps({}), content_type="application/json")
+        response = getattr(client, method)(
+            url, data=json.dumps({}), content_type="application/json"
+        )
     if expected:
         assert response.status_code not in (401, 403), response.content
     else:
@@ -72,7 +76,8 @@ def test_anonymous_gets_401(method: str, url: str, needed: Any) -> None:
 @pytest.mark.django_db
 def test_refusal_does_not_reveal_names(make_connector) -> None:
     make_connector()
-    client = Client(HTTP_AUTHORIZATION=f"Token {api_token_create(user=make_user('nobody'), name='x', expires_days=1)}")
+    token = api_token_create(user=make_user("nobody"), name="x", expires_days=1)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
     real = client.get("/api/v1/connectors/hr_portal/")
     ghost = client.get("/api/v1/connectors/ghost/")
     assert real.status_code == ghost.status_code == 403
@@ -82,8 +87,16 @@ def test_refusal_does_not_reveal_names(make_connector) -> None:
 def test_token_acts_with_roles_not_more(make_connector) -> None:
     """A viewer's token reads but cannot create; granting the user a role widens the token."""
     viewer = make_user("viewer")
-    client = Client(HTTP_AUTHORIZATION=f"Token {api_token_create(user=viewer, name='v', expires_days=1)}")
+    client = Client(
+        HTTP_AUTHORIZATION=f"Token {api_token_create(user=viewer, name='v', expires_days=1)}"
+    )
     create = {"name": "later", "auth_config": "none"}
-    assert client.post("/api/v1/connectors/", create, content_type="application/json").status_code == 403
+    assert (
+        client.post("/api/v1/connectors/", create, content_type="application/json").status_code
+        == 403
+    )
     viewer.user_permissions.add(Permission.objects.get(codename="add_connector"))
-    assert client.post("/api/v1/connectors/", create, content_type="application/json").status_code == 201
+    assert (
+        client.post("/api/v1/connectors/", create, content_type="application/json").status_code
+        == 201
+    )

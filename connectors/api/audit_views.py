@@ -55,7 +55,7 @@ class AuditListView(ApiView):
         if not form.is_valid():
             raise validation_problem(
                 [
-                    {"field": name, "label": str(form.fields[name].label), "message": message}
+                    {"field": name, "label": str(form.fields[name].label), "message": str(message)}
                     for name, messages in form.errors.items()
                     for message in messages
                 ]
@@ -89,7 +89,11 @@ class AuditDetailView(ApiView):
     @extend_schema(
         operation_id="audit_retrieve",
         parameters=[OpenApiParameter("pk", int, location=OpenApiParameter.PATH)],
-        responses={200: schema.AuditEventDetailSerializer, (404, PROBLEM_TYPE): PROBLEM, **REFUSALS},
+        responses={
+            200: schema.AuditEventDetailSerializer,
+            (404, PROBLEM_TYPE): PROBLEM,
+            **REFUSALS,
+        },
     )
     def get(self, request: Request, pk: str) -> Response:
         # Any text routes here, so that a malformed id gets a problem answer, not Django's page.

@@ -54,7 +54,10 @@ class AuditedTokenAuthentication(TokenAuthentication):
                 action="api_token_expired",
                 user=auth_token.user,
                 summary=f"Expired API token {auth_token.name or '(unnamed)'} was presented",
-                details={"api_client": auth_token.name, "expired_at": auth_token.expiry.isoformat()},
+                details={
+                    "api_client": auth_token.name,
+                    "expired_at": auth_token.expiry.isoformat(),
+                },
             )
         return bool(super()._cleanup_token(auth_token))
 

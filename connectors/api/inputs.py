@@ -98,25 +98,30 @@ def body_read(body: Any, *, current: Connector | None) -> BodyRead:
     ]
     values: dict[str, Any] = {}
     if current is not None:
-        for name in CONNECTOR_FIELDS:
-            if name not in ALL_SECRET_FIELDS:
-                values[name] = getattr(current, name)
+        values = {n: getattr(current, n) for n in CONNECTOR_FIELDS if n not in ALL_SECRET_FIELDS}
+    values.update(_given_values(body, errors))
+    rows: dict[str, list[dict[str, Any]]] | None = None
+    if any(key in body for key in ROW_LISTS):
+        rows = {
+            kind: _read_rows(json_key, body.get(json_key, []), errors) or []
+            for json_key, kind in ROW_LISTS.items()
+        }
+    return BodyRead(values, rows, errors)
+
+
+def _given_values(body: dict[str, Any], errors: list[dict[str, str]]) -> dict[str, Any]:
+    """The fields the body names, typed; an explicit null secret becomes the form's clear box."""
+    values: dict[str, Any] = {}
     for name in CONNECTOR_FIELDS:
         if name not in body:
             continue
         if name in ALL_SECRET_FIELDS and body[name] is None:
-            values[f"{name}_clear"] = True  # explicit null clears the stored secret
+            values[f"{name}_clear"] = True
             continue
         value = _read_value(name, body[name], errors)
         if value is not None or name in NULLABLE_FIELDS:
             values[name] = value
-    rows: dict[str, list[dict[str, Any]]] | None = None
-    if any(key in body for key in ROW_LISTS):
-        rows = {}
-        for json_key, kind in ROW_LISTS.items():
-            read = _read_rows(json_key, body.get(json_key, []), errors)
-            rows[kind] = read or []
-    return BodyRead(values, rows, errors)
+    return values
 
 
 def stored_rows(stored: StoredConnector) -> dict[str, list[dict[str, Any]]]:

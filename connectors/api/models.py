@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from knox.models import AbstractAuthToken
 
@@ -9,8 +11,9 @@ from knox.models import AbstractAuthToken
 class ApiToken(AbstractAuthToken):
     """One personal token. The token itself is shown once; the database keeps its SHA-512."""
 
-    name = models.CharField(max_length=100, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Annotated: knox's base class is untyped, so the plugin cannot infer these.
+    name: models.CharField[str, str] = models.CharField(max_length=100, blank=True)
+    last_used_at: models.DateTimeField[Any, Any] = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "API token"

@@ -50,7 +50,12 @@ class ImportView(ApiView):
         operation_id="import",
         request=schema.ConnectorsFileSerializer,
         parameters=[PASSPHRASE],
-        responses={200: schema.ImportResultSerializer, (400, PROBLEM_TYPE): PROBLEM, (413, PROBLEM_TYPE): PROBLEM, **REFUSALS},
+        responses={
+            200: schema.ImportResultSerializer,
+            (400, PROBLEM_TYPE): PROBLEM,
+            (413, PROBLEM_TYPE): PROBLEM,
+            **REFUSALS,
+        },
     )
     def post(self, request: Request) -> Response:
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_IMPORT_BYTES:

@@ -31,7 +31,11 @@ from connectors.services import (
 )
 
 PROBLEM = OpenApiResponse(schema.ProblemSerializer, description="Problem details (RFC 9457)")
-REFUSALS = {(401, PROBLEM_TYPE): PROBLEM, (403, PROBLEM_TYPE): PROBLEM, (429, PROBLEM_TYPE): PROBLEM}
+REFUSALS = {
+    (401, PROBLEM_TYPE): PROBLEM,
+    (403, PROBLEM_TYPE): PROBLEM,
+    (429, PROBLEM_TYPE): PROBLEM,
+}
 MAX_PAGE_SIZE = 200
 
 
@@ -88,7 +92,7 @@ class ConnectorListView(ApiView):
         filters = ConnectorListFilters(**{**filters.__dict__, "sort": "name"})
         queryset = connector_list(filters=filters)
         paginator = NameCursorPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)  # type: ignore[arg-type]
+        page = paginator.paginate_queryset(queryset, request, view=self)
         now = timezone.now()
         return paginator.get_paginated_response(
             [connector_summary_json(c, now=now) for c in page or []]
@@ -97,7 +101,12 @@ class ConnectorListView(ApiView):
     @extend_schema(
         operation_id="connectors_create",
         request=schema.ConnectorInSerializer,
-        responses={201: schema.ConnectorSerializer, (400, PROBLEM_TYPE): PROBLEM, (409, PROBLEM_TYPE): PROBLEM, **REFUSALS},
+        responses={
+            201: schema.ConnectorSerializer,
+            (400, PROBLEM_TYPE): PROBLEM,
+            (409, PROBLEM_TYPE): PROBLEM,
+            **REFUSALS,
+        },
     )
     def post(self, request: Request) -> Response:
         check, errors = connector_body_check(request.data, current=None)
@@ -183,7 +192,13 @@ class ConnectorDetailView(ApiView):
     @extend_schema(
         operation_id="connectors_destroy",
         parameters=[NAME, IF_MATCH],
-        responses={204: None, (404, PROBLEM_TYPE): PROBLEM, (412, PROBLEM_TYPE): PROBLEM, (428, PROBLEM_TYPE): PROBLEM, **REFUSALS},
+        responses={
+            204: None,
+            (404, PROBLEM_TYPE): PROBLEM,
+            (412, PROBLEM_TYPE): PROBLEM,
+            (428, PROBLEM_TYPE): PROBLEM,
+            **REFUSALS,
+        },
     )
     def delete(self, request: Request, name: str) -> Response:
         connector = _connector(name)
@@ -208,7 +223,12 @@ class ConnectorTestView(ApiView):
         operation_id="connectors_test",
         parameters=[NAME],
         request=None,
-        responses={200: schema.TestSummarySerializer, (404, PROBLEM_TYPE): PROBLEM, (409, PROBLEM_TYPE): PROBLEM, **REFUSALS},
+        responses={
+            200: schema.TestSummarySerializer,
+            (404, PROBLEM_TYPE): PROBLEM,
+            (409, PROBLEM_TYPE): PROBLEM,
+            **REFUSALS,
+        },
     )
     def post(self, request: Request, name: str) -> Response:
         connector = get_object_or_404(Connector, name=name)
