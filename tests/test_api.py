@@ -402,3 +402,37 @@ def test_session_needs_csrf(admin_user) -> None:
     browser.force_login(admin_user)
     assert browser.get("/api/v1/connectors/").status_code == 200
     assert send(browser, "post", "/api/v1/connectors/", NEW).status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin", "superuser"])
+def test_no_secret_in_any_response_for_any_role(role: str, make_connector, admin_user) -> None:
+    """Every readable endpoint, after creating, editing and testing through the API."""
+    writer = token_client(admin_user, "writer")
+    made = make_connector(
+        rows={"headers": [{"key": "X-Api-Secret", "value": "row-secret-1", "sensitive": True}]}
+    )
+    url = f"/api/v1/connectors/{made.name}/"
+    etag = writer.get(url)["ETag"]
+    edit = {"oauth2_client_secret": "new-secret-9", "display_name": "with secrets"}
+    assert send(writer, "patch", url, edit, **{"If-Match": etag}).status_code == 200
+    assert send(writer, "post", "/api/v1/connectors/", NEW).status_code == 201
+    user = make_user("admin" if role == "superuser" else role, f"reader_{role}")
+    if role == "superuser":
+        user.is_superuser = True
+        user.save()
+    reader = token_client(user, "reader")
+    event_ids = AuditEvent.objects.values_list("id", flat=True)
+    paths = [
+        "/api/v1/connectors/",
+        url,
+        "/api/v1/connectors/billing/",
+        f"{url}runs/",
+        "/api/v1/audit/?page_size=200",
+        "/api/v1/export/",
+        *(f"/api/v1/audit/{pk}/" for pk in event_ids),
+    ]
+    for path in paths:
+        text = reader.get(path).content.decode()
+        for secret in SECRETS:
+            assert secret not in text, (path, secret)
