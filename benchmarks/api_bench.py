@@ -71,9 +71,10 @@ def main() -> None:
     count, html_median, p95 = list_bench.measure(page_client, "/connectors/")
     label = f"HTML list page ({html_size} rows)"
     print(f"{label:<44} {count:>7} {html_median:>9.1f} {p95:>7.1f}")
-    same = api_medians.get(html_size) or list_bench.measure(
-        api_client, f"/api/v1/connectors/?page_size={html_size}"
-    )[1]
+    same = (
+        api_medians.get(html_size)
+        or list_bench.measure(api_client, f"/api/v1/connectors/?page_size={html_size}")[1]
+    )
     ratio = same / html_median
     print(f"\nqueries at every page size: {sorted(counts)} (same: {len(counts) == 1})")
     print(f"API / HTML median at {html_size} rows: {ratio:.2f}x (limit {LIMIT_RATIO}x)")

@@ -384,6 +384,7 @@ def test_rate_limit_per_token(admin_user, settings) -> None:
         assert int(limited["Retry-After"]) >= 1
         assert limited["Content-Type"] == "application/problem+json"
         assert two.get("/api/v1/connectors/").status_code == 200  # its own bucket
+    assert AuditEvent.objects.filter(kind="denial", action="rate_limited").count() == 1
     del api_settings
 
 

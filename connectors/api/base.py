@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from audit.services import AuditWriteError, audit_via, audit_via_note
 from connectors.api.auth import token_of
+from connectors.api.permissions import record_refusal
 from connectors.api.problems import Problem
 from connectors.fields import SecretDecryptionError
 
@@ -45,6 +46,11 @@ class ApiView(APIView):
                 title="Bad request",
                 detail="The address contains a NUL character (%00); nothing was looked up.",
             )
+
+    def throttled(self, request: Any, wait: float | None) -> None:
+        """Over the token's rate: recorded like every other refusal, then 429 + Retry-After."""
+        record_refusal(request, self, (), action="rate_limited")
+        super().throttled(request, wait)
 
     def handle_exception(self, exc: Exception) -> Any:
         if isinstance(exc, AuditWriteError):

@@ -29,15 +29,20 @@ class RolePermission(BasePermission):
         return False
 
 
-def record_refusal(request: Any, view: Any, required: tuple[str, ...]) -> None:
-    """A signed-in caller's refused request, in the audit log (the refusal stands regardless)."""
-    user = request.user
+def record_refusal(
+    request: Any, view: Any, required: tuple[str, ...], *, action: str = "permission_denied"
+) -> None:
+    """A refused request, in the audit log (the refusal stands regardless)."""
+    user = request.user if request.user.is_authenticated else None
     with contextlib.suppress(AuditWriteError):  # audit_record logged it loudly
         audit_record(
             kind="denial",
-            action="permission_denied",
+            action=action,
             user=user,
             connector_name=refusal_text(str(view.kwargs.get("name", ""))[:64]),
-            summary=refusal_text(f"{user.get_username()} may not {request.method} {request.path}"),
+            summary=refusal_text(
+                f"{user.get_username() if user else 'anonymous'} may not "
+                f"{request.method} {request.path}"
+            ),
             details={"permission": list(required), "path": refusal_text(request.path)},
         )

@@ -16,9 +16,11 @@ def test_docs_render_under_the_csp(violations, logged_in_page, live_server) -> N
     external: list[str] = []
     page.on(
         "request",
-        lambda request: None
-        if request.url.startswith(live_server.url) or request.url.startswith("data:")
-        else external.append(request.url),
+        lambda request: (
+            None
+            if request.url.startswith(live_server.url) or request.url.startswith("data:")
+            else external.append(request.url)
+        ),
     )
     page.goto(f"{live_server.url}/api/docs/")
     # Swagger UI drew the operations from /api/schema/: its script ran, from a file.
