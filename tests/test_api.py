@@ -437,3 +437,16 @@ def test_no_secret_in_any_response_for_any_role(role: str, make_connector, admin
         text = reader.get(path).content.decode()
         for secret in SECRETS:
             assert secret not in text, (path, secret)
+
+
+@pytest.mark.django_db
+def test_schema_endpoint_needs_a_caller(admin_user) -> None:
+    assert Client().get("/api/schema/").status_code == 401
+    served = token_client(admin_user).get("/api/schema/?format=json")
+    assert served.status_code == 200 and "/api/v1/connectors/" in served.content.decode()
+    docs = Client()
+    assert docs.get("/api/docs/").status_code == 302  # the sign-in page first
+    docs.force_login(admin_user)
+    page = docs.get("/api/docs/")
+    assert page.status_code == 200 and b"<style>" not in page.content
+    assert b"swagger-ui-bundle.js" in page.content and b"cdn" not in page.content.lower()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.http.response import HttpResponseBase
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -47,7 +47,8 @@ urlpatterns = [
     path("v1/export/", api(transfer_views.ExportView.as_view()), name="api-export"),
     path("schema/", api(SpectacularAPIView.as_view()), name="api-schema"),
     # The docs page is a page: without a session it goes to the sign-in page.
-    path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
+    # (DRF marks its views login_not_required; this page redirects like the other pages.)
+    path("docs/", login_required(DocsView.as_view(url_name="api-schema")), name="api-docs"),
     path("tokens/", tokens.token_page, name="api-tokens"),
     path("tokens/<str:key>/revoke/", tokens.token_revoke, name="api-token-revoke"),
 ]
