@@ -115,5 +115,5 @@ def test_schemathesis_against_the_live_server(live_server, tmp_path: Path, make_
     with mock.patch(
         "rest_framework.throttling.SimpleRateThrottle.THROTTLE_RATES", {"token": "100000/min"}
     ):
-        result = subprocess.run(command, capture_output=True, text=True, timeout=170)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=170, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
