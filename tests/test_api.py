@@ -450,3 +450,10 @@ def test_schema_endpoint_needs_a_caller(admin_user) -> None:
     page = docs.get("/api/docs/")
     assert page.status_code == 200 and b"<style>" not in page.content
     assert b"swagger-ui-bundle.js" in page.content and b"cdn" not in page.content.lower()
+
+
+@pytest.mark.django_db
+def test_unicode_digits_are_not_ids(admin_api) -> None:
+    """Found by schemathesis: "³".isdigit() is true, but no id."""
+    assert admin_api.get("/api/v1/audit/%C2%B3/").status_code == 404
+    assert admin_api.get("/api/v1/audit/?before=%C2%B3&page_size=%C2%B2").status_code == 200

@@ -25,7 +25,8 @@ MAX_ID = 2**63 - 1
 
 
 def _positive_int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 19 else None
+    # isascii: "³".isdigit() is true, but int() refuses it.
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 AUDIT_PARAMETERS = [
@@ -97,7 +98,7 @@ class AuditDetailView(ApiView):
     )
     def get(self, request: Request, pk: str) -> Response:
         # Any text routes here, so that a malformed id gets a problem answer, not Django's page.
-        if not pk.isdigit() or len(pk) > 19 or int(pk) > MAX_ID:
+        if not (pk.isascii() and pk.isdigit()) or len(pk) > 19 or int(pk) > MAX_ID:
             raise Http404
         event = get_object_or_404(AuditEvent, pk=pk)
         details = details_redact(event.details, secrets=connector_secrets_by_id(event.connector_id))
