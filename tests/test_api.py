@@ -66,6 +66,7 @@ def test_create_read_secrets_write_only(admin_api) -> None:
     data = body(created)
     assert data["bearer_token"] == {"stored": True}
     assert data["basic_password"] is None
+    assert data["enabled"] is True  # omitted: the model's default
     assert created["ETag"] == f'"{Connector.objects.get(name="billing").pk}-1"'
     got = admin_api.get("/api/v1/connectors/billing/")
     assert got.status_code == 200 and got["ETag"] == created["ETag"]

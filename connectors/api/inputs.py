@@ -96,7 +96,8 @@ def body_read(body: Any, *, current: Connector | None) -> BodyRead:
         for key in body
         if key not in ACCEPTED_KEYS
     ]
-    values: dict[str, Any] = {}
+    # A new connector is enabled unless the body says otherwise (the model's default, as import).
+    values: dict[str, Any] = {"enabled": True}
     if current is not None:
         values = {n: getattr(current, n) for n in CONNECTOR_FIELDS if n not in ALL_SECRET_FIELDS}
     values.update(_given_values(body, errors))
