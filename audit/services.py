@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import time
@@ -32,6 +33,29 @@ from audit.sanitize import (
 logger = logging.getLogger("audit")
 
 KINDS = frozenset(AuditEvent.Kind.values)
+
+# How the acting user reached the app when it was not a page, e.g. {"channel": "api",
+# "api_client": "deploy bot"} (the API token's name): every record written meanwhile says so.
+_VIA: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "audit_via", default=None
+)
+
+
+@contextlib.contextmanager
+def audit_via(**via: str) -> Iterator[None]:
+    """Mark every record written inside the block with how it came: its source and details."""
+    reset = _VIA.set(dict(via))
+    try:
+        yield
+    finally:
+        _VIA.reset(reset)
+
+
+def audit_via_note(**more: str) -> None:
+    """Add to the channel of the current audit_via block (e.g. once the caller is known)."""
+    current = _VIA.get()
+    if current is not None:
+        current.update(more)
 
 
 class AuditWriteError(RuntimeError):
@@ -214,6 +238,10 @@ def _new_event(
     if not action:
         raise ValueError("an audit record needs an action")
     user_id, username = _user_fields(user)
+    via = _VIA.get()
+    if via:
+        source = source or via.get("channel", "")
+        details = {**(details or {}), "via": via}
     return AuditEvent(
         kind=kind,
         action=str(action)[:32],

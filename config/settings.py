@@ -422,3 +422,50 @@ INSTALLED_APPS += ["django_celery_beat"]
 # Load balancers probe /healthz over plain HTTP; it must answer instead of redirecting.
 SECURE_REDIRECT_EXEMPT = [r"^healthz(/live)?$"]
 HEALTHZ_TIMEOUT = env_positive("HEALTHZ_TIMEOUT", "1")
+
+# --- The JSON API (README "API"): DRF, drf-spectacular, knox personal tokens, throttling ---
+INSTALLED_APPS += [
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "connectors.api",
+]
+# Personal tokens carry a name and a last-used time: the API app's own model (knox is swappable).
+KNOX_TOKEN_MODEL = "api.ApiToken"
+REST_KNOX = {
+    # A token lives 90 days unless its creator chooses otherwise; None would be "never".
+    "TOKEN_TTL": timedelta(days=env_positive("API_TOKEN_DAYS", "90")),
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_PREFIX": "cc_",
+    "AUTO_REFRESH": False,
+}
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "connectors.api.auth.AuditedTokenAuthentication",
+        # The browser's session, with CSRF enforced on unsafe methods (DRF's SessionAuthentication).
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["connectors.api.permissions.RolePermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["connectors.api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_RATE_LIMIT", "600/min")},
+    "EXCEPTION_HANDLER": "connectors.api.problems.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Connector Console API",
+    "DESCRIPTION": "Connectors, connection tests, the audit log, import and export. Secrets are "
+    'write-only: a response shows a stored one as {"stored": true}.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are for signed-in users and token holders only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the vendored files of drf-spectacular-sidecar: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+}

@@ -17,6 +17,7 @@ urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("fleet/", include("connectors.fleet_urls")),
     path("audit/", include("audit.urls")),
+    path("api/", include("connectors.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.models import TestRun
+from audit.run_summary import testrun_summary
 from connectors.connection_test import connector_test
 from connectors.models import Connector
 from connectors.rules import TestRefused
@@ -52,33 +53,5 @@ class Command(BaseCommand):
             sys.exit(1)
 
 
-def summary_dict(run: TestRun) -> dict[str, Any]:
-    """The documented JSON shape of a test run."""
-    token = run.token or None
-    return {
-        "connector": run.connector_name,
-        "ok": run.ok,
-        "outcome": run.outcome,
-        "message": run.message,
-        "client_authentication_used": run.client_authentication_used or None,
-        "attempts": [
-            {
-                "client_authentication": a.client_authentication,
-                "status_code": a.status_code,
-                "outcome": a.outcome,
-                "message": a.message,
-                "duration_ms": a.duration_ms,
-            }
-            for a in run.attempts.all()
-        ],
-        "token": (
-            {
-                "token_type": token.get("token_type"),
-                "expires_in": token.get("expires_in"),
-                "scope": token.get("scope"),
-                "refresh_token_issued": token.get("refresh_token_issued"),
-            }
-            if token
-            else None
-        ),
-    }
+# The builder is shared with the API (POST /api/v1/connectors/{name}/test/).
+summary_dict = testrun_summary
