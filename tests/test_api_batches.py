@@ -179,3 +179,12 @@ def test_an_unknown_or_malformed_batch_id_is_a_404_problem(viewer, pk):
     response = api(viewer).get(f"{URL}{pk}/")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_the_schema_names_each_state_choice_set_after_its_source(settings):
+    from connectors.health import HealthState
+
+    names = settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
+    assert names["StateEnum"] == [state.value for state in HealthState]
+    assert names["BatchStateEnum"] == Batch.State.values
+    assert names["BatchItemStateEnum"] == BatchItem.State.values
