@@ -47,7 +47,7 @@ def _selected(request: HttpRequest) -> tuple[list[int], str]:
         ids = [connector.pk for connector in connector_list(filters=filters)]
         return ids[:MAX_SELECTED], filter_description(request.POST)
     raw = request.POST.getlist("ids")[:MAX_SELECTED]
-    wanted = [int(value) for value in raw if value.isdigit()]
+    wanted = [int(value) for value in raw if value.isascii() and value.isdigit()]
     ids = list(Connector.objects.filter(pk__in=wanted).values_list("pk", flat=True))
     return ids, f"{len(ids)} selected"
 
