@@ -131,9 +131,7 @@ def test_badly_typed_bodies_are_refused_field_by_field(fleet, operator, body, fi
     assert nothing_created()
 
 
-def test_an_unreachable_runner_is_a_503_and_nothing_is_created(
-    fleet, operator, celery_broker_down
-):
+def test_an_unreachable_runner_is_a_503_and_nothing_is_created(fleet, operator, celery_broker_down):
     response = start(api(operator), {})
     assert response.status_code == 503, response.content
     assert response["Content-Type"] == "application/problem+json"
