@@ -99,4 +99,5 @@ def id_or_none(text: str) -> int | None:
     """An id as the older ?connector=ID and ?user=ID links carry it (digits only)."""
     # Connector names start with a letter, so digits are an id. A username made only of digits
     # reads as an id too, as it always did in these links.
-    return int(text) if text.isdigit() and 0 < len(text) < 19 and int(text) > 0 else None
+    ok = text.isascii() and text.isdigit() and 0 < len(text) < 19
+    return int(text) if ok and int(text) > 0 else None

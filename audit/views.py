@@ -80,7 +80,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def _positive_int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 19 else None
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def _filter_form(request: HttpRequest) -> AuditFilterForm:

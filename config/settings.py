@@ -468,4 +468,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Several fields are named "state" (health, batch, batch item): name each choice set. The
+    # health states keep the name the schema first gave them (generated clients use it).
+    "ENUM_NAME_OVERRIDES": {
+        "StateEnum": ["passing", "failing", "never", "stale"],
+        "BatchStateEnum": ["running", "cancelled", "finished"],
+        "BatchItemStateEnum": ["pending", "running", "done", "skipped", "lost"],
+    },
 }

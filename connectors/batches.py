@@ -23,14 +23,18 @@ from typing import Any, cast
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent, TestRun
 from audit.services import AuditWriteError, audit_record
 from connectors.connection_test import connector_test, connector_test_rate_check
+from connectors.explain import outcome_text
+from connectors.health import HealthState
 from connectors.models import Connector
 from connectors.models_batch import Batch, BatchItem
 from connectors.rules.testing import TestRefused
+from connectors.selectors import ConnectorListFilters, connector_list
 from connectors.services import acting_user
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,11 @@ logger = logging.getLogger(__name__)
 MAX_CLAIMS = 2
 OPEN_STATES = (BatchItem.State.PENDING, BatchItem.State.RUNNING)
 LOCK_FRIENDLY_SWITCH_INTERVAL = 0.0005
+RUNNER_UNREACHABLE_TEXT = (
+    "Nothing was started: the background runner is not reachable. Try again in a minute; if it "
+    "keeps failing, tell an administrator (the worker or its broker is down)."
+)
+HEALTH_CHOICES = tuple(state.value for state in HealthState)
 
 
 def _lease() -> dt.timedelta:
@@ -362,3 +371,93 @@ def batch_items(*, batch: Batch, after: int = 0) -> list[BatchItem]:
 def batch_list(*, limit: int = 20) -> list[Batch]:
     """The most recent batches."""
     return list(Batch.objects.order_by("-id")[:limit])
+
+
+# --- Choosing connectors: connectors_test_all's filter, shared with POST /api/v1/batches/ -----
+
+
+class BatchSelectionError(ValueError):
+    """The filter names unknown connectors, or matches none; the message says which."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def batch_connector_ids(*, names: Sequence[str], health: str | None, search: str) -> list[int]:
+    """Connectors matching the list filter (search, health), limited to `names` when given."""
+    filters = ConnectorListFilters(query=search.strip(), health=health or "")
+    queryset = connector_list(filters=filters)
+    if names:
+        known = set(Connector.objects.filter(name__in=names).values_list("name", flat=True))
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise BatchSelectionError(
+                f"No connector named {', '.join(unknown)}.", field="connector"
+            )
+        wanted = set(names)
+        ids = [c.pk for c in queryset if c.name in wanted]
+    else:
+        ids = [c.pk for c in queryset]
+    if not ids:
+        raise BatchSelectionError("No connector matches.", field="request")
+    return ids
+
+
+def batch_filter_description(*, names: Sequence[str], health: str | None, search: str) -> str:
+    """The selection in words, stored on the batch."""
+    parts = [f"connector={name}" for name in names]
+    if health:
+        parts.append(f"health={health}")
+    if search:
+        parts.append(f"q={search}")
+    return ", ".join(parts) or "all connectors"
+
+
+# --- The progress document: the batch page polls it, GET /api/v1/batches/{id}/ returns it ----
+
+
+def batch_item_json(item: BatchItem) -> dict[str, Any]:
+    """One item of the progress document."""
+    text = outcome_text(item.outcome) if item.outcome else None
+    return {
+        "id": item.pk,
+        "connector": item.connector_name,
+        "url": reverse("connectors:detail", args=[item.connector_name]),
+        "state": item.state,
+        "state_label": item.get_state_display(),
+        "ok": item.ok,
+        "outcome": item.outcome,
+        "outcome_label": text.label if text else item.outcome,
+        "duration_ms": item.duration_ms,
+    }
+
+
+def progress_json(progress: BatchProgress) -> dict[str, Any]:
+    """The counts of the JSON document the batch page polls."""
+    batch = progress.batch
+    return {
+        "batch": batch.pk,
+        "state": batch.state,
+        "state_label": batch.get_state_display(),
+        "total": batch.total,
+        "finished": progress.finished_count,
+        "percent": progress.percent,
+        "ok": progress.ok,
+        "failed": progress.failed,
+        "counts": progress.counts,
+        "by_outcome": progress.by_outcome,
+    }
+
+
+def batch_progress_document(*, batch: Batch) -> dict[str, Any]:
+    """Reap lost tests, then the batch's counts and every item (the page's progress JSON).
+
+    Looking at a batch finds tests whose worker died, so the batch can still finish; requeueing
+    them raises RunnerUnreachable when the broker is down.
+    """
+    batch_reap(batch_id=batch.pk)
+    batch.refresh_from_db()
+    document = progress_json(batch_progress(batch=batch))
+    document["items"] = [batch_item_json(item) for item in batch_items(batch=batch)]
+    return document

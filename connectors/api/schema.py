@@ -16,6 +16,7 @@ from connectors.domain import ALL_SECRET_FIELDS, CONNECTOR_FIELDS
 # The health states and auth configs, as the list's filters take them.
 from connectors.health import HealthState
 from connectors.models import AuthConfig, Connector
+from connectors.models_batch import Batch, BatchItem
 
 
 class StoredSerializer(serializers.Serializer):
@@ -260,3 +261,51 @@ class RunPageSerializer(serializers.Serializer):
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
     results = RunSerializer(many=True)
+
+
+class BatchStartSerializer(serializers.Serializer):
+    """connectors_test_all's filter: every connector matching it (all when empty)."""
+
+    connector = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        allow_null=True,
+        help_text="Connector names to test (default: every connector matching the filter).",
+    )
+    health = serializers.ChoiceField(
+        choices=[s.value for s in HealthState], required=False, allow_null=True
+    )
+    search = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="Name, display name or base URL text.",
+    )
+
+
+class BatchItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    connector = serializers.CharField()
+    url = serializers.CharField(help_text="The connector's page.")
+    state = serializers.ChoiceField(choices=BatchItem.State.values)
+    state_label = serializers.CharField()
+    ok = serializers.BooleanField(allow_null=True)
+    outcome = serializers.CharField(allow_blank=True, allow_null=True)
+    outcome_label = serializers.CharField(allow_blank=True, allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+
+
+class BatchProgressSerializer(serializers.Serializer):
+    """The batch page's progress document: counts, outcomes and every item."""
+
+    batch = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=Batch.State.values)
+    state_label = serializers.CharField()
+    total = serializers.IntegerField()
+    finished = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    ok = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    by_outcome = serializers.DictField(child=serializers.IntegerField())
+    items = BatchItemSerializer(many=True)

@@ -9,7 +9,7 @@ from django.http.response import HttpResponseBase
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from connectors.api import audit_views, tokens, transfer_views, views
+from connectors.api import audit_views, batch_views, tokens, transfer_views, views
 
 
 class DocsView(SpectacularSwaggerSplitView):
@@ -41,6 +41,8 @@ urlpatterns = [
         api(views.ConnectorRunsView.as_view()),
         name="api-connector-runs",
     ),
+    path("v1/batches/", api(batch_views.BatchListView.as_view()), name="api-batches"),
+    path("v1/batches/<str:pk>/", api(batch_views.BatchDetailView.as_view()), name="api-batch"),
     path("v1/audit/", api(audit_views.AuditListView.as_view()), name="api-audit"),
     path("v1/audit/<str:pk>/", api(audit_views.AuditDetailView.as_view()), name="api-audit-event"),
     path("v1/import/", api(transfer_views.ImportView.as_view()), name="api-import"),

@@ -65,6 +65,17 @@ FILTER_PARAMETERS = [
 ]
 
 
+def rate_limited_problem(exc: TestRateLimited) -> Problem:
+    """429: the connection tests' own limit, the same as the pages'."""
+    return Problem(
+        status_code=429,
+        title="Too many connection tests",
+        detail=str(exc),
+        kind="rate-limited",
+        headers={"Retry-After": str(max(1, exc.retry_after))},
+    )
+
+
 def _connector(name: str) -> Connector:
     return get_object_or_404(connector_detail_queryset().prefetch_related("params"), name=name)
 
@@ -239,14 +250,7 @@ class ConnectorTestView(ApiView):
         except TestRefused as exc:
             raise Problem(status_code=409, title="Test refused", detail=str(exc)) from None
         except TestRateLimited as exc:
-            # The connection tests' own limit, the same as the pages'.
-            raise Problem(
-                status_code=429,
-                title="Too many connection tests",
-                detail=str(exc),
-                kind="rate-limited",
-                headers={"Retry-After": str(max(1, exc.retry_after))},
-            ) from None
+            raise rate_limited_problem(exc) from None
         return Response(testrun_summary(outcome.run))
 
 

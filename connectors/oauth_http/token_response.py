@@ -82,6 +82,11 @@ def _parse_document(text: str, media_type: str, response_type: str) -> dict[str,
     return None
 
 
+def _is_index(part: str) -> bool:
+    """A list index in a dotted key: ASCII digits only ("³".isdigit() is true; int() refuses it)."""
+    return part.isascii() and part.isdigit() and len(part) < 10
+
+
 def _lookup(document: dict[str, Any], dotted_key: str) -> Any:
     """Follow a dotted path ("data.token"); a literal key containing dots wins."""
     if dotted_key in document:
@@ -90,7 +95,7 @@ def _lookup(document: dict[str, Any], dotted_key: str) -> Any:
     for part in dotted_key.split("."):
         if isinstance(current, dict) and part in current:
             current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+        elif isinstance(current, list) and _is_index(part) and int(part) < len(current):
             current = current[int(part)]
         else:
             return None

@@ -379,7 +379,7 @@ class Transport:
     def _read_body(self, response: requests.Response) -> tuple[bytes, bool]:
         cap = self.max_body_bytes
         declared = response.headers.get("Content-Length", "").strip()
-        if declared.isdigit() and int(declared) > cap:
+        if declared.isascii() and declared.isdigit() and int(declared) > cap:
             return b"", True
         received = bytearray()
         while True:

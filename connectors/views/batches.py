@@ -16,24 +16,21 @@ from django.views import View
 from audit.services import AuditWriteError
 from config.celery import UNREACHABLE_MESSAGE, RunnerUnreachable
 from connectors.batches import (
-    BatchProgress,
+    RUNNER_UNREACHABLE_TEXT,
     batch_cancel,
     batch_items,
     batch_progress,
+    batch_progress_document,
     batch_reap,
     batch_start,
+    progress_json,
 )
 from connectors.connection_test import TestRateLimited
-from connectors.explain import outcome_text
 from connectors.models import Connector
 from connectors.models_batch import Batch, BatchItem
 from connectors.selectors import FILTER_PARAMS, ConnectorListFilters, connector_list
 from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
 
-RUNNER_UNREACHABLE_TEXT = (
-    "Nothing was started: the background runner is not reachable. Try again in a minute; if it "
-    "keeps failing, tell an administrator (the worker or its broker is down)."
-)
 MAX_SELECTED = 10_000
 
 
@@ -50,7 +47,7 @@ def _selected(request: HttpRequest) -> tuple[list[int], str]:
         ids = [connector.pk for connector in connector_list(filters=filters)]
         return ids[:MAX_SELECTED], filter_description(request.POST)
     raw = request.POST.getlist("ids")[:MAX_SELECTED]
-    wanted = [int(value) for value in raw if value.isdigit()]
+    wanted = [int(value) for value in raw if value.isascii() and value.isdigit()]
     ids = list(Connector.objects.filter(pk__in=wanted).values_list("pk", flat=True))
     return ids, f"{len(ids)} selected"
 
@@ -90,38 +87,6 @@ class BatchStartView(ConnectorPermissionMixin, View):
         return HttpResponseRedirect(reverse("connectors:batch", args=[batch.pk]))
 
 
-def _item_json(item: BatchItem) -> dict[str, Any]:
-    text = outcome_text(item.outcome) if item.outcome else None
-    return {
-        "id": item.pk,
-        "connector": item.connector_name,
-        "url": reverse("connectors:detail", args=[item.connector_name]),
-        "state": item.state,
-        "state_label": item.get_state_display(),
-        "ok": item.ok,
-        "outcome": item.outcome,
-        "outcome_label": text.label if text else item.outcome,
-        "duration_ms": item.duration_ms,
-    }
-
-
-def progress_json(progress: BatchProgress) -> dict[str, Any]:
-    """The JSON document the batch page polls."""
-    batch = progress.batch
-    return {
-        "batch": batch.pk,
-        "state": batch.state,
-        "state_label": batch.get_state_display(),
-        "total": batch.total,
-        "finished": progress.finished_count,
-        "percent": progress.percent,
-        "ok": progress.ok,
-        "failed": progress.failed,
-        "counts": progress.counts,
-        "by_outcome": progress.by_outcome,
-    }
-
-
 class BatchDetailView(ConnectorPermissionMixin, View):
     """A batch's page: who, when, which filter, progress and results (works without JS)."""
 
@@ -151,11 +116,7 @@ class BatchProgressView(ConnectorPermissionMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         batch = get_object_or_404(Batch, pk=pk)
-        batch_reap(batch_id=batch.pk)
-        batch.refresh_from_db()
-        document = progress_json(batch_progress(batch=batch))
-        document["items"] = [_item_json(item) for item in batch_items(batch=batch)]
-        return JsonResponse(document)
+        return JsonResponse(batch_progress_document(batch=batch))
 
 
 class BatchCancelView(ConnectorPermissionMixin, View):
@@ -175,9 +136,11 @@ class BatchCancelView(ConnectorPermissionMixin, View):
 
 
 __all__ = [
+    "RUNNER_UNREACHABLE_TEXT",
     "UNREACHABLE_MESSAGE",
     "BatchCancelView",
     "BatchDetailView",
     "BatchProgressView",
     "BatchStartView",
+    "progress_json",
 ]

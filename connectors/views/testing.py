@@ -148,7 +148,9 @@ class ConnectorPinView(ConnectorPermissionMixin, View):
         method = request.POST.get("method", "")
         label = dict(ClientAuthentication.choices).get(method)
         version = request.POST.get("version", "")
-        if not method or label is None or not version.isdigit():
+        # ASCII digits only: "³".isdigit() is true but int() refuses it (and 5,000 digits too).
+        digits = version.isascii() and version.isdigit() and len(version) < 19
+        if not method or label is None or not digits:
             messages.error(request, "Run the test again, then pin the method it found.")
             return redirect(connector.get_absolute_url())
         try:

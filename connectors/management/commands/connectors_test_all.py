@@ -11,6 +11,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.celery import RunnerUnreachable
 from connectors.batches import (
+    HEALTH_CHOICES,
+    BatchSelectionError,
+    batch_connector_ids,
+    batch_filter_description,
     batch_items,
     batch_progress,
     batch_run_local,
@@ -18,10 +22,7 @@ from connectors.batches import (
     batch_wait,
     workers_reachable,
 )
-from connectors.health import HealthState
-from connectors.models import Connector
 from connectors.models_batch import Batch
-from connectors.selectors import ConnectorListFilters, connector_list
 
 
 class Command(BaseCommand):
@@ -36,7 +37,7 @@ class Command(BaseCommand):
             "--connector", action="append", default=[], metavar="NAME",
             help="A connector to test (repeat for more). Default: every connector.",
         )  # fmt: skip
-        parser.add_argument("--health", choices=[state.value for state in HealthState])
+        parser.add_argument("--health", choices=list(HEALTH_CHOICES))
         parser.add_argument("--search", default="", help="Name, display name or base URL text.")
         parser.add_argument(
             "--concurrency", type=int, default=8,
@@ -47,23 +48,15 @@ class Command(BaseCommand):
         )
 
     def _connector_ids(self, names: list[str], health: str | None, search: str) -> list[int]:
-        filters = ConnectorListFilters(query=search.strip(), health=health or "")
-        queryset = connector_list(filters=filters)
-        if names:
-            known = set(Connector.objects.filter(name__in=names).values_list("name", flat=True))
-            unknown = sorted(set(names) - known)
-            if unknown:
-                raise CommandError(f"No connector named {', '.join(unknown)}.", returncode=2)
-            wanted = set(names)
-            return [c.pk for c in queryset if c.name in wanted]
-        return [c.pk for c in queryset]
+        try:
+            return batch_connector_ids(names=names, health=health, search=search)
+        except BatchSelectionError as exc:
+            raise CommandError(str(exc), returncode=2) from None
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["concurrency"] < 1:
             raise CommandError("--concurrency must be 1 or more.", returncode=2)
         ids = self._connector_ids(options["connector"], options["health"], options["search"])
-        if not ids:
-            raise CommandError("No connector matches.", returncode=2)
         described = describe(options)
         say = self.stderr.write if options["as_json"] else self.stdout.write
         started = time.monotonic()
@@ -119,12 +112,9 @@ class Command(BaseCommand):
 
 def describe(options: dict[str, Any]) -> str:
     """The command's selection in words, stored on the batch."""
-    parts = [f"connector={name}" for name in options["connector"]]
-    if options["health"]:
-        parts.append(f"health={options['health']}")
-    if options["search"]:
-        parts.append(f"q={options['search']}")
-    return ", ".join(parts) or "all connectors"
+    return batch_filter_description(
+        names=options["connector"], health=options["health"], search=options["search"]
+    )
 
 
 def summary(batch: Batch, duration_ms: int) -> dict[str, Any]:
