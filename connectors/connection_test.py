@@ -474,7 +474,7 @@ def _record(
         # Before the chain-head lock, in the same transaction: the connector's health row moves
         # with the run (form tests skip), and a batch marks its item done.
         connector_health_record(connector_id=connector.pk, run=stored)
-        # After the commit: a notice if the health row now shows a change of state.
+        # A change of state claims its notice here; the notice goes out after the commit.
         notify_after_record(connector_id=connector.pk, run=stored)
         if on_recorded is not None:
             on_recorded(stored)

@@ -6,8 +6,9 @@ Events:
 - connector.recovered: the next pass, only when a failing notice was sent;
 - secret.expiring: a Client Secret expiring in 30, 7 and 1 days, each once per date.
 
-Transitions are read from the health row after the recording transaction commits
-(`notify_after_record`, called from the recording hook), so a rolled-back run notifies nobody.
+Transitions are claimed in the recording transaction, right after the health row moves
+(`notify_after_record`, called from the recording hook), and sent once it commits: a
+rolled-back run claims and notifies nothing, and a pass costs no commit of its own.
 Which people hear about a connector: the rule of its owner team, else the default rule (team "").
 Deliveries run as Celery tasks (connectors.tasks_notify); each delivery and each failure is
 an audit record naming the webhook's host only, never its URL (the URL is a secret).
@@ -60,23 +61,39 @@ def fail_threshold() -> int:
 
 
 def notify_after_record(*, connector_id: int | None, run: Any) -> None:
-    """From the recording transaction: look for a transition once it has committed."""
+    """From the recording transaction: claim the notice a transition calls for, send it after.
+
+    The claim (a conditional UPDATE) rides in the transaction that records the run, so a pass
+    costs no commit of its own and a rolled-back run claims nothing; the notice itself is sent
+    only once that transaction has committed.
+    """
     if connector_id is None or getattr(run, "source", "") == UNSAVED_SOURCE:
         return
-    ok = bool(run.ok)
-    transaction.on_commit(lambda: _notify_safely(connector_id, ok))
+    event = _transition_claim(connector_id=connector_id, ok=bool(run.ok))
+    if event:
+        transaction.on_commit(lambda: _send_safely(connector_id, event))
 
 
-def _notify_safely(connector_id: int, ok: bool) -> None:
+def _send_safely(connector_id: int, event: str) -> None:
     # After the commit the run is recorded; a notification fault must not turn it into an error.
     try:
-        connector_notify_transition(connector_id=connector_id, ok=ok)
+        connector = Connector.objects.get(pk=connector_id)
+        health = ConnectorHealth.objects.get(pk=connector_id)
+        notice_send(connector=connector, payload=state_payload(connector, health, event))
     except Exception:  # noqa: BLE001 - logged; the test result stands
-        logger.exception("Notification check failed for connector #%s", connector_id)
+        logger.exception("Notification of connector #%s failed", connector_id)
 
 
 def connector_notify_transition(*, connector_id: int, ok: bool) -> str:
-    """Send the notice a connector's new run calls for; returns its event, or "".
+    """Claim and send the notice a connector's new run calls for; returns its event, or ""."""
+    event = _transition_claim(connector_id=connector_id, ok=ok)
+    if event:
+        _send_safely(connector_id, event)
+    return event
+
+
+def _transition_claim(*, connector_id: int, ok: bool) -> str:
+    """The event a run's outcome calls for, claimed so that it is sent once; or "".
 
     Cheap on the common path: a pass costs one UPDATE (clearing a sent failing notice, which
     is what claims the recovery notice); a failure below the threshold costs one read. The
@@ -86,25 +103,19 @@ def connector_notify_transition(*, connector_id: int, ok: bool) -> str:
         claimed = NotificationState.objects.filter(
             pk=connector_id, failing_notified_at__isnull=False
         ).update(failing_notified_at=None)
-        event = RECOVERED if claimed else ""
-    else:
-        failures = (
-            ConnectorHealth.objects.filter(pk=connector_id, last_ok=False)
-            .values_list("consecutive_failures", flat=True)
-            .first()
-        )
-        if failures is None or failures < fail_threshold():
-            return ""
-        NotificationState.objects.get_or_create(connector_id=connector_id)
-        claimed = NotificationState.objects.filter(
-            pk=connector_id, failing_notified_at__isnull=True
-        ).update(failing_notified_at=timezone.now())
-        event = FAILING if claimed else ""
-    if event:
-        connector = Connector.objects.get(pk=connector_id)
-        health = ConnectorHealth.objects.get(pk=connector_id)
-        notice_send(connector=connector, payload=state_payload(connector, health, event))
-    return event
+        return RECOVERED if claimed else ""
+    failures = (
+        ConnectorHealth.objects.filter(pk=connector_id, last_ok=False)
+        .values_list("consecutive_failures", flat=True)
+        .first()
+    )
+    if failures is None or failures < fail_threshold():
+        return ""
+    NotificationState.objects.get_or_create(connector_id=connector_id)
+    claimed = NotificationState.objects.filter(
+        pk=connector_id, failing_notified_at__isnull=True
+    ).update(failing_notified_at=timezone.now())
+    return FAILING if claimed else ""
 
 
 # --- payloads -------------------------------------------------------------------------------
