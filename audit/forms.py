@@ -10,6 +10,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from audit import providers
+from audit.ids import id_from_text
 from audit.models import AuditEvent
 from audit.selectors import AuditFilters, connector_name_by_id, username_by_id
 
@@ -99,5 +100,5 @@ def id_or_none(text: str) -> int | None:
     """An id as the older ?connector=ID and ?user=ID links carry it (digits only)."""
     # Connector names start with a letter, so digits are an id. A username made only of digits
     # reads as an id too, as it always did in these links.
-    ok = text.isascii() and text.isdigit() and 0 < len(text) < 19
-    return int(text) if ok and int(text) > 0 else None
+    number = id_from_text(text)
+    return number if number else None

@@ -20,6 +20,7 @@ from django.views import csrf, defaults
 
 from audit.exports import FORMATS, export_stream
 from audit.forms import AuditFilterForm, known_outcomes
+from audit.ids import id_from_text
 from audit.models import AuditEvent
 from audit.sanitize import connector_secrets_by_id, details_redact
 from audit.selectors import (
@@ -80,7 +81,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def _positive_int(value: str | None) -> int | None:
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 19 else None
+    return id_from_text(value)
 
 
 def _filter_form(request: HttpRequest) -> AuditFilterForm:

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from audit.forms import AuditFilterForm
+from audit.ids import id_from_text
 from audit.models import AuditEvent
 from audit.sanitize import connector_secrets_by_id, details_redact
 from audit.selectors import audit_event_page
@@ -25,8 +26,7 @@ MAX_ID = 2**63 - 1
 
 
 def _positive_int(value: str | None) -> int | None:
-    # isascii: "³".isdigit() is true, but int() refuses it.
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 19 else None
+    return id_from_text(value)
 
 
 AUDIT_PARAMETERS = [
@@ -98,7 +98,8 @@ class AuditDetailView(ApiView):
     )
     def get(self, request: Request, pk: str) -> Response:
         # Any text routes here, so that a malformed id gets a problem answer, not Django's page.
-        if not (pk.isascii() and pk.isdigit()) or len(pk) > 19 or int(pk) > MAX_ID:
+        number = id_from_text(pk, max_digits=19)
+        if number is None or number > MAX_ID:
             raise Http404
         event = get_object_or_404(AuditEvent, pk=pk)
         details = details_redact(event.details, secrets=connector_secrets_by_id(event.connector_id))

@@ -12,6 +12,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from audit.ids import id_from_text
 from config.celery import UNREACHABLE_MESSAGE, RunnerUnreachable
 from connectors.api import schema
 from connectors.api.base import ApiView
@@ -148,9 +149,10 @@ class BatchDetailView(ApiView):
     )
     def get(self, request: Request, pk: str) -> Response:
         # The route takes any text, so a bad id is a 404 like a missing one, never a 500.
-        if not (pk.isascii() and pk.isdigit()) or len(pk) > 18:
+        number = id_from_text(pk)
+        if number is None:
             raise Http404
-        batch = get_object_or_404(Batch, pk=int(pk))
+        batch = get_object_or_404(Batch, pk=number)
         try:
             document = batch_progress_document(batch=batch)
         except RunnerUnreachable:

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views import View
 
+from audit.ids import id_from_text
 from audit.services import AuditWriteError
 from config.celery import UNREACHABLE_MESSAGE, RunnerUnreachable
 from connectors.batches import (
@@ -47,7 +48,7 @@ def _selected(request: HttpRequest) -> tuple[list[int], str]:
         ids = [connector.pk for connector in connector_list(filters=filters)]
         return ids[:MAX_SELECTED], filter_description(request.POST)
     raw = request.POST.getlist("ids")[:MAX_SELECTED]
-    wanted = [int(value) for value in raw if value.isascii() and value.isdigit()]
+    wanted = [number for value in raw if (number := id_from_text(value)) is not None]
     ids = list(Connector.objects.filter(pk__in=wanted).values_list("pk", flat=True))
     return ids, f"{len(ids)} selected"
 

@@ -9,6 +9,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 
+from audit.ids import id_from_text
 from audit.models import TestRun
 from audit.services import AuditWriteError
 from connectors.connection_test import TestOutcome, TestRateLimited, connector_test
@@ -148,14 +149,13 @@ class ConnectorPinView(ConnectorPermissionMixin, View):
         method = request.POST.get("method", "")
         label = dict(ClientAuthentication.choices).get(method)
         version = request.POST.get("version", "")
-        # ASCII digits only: "³".isdigit() is true but int() refuses it (and 5,000 digits too).
-        digits = version.isascii() and version.isdigit() and len(version) < 19
-        if not method or label is None or not digits:
+        tested_version = id_from_text(version)
+        if not method or label is None or tested_version is None:
             messages.error(request, "Run the test again, then pin the method it found.")
             return redirect(connector.get_absolute_url())
         try:
             connector_pin_client_authentication(
-                connector=connector, method=method, user=request.user, tested_version=int(version)
+                connector=connector, method=method, user=request.user, tested_version=tested_version
             )
         except PinRefused as exc:
             messages.error(request, f"Not pinned: {exc}")
