@@ -288,6 +288,8 @@ def test_the_scheduler_fires_a_schedule_stored_in_the_database(celery_redis_work
     beat and the worker are other processes, so the schedule lives in a file database that all
     of them open (DATABASE_URL), not in pytest-django's in-memory one.
     """
+    from tests.peers.celery_worker import beat_until
+
     broker = celery_redis_worker.broker
     env = {
         **os.environ,
@@ -302,25 +304,13 @@ def test_the_scheduler_fires_a_schedule_stored_in_the_database(celery_redis_work
     ):
         done = subprocess.run(argv, cwd=BASE_DIR, env=env, capture_output=True, timeout=120)
         assert done.returncode == 0, done.stderr.decode()[-2000:]
-    log = tmp_path / "beat.log"
-    with log.open("wb") as log_file:
-        beat = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
-                "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval=1",
-            ],
-            cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while "succeeded" not in _ping_lines(celery_redis_worker.log_text(), "from the scheduler"):
-            assert beat.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.2)
-    finally:
-        beat.terminate()
-        beat.wait(timeout=15)
-    assert "Scheduler: Sending due task ping every second (config.tasks.ping)" in log.read_text()
+    beat_log = beat_until(
+        env,
+        tmp_path / "beat.log",
+        lambda: "succeeded"
+        in _ping_lines(celery_redis_worker.log_text(), "from the scheduler"),
+    )
+    assert "Scheduler: Sending due task ping every second (config.tasks.ping)" in beat_log
 
 
 def _ping_lines(log: str, value: str) -> str:

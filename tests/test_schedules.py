@@ -9,7 +9,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
@@ -303,27 +302,15 @@ def test_beat_fires_the_dispatcher_from_the_migrated_entry(celery_redis_worker, 
 
 
 def _beat_until_dispatched(env: dict[str, str], tmp_path, worker) -> None:
-    from tests.peers.celery_worker import BASE_DIR
+    from tests.peers.celery_worker import beat_until
 
-    log = tmp_path / "beat.log"
-    with log.open("wb") as log_file:
-        beat = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
-                "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval=1",
-            ],
-            cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not _dispatched(worker.log_text()):
-            assert beat.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, log.read_text()[-2000:] + worker.log_text()[-2000:]
-            time.sleep(0.2)
-    finally:
-        beat.terminate()
-        beat.wait(timeout=15)
-    assert "(connectors.schedule_dispatch)" in log.read_text()
+    beat_log = beat_until(
+        env,
+        tmp_path / "beat.log",
+        lambda: _dispatched(worker.log_text()),
+        explain=lambda: worker.log_text()[-2000:],
+    )
+    assert "(connectors.schedule_dispatch)" in beat_log
 
 
 def _dispatched(log: str) -> bool:

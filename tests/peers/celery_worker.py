@@ -231,3 +231,30 @@ def celery_worker(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def beat_until(
+    env: dict[str, str], log: Path, done: Any, *, explain: Any = str, timeout: float = 30
+) -> str:
+    """Run `celery beat` (database scheduler, 1 s ticks) until `done()` is true; return its log.
+
+    `explain()` adds to the failure message what the caller's own side logged.
+    """
+    with log.open("wb") as log_file:
+        beat = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
+                "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval=1",
+            ],
+            cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert beat.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, log.read_text()[-2000:] + explain()
+            time.sleep(0.2)
+    finally:
+        beat.terminate()
+        beat.wait(timeout=15)
+    return log.read_text()
