@@ -26,7 +26,13 @@ from django.utils import timezone
 from audit.models import TestAttempt, TestRun
 from audit.services import audit_record, test_run_record
 from connectors import oauth_http
-from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
+from connectors.explain import (
+    FIELD_LABELS,
+    ConsoleOutcome,
+    api_hint,
+    secret_missing_hint,
+    token_hint,
+)
 from connectors.health import connector_health_record
 from connectors.identities import is_system_user
 from connectors.models import (
@@ -311,6 +317,9 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
         collected.ok, collected.outcome = result.ok, result.outcome
         collected.message = result.message
         collected.hint = token_hint(result, secrets=exchange_secrets(request))
+        # A refusal with a secret that was never set says "missing", not "check it".
+        empty = [name for name in ALL_SECRET_FIELDS if not getattr(connector, name)]
+        collected.hint = secret_missing_hint(result, empty=empty) or collected.hint
         collected.client_authentication_used = result.client_authentication_used or ""
         collected.token = _token_facts(result.token)
         collected.pin_offer = _pin_offer(connector, result) if result.ok else None

@@ -525,6 +525,41 @@ def api_hint(result: ApiResult) -> str:
     return explain(result.facts) if explain else _next_step(result.outcome)
 
 
+# --------------------------------------------------------------------------------------------
+# A secret that is missing, not wrong
+
+# The secrets a token request of each grant type can send.
+TOKEN_SECRETS: dict[str, tuple[str, ...]] = {
+    Grant.PASSWORD: ("oauth2_client_secret", "oauth2_password"),
+    Grant.CLIENT_CREDENTIALS: ("oauth2_client_secret",),
+    Grant.REFRESH_TOKEN: ("oauth2_client_secret", "oauth2_refresh_token"),
+}
+
+
+def secret_missing_hint(result: TokenResult, *, empty: Sequence[str]) -> str:
+    """The hint for refused client credentials when a secret was not set at all; "" otherwise.
+
+    `empty` names the connector's secret fields that hold no value. A connector saved without
+    its Client Secret (it is optional for a public client) is refused as if the secret were
+    wrong; telling the user to "check" a secret that was never entered sends them the wrong way.
+    """
+    refused = result.facts.client_rejected or result.outcome == Outcome.INVALID_CLIENT
+    if result.ok or not refused:
+        return ""
+    missing = [
+        name for name in TOKEN_SECRETS.get(str(result.facts.grant_type), ()) if name in empty
+    ]
+    if not missing:
+        return ""
+    names = " and ".join(label(name) for name in missing)
+    one = len(missing) == 1
+    return (
+        f"{names} {'is' if one else 'are'} not set, so none was sent: the server refused the "
+        f"request without {'it' if one else 'them'}. Enter {names} (the value is missing, "
+        "not wrong)."
+    )
+
+
 __all__ = [
     "API_HINTS",
     "FIELD_LABELS",
@@ -537,5 +572,6 @@ __all__ = [
     "label",
     "outcome_text",
     "scope_label",
+    "secret_missing_hint",
     "token_hint",
 ]

@@ -6,13 +6,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from django.forms import BoundField
 from django.forms.utils import ErrorDict, ErrorList
 
 from connectors import rules
 from connectors.domain import ParamRow, RowLike
 from connectors.forms.connector import ConnectorForm
 from connectors.forms.rows import BaseParamFormSet, DataFormSet, HeaderFormSet, shown_rows
-from connectors.models import AuthConfig, Connector
+from connectors.models import AuthConfig, Connector, TokenRequestParam
+
+
+@dataclass(frozen=True)
+class SummaryItem:
+    """One line of the error summary: where, what, and the id of the field to jump to."""
+
+    where: str
+    message: str
+    anchor: str
+
+
+# Formset errors not tied to a row jump to the formset; the row's fields are named in words.
+ROW_FIELD_WORDS = {"key": "name", "value": "value", "sensitive": "Sensitive", "DELETE": "Remove"}
 
 
 @dataclass
@@ -65,6 +79,55 @@ class ConnectorForms:
             json_keys=json_keys,
         )
 
+    def error_summary(self, *, skip_codes: tuple[str, ...] = ()) -> list[SummaryItem]:
+        """Every error of the page, each with the id of its field to jump to.
+
+        Rows are named as the page labels them ("Additional Headers row 2 name"). Row errors
+        count only when the rows are used (Oauth2), as in is_valid.
+        """
+        form = self.form
+        items = [
+            SummaryItem("Connector", message, "")
+            for error in form.non_field_errors().as_data()
+            if error.code not in skip_codes
+            for message in error.messages
+        ]
+        for name in form.fields:
+            if name in form.errors:
+                items += _field_items(form[name], form.errors[name], skip_codes)
+        if form.is_bound and form.cleaned_data.get("auth_config") == AuthConfig.OAUTH2:
+            for formset in (self.headers, self.data):
+                items += _formset_items(formset)
+        return items
+
+
+def _field_items(
+    field: BoundField, errors: ErrorList, skip_codes: tuple[str, ...]
+) -> list[SummaryItem]:
+    anchor = "" if field.is_hidden else field.auto_id
+    return [
+        SummaryItem(str(field.label), message, anchor)
+        for error in errors.as_data()
+        if error.code not in skip_codes
+        for message in error.messages
+    ]
+
+
+def _formset_items(formset: BaseParamFormSet) -> list[SummaryItem]:
+    title = str(TokenRequestParam.Kind(formset.kind).label)
+    items = [
+        SummaryItem(title, str(message), f"cc-formset-{formset.prefix}")
+        for message in formset.non_form_errors()
+    ]
+    for index, row in enumerate(formset.forms):
+        for name, messages in row.errors.items():
+            where = f"{title} row {index + 1}"
+            if name in ROW_FIELD_WORDS:
+                where = f"{where} {ROW_FIELD_WORDS[name]}"
+            anchor = row[name].auto_id if name in row.fields else ""
+            items += [SummaryItem(where, str(message), anchor) for message in messages]
+    return items
+
 
 def _texts(errors: ErrorList) -> list[str]:
     """An error list's messages; iterating an ErrorList renders each error's message."""
@@ -77,6 +140,7 @@ def connector_forms(
     instance: Connector | None = None,
     initial: dict[str, Any] | None = None,
     initial_rows: Sequence[RowLike] | None = None,
+    clone_of: Connector | None = None,
 ) -> ConnectorForms:
     """Build the form and formsets for a new or stored connector, bound to `data` if given."""
     instance = instance if instance is not None else Connector()
@@ -84,7 +148,7 @@ def connector_forms(
     client_auth = None
     if data is not None:
         client_auth = data.get("oauth2_client_authentication", "")
-    form = ConnectorForm(data=data, instance=instance, initial=initial)
+    form = ConnectorForm(data=data, instance=instance, initial=initial, clone_of=clone_of)
     formsets = []
     for formset_class in (HeaderFormSet, DataFormSet):
         rows = [row for row in (stored or initial_rows or []) if row.kind == formset_class.kind]

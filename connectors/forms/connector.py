@@ -43,6 +43,11 @@ OAUTH2_ADDITIONAL_FIELDS = (
 )
 
 STORED_LABEL = "Stored. Leave blank to keep it."
+KEPT_LABEL = "Kept from your last submit. Leave blank to use it."
+# A secret the rules let stay empty, left empty on a connector that has none stored.
+UNSET_NOTE = "Not set — the test will fail if the server needs it."
+# The grant types under which the Client Secret may stay empty (a public client).
+CLIENT_SECRET_OPTIONAL_WHEN = "auth_config=oauth2 oauth2_grant_type=password|refresh_token"
 
 # Python's flags that JavaScript's RegExp spells with a letter.
 _JS_REGEX_FLAGS = {"i": re.IGNORECASE}
@@ -58,11 +63,26 @@ class SecretInput(forms.PasswordInput):
 
 @dataclass(frozen=True)
 class SecretFieldView:
-    """What a template draws for a secret: the input, its clear box, whether one is stored."""
+    """What a template draws for a secret: the input, its clear box, whether one is stored.
+
+    `kept`: a value typed in the last (failed) submit is carried to the next one
+    (connectors.forms.carry), and `forget` names the box that drops it. `retype` says why a
+    value typed before has to be typed again; `unset` warns that a secret the rules let stay
+    empty is empty, shown only while `unset_when` holds (a data-cc-show-when condition).
+    """
 
     field: forms.BoundField
     clear: forms.BoundField
     stored: bool
+    kept: bool = False
+    forget: str = ""
+    retype: str = ""
+    unset: str = ""
+    unset_when: str = ""
+
+    @property
+    def note_id(self) -> str:
+        return f"{self.field.auto_id}_state"
 
 
 def sensitive_name_rule() -> dict[str, Any]:
@@ -94,10 +114,9 @@ class ConnectorForm(forms.ModelForm):
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "ca_bundle": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-            "base_url": forms.URLInput(attrs={"placeholder": "https://api.example.com"}),
-            "oauth2_token_url": forms.URLInput(
-                attrs={"placeholder": "https://login.example.com/oauth2/token"}
-            ),
+            # No placeholders: an example URL in the box reads as a value already entered.
+            "base_url": forms.URLInput(),
+            "oauth2_token_url": forms.URLInput(),
             "client_secret_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
         help_texts = {
@@ -113,10 +132,11 @@ class ConnectorForm(forms.ModelForm):
             "Stored encrypted and never shown again.",
             "api_key_location": "Header Auth sends the key in a request header; Param Auth sends "
             "it as a query parameter.",
-            "api_key_header_auth_key": "Header that carries the key. Usually Authorization; "
-            "some APIs use X-Api-Key.",
-            "api_key_header_auth_value_pattern": "How the header value is built: %s is replaced "
-            "by the key. Use just %s to send the bare key.",
+            "api_key_header_auth_key": "Default: Authorization. Leave as is unless the API "
+            "documents another header for the key, such as X-Api-Key.",
+            "api_key_header_auth_value_pattern": "Default: Bearer %s, where %s is replaced by the "
+            "key. Leave as is unless the API documents another format; just %s sends the bare "
+            "key.",
             "api_key_param_name": "Query parameter that carries the key, e.g. api_key. Required "
             "for Param Auth.",
             "api_key": "The API key. Required. Stored encrypted and never shown again.",
@@ -145,10 +165,10 @@ class ConnectorForm(forms.ModelForm):
             "oauth2_client_authentication": "How the Client ID and Client Secret are sent. Leave "
             "blank to try an HTTP Basic header first, then the request body; the connection test "
             "tells you which one the server accepts so you can pin it.",
-            "oauth2_header_auth_key": "Header that carries the access token on API requests. "
-            "Leave blank for Authorization.",
-            "oauth2_header_auth_value_pattern": "How that header's value is built: %s is replaced "
-            "by the access token. Leave blank for Bearer %s.",
+            "oauth2_header_auth_key": "Default: Authorization, the header that carries the "
+            "access token on API requests. Leave as is unless the API documents another header.",
+            "oauth2_header_auth_value_pattern": "Default: Bearer %s, where %s is replaced by the "
+            "access token. Leave as is unless the API documents another format.",
             "oauth2_custom_grant_type": "A name for a grant flow your platform defines beyond the "
             "three above. It is recorded and exported with the connector but does not change the "
             "token request. Leave blank.",
@@ -158,10 +178,11 @@ class ConnectorForm(forms.ModelForm):
             "standard value.",
             "oauth2_response_type": "Format of the token response. Leave as Json unless the "
             "server answers application/x-www-form-urlencoded.",
-            "oauth2_access_token_key": "Where the access token is in the response. Leave blank "
-            "for access_token; a dotted path such as data.token reaches into nested objects.",
-            "oauth2_expires_in_key": "Where the token lifetime is in the response. Leave blank "
-            "for expires_in.",
+            "oauth2_access_token_key": "Default: access_token, the key of the token in the "
+            "response. Leave as is unless the server puts it elsewhere; a dotted path such as "
+            "data.token reaches into nested objects.",
+            "oauth2_expires_in_key": "Default: expires_in, the key of the token lifetime in the "
+            "response. Leave as is unless the server names it otherwise.",
             "oauth2_expires_in_format": "Seconds: a lifetime such as 3600. Epoch Seconds: an "
             "absolute Unix time. ISO 8601: an absolute timestamp.",
             "test_request_path": "Optional path under the Base URL that the connection test "
@@ -170,9 +191,13 @@ class ConnectorForm(forms.ModelForm):
             "private certificate authority). Leave blank to use the system's trusted authorities.",
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, clone_of: Connector | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.warnings: list[str] = []
+        # Set by the view from connectors.forms.carry before the page is drawn.
+        self.carried: set[str] = set()
+        self.retype: dict[str, str] = {}
+        self.clone_of = clone_of
         self.editing = self.instance.pk is not None
         # What the rules need of the stored connector; the instance is overwritten on clean.
         self.stored = StoredConnector.of(self.instance, rows=()) if self.editing else None
@@ -270,12 +295,50 @@ class ConnectorForm(forms.ModelForm):
                 return True
         return False
 
+    def show_carry(self, *, kept: set[str], retype: dict[str, str]) -> None:
+        """Say at each secret whether a value typed before is kept or must be typed again."""
+        self.carried, self.retype = set(kept), dict(retype)
+        for name in self.carried:
+            self.fields[name].widget.attrs["placeholder"] = KEPT_LABEL
+
+    def _unset_note(self, name: str) -> tuple[str, str]:
+        """(note, condition) for a secret that will be saved empty on a new connector."""
+        if self.editing or name in self.carried or (self.is_bound and self[name].value()):
+            return "", ""
+        if self.clone_of is not None and getattr(self.clone_of, name):
+            return (
+                f"Not copied from {self.clone_of.name}, which has one: enter it again. "
+                + UNSET_NOTE,
+                "",  # shown with its field: the group of the field decides
+            )
+        if name == "oauth2_client_secret":
+            return UNSET_NOTE, CLIENT_SECRET_OPTIONAL_WHEN
+        return "", ""
+
     @cached_property
     def secret(self) -> dict[str, SecretFieldView]:
-        return {
-            name: SecretFieldView(self[name], self[f"{name}_clear"], self.stored_secrets[name])
-            for name in ALL_SECRET_FIELDS
-        }
+        from connectors.forms.carry import RETYPE_MESSAGES, forget_field
+
+        views = {}
+        for name in ALL_SECRET_FIELDS:
+            unset, unset_when = self._unset_note(name)
+            view = SecretFieldView(
+                self[name],
+                self[f"{name}_clear"],
+                self.stored_secrets[name],
+                kept=name in self.carried,
+                forget=forget_field(name),
+                retype=RETYPE_MESSAGES.get(self.retype.get(name, ""), ""),
+                unset=unset,
+                unset_when=unset_when,
+            )
+            if view.kept or view.retype or view.unset:
+                described = [view.note_id]
+                if self.fields[name].help_text:
+                    described.append(f"{view.field.auto_id}_helptext")
+                self.fields[name].widget.attrs["aria-describedby"] = " ".join(described)
+            views[name] = view
+        return views
 
     @property
     def sensitive_names(self) -> dict[str, Any]:

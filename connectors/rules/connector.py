@@ -59,8 +59,8 @@ ERROR_MESSAGES: dict[str, str] = {
     ),
     "token_key": "Use a key such as access_token, or a dotted path such as data.token.",
     "stale": (
-        "Someone else saved this connector after you opened it (by %(user)s at %(when)s). "
-        "Nothing was saved. Reload the page to see their changes, then make yours again."
+        "Saved at %(when)s by %(user)s, after you opened this form. Nothing of yours was "
+        "saved: compare the changes below, then keep the saved version or save yours over it."
     ),
     "name_taken": "A connector with this name already exists.",
     "secret_destination": (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
@@ -16,8 +17,11 @@ from django.utils.timezone import localtime
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 
+from audit.ids import id_from_text
 from audit.services import AuditWriteError
+from connectors.domain import ALL_SECRET_FIELDS
 from connectors.forms import ConnectorForms, connector_forms
+from connectors.forms.carry import CARRY_SECONDS, TOKEN_FIELD, SecretCarry
 from connectors.models import Connector
 from connectors.services import (
     ConcurrentEditError,
@@ -27,12 +31,20 @@ from connectors.services import (
     connector_update,
 )
 from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
+from connectors.views.conflict import Conflict, conflict_describe
+
+# The conflict page's "Save mine over theirs" names the version it compared against.
+OVERWRITE_FIELD = "overwrite_version"
 
 
 # Posted values include secrets: keep them out of error reports and the debug page.
 @method_decorator(sensitive_post_parameters(), name="dispatch")
 class ConnectorFormView(ConnectorPermissionMixin, View):
-    """Shared GET/POST handling of the connector form and its formsets."""
+    """Shared GET/POST handling of the connector form and its formsets.
+
+    A submit that fails (errors, a newer save, the audit log down) never loses the secrets
+    typed: they are carried to the next submit by connectors.forms.carry, never rendered.
+    """
 
     template_name = "connectors/connector_form.html"
     mode = "new"
@@ -44,26 +56,48 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
     def load(self) -> None:
         """Look up what the URL names; called only once the permission check has passed."""
 
+    def carry_scope(self) -> str:
+        """The form a carried secret belongs to: a value typed for one is never used in another."""
+        return self.mode
+
+    def open_carry(self, data: Any = None) -> SecretCarry:
+        return SecretCarry.open(
+            session=self.request.session,
+            scope=self.carry_scope(),
+            user_id=self.request.user.pk,
+            data=data,
+        )
+
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         self.load()
-        return self.render(self.build())
+        return self.render(self.build(), carry=self.open_carry())
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         self.load()
-        bundle = self.build(request.POST)
+        carry = self.open_carry(request.POST)
+        data = carry.apply(request.POST)
+        bundle = self.build(data)
         if not bundle.is_valid():
-            return self.render(bundle, status=400)
+            return self.failed(bundle, carry, data, status=400)
         try:
-            connector = self.save(bundle)
+            connector = self.save(bundle, data)
         except ConcurrentEditError as exc:
-            bundle.form.add_error(None, _stale_error(bundle, exc))
-            return self.render(bundle, status=409)
+            conflict = conflict_describe(
+                exc=exc,
+                yours=bundle.form.instance,
+                rows=bundle.rows(),
+                user=request.user,
+                expected_version=self.expected_version(bundle, data),
+            )
+            bundle.form.add_error(None, _stale_error(bundle, conflict))
+            return self.failed(bundle, carry, data, status=409, conflict=conflict)
         except AuditWriteError:
             bundle.form.add_error(None, AUDIT_FAILED_MESSAGE)
-            return self.render(bundle, status=503)
+            return self.failed(bundle, carry, data, status=503)
         except IntegrityError:  # another admin created the same name a moment ago
             bundle.form.add_error("name", bundle.form.error_messages["name_taken"])
-            return self.render(bundle, status=409)
+            return self.failed(bundle, carry, data, status=409)
+        carry.discard()
         for warning in bundle.warnings:
             messages.warning(request, warning)
         if bundle.unchanged:
@@ -72,12 +106,40 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
             messages.success(request, f"Saved {connector.name}.")
         return HttpResponseRedirect(connector.get_absolute_url())
 
-    def save(self, bundle: ConnectorForms) -> Connector:
+    def failed(
+        self,
+        bundle: ConnectorForms,
+        carry: SecretCarry,
+        data: Any,
+        *,
+        status: int,
+        conflict: Conflict | None = None,
+    ) -> HttpResponse:
+        """The form again, with the secrets typed carried and an error summary on top."""
+        form = bundle.form
+        valid = [name for name in ALL_SECRET_FIELDS if name not in form.errors]
+        carry.remember(data, valid)
+        return self.render(bundle, status=status, carry=carry, conflict=conflict)
+
+    def expected_version(self, bundle: ConnectorForms, data: Any) -> int | None:
+        return None
+
+    def save(self, bundle: ConnectorForms, data: Any) -> Connector:
         return connector_create(
             connector=bundle.form.instance, rows=bundle.rows(), user=self.request.user
         )
 
-    def render(self, bundle: ConnectorForms, status: int = 200) -> HttpResponse:
+    def render(
+        self,
+        bundle: ConnectorForms,
+        status: int = 200,
+        *,
+        carry: SecretCarry,
+        conflict: Conflict | None = None,
+    ) -> HttpResponse:
+        bundle.form.show_carry(kept=carry.kept, retype=carry.retype)
+        # A conflict has its own panel: it is not one of "the errors below".
+        summary = bundle.error_summary(skip_codes=("stale",)) if bundle.form.is_bound else []
         context = {
             "form": bundle.form,
             "headers_formset": bundle.headers,
@@ -86,20 +148,27 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
             "connector": self.connector,
             "can_test": self.request.user.has_perm("connectors.test_connector"),
             "test_timeout": int(settings.CONNECTORS_TOKEN_TIMEOUT),
+            "carry_token": carry.token,
+            "carry_field": TOKEN_FIELD,
+            "carry_minutes": CARRY_SECONDS // 60,
+            "error_summary": summary,
+            "conflict": conflict,
         }
         return render(self.request, self.template_name, context, status=status)
 
 
-def _stale_error(bundle: ConnectorForms, exc: ConcurrentEditError) -> ValidationError:
-    """The form's message for an edit that someone else's save overtook."""
+def _stale_error(bundle: ConnectorForms, conflict: Conflict) -> ValidationError:
+    """The form's message for an edit that a newer save overtook: who, and when (ISO)."""
     return ValidationError(
         bundle.form.error_messages["stale"],
         code="stale",
-        params={
-            "user": exc.updated_by,
-            "when": date_format(localtime(exc.updated_at), "DATETIME_FORMAT"),
-        },
+        params={"user": conflict.who, "when": iso_datetime(conflict.when)},
     )
+
+
+def iso_datetime(value: dt.datetime) -> str:
+    """A moment as the audit log shows it: local time, ISO 8601 order, and the zone's name."""
+    return date_format(localtime(value), "Y-m-d H:i:s e")
 
 
 class ConnectorCreateView(ConnectorFormView):
@@ -121,11 +190,14 @@ class ConnectorCloneView(ConnectorFormView):
     def load(self) -> None:
         self.source = get_object_or_404(Connector, name=self.kwargs["name"])
 
+    def carry_scope(self) -> str:
+        return f"clone:{self.source.pk}"
+
     def build(self, data: Any = None) -> ConnectorForms:
         initial, rows = connector_clone_initial(source=self.source)
-        return connector_forms(data=data, initial=initial, initial_rows=rows)
+        return connector_forms(data=data, initial=initial, initial_rows=rows, clone_of=self.source)
 
-    def save(self, bundle: ConnectorForms) -> Connector:
+    def save(self, bundle: ConnectorForms, data: Any) -> Connector:
         return connector_create(
             connector=bundle.form.instance,
             rows=bundle.rows(),
@@ -144,16 +216,28 @@ class ConnectorEditView(ConnectorFormView):
     def load(self) -> None:
         self.connector = get_object_or_404(Connector, name=self.kwargs["name"])
 
+    def carry_scope(self) -> str:
+        assert self.connector is not None
+        return f"edit:{self.connector.pk}"
+
     def build(self, data: Any = None) -> ConnectorForms:
         return connector_forms(data=data, instance=self.connector)
 
-    def save(self, bundle: ConnectorForms) -> Connector:
-        version = bundle.form.cleaned_data.get("version")
+    def expected_version(self, bundle: ConnectorForms, data: Any) -> int | None:
+        """The version this form was opened at, or the newer one the conflict page showed.
+
+        "Save mine over theirs" on the conflict page posts the version it compared against,
+        so a third save in between is refused again rather than overwritten unseen.
+        """
+        overwrite = id_from_text(str(data.get(OVERWRITE_FIELD, "") or ""))
+        return overwrite if overwrite is not None else bundle.form.cleaned_data.get("version")
+
+    def save(self, bundle: ConnectorForms, data: Any) -> Connector:
         changes = connector_update(
             connector=bundle.form.instance,
             rows=bundle.rows(),
             user=self.request.user,
-            expected_version=version,
+            expected_version=self.expected_version(bundle, data),
         )
         bundle.unchanged = not changes
         return bundle.form.instance

@@ -16,6 +16,7 @@ from connectors.connection_test import TestOutcome, TestRateLimited, connector_t
 from connectors.domain import ParamRow
 from connectors.fields import SecretDecryptionError
 from connectors.forms import connector_forms
+from connectors.forms.carry import SecretCarry
 from connectors.models import ClientAuthentication, Connector
 from connectors.rules import TestRefused
 from connectors.services import ConcurrentEditError
@@ -121,7 +122,13 @@ class ConnectorFormTestView(ConnectorTestMixin, View):
 
     def post(self, request: HttpRequest, name: str | None = None) -> HttpResponse:
         stored = get_object_or_404(Connector, name=name) if name else None
-        data = request.POST.copy()
+        # Secrets kept from a failed submit of this form are tested as if typed again.
+        data = SecretCarry.open_for_test(
+            session=request.session,
+            edit_scope=f"edit:{stored.pk}" if stored else None,
+            user_id=request.user.pk,
+            data=request.POST,
+        ).apply(request.POST)
         if stored is not None:
             data["version"] = str(stored.version)  # a test is not a save: skip the stale check
         bundle = connector_forms(data=data, instance=stored)

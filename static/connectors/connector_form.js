@@ -112,4 +112,25 @@
     });
     updateAddButton(set);
   });
+
+  // After a failed submit the error summary (or the conflict panel) is first in the form and
+  // takes the focus, so a screen reader reads it first; `autofocus` does the same without us.
+  const summary = form.querySelector("[data-cc-focus]");
+  if (summary && document.activeElement !== summary) summary.focus();
+
+  // A summary link focuses its field (a plain #id jump only scrolls), opening what hides it.
+  form.querySelectorAll("[data-cc-jump]").forEach((link) => {
+    link.addEventListener("click", (event) => {
+      const field = document.getElementById(link.dataset.ccJump);
+      if (!field) return;
+      event.preventDefault();
+      for (let parent = field.parentElement; parent; parent = parent.parentElement) {
+        if (parent.tagName === "DETAILS") parent.open = true;
+      }
+      const label = form.querySelector(`label[for="${field.id}"]`) || field;
+      label.scrollIntoView({ block: "center" });
+      field.focus({ preventScroll: true });
+      history.replaceState(null, "", `#${field.id}`);
+    });
+  });
 })();
