@@ -43,7 +43,7 @@ OAUTH2_ADDITIONAL_FIELDS = (
 )
 
 STORED_LABEL = "Stored. Leave blank to keep it."
-KEPT_LABEL = "Kept from your last submit. Leave blank to use it."
+KEPT_LABEL = "Kept from your last submit"
 # A secret the rules let stay empty, left empty on a connector that has none stored.
 UNSET_NOTE = "Not set — the test will fail if the server needs it."
 # The grant types under which the Client Secret may stay empty (a public client).

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit.models import AuditEvent
-from connectors.domain import ALL_SECRET_FIELDS, ParamRow
+from connectors.domain import ALL_SECRET_FIELDS, ParamRow, field_label
 from connectors.models import Connector, TokenRequestParam
 from connectors.services import (
     TRACKED_FIELDS,
@@ -129,7 +129,7 @@ def conflict_describe(
 
 def _label(name: str) -> str:
     if name in TRACKED_FIELDS:
-        return str(Connector._field(name).verbose_name)
+        return field_label(name)
     return str(TokenRequestParam.Kind(name.removeprefix("params_")).label)
 
 
@@ -148,7 +148,7 @@ def _line(
         )
     if change is not None:
         return ConflictLine(
-            change.label, _text(change.before), _text(change.after), theirs, True, False
+            _label(name), _text(change.before), _text(change.after), theirs, True, False
         )
     value = _text(getattr(saved, name) if name in TRACKED_FIELDS else _rows_text(saved_rows, name))
     return ConflictLine(_label(name), value, value, theirs, False, False)

@@ -128,9 +128,8 @@
         if (parent.tagName === "DETAILS") parent.open = true;
       }
       const label = form.querySelector(`label[for="${field.id}"]`) || field;
-      label.scrollIntoView({ block: "center" });
+      label.scrollIntoView({ block: "center", behavior: "instant" });
       field.focus({ preventScroll: true });
-      history.replaceState(null, "", `#${field.id}`);
     });
   });
 })();
