@@ -87,7 +87,8 @@ def test_a_second_failed_submit_keeps_carrying_and_the_html_never_holds_it(admin
 
 def test_the_clear_box_forgets_the_carried_value(admin_client):
     values = _new_oauth2(oauth2_token_url=BAD_URL, oauth2_client_secret=SECRET)
-    token, _ = _first_submit(admin_client, "/connectors/new/", values)
+    token, page = _first_submit(admin_client, "/connectors/new/", values)
+    assert 'data-cc-kept="oauth2_client_secret"' in page  # carried, so the test below bites
     fixed = {
         **values,
         "oauth2_token_url": "https://login.example.com/oauth2/token",
@@ -101,7 +102,8 @@ def test_the_clear_box_forgets_the_carried_value(admin_client):
 
 def test_a_value_typed_now_wins_over_the_carried_one(admin_client):
     values = _new_oauth2(oauth2_token_url=BAD_URL, oauth2_client_secret=SECRET)
-    token, _ = _first_submit(admin_client, "/connectors/new/", values)
+    token, page = _first_submit(admin_client, "/connectors/new/", values)
+    assert 'data-cc-kept="oauth2_client_secret"' in page  # carried, so the test below bites
     fixed = {
         **values,
         "oauth2_token_url": "https://login.example.com/oauth2/token",
@@ -114,7 +116,8 @@ def test_a_value_typed_now_wins_over_the_carried_one(admin_client):
 
 def test_the_carry_is_bound_to_the_form_token_the_session_and_the_user(admin_client):
     values = _new_oauth2(oauth2_token_url=BAD_URL, oauth2_client_secret=SECRET)
-    token, _ = _first_submit(admin_client, "/connectors/new/", values)
+    token, page = _first_submit(admin_client, "/connectors/new/", values)
+    assert 'data-cc-kept="oauth2_client_secret"' in page  # carried, so the test below bites
     fixed = {
         **values,
         "oauth2_token_url": "https://login.example.com/oauth2/token",
