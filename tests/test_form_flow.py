@@ -285,6 +285,31 @@ def test_a_refusal_with_a_secret_never_set_says_missing():
     assert explain.secret_missing_hint(_rejected("password"), empty=["api_key"]) == ""
 
 
+@pytest.mark.usefixtures("loopback_allowed")
+def test_a_connector_saved_without_its_client_secret_is_told_it_is_missing(
+    make_connector, fault_server, settings
+):
+    """End to end: the real token request to a loopback server that wants the secret."""
+    from connectors.connection_test import connector_test
+
+    settings.CONNECTORS_TOKEN_TIMEOUT = 2.0
+    values = {
+        **OAUTH2_PASSWORD,
+        "oauth2_client_id": fault_server.client_id,
+        "oauth2_client_secret": "",
+        "oauth2_token_url": fault_server.url("/body-only"),
+    }
+    outcome = connector_test(connector=make_connector("public_one", **values))
+    assert outcome.run.outcome == "invalid_client"
+    assert "Client Secret is not set" in outcome.run.hint
+    assert "missing, not wrong" in outcome.run.hint
+    # With a (wrong) secret set, the hint stays the "check it" one.
+    values["oauth2_client_secret"] = "wrong-secret"
+    outcome = connector_test(connector=make_connector("wrong_one", **values))
+    assert outcome.run.outcome == "invalid_client"
+    assert "not set" not in outcome.run.hint
+
+
 # -------------------------------------------------------------------------------------------
 # 3. Error summary
 
