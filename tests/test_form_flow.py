@@ -240,6 +240,35 @@ def test_clone_carries_secrets_and_flags_those_not_copied(admin_client, make_con
     assert Connector.objects.get(name="hr_copy").oauth2_password == SECRET
 
 
+def test_a_sensitive_row_value_is_carried_too(admin_client):
+    values = _new_oauth2(oauth2_token_url=BAD_URL)
+    rows = {
+        "headers": [
+            {"key": "X-Plain", "value": "plain-value"},
+            {"key": "X-Api-Token", "value": SECRET, "sensitive": True},
+        ]
+    }
+    token, page = _first_submit(admin_client, "/connectors/new/", values, rows)
+    assert SECRET not in page
+    assert page.count("data-cc-kept-row") == 1
+    assert 'name="headers-1-value_forget"' in page
+    # The rows moved (one added on top) and the value box is blank: the value follows its name.
+    moved = {
+        "headers": [
+            {"key": "X-First", "value": "1"},
+            {"key": "X-Plain", "value": "plain-value"},
+            {"key": "x-api-token", "value": "", "sensitive": True},
+        ]
+    }
+    fixed = {**values, "oauth2_token_url": "https://login.example.com/oauth2/token"}
+    response = admin_client.post(
+        "/connectors/new/", form_data({**fixed, TOKEN_FIELD: token}, moved)
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row = Connector.objects.get(name="hr_portal").params.get(key="x-api-token")
+    assert row.value == SECRET and row.sensitive
+
+
 def test_an_optional_client_secret_left_empty_on_a_new_connector_is_flagged(admin_client):
     page = admin_client.get("/connectors/new/").content.decode()
     assert 'data-cc-unset="oauth2_client_secret"' in page

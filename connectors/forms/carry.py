@@ -29,8 +29,9 @@ from typing import Any
 import cryptography.fernet
 from encrypted_model_fields import fields as encrypted
 
-from connectors.domain import ALL_SECRET_FIELDS, GRANT_FIELDS, SECRET_FIELDS
-from connectors.models import AuthConfig
+from connectors import rules
+from connectors.domain import ALL_SECRET_FIELDS, GRANT_FIELDS, SECRET_FIELDS, norm_row_key
+from connectors.models import AuthConfig, TokenRequestParam
 
 CARRY_SECONDS = 600
 SESSION_KEY = "cc_secret_carry"
@@ -51,9 +52,36 @@ RETYPE_MESSAGES: dict[str, str] = {
 }
 
 
+# The key/value formsets whose sensitive values are carried too, by prefix.
+ROW_KINDS: dict[str, str] = {
+    "headers": TokenRequestParam.Kind.HEADER,
+    "data": TokenRequestParam.Kind.DATA,
+}
+# At most this many rows per formset are looked at (the formset's own ceiling).
+_MAX_ROWS = rules.ABSOLUTE_MAX_PARAM_ROWS
+
+
 def forget_field(name: str) -> str:
-    """The name of the box that forgets the value carried for secret `name`."""
+    """The name of the box that forgets the value carried for secret `name` (or a row)."""
     return f"{name}_forget"
+
+
+def _row_slot(prefix: str, key: str) -> str:
+    """Where a sensitive row's value is carried: by formset and name, as rows move and go."""
+    return f"row:{prefix}:{norm_row_key(ROW_KINDS[prefix], key.strip())}"
+
+
+def _rows_posted(data: Mapping[str, Any]) -> list[tuple[str, int, str]]:
+    """(prefix, index, key) of each posted row with a name and not marked for removal."""
+    rows = []
+    for prefix in ROW_KINDS:
+        total = str(data.get(f"{prefix}-TOTAL_FORMS", "") or "")
+        count = min(int(total), _MAX_ROWS) if total.isascii() and total.isdigit() else 0
+        for index in range(count):
+            key = str(data.get(f"{prefix}-{index}-key", "") or "").strip()
+            if key and not data.get(f"{prefix}-{index}-DELETE"):
+                rows.append((prefix, index, key))
+    return rows
 
 
 def new_token() -> str:
@@ -103,8 +131,10 @@ class SecretCarry:
     values: dict[str, str] = field(default_factory=dict, repr=False)
     # name -> RETYPE_* code: secrets typed before that must be typed again.
     retype: dict[str, str] = field(default_factory=dict)
-    # name -> whether the page shows "kept from your last submit" for it.
+    # The secrets the page shows as "kept from your last submit".
     kept: set[str] = field(default_factory=set)
+    # The same for rows: (formset prefix, row index).
+    kept_rows: set[tuple[str, int]] = field(default_factory=set)
 
     @classmethod
     def open(
@@ -168,7 +198,9 @@ class SecretCarry:
             return
         values = payload.get("values", {})
         self.values = {
-            n: v for n, v in values.items() if n in ALL_SECRET_FIELDS and isinstance(v, str) and v
+            n: v
+            for n, v in values.items()
+            if (n in ALL_SECRET_FIELDS or n.startswith("row:")) and isinstance(v, str) and v
         }
 
     def apply(self, data: Any) -> Any:
@@ -183,25 +215,49 @@ class SecretCarry:
             if not data.get(name) and not data.get(f"{name}_clear"):
                 data[name] = value
                 self.kept.add(name)
+        for prefix, index, key in _rows_posted(data):
+            field_name = f"{prefix}-{index}-value"
+            value = self.values.get(_row_slot(prefix, key), "")
+            if value and not data.get(field_name) and not data.get(forget_field(field_name)):
+                data[field_name] = value
+                data[f"{prefix}-{index}-sensitive"] = "on"  # it was sensitive when typed
+                self.kept_rows.add((prefix, index))
         return data
 
-    def remember(self, data: Mapping[str, Any], valid: Iterable[str]) -> None:
+    def remember(
+        self,
+        data: Mapping[str, Any],
+        valid: Iterable[str],
+        valid_rows: Iterable[tuple[str, int]] = (),
+    ) -> None:
         """After a failed submit: keep the secrets of the chosen Auth Config that have a value.
 
         `data` is what the form was bound to (typed values plus applied carried ones);
         `valid` the secret fields without an error of their own (an invalid value is not kept:
-        its error already asks for it again).
+        its error already asks for it again); `valid_rows` the same for rows, as
+        (prefix, index).
         """
         keep, retype = self._sort(data, set(valid))
         self.kept = set(keep)
         self.retype = retype
+        self.kept_rows = set()
+        valid_rows = set(valid_rows)
+        for prefix, index, key in _rows_posted(data):
+            field_name = f"{prefix}-{index}-value"
+            value = str(data.get(field_name, "") or "")
+            sensitive = rules.row_is_sensitive(
+                key, {"sensitive": data.get(f"{prefix}-{index}-sensitive")}
+            )
+            if value and sensitive and (prefix, index) in valid_rows:
+                keep[_row_slot(prefix, key)] = value
+                self.kept_rows.add((prefix, index))
         entries = self._entries()
         entries.pop(self._key, None)
         if keep or retype:
             payload = {"bind": [self.scope, self.token, self.user_id], "values": keep}
             blob = encrypted.CRYPTER.encrypt(json.dumps(payload).encode()).decode()
             entries[self._key] = {
-                "names": sorted(keep),
+                "names": sorted(name for name in keep if name in ALL_SECRET_FIELDS),
                 "retype": retype,
                 "at": time.time(),
                 "blob": blob,

@@ -24,6 +24,8 @@ class ParamForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields.update(rules.row_fields())
         self.stored_sensitive = stored_sensitive
+        # Set by the edit view: a sensitive value typed in the last (failed) submit is carried.
+        self.kept = False
         if stored_sensitive:
             # Never render a sensitive value back; blank keeps it.
             self.fields["value"].widget = SecretInput(attrs={"placeholder": STORED_LABEL})

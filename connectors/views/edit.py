@@ -118,7 +118,13 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
         """The form again, with the secrets typed carried and an error summary on top."""
         form = bundle.form
         valid = [name for name in ALL_SECRET_FIELDS if name not in form.errors]
-        carry.remember(data, valid)
+        valid_rows = [
+            (str(formset.prefix), index)
+            for formset in (bundle.headers, bundle.data)
+            for index, row in enumerate(formset.forms)
+            if not row.errors
+        ]
+        carry.remember(data, valid, valid_rows)
         return self.render(bundle, status=status, carry=carry, conflict=conflict)
 
     def expected_version(self, bundle: ConnectorForms, data: Any) -> int | None:
@@ -138,6 +144,9 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
         conflict: Conflict | None = None,
     ) -> HttpResponse:
         bundle.form.show_carry(kept=carry.kept, retype=carry.retype)
+        for formset in (bundle.headers, bundle.data):
+            for index, row in enumerate(formset.forms):
+                row.kept = (formset.prefix, index) in carry.kept_rows
         # A conflict has its own panel: it is not one of "the errors below".
         summary = bundle.error_summary(skip_codes=("stale",)) if bundle.form.is_bound else []
         context = {
