@@ -5,9 +5,9 @@
   answers a view's Http404 with the same 404.html in both cases, so a missing connector always
   shows our page. An address that matches no URL pattern still gets the debug page with DEBUG
   on (it lists the patterns, which is what a developer wants there).
-- 500: a plain page that cannot fail: its context is built here from constants and URL reversal
-  (no database query, no user, no session), and if even that or the template fails, a fixed
-  HTML text is sent.
+- 500: a plain page that cannot fail: templates/500.html is rendered without a request (no user,
+  no session, no database query; only the static and url tags), and if even that fails, a
+  fixed HTML text is sent.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from collections.abc import Callable
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError
 from django.template import loader
-from django.templatetags.static import static
-from django.urls import reverse
 from django.views import defaults
 
 logger = logging.getLogger(__name__)
@@ -46,24 +44,10 @@ class NotFoundPageMiddleware:
         return None
 
 
-def _server_error_context() -> dict[str, object]:
-    return {
-        "stylesheets": [
-            static("vendor/bootstrap/bootstrap.min.css"),
-            static("connectors/console.css"),
-        ],
-        "links": {
-            "connectors": reverse("connectors:list"),
-            "dashboard": reverse("dashboard"),
-            "audit": reverse("audit:list"),
-        },
-    }
-
-
 def server_error(request: HttpRequest) -> HttpResponse:
-    """handler500: templates/500.html with a context that needs no database; never raises."""
+    """handler500: templates/500.html, which needs no database; never raises."""
     try:
-        body = loader.render_to_string("500.html", _server_error_context())
+        body = loader.render_to_string("500.html")
     except Exception:  # the error page itself must not fail: a fixed text instead
         logger.exception("The 500 page could not be rendered; sent the fixed text instead")
         body = SERVER_ERROR_FALLBACK

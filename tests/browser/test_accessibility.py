@@ -33,6 +33,7 @@ urlpatterns = [
     path("broken-for-test/", broken_view),
     path("", include("config.urls")),
 ]
+handler500 = "config.errors.server_error"  # a test's URLconf names its own handlers
 
 AXE = Axe()
 SERIOUS = ("serious", "critical")
