@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 SERVER_ERROR_FALLBACK = (
     "<!doctype html><html lang=en><title>Server error · Connector Console</title>"
-    '<main id=main><h1>Something went wrong on the server</h1><p>The error is in the server '
+    "<main id=main><h1>Something went wrong on the server</h1><p>The error is in the server "
     "log. Try again in a moment; if it keeps happening, tell an administrator.</p>"
     '<p><a href="/">Back to the connectors</a></p></main></html>'
 )
@@ -46,6 +46,7 @@ class NotFoundPageMiddleware:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: templates/500.html, which needs no database; never raises."""
+    body: str
     try:
         body = loader.render_to_string("500.html")
     except Exception:  # the error page itself must not fail: a fixed text instead

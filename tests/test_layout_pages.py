@@ -136,7 +136,9 @@ def test_500_handler_is_ours():
 
 def settings_labels(html: str) -> list[str]:
     pane = html.split('id="pane-settings"', 1)[1].split("</dl>", 1)[0]
-    return [re.sub(r"<[^>]+>", "", label).strip() for label in re.findall(r"<dt[^>]*>(.*?)</dt>", pane)]
+    return [
+        re.sub(r"<[^>]+>", "", label).strip() for label in re.findall(r"<dt[^>]*>(.*?)</dt>", pane)
+    ]
 
 
 def test_detail_password_grant_lists_each_secret_after_its_id(make_connector):
@@ -145,16 +147,26 @@ def test_detail_password_grant_lists_each_secret_after_its_id(make_connector):
     assert labels.index("Client Secret") == labels.index("Client ID") + 1
     assert labels.index("Password Grant Password") == labels.index("Password Grant Username") + 1
     assert "Password Grant Scope" in labels
-    for other in ("Client Credentials Grant Scope", "Refresh Token Grant Refresh Token",
-                  "Refresh Token Grant Scope", "Username", "Api Key", "Bearer Token"):
+    for other in (
+        "Client Credentials Grant Scope",
+        "Refresh Token Grant Refresh Token",
+        "Refresh Token Grant Scope",
+        "Username",
+        "Api Key",
+        "Bearer Token",
+    ):
         assert other not in labels, (other, labels)
 
 
 def test_detail_client_credentials_hides_the_password_grant(make_connector):
     make_connector(
         "svc",
-        **{**OAUTH2_PASSWORD, "oauth2_grant_type": "client_credentials",
-           "oauth2_username": "", "oauth2_password": ""},
+        **{
+            **OAUTH2_PASSWORD,
+            "oauth2_grant_type": "client_credentials",
+            "oauth2_username": "",
+            "oauth2_password": "",
+        },
     )
     labels = settings_labels(client_for("viewer").get("/connectors/svc/").content.decode())
     assert "Password Grant Username" not in labels and "Password Grant Password" not in labels
@@ -216,7 +228,9 @@ def test_form_test_page_links_back_to_the_form(make_connector, admin_user, setti
     html = response.content.decode()
     assert 'href="/connectors/new/" data-cc-back-to-form' in html
     # The panel fetched by the page's script needs no such link: the form is right above it.
-    fetched = client.post("/connectors/new/test/", {"name": ""}, headers={"X-Requested-With": "fetch"})
+    fetched = client.post(
+        "/connectors/new/test/", {"name": ""}, headers={"X-Requested-With": "fetch"}
+    )
     assert "data-cc-back-to-form" not in fetched.content.decode()
 
 

@@ -10,7 +10,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page
 
 from audit.models import AuditEvent
 from connectors.batches import batch_start

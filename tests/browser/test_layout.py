@@ -108,7 +108,9 @@ def test_missing_connector_shows_our_404_with_debug_on(
     response = page.goto(f"{live_server.url}/connectors/no_such_thing/")
     assert response is not None and response.status == 404
     assert_landmarks(page, "No connector named “no_such_thing”", "Back to the connectors")
-    expect(page.get_by_role("link", name="Search the connectors for “no_such_thing”")).to_be_visible()
+    expect(
+        page.get_by_role("link", name="Search the connectors for “no_such_thing”")
+    ).to_be_visible()
     assert "Technical" not in page.content() and "URLconf" not in page.content()
     shoot(page, artifacts_dir, "404")
     no_horizontal_scroll(page)
@@ -171,7 +173,9 @@ def test_phone_layouts(page, live_server, make_connector, artifacts_dir):
     name_box, value_box = name.bounding_box(), value.bounding_box()
     assert name_box is not None and value_box is not None
     assert value_box["y"] >= name_box["y"] + name_box["height"], (name_box, value_box)
-    assert abs(name_box["x"] - value_box["x"]) < 1 and abs(name_box["width"] - value_box["width"]) < 1
+    assert (
+        abs(name_box["x"] - value_box["x"]) < 1 and abs(name_box["width"] - value_box["width"]) < 1
+    )
     assert name_box["width"] > PHONE["width"] * 0.7, name_box
     no_horizontal_scroll(page)
     shoot(page, artifacts_dir, "form")
@@ -232,19 +236,22 @@ def contrast_ratio(page: Page, selector: str) -> float:
     return page.evaluate(
         """(selector) => {
           const parse = (c) => c.match(/[\\d.]+/g).map(Number);
-          const lum = ([r, g, b]) => {
-            const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
-            return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+          const channel = (v) => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
           };
+          const lum = ([r, g, b]) =>
+            0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
           const el = document.querySelector(selector);
           const fg = parse(getComputedStyle(el).color);
-          let node = el, bg = null;
+          let node = el;
+          let bg = [255, 255, 255];
           while (node && node.nodeType === 1) {
             const c = parse(getComputedStyle(node).backgroundColor);
-            if (c.length < 4 || c[3] === 1) { if (!(c.length === 4 && c[3] === 0)) { bg = c; break; } }
+            const transparent = c.length === 4 && c[3] === 0;
+            if (!transparent) { bg = c; break; }
             node = node.parentElement;
           }
-          bg = bg || [255, 255, 255];
           const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
           return (a + 0.05) / (b + 0.05);
         }""",
@@ -282,8 +289,9 @@ def test_key_value_inputs_have_unique_names(logged_in_page, live_server, make_co
     assert all(names), names
 
 
-def test_pre_blocks_are_focusable(logged_in_page, live_server, make_connector, fault_server,
-                                  loopback_allowed):
+def test_pre_blocks_are_focusable(
+    logged_in_page, live_server, make_connector, fault_server, loopback_allowed
+):
     from audit.models import AuditEvent
     from connectors.connection_test import connector_test
 
@@ -416,8 +424,9 @@ def test_without_javascript_copy_buttons_are_hidden_and_the_form_test_links_back
     page.wait_for_url(f"{live_server.url}/connectors/hr_portal/edit/")
 
 
-def test_with_javascript_copy_buttons_show(logged_in_page, live_server, make_connector,
-                                           fault_server, loopback_allowed):
+def test_with_javascript_copy_buttons_show(
+    logged_in_page, live_server, make_connector, fault_server, loopback_allowed
+):
     from audit.models import AuditEvent
     from connectors.connection_test import connector_test
 
