@@ -362,7 +362,7 @@ def test_with_javascript_one_section_at_a_time(logged_in_page, live_server, make
 
 
 def test_without_javascript_several_rows_are_added_in_one_save(
-    no_js_page, live_server, make_connector
+    no_js_page, live_server, make_connector, artifacts_dir
 ):
     make_connector("hr_portal", **OAUTH2_PASSWORD)
     make_user("admin", username="layout_admin")
@@ -376,6 +376,9 @@ def test_without_javascript_several_rows_are_added_in_one_save(
     ):
         page.get_by_label(f"Additional Headers row {number} name").fill(key)
         page.get_by_label(f"Additional Headers row {number} value").fill(value)
+    page.locator("[data-cc-formset=headers]").screenshot(
+        path=str(artifacts_dir / "layout_form_rows_nojs.png")
+    )
     page.get_by_label("Password Grant Password").fill("user-password-1")
     page.get_by_label("Client Secret", exact=True).fill("client-secret-1")
     page.get_by_role("button", name="Save").click()
@@ -400,7 +403,7 @@ def test_with_javascript_spare_rows_are_dropped(logged_in_page, live_server, mak
 
 
 def test_without_javascript_copy_buttons_are_hidden_and_the_form_test_links_back(
-    no_js_page, live_server, make_connector, fault_server, loopback_allowed
+    no_js_page, live_server, make_connector, fault_server, loopback_allowed, artifacts_dir
 ):
     make_connector(
         "hr_portal",
@@ -420,6 +423,7 @@ def test_without_javascript_copy_buttons_are_hidden_and_the_form_test_links_back
     expect(page.get_by_role("heading", level=1)).to_contain_text("Connection test")
     expect(page.get_by_role("heading", name="Copy as curl").first).to_be_visible()
     expect(page.locator("[data-audit-copy]").first).to_be_hidden()
+    shoot(page, artifacts_dir, "form_test_nojs")
     page.get_by_role("link", name="Back to the form").click()
     page.wait_for_url(f"{live_server.url}/connectors/hr_portal/edit/")
 
