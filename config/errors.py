@@ -6,8 +6,9 @@
   shows our page. An address that matches no URL pattern still gets the debug page with DEBUG
   on (it lists the patterns, which is what a developer wants there).
 - 500: a plain page that cannot fail: templates/500.html is rendered without a request (no user,
-  no session, no database query; only the static and url tags), and if even that fails, a
-  fixed HTML text is sent.
+  no session, no database query) and uses no tag that can raise; the addresses it links to are
+  reversed here, each falling back to a fixed path, and if rendering fails all the same a fixed
+  HTML text is sent. Django's own handler (a test's URLconf) renders it with the fixed paths.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Callable
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError
 from django.template import loader
+from django.templatetags.static import static
+from django.urls import reverse
 from django.views import defaults
 
 logger = logging.getLogger(__name__)
@@ -44,11 +47,37 @@ class NotFoundPageMiddleware:
         return None
 
 
+def _address(resolve: Callable[[], str], fallback: str) -> str:
+    try:
+        return resolve()
+    except Exception:  # a broken URLconf or static manifest must not break the error page
+        return fallback
+
+
+def _server_error_context() -> dict[str, dict[str, str]]:
+    return {
+        "css": {
+            "bootstrap": _address(
+                lambda: static("vendor/bootstrap/bootstrap.min.css"),
+                "/static/vendor/bootstrap/bootstrap.min.css",
+            ),
+            "console": _address(
+                lambda: static("connectors/console.css"), "/static/connectors/console.css"
+            ),
+        },
+        "links": {
+            "connectors": _address(lambda: reverse("connectors:list"), "/connectors/"),
+            "dashboard": _address(lambda: reverse("dashboard"), "/dashboard/"),
+            "audit": _address(lambda: reverse("audit:list"), "/audit/"),
+        },
+    }
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: templates/500.html, which needs no database; never raises."""
     body: str
     try:
-        body = loader.render_to_string("500.html")
+        body = loader.render_to_string("500.html", _server_error_context())
     except Exception:  # the error page itself must not fail: a fixed text instead
         logger.exception("The 500 page could not be rendered; sent the fixed text instead")
         body = SERVER_ERROR_FALLBACK

@@ -238,3 +238,24 @@ def test_every_page_has_a_skip_link_and_marks_scripting(admin_client):
     html = admin_client.get("/connectors/").content.decode()
     assert '<a class="visually-hidden-focusable cc-skip-link" href="#main">' in html
     assert "connectors/scripted.js" in html
+
+
+def test_a_refused_form_post_answers_in_the_layout(admin_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    response = client.post("/connectors/new/", {"name": "x_csrf"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "The form could not be accepted" in html
+    assert 'aria-label="Main"' in html and 'id="main"' in html
+
+
+def test_500_page_renders_even_when_no_address_resolves(monkeypatch, rf):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no URLconf")
+
+    monkeypatch.setattr(errors, "reverse", broken)
+    monkeypatch.setattr(errors, "static", broken)
+    html = errors.server_error(rf.get("/anything/")).content.decode()
+    assert 'href="/connectors/"' in html and "/static/connectors/console.css" in html
+    assert 'aria-label="Main"' in html
