@@ -316,6 +316,8 @@ MIDDLEWARE += [
     "accounts.middleware.IdleSessionTimeoutMiddleware",
     "config.security.SecurityHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A view's Http404 gets the console's 404 page even with DEBUG on (config.errors).
+    "config.errors.NotFoundPageMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 AUTHENTICATION_BACKENDS = [

@@ -25,8 +25,10 @@ urlpatterns = [
     path("healthz/live", healthz_live, name="healthz-live"),
 ]
 
-# Every refusal, in every app, goes to the audit log.
+# Every refusal, in every app, goes to the audit log; templates/403.html says which role allows it.
 handler403 = "audit.views.permission_denied"
+# A plain page that needs no database (config.errors); 404 is Django's with templates/404.html.
+handler500 = "config.errors.server_error"
 
 if settings.CONNECTORS_DEMO:
     urlpatterns.append(path("sandbox/", include("connectors.sandbox")))

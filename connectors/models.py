@@ -129,6 +129,12 @@ GRANT_FIELDS: dict[str, tuple[str, ...]] = {
     GrantType.REFRESH_TOKEN: ("oauth2_refresh_token", "oauth2_refresh_token_scope"),
 }
 
+# Api Key fields that only one location (header or query parameter) uses.
+API_KEY_LOCATION_FIELDS: dict[str, tuple[str, ...]] = {
+    ApiKeyLocation.HEADER: ("api_key_header_auth_key", "api_key_header_auth_value_pattern"),
+    ApiKeyLocation.PARAM: ("api_key_param_name",),
+}
+
 
 # Each grant type keeps its own scope field; "the scope" of a connector is its grant's.
 SCOPE_FIELD_BY_GRANT: dict[str, str] = {
@@ -310,6 +316,23 @@ class Connector(models.Model):
     def _field(cls, name: str) -> models.Field[Any, Any]:
         """One of the connector's own columns (never a relation from elsewhere)."""
         return cast("models.Field[Any, Any]", cls._meta.get_field(name))
+
+    def auth_fields(self) -> tuple[str, ...]:
+        """The fields of this connector's Auth Config that apply to it, in the form's order.
+
+        GROUP_FIELDS less the other grants' fields (GRANT_FIELDS) and the other Api Key
+        location's: what the detail page lists, each secret right after the ID it goes with.
+        """
+        unused: set[str] = set()
+        if self.auth_config == AuthConfig.OAUTH2:
+            for grant, names in GRANT_FIELDS.items():
+                if grant != self.oauth2_grant_type:
+                    unused.update(names)
+        elif self.auth_config == AuthConfig.API_KEY:
+            for location, names in API_KEY_LOCATION_FIELDS.items():
+                if location != self.api_key_location:
+                    unused.update(names)
+        return tuple(f for f in GROUP_FIELDS.get(self.auth_config, ()) if f not in unused)
 
     def secret_fields(self) -> tuple[str, ...]:
         return SECRET_FIELDS.get(self.auth_config, ())

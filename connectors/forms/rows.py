@@ -117,11 +117,16 @@ class BaseParamFormSet(forms.BaseFormSet):
         )
 
 
+# Empty rows under the stored ones on a new page: without JavaScript (no "Add row") they are the
+# only way to add rows, and three let several be added in one save. connector_form.js keeps one.
+EMPTY_ROWS = 3
+
+
 def _param_formset(kind: str, prefix: str) -> type[BaseParamFormSet]:
     formset = formset_factory(
         ParamForm,
         formset=BaseParamFormSet,
-        extra=1,
+        extra=EMPTY_ROWS,
         can_delete=True,
         max_num=rules.MAX_PARAM_ROWS,
         validate_max=True,

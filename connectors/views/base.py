@@ -17,6 +17,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.response import SimpleTemplateResponse
 
+from accounts.roles import refusal_mark_permissions
 from audit.services import AuditWriteError, audit_record
 from audit.views import refusal_mark_recorded, refusal_text
 from connectors.fields import SecretDecryptionError
@@ -94,6 +95,8 @@ class ConnectorPermissionMixin(PermissionRequiredMixin):
 
     def handle_no_permission(self) -> HttpResponseRedirect:
         user = self.request.user
+        # The 403 page names the permission and the roles that hold it.
+        refusal_mark_permissions(self.request, self.get_permission_required())
         if user.is_authenticated:
             with contextlib.suppress(AuditWriteError):  # logged loudly by audit_record itself
                 self._record_denial(user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.db.models import QuerySet
 from django.views.generic import DetailView, ListView
 
 from audit.selectors import audit_events_for_connector
+from connectors.domain import ALL_SECRET_FIELDS, SCOPE_FIELD_BY_GRANT, field_label
 from connectors.explain import OUTCOME_TEXTS
 from connectors.health import HEALTH_LABELS, stale_days
 from connectors.models import AuthConfig, Connector
@@ -76,6 +78,57 @@ def health_summary_context() -> dict[str, Any]:
     }
 
 
+# Fields whose values are identifiers or patterns, shown as code (exact characters matter).
+_CODE_FIELDS = frozenset(
+    {
+        "api_key_header_auth_key",
+        "api_key_header_auth_value_pattern",
+        "api_key_param_name",
+        "oauth2_client_id",
+        "oauth2_header_auth_key",
+        "oauth2_header_auth_value_pattern",
+        "oauth2_custom_grant_type",
+        "oauth2_request_custom_grant_type",
+        "oauth2_access_token_key",
+        "oauth2_expires_in_key",
+    }
+)
+_SCOPE_FIELDS = frozenset(SCOPE_FIELD_BY_GRANT.values())
+
+
+@dataclass(frozen=True)
+class SettingRow:
+    """One line of the detail page's settings: a label and how to show its value."""
+
+    label: str
+    value: str = ""
+    kind: str = "text"  # text | code | url | secret
+    stored: bool = False
+
+
+def _setting_row(connector: Connector, name: str) -> SettingRow:
+    label = field_label(name)
+    if name in ALL_SECRET_FIELDS:
+        # Never the value: only whether one is stored.
+        return SettingRow(label, kind="secret", stored=bool(getattr(connector, name)))
+    value = getattr(connector, name)
+    display = getattr(connector, f"get_{name}_display", None)
+    if display is not None:
+        return SettingRow(label, str(display()))
+    if value is None or value == "":
+        return SettingRow(label, "(server default)" if name in _SCOPE_FIELDS else "—")
+    if name.endswith("_url"):
+        return SettingRow(label, str(value), kind="url")
+    if hasattr(value, "isoformat"):
+        return SettingRow(label, value.isoformat())
+    return SettingRow(label, str(value), kind="code" if name in _CODE_FIELDS else "text")
+
+
+def connector_auth_settings(connector: Connector) -> list[SettingRow]:
+    """The chosen Auth Config's fields that apply to this connector (Connector.auth_fields)."""
+    return [_setting_row(connector, name) for name in connector.auth_fields()]
+
+
 class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
     """One connector: its settings (secrets shown only as stored), tests and history."""
 
@@ -92,6 +145,7 @@ class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
         context = super().get_context_data(**kwargs)
         connector: Connector = self.object
         user = self.request.user
+        context["auth_settings"] = connector_auth_settings(connector)
         context["recent_runs"] = connector_recent_runs(connector_id=connector.pk)
         connector_list_attach_last_tests([connector])
         context["health"] = connector_health_of(connector)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
@@ -56,10 +57,15 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
             "error": error,
             "field_errors": field_errors or [],
             "can_pin": self._can_pin(outcome, connector),
+            "form_url": self.form_url(),
         }
         if self.request.headers.get("X-Requested-With") == "fetch":
             return render(self.request, "connectors/_test_result.html", context, status=status)
         return render(self.request, "connectors/testrun_result.html", context, status=status)
+
+    def form_url(self) -> str:
+        """The form this test came from, for the whole-page answer (JavaScript off); none here."""
+        return ""
 
     def secrets_unreadable(self, exc: SecretDecryptionError) -> HttpResponse:
         # The test panel, not a whole page: the page's script shows this answer in place.
@@ -119,6 +125,10 @@ class ConnectorFormTestView(ConnectorTestMixin, View):
             "connectors.test_connector",
             "connectors.change_connector" if editing else "connectors.add_connector",
         )
+
+    def form_url(self) -> str:
+        name = self.kwargs.get("name")
+        return reverse("connectors:edit", args=[name]) if name else reverse("connectors:new")
 
     def post(self, request: HttpRequest, name: str | None = None) -> HttpResponse:
         stored = get_object_or_404(Connector, name=name) if name else None

@@ -15,6 +15,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 
+from accounts.roles import refusal_mark_permissions
 from audit.services import AuditWriteError, audit_record
 from audit.views import refusal_mark_recorded
 from connectors.forms import ExportForm, ImportForm
@@ -116,6 +117,7 @@ class ConnectorExportView(ConnectorPermissionMixin, View):
                 f"{request.user.get_username()} may not export secrets",
                 {"permission": [EXPORT_SECRETS_PERMISSION]},
             )
+            refusal_mark_permissions(request, [EXPORT_SECRETS_PERMISSION])
             raise PermissionDenied
         form = ExportForm(request.POST, can_export_secrets=allowed)
         if not form.is_valid():

@@ -90,18 +90,38 @@
     add.disabled = Number(total.value) >= Number(set.dataset.ccMax);
   }
 
+  const isBlank = (row) =>
+    !row.querySelector(".is-invalid") &&
+    Array.from(row.querySelectorAll("input[type=text], input[type=password]")).every((i) => !i.value) &&
+    !row.querySelector("[data-cc-sensitive]:checked, [data-cc-delete]:checked");
+
+  // The server renders a few spare empty rows so that, without JavaScript, several rows can be
+  // added in one save. With "Add row" at hand one spare is enough: drop the others. They are
+  // the last rows, so the remaining indexes stay 0..n-1 and TOTAL_FORMS is simply lowered.
+  function dropSpareRows(body, total) {
+    const rows = Array.from(body.querySelectorAll("[data-cc-row]"));
+    let keep = rows.length;
+    while (keep > 1 && isBlank(rows[keep - 1]) && isBlank(rows[keep - 2])) keep -= 1;
+    rows.slice(keep).forEach((row) => row.remove());
+    total.value = String(Number(total.value) - (rows.length - keep));
+  }
+
   form.querySelectorAll("[data-cc-formset]").forEach((set) => {
     const prefix = set.dataset.ccFormset;
     const total = set.querySelector(`input[name="${prefix}-TOTAL_FORMS"]`);
     const body = set.querySelector("[data-cc-rows]");
     const template = set.querySelector("template[data-cc-empty-row]");
     const add = set.querySelector("[data-cc-add-row]");
+    dropSpareRows(body, total);
     body.querySelectorAll("[data-cc-row]").forEach((row) => { enableRemove(row); watchSensitive(row); });
     add.hidden = false;
     add.addEventListener("click", () => {
       const index = Number(total.value);
       if (index >= Number(set.dataset.ccMax)) return;
-      const html = template.innerHTML.replace(/__prefix__/g, String(index));
+      // Django's placeholder for the index, and ours for the row number in the inputs' names.
+      const html = template.innerHTML
+        .replace(/__prefix__/g, String(index))
+        .replace(/__number__/g, String(index + 1));
       body.insertAdjacentHTML("beforeend", html);
       const row = body.lastElementChild;
       total.value = String(index + 1);
