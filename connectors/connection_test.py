@@ -264,7 +264,7 @@ def _curl_for(request: oauth_http.TokenRequest, attempt: oauth_http.Attempt) -> 
 
 
 # The shell variable each Auth Config's bare credential is read from in "Copy as curl".
-_CURL_VARIABLES = {
+_CURL_VARIABLES: dict[str, str] = {
     AuthConfig.API_KEY: "API_KEY",
     AuthConfig.BEARER: "BEARER_TOKEN",
     AuthConfig.OAUTH2: "ACCESS_TOKEN",
@@ -272,11 +272,12 @@ _CURL_VARIABLES = {
 
 
 def _api_curl_for(connector: Connector, request: oauth_http.ApiRequest, access_token: str) -> str:
-    bare = {
+    bares: dict[str, str] = {
         AuthConfig.API_KEY: connector.api_key,
         AuthConfig.BEARER: connector.bearer_token,
         AuthConfig.OAUTH2: access_token,
-    }.get(connector.auth_config, "")
+    }
+    bare = bares.get(connector.auth_config, "")
     variable = _CURL_VARIABLES.get(connector.auth_config, "")
     notes = (
         ["ACCESS_TOKEN is the access token the token request (the step above) returns."]
@@ -330,6 +331,10 @@ class _Collected:
 
     def advise(self, advice: Advice) -> None:
         self.advice, self.hint = advice, advice.for_editor()
+
+    def add_note(self, note: str) -> None:
+        self.hint = f"{self.hint} {note}".strip()
+        self.advice = replace(self.advice or Advice(), note=note)
 
 
 def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collected) -> None:
@@ -444,9 +449,7 @@ def connector_test(
         )
     duration_ms = int((time.monotonic() - clock) * 1000)
     if notice:
-        collected.hint = f"{collected.hint} {notice}".strip()
-        if collected.advice is not None:
-            collected.advice = replace(collected.advice, note=notice)
+        collected.add_note(notice)
     run, attempts = _record(
         connector=connector,
         actor=actor,

@@ -729,6 +729,26 @@ def _pin(method: str) -> Fix:
     return Fix(FixField.CLIENT_AUTHENTICATION, method)
 
 
+def _body_found_advice(result: TokenResult) -> Advice:
+    """Automatic mode found the request body: pin it, plus whatever else went wrong."""
+    pin = Advice(
+        why="This server wants the client credentials in the request body.",
+        change=(
+            f"set {label('oauth2_client_authentication')} to "
+            f"{CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]}"
+        ),
+        fix=_pin(Auth.REQUEST_BODY) if result.ok else None,
+    )
+    if result.ok:
+        return pin
+    rest = _outcome_advice(result)
+    return replace(
+        rest,
+        why=" ".join(part for part in (pin.why, rest.why) if part),
+        change=f"{pin.change}; then {rest.change}" if rest.change else pin.change,
+    )
+
+
 def _method_advice(result: TokenResult) -> Advice | None:
     """Advice about the client authentication that worked, when the test found it."""
     facts, used = result.facts, result.client_authentication_used
@@ -749,19 +769,7 @@ def _method_advice(result: TokenResult) -> Advice | None:
             fix=_pin(Auth.BASIC_CLIENT_UNENCODED) if result.ok else None,
         )
     if auto and used == Auth.REQUEST_BODY and Auth.BASIC_CLIENT in tried:
-        pin = Advice(
-            why="This server wants the client credentials in the request body.",
-            change=f"set {setting} to {CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]}",
-            fix=_pin(Auth.REQUEST_BODY) if result.ok else None,
-        )
-        if result.ok:
-            return pin
-        rest = _outcome_advice(result)
-        return replace(
-            rest,
-            why=" ".join(part for part in (pin.why, rest.why) if part),
-            change=f"{pin.change}; then {rest.change}" if rest.change else pin.change,
-        )
+        return _body_found_advice(result)
     if auto and used == Auth.BASIC_CLIENT and result.ok:
         return Advice(
             why="The Basic Auth header worked.",
@@ -799,7 +807,7 @@ def _api_url_fields() -> str:
 
 # The credential fields the API request uses, by Auth Config: a 401 names only these.
 def _api_credentials(auth_config: str) -> str:
-    fields = {
+    fields: dict[str, str] = {
         AuthConfig.BASIC: f"{label('basic_username')} and {label('basic_password')}",
         AuthConfig.API_KEY: (
             f"{label('api_key')}, {label('api_key_header_auth_key')} and "

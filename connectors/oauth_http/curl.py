@@ -136,8 +136,10 @@ def token_request_as_curl(request: TokenRequest, *, client_authentication: str) 
 # The API request
 
 
-def _with_variables(command: _Command, value: str, names: Mapping[str, str]) -> str | None:
-    """The shell words for a value with each known secret in it read from its variable.
+def _with_variables(
+    command: _Command, value: str, names: Mapping[str, str], *, prefix: str = ""
+) -> str | None:
+    """`prefix` + `value` as shell words, each known secret in it read from its variable.
 
     None when the value holds none of them (the caller then reads the whole value from one).
     """
@@ -145,14 +147,17 @@ def _with_variables(command: _Command, value: str, names: Mapping[str, str]) -> 
     if not known:
         return None
     pattern = re.compile("|".join(re.escape(secret) for secret in reversed(known)))
-    words, position = [], 0
+    words, literal, position = [], prefix, 0
     for match in pattern.finditer(value):
-        if match.start() > position:
-            words.append(shlex.quote(value[position : match.start()]))
+        literal += value[position : match.start()]
+        if literal:
+            words.append(shlex.quote(literal))
+        literal = ""
         words.append(command.variable(names[match[0]]))
         position = match.end()
-    if position < len(value):
-        words.append(shlex.quote(value[position:]))
+    literal += value[position:]
+    if literal:
+        words.append(shlex.quote(literal))
     return "".join(words)
 
 
@@ -187,11 +192,11 @@ def api_request_as_curl(
     sensitive_headers = {p.key.lower() for p in request.headers if p.sensitive}
     for name, value in _api_headers(request):
         if name.lower() in sensitive_headers or key_looks_sensitive(name):
-            words = _with_variables(command, value, names)
+            words = _with_variables(command, value, names, prefix=f"{name}: ")
             if words is None:
-                words = command.variable("HEADER_" + _shell_variable(name)[len("PARAM_") :])
-            prefix = shlex.quote(f"{name}: ")
-            command.options.append(f"-H {prefix}{words}")
+                variable = command.variable("HEADER_" + _shell_variable(name)[len("PARAM_") :])
+                words = shlex.quote(f"{name}: ") + variable
+            command.options.append(f"-H {words}")
         else:
             command.options.append(f"-H {shlex.quote(f'{name}: {value}')}")
     if request.basic_auth is not None:
@@ -201,12 +206,12 @@ def api_request_as_curl(
         # --get appends each --data-urlencode to the URL's query, as the test did.
         command.options.append("--get")
         for param in request.params:
-            field = shlex.quote(f"{quote_plus(param.key)}=")
+            field = f"{quote_plus(param.key)}="
             if param.sensitive or key_looks_sensitive(param.key):
-                words = _with_variables(command, param.value, names)
+                words = _with_variables(command, param.value, names, prefix=field)
                 if words is None:
-                    words = command.variable(_shell_variable(param.key))
-                command.options.append(f"--data-urlencode {field}{words}")
+                    words = shlex.quote(field) + command.variable(_shell_variable(param.key))
+                command.options.append(f"--data-urlencode {words}")
             else:
                 command.options.append(
                     f"--data-urlencode {shlex.quote(f'{quote_plus(param.key)}={param.value}')}"

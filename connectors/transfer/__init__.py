@@ -16,7 +16,7 @@ from django.db.models.functions import Lower
 
 from audit.services import audit_record
 from connectors.domain import CONNECTOR_FIELDS, StoredConnector
-from connectors.models import AuthConfig, Connector
+from connectors.models import ALL_SECRET_FIELDS, AuthConfig, Connector
 from connectors.rules import ConnectorCheck, connector_check
 from connectors.rules.passphrase import passphrase_problem
 from connectors.services import (
@@ -365,10 +365,17 @@ def _fix_check(connector: Connector, field_name: str, value: str) -> ConnectorCh
         raise FixRefused("Only Oauth2 connectors have this setting.")
     stored = StoredConnector.of(connector)
     values = {name: getattr(connector, name) for name in CONNECTOR_FIELDS}
+    # Secrets as an edit that leaves them blank: kept, so the rules refuse to send them to
+    # another server (a token URL on another host needs them typed again, in the form).
+    values.update(dict.fromkeys(ALL_SECRET_FIELDS, ""))
     values[field_name] = value
     rows = {
         kind: [
-            {"key": row.key, "value": row.value, "sensitive": row.sensitive}
+            {
+                "key": row.key,
+                "value": "" if row.sensitive else row.value,
+                "sensitive": row.sensitive,
+            }
             for row in stored.rows_of(kind)
         ]
         for kind in PARAM_LISTS.values()

@@ -94,7 +94,9 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
         advice = outcome.advice
         hint = advice.text_for(can_edit=can_edit) if advice is not None else run.hint
         unsaved = run.source == TestRun.Source.FORM
-        auth_config = (run.config or {}).get("auth_config") or getattr(connector, "auth_config", "")
+        auth_config = str(
+            (run.config or {}).get("auth_config") or getattr(connector, "auth_config", "")
+        )
         fix: Fix | None = advice.fix if advice is not None and can_edit else None
         fix_problem = ""
         saved = connector is not None and connector.pk is not None and not unsaved
