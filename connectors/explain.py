@@ -278,6 +278,7 @@ class ResultWording:
     passed: str
     failed: str
     after_pass: str  # the next step after a pass of the saved connector
+    failed_api: str = ""  # OAuth2: the token came, the API request made with it failed
 
 
 def _result_wording() -> dict[str, ResultWording]:
@@ -285,7 +286,7 @@ def _result_wording() -> dict[str, ResultWording]:
     return {
         AuthConfig.NONE: ResultWording(
             passed="The API answered the test request; this connector sends no credentials.",
-            failed=f"The test request to the API failed ({api} carries no credentials).",
+            failed="The API request, sent without credentials, failed.",
             after_pass="Nothing to fix.",
         ),
         AuthConfig.BASIC: ResultWording(
@@ -311,8 +312,9 @@ def _result_wording() -> dict[str, ResultWording]:
         ),
         AuthConfig.OAUTH2: ResultWording(
             passed="The server accepted the client and the grant and issued an access token.",
-            failed="The token request, or the API request made with its token, failed.",
+            failed="The token request failed: no access token was issued.",
             after_pass="Nothing to fix. A new token is requested whenever one expires.",
+            failed_api="The token request worked, but the API request made with its token failed.",
         ),
     }
 
@@ -331,26 +333,38 @@ class ResultText:
     announcement: str  # the one sentence a screen reader hears when the result arrives
 
 
+# Outcomes whose message already says what the general explanation would repeat.
+_SELF_EXPLAINING = frozenset({Outcome.REDIRECT_REFUSED, Outcome.BLOCKED})
+
+
 def result_text(
-    *, outcome: str, ok: bool, auth_config: str, unsaved: bool, hint: str = ""
+    *,
+    outcome: str,
+    ok: bool,
+    auth_config: str,
+    unsaved: bool,
+    hint: str = "",
+    api_step_failed: bool = False,
 ) -> ResultText:
-    """What a result panel says, for this Auth Config; `unsaved` for a test of form values."""
+    """What a result panel says, for this Auth Config.
+
+    `unsaved` for a test of form values (the only case told to save); `api_step_failed` when
+    the last step, the API request, is the one that failed.
+    """
     wording = RESULT_WORDING.get(auth_config, RESULT_WORDING[AuthConfig.OAUTH2])
     text = OUTCOME_TEXTS.get(outcome)
     name = outcome_label(outcome)
     if ok:
         summary = wording.passed
-        next_step = hint or (
-            f"{wording.after_pass} Save the connector to keep these values."
-            if unsaved
-            else wording.after_pass
-        )
+        next_step = hint or wording.after_pass
+        if unsaved:  # only form values need saving; a saved connector is never told to
+            next_step = f"{next_step} Save the connector to keep these values."
         explanation = ""
         headline = "Connection works"
     else:
-        summary = wording.failed
+        summary = wording.failed_api if api_step_failed and wording.failed_api else wording.failed
         next_step = hint or (text.next_step if text else "")
-        explanation = text.explanation if text else ""
+        explanation = text.explanation if text and outcome not in _SELF_EXPLAINING else ""
         headline = "Connection failed"
     announcement = f"{headline}: {summary}" if ok else f"{headline}: {name} ({outcome}). {summary}"
     return ResultText(headline, summary, explanation, next_step, announcement)
@@ -545,7 +559,7 @@ def _no_token(facts: Facts) -> Advice:
     setting = label("oauth2_access_token_key")
     if suggested:
         return Advice(
-            why=f"Keys found: {keys}. The token seems to be at {suggested!r}.",
+            why=f"The token seems to be at {suggested!r}.",
             change=f"set {setting} to {suggested!r}",
             fix=Fix(FixField.ACCESS_TOKEN_KEY, suggested),
         )

@@ -89,7 +89,7 @@ def client_auth_label(attempt: Any) -> str:
     if code in labels:
         return labels[code]
     if getattr(attempt, "step", "") == "api":
-        return "API request with the credentials"
+        return "API request"
     return code or "Token request"
 
 

@@ -204,6 +204,7 @@ class OutboundPolicy:
         return ""
 
 
+
 __all__ = [
     "BLOCKED_MESSAGE",
     "METADATA_ADDRESSES",

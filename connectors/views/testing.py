@@ -106,7 +106,12 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
             )
         return {
             "words": result_text(
-                outcome=run.outcome, ok=run.ok, auth_config=auth_config, unsaved=unsaved, hint=hint
+                outcome=run.outcome,
+                ok=run.ok,
+                auth_config=auth_config,
+                unsaved=unsaved,
+                hint=hint,
+                api_step_failed=bool(outcome.attempts) and outcome.attempts[-1].step == "api",
             ),
             "can_edit": can_edit,
             "fix": fix,
