@@ -366,7 +366,10 @@ def result_text(
         next_step = hint or (text.next_step if text else "")
         explanation = text.explanation if text and outcome not in _SELF_EXPLAINING else ""
         headline = "Connection failed"
-    announcement = f"{headline}: {summary}" if ok else f"{headline}: {name} ({outcome}). {summary}"
+    # One sentence: the details are in the panel, for whoever moves on to read them.
+    announcement = (
+        f"{headline}: {summary[:1].lower()}{summary[1:]}" if ok else f"{headline}: {name}."
+    )
     return ResultText(headline, summary, explanation, next_step, announcement)
 
 
