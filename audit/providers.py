@@ -85,6 +85,10 @@ class ConnectorDirectory(Protocol):
         """The one name of each client authentication method, by the code an attempt stores."""
         ...
 
+    def outcome_label(self, code: str) -> str:
+        """The readable name of an outcome code ("Client rejected"); never just the code."""
+        ...
+
 
 _provider: ConnectorDirectory | None = None
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from audit.providers import Redaction
+from connectors.explain import outcome_label
 from connectors.models import ALL_SECRET_FIELDS, Connector
 from connectors.oauth_http import CLIENT_AUTH_LABELS, OUTCOMES, redaction
 
@@ -47,6 +48,9 @@ class ConnectorsAuditProvider:
 
     def outcome_codes(self) -> tuple[str, ...]:
         return tuple(OUTCOMES)
+
+    def outcome_label(self, code: str) -> str:
+        return outcome_label(code)
 
     def client_auth_labels(self) -> Mapping[str, str]:
         # The empty code (no client credentials sent) has no method name; audit says why.

@@ -29,7 +29,7 @@ from django.utils import timezone
 from audit.models import AuditEvent, TestRun
 from audit.services import AuditWriteError, audit_record
 from connectors.connection_test import connector_test, connector_test_rate_check
-from connectors.explain import outcome_text
+from connectors.explain import outcome_label
 from connectors.health import HealthState
 from connectors.models import Connector
 from connectors.models_batch import Batch, BatchItem
@@ -419,7 +419,6 @@ def batch_filter_description(*, names: Sequence[str], health: str | None, search
 
 def batch_item_json(item: BatchItem) -> dict[str, Any]:
     """One item of the progress document."""
-    text = outcome_text(item.outcome) if item.outcome else None
     return {
         "id": item.pk,
         "connector": item.connector_name,
@@ -428,7 +427,7 @@ def batch_item_json(item: BatchItem) -> dict[str, Any]:
         "state_label": item.get_state_display(),
         "ok": item.ok,
         "outcome": item.outcome,
-        "outcome_label": text.label if text else item.outcome,
+        "outcome_label": outcome_label(item.outcome) if item.outcome else "",
         "duration_ms": item.duration_ms,
     }
 

@@ -12,7 +12,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -28,10 +28,11 @@ from audit.services import audit_record, test_run_record
 from connectors import oauth_http
 from connectors.explain import (
     FIELD_LABELS,
+    Advice,
     ConsoleOutcome,
-    api_hint,
-    secret_missing_hint,
-    token_hint,
+    api_advice,
+    secret_missing_advice,
+    token_advice,
 )
 from connectors.health import connector_health_record
 from connectors.identities import is_system_user
@@ -77,6 +78,8 @@ class TestOutcome:
     run: TestRun
     attempts: list[TestAttempt]
     pin_offer: str | None  # client authentication that worked, when not pinned yet
+    # The next step for both kinds of reader, and its one-click fix (run.hint is the editor's).
+    advice: Advice | None = None
 
 
 def outbound_policy() -> oauth_http.OutboundPolicy:
@@ -267,6 +270,36 @@ def _curl_for(request: oauth_http.TokenRequest, attempt: oauth_http.Attempt) -> 
         return ""
 
 
+# The shell variable each Auth Config's bare credential is read from in "Copy as curl".
+_CURL_VARIABLES: dict[str, str] = {
+    AuthConfig.API_KEY: "API_KEY",
+    AuthConfig.BEARER: "BEARER_TOKEN",
+    AuthConfig.OAUTH2: "ACCESS_TOKEN",
+}
+
+
+def _api_curl_for(connector: Connector, request: oauth_http.ApiRequest, access_token: str) -> str:
+    bares: dict[str, str] = {
+        AuthConfig.API_KEY: connector.api_key,
+        AuthConfig.BEARER: connector.bearer_token,
+        AuthConfig.OAUTH2: access_token,
+    }
+    bare = bares.get(connector.auth_config, "")
+    variable = _CURL_VARIABLES.get(connector.auth_config, "")
+    notes = (
+        ["ACCESS_TOKEN is the access token the token request (the step above) returns."]
+        if connector.auth_config == AuthConfig.OAUTH2
+        else []
+    )
+    try:
+        return oauth_http.api_request_as_curl(
+            request, secret_names={bare: variable} if bare else {}, notes=notes
+        )
+    except Exception:  # noqa: BLE001 - a curl line is a convenience; the run must still record
+        logger.exception("Could not build the curl command for an API request")
+        return ""
+
+
 def _pin_offer(connector: Connector, result: oauth_http.TokenResult) -> str | None:
     if connector.auth_config != AuthConfig.OAUTH2 or connector.oauth2_client_authentication:
         return None
@@ -301,6 +334,14 @@ class _Collected:
     token: dict[str, Any] | None = None
     attempts: list[tuple[str, oauth_http.Attempt, str]] | None = None  # (step, attempt, curl)
     pin_offer: str | None = None
+    advice: Advice | None = None
+
+    def advise(self, advice: Advice) -> None:
+        self.advice, self.hint = advice, advice.for_editor()
+
+    def add_note(self, note: str) -> None:
+        self.hint = f"{self.hint} {note}".strip()
+        self.advice = replace(self.advice or Advice(), note=note)
 
 
 def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collected) -> None:
@@ -316,34 +357,36 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
             collected.attempts.append(("token", attempt, _curl_for(request, attempt)))
         collected.ok, collected.outcome = result.ok, result.outcome
         collected.message = result.message
-        collected.hint = token_hint(result, secrets=exchange_secrets(request))
+        advice = token_advice(result, secrets=exchange_secrets(request))
         # A refusal with a secret that was never set says "missing", not "check it".
         empty = [name for name in ALL_SECRET_FIELDS if not getattr(connector, name)]
-        collected.hint = secret_missing_hint(result, empty=empty) or collected.hint
+        collected.advise(secret_missing_advice(result, empty=empty) or advice)
         collected.client_authentication_used = result.client_authentication_used or ""
         collected.token = _token_facts(result.token)
         collected.pin_offer = _pin_offer(connector, result) if result.ok else None
         if not result.ok or not connector.test_request_path or not connector.base_url:
             return
         remaining = settings.CONNECTORS_TOKEN_TIMEOUT - (time.monotonic() - started)
-        api = oauth_http.api_request_perform(
-            api_request_for(
-                connector, access_token=result.access_token, timeout=max(remaining, 1.0)
-            ),
-            policy=policy,
-            labels=FIELD_LABELS,
+        access_token = result.access_token
+        api_request = api_request_for(
+            connector, access_token=access_token, timeout=max(remaining, 1.0)
         )
+        api = oauth_http.api_request_perform(api_request, policy=policy, labels=FIELD_LABELS)
     else:
         if not connector.base_url:
             collected.outcome = Outcome.CONFIG_ERROR
             collected.message = "There is nothing to request: this connector has no Base URL."
-            collected.hint = "Enter the Base URL and, optionally, a Test request path."
+            collected.advise(
+                Advice(change="enter the Base URL and, optionally, a Test request path")
+            )
             return
-        api = oauth_http.api_request_perform(
-            api_request_for(connector), policy=policy, labels=FIELD_LABELS
-        )
-        collected.message, collected.hint = api.message, api_hint(api)
-    collected.attempts.append(("api", api.attempt, ""))
+        access_token = ""
+        api_request = api_request_for(connector)
+        api = oauth_http.api_request_perform(api_request, policy=policy, labels=FIELD_LABELS)
+        collected.message = api.message
+        collected.advise(api_advice(api, auth_config=connector.auth_config))
+    curl = _api_curl_for(connector, api_request, access_token)
+    collected.attempts.append(("api", api.attempt, curl))
     collected.ok, collected.outcome = api.ok, api.outcome
     if connector.auth_config == AuthConfig.OAUTH2:
         if api.ok:
@@ -352,7 +395,7 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
             collected.message = (
                 f"The token request worked, but the API request failed: {api.message}"
             )
-            collected.hint = api_hint(api)
+            collected.advise(api_advice(api, auth_config=connector.auth_config))
 
 
 def connector_test(
@@ -406,12 +449,17 @@ def connector_test(
         collected.ok = False
         collected.outcome = ConsoleOutcome.INTERNAL_ERROR
         collected.message = f"The test stopped because of an internal error ({detail[:300]})."
-        collected.hint = (
-            "This is a fault in Connector Console, not in your settings: tell an administrator."
+        collected.advise(
+            Advice(
+                why=(
+                    "This is a fault in Connector Console, not in your settings: tell an "
+                    "administrator."
+                )
+            )
         )
     duration_ms = int((time.monotonic() - clock) * 1000)
     if notice:
-        collected.hint = f"{collected.hint} {notice}".strip()
+        collected.add_note(notice)
     run, attempts = _record(
         connector=connector,
         actor=actor,
@@ -423,7 +471,9 @@ def connector_test(
         details={"batch": batch_id} if batch_id is not None else None,
         on_recorded=on_recorded,
     )
-    return TestOutcome(run=run, attempts=attempts, pin_offer=collected.pin_offer)
+    return TestOutcome(
+        run=run, attempts=attempts, pin_offer=collected.pin_offer, advice=collected.advice
+    )
 
 
 def _record(

@@ -1,16 +1,19 @@
 """Explanations: an outcome plus its facts, in words, naming the form's own fields.
 
 The HTTP core (`connectors.oauth_http`) says what happened: an `Outcome` and the facts behind it.
-This module says what it means and what to do next, through tables keyed by outcome. Field names
-come from the model's verbose names, the one place the form's labels are defined, so renaming a
-field renames it in every hint. A later step can make hints depend on the Auth Config and on the
-user's role here without touching the core.
+This module says what it means and what to do next, through tables keyed by outcome and by Auth
+Config. Field names come from the model's verbose names, the one place the form's labels are
+defined, so renaming a field renames it in every hint.
+
+Advice has two readers: someone who may edit the connector is told what to change (and gets a
+one-click `Fix` where the test found the value), someone who may only test is told what to ask
+a Connector admin to change. `Advice.for_editor()` is also the text stored with the run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 
@@ -19,6 +22,7 @@ from django.utils.text import capfirst
 
 from connectors.models import (
     SCOPE_FIELD_BY_GRANT,
+    AuthConfig,
     Connector,
     ResponseType,
     TokenRequestParam,
@@ -33,7 +37,7 @@ from connectors.oauth_http import (
     Outcome,
     TokenResult,
 )
-from connectors.oauth_http.redaction import redact_text
+from connectors.oauth_http.redaction import MASK, redact_text
 from connectors.oauth_http.response_text import size_text
 
 Auth = ClientAuthentication
@@ -96,10 +100,11 @@ def _outcome_texts() -> dict[str, OutcomeText]:
     custom_grant = label("oauth2_request_custom_grant_type")
     rows = (
         (
+            # Worded for every Auth Config: what a pass proves for each is in RESULT_WORDING.
             Outcome.SUCCESS,
-            "Token received",
-            "The server accepted the client and the grant and issued an access token.",
-            "Nothing to fix. Save the connector; a new token is requested whenever one expires.",
+            "Succeeded",
+            "The test's requests worked.",
+            "Nothing to fix.",
         ),
         (
             Outcome.INVALID_CLIENT,
@@ -152,7 +157,8 @@ def _outcome_texts() -> dict[str, OutcomeText]:
         (
             Outcome.HTTP_ERROR,
             "HTTP error",
-            "The server answered with an HTTP error status instead of a token or an OAuth error.",
+            "The server answered with an HTTP error status (4xx or 5xx) instead of an answer the "
+            "test could use.",
             "Check the URL's host and path; for a 5xx status try again later or contact the "
             "provider.",
         ),
@@ -205,7 +211,7 @@ def _outcome_texts() -> dict[str, OutcomeText]:
             Outcome.REDIRECT_REFUSED,
             "Redirect not followed",
             "The server answered with a redirect. Redirects are not followed because that would "
-            "send the credentials to another address.",
+            "send the request, and any credentials in it, to another address.",
             "Set the URL to the final address the server redirects to.",
         ),
         (
@@ -232,153 +238,434 @@ def outcome_text(code: str) -> OutcomeText | None:
     return OUTCOME_TEXTS.get(code)
 
 
-def _next_step(outcome: str) -> str:
+# Outcomes of records that are not a test's result: the console's own, refusals, sign-ins and
+# notices. With the test outcomes above they make the one table every badge reads.
+OTHER_OUTCOME_LABELS: dict[str, str] = {
+    ConsoleOutcome.INTERNAL_ERROR: "Internal error",
+    ConsoleOutcome.RATE_LIMITED: "Rate limited",
+    "connector_disabled": "Connector disabled",
+    "deleted": "Connector deleted",
+    "permission_denied": "Permission denied",
+    "ok": "OK",
+    "login_failed": "Sign-in failed",
+    "locked_out": "Locked out",
+    "delivered": "Delivered",
+    "failed": "Failed",
+}
+
+OUTCOME_LABELS: dict[str, str] = {
+    **{code: text.label for code, text in OUTCOME_TEXTS.items()},
+    **{str(code): text for code, text in OTHER_OUTCOME_LABELS.items()},
+}
+
+
+def outcome_label(code: str) -> str:
+    """The readable name of an outcome; never just the code (an unknown one is spelled out)."""
+    code = str(code or "")
+    if code in OUTCOME_LABELS:
+        return OUTCOME_LABELS[code]
+    return capfirst(code.replace("_", " ").strip()) or "No outcome"
+
+
+# --------------------------------------------------------------------------------------------
+# What a result means for each Auth Config
+
+
+@dataclass(frozen=True, slots=True)
+class ResultWording:
+    """How a result speaks of one Auth Config: what a pass proves, what a failure concerns."""
+
+    passed: str
+    failed: str
+    after_pass: str  # the next step after a pass of the saved connector
+    failed_api: str = ""  # OAuth2: the token came, the API request made with it failed
+
+
+def _result_wording() -> dict[str, ResultWording]:
+    api = "the API request"
+    return {
+        AuthConfig.NONE: ResultWording(
+            passed="The API answered the test request; this connector sends no credentials.",
+            failed="The API request, sent without credentials, failed.",
+            after_pass="Nothing to fix.",
+        ),
+        AuthConfig.BASIC: ResultWording(
+            passed=(
+                f"The API accepted the Basic Auth {label('basic_username')} and "
+                f"{label('basic_password')}."
+            ),
+            failed=(
+                f"{capfirst(api)} with the Basic Auth {label('basic_username')} and "
+                f"{label('basic_password')} failed."
+            ),
+            after_pass="Nothing to fix.",
+        ),
+        AuthConfig.API_KEY: ResultWording(
+            passed=f"The API accepted the {label('api_key')}.",
+            failed=f"{capfirst(api)} with the {label('api_key')} failed.",
+            after_pass="Nothing to fix.",
+        ),
+        AuthConfig.BEARER: ResultWording(
+            passed=f"The API accepted the {label('bearer_token')}.",
+            failed=f"{capfirst(api)} with the {label('bearer_token')} failed.",
+            after_pass="Nothing to fix.",
+        ),
+        AuthConfig.OAUTH2: ResultWording(
+            passed="The server accepted the client and the grant and issued an access token.",
+            failed="The token request failed: no access token was issued.",
+            after_pass="Nothing to fix. A new token is requested whenever one expires.",
+            failed_api="The token request worked, but the API request made with its token failed.",
+        ),
+    }
+
+
+RESULT_WORDING: dict[str, ResultWording] = _result_wording()
+
+
+@dataclass(frozen=True, slots=True)
+class ResultText:
+    """The words of one result panel: a headline, one summary sentence, the next step."""
+
+    headline: str
+    summary: str
+    explanation: str
+    next_step: str
+    announcement: str  # the one sentence a screen reader hears when the result arrives
+
+
+# Outcomes whose message already says what the general explanation would repeat.
+_SELF_EXPLAINING = frozenset({Outcome.REDIRECT_REFUSED, Outcome.BLOCKED})
+
+
+def result_text(
+    *,
+    outcome: str,
+    ok: bool,
+    auth_config: str,
+    unsaved: bool,
+    hint: str = "",
+    api_step_failed: bool = False,
+) -> ResultText:
+    """What a result panel says, for this Auth Config.
+
+    `unsaved` for a test of form values (the only case told to save); `api_step_failed` when
+    the last step, the API request, is the one that failed.
+    """
+    wording = RESULT_WORDING.get(auth_config, RESULT_WORDING[AuthConfig.OAUTH2])
     text = OUTCOME_TEXTS.get(outcome)
-    return text.next_step if text else ""
+    name = outcome_label(outcome)
+    if ok:
+        summary = wording.passed
+        next_step = hint or wording.after_pass
+        if unsaved:  # only form values need saving; a saved connector is never told to
+            next_step = f"{next_step} Save the connector to keep these values."
+        explanation = ""
+        headline = "Connection works"
+    else:
+        summary = wording.failed_api if api_step_failed and wording.failed_api else wording.failed
+        next_step = hint or (text.next_step if text else "")
+        explanation = text.explanation if text and outcome not in _SELF_EXPLAINING else ""
+        headline = "Connection failed"
+    # One sentence: the details are in the panel, for whoever moves on to read them.
+    announcement = (
+        f"{headline}: {summary[:1].lower()}{summary[1:]}" if ok else f"{headline}: {name}."
+    )
+    return ResultText(headline, summary, explanation, next_step, announcement)
+
+
+# --------------------------------------------------------------------------------------------
+# Advice: what to do next, for an editor and for someone who may only test
+
+
+class FixField(StrEnum):
+    """The settings a test can find the right value for, so that one click sets it."""
+
+    ACCESS_TOKEN_KEY = "oauth2_access_token_key"
+    TOKEN_URL = "oauth2_token_url"
+    CLIENT_AUTHENTICATION = "oauth2_client_authentication"
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """One setting and the value the test found for it."""
+
+    field: str  # a FixField
+    value: str
+
+    @property
+    def label(self) -> str:
+        return label(self.field)
+
+    @property
+    def shown_value(self) -> str:
+        if self.field == FixField.CLIENT_AUTHENTICATION:
+            return client_auth_name(self.value)
+        return self.value
+
+    @property
+    def action(self) -> str:
+        """The change, as a button says it: Set Json Access Token Key to “data.token”."""
+        return f"Set {self.label} to “{self.shown_value}”"
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    """The next step, in two parts, so each reader gets the part they can act on.
+
+    `why` is what anyone can read or do (wait, call the provider); `change` is the change to the
+    connector's configuration, an imperative clause without its full stop ("set X to Y"). An
+    editor reads "Set X to Y."; someone who may only test reads "Ask a Connector admin to set X
+    to Y." `fix` is the change as one click, when the test found the value.
+    """
+
+    why: str = ""
+    change: str = ""
+    fix: Fix | None = None
+    note: str = ""
+
+    def _join(self, change: str) -> str:
+        return " ".join(part for part in (self.why, change, self.note) if part)
+
+    def for_editor(self) -> str:
+        return self._join(f"{capfirst(self.change)}." if self.change else "")
+
+    def for_operator(self) -> str:
+        return self._join(f"Ask a Connector admin to {self.change}." if self.change else "")
+
+    def text_for(self, *, can_edit: bool) -> str:
+        return self.for_editor() if can_edit else self.for_operator()
+
+    def redacted(self, secrets: Sequence[str]) -> Advice:
+        fix = self.fix
+        if fix is not None and redact_text(fix.value, secrets=secrets) != fix.value:
+            fix = None  # a value that carries a secret is never offered back
+        return replace(
+            self,
+            why=redact_text(self.why, secrets=secrets),
+            change=redact_text(self.change, secrets=secrets),
+            note=redact_text(self.note, secrets=secrets),
+            fix=fix,
+        )
+
+    def __str__(self) -> str:
+        return self.for_editor()
+
+
+def _advice_from_next_step(outcome: str) -> Advice:
+    text = OUTCOME_TEXTS.get(outcome)
+    return Advice(why=text.next_step) if text else Advice()
 
 
 # --------------------------------------------------------------------------------------------
 # HTTP errors, by status
 
 
-def _http_error_hint(status: int | None, url_field: str) -> str:
+def _http_error_advice(status: int | None, url_field: str) -> Advice:
     status = status or 0
-    if status in (404, 405, 410):
-        return f"Check {url_field}: the server has nothing that accepts this request at this path."
+    if status in (404, 410):
+        return Advice(
+            why=f"The server answered HTTP {status}: this path does not exist on that server.",
+            change=(
+                f"correct the path in {url_field} (compare it with the provider's documentation)"
+            ),
+        )
+    if status == 405:
+        return Advice(
+            why="The server answered HTTP 405: the path exists but does not accept this method.",
+            change=f"check that {url_field} names the right endpoint",
+        )
     if status in (401, 403):
-        return (
-            "The server refused the credentials: check the credential fields and, for OAuth2, "
-            f"{label('oauth2_client_authentication')}."
+        return Advice(
+            why="The server refused the credentials.",
+            change=(
+                "check the credential fields and, for OAuth2, "
+                f"{label('oauth2_client_authentication')}"
+            ),
         )
     if status == 429:
-        return "The server is rate limiting: wait a minute and try again."
+        return Advice(why="The server is rate limiting: wait a minute and try again.")
     if status >= 500:
-        return "The server failed: try again later, or contact the provider if it persists."
-    return _next_step(Outcome.HTTP_ERROR)
+        return Advice(
+            why="The server failed: try again later, or contact the provider if it persists."
+        )
+    return Advice(
+        why=f"The server answered HTTP {status}." if status else "",
+        change=f"check the host and path in {url_field}",
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # The token request
 
 
-def _invalid_grant(facts: Facts) -> str:
+def _invalid_grant(facts: Facts) -> Advice:
     if facts.grant_type == Grant.REFRESH_TOKEN:
-        return (
-            "The client itself was accepted, but the refresh token is expired, revoked or was "
-            f"issued to another client: get a new one and paste it into "
-            f"{label('oauth2_refresh_token')}."
+        return Advice(
+            why=(
+                "The client itself was accepted, but the refresh token is expired, revoked or was "
+                "issued to another client."
+            ),
+            change=f"get a new refresh token and paste it into {label('oauth2_refresh_token')}",
         )
     if facts.grant_type == Grant.PASSWORD:
-        return (
-            f"The client itself was accepted: check {label('oauth2_username')} and "
-            f"{label('oauth2_password')} (and that the account is not locked or protected by MFA)."
+        return Advice(
+            why="The client itself was accepted.",
+            change=(
+                f"check {label('oauth2_username')} and {label('oauth2_password')} (and that the "
+                "account is not locked or protected by MFA)"
+            ),
         )
-    return (
-        "The client itself was accepted, but the server refused the grant: check "
-        f"{label('oauth2_grant_type')} and {label('oauth2_request_custom_grant_type')}."
+    return Advice(
+        why="The client itself was accepted, but the server refused the grant.",
+        change=(
+            f"check {label('oauth2_grant_type')} and {label('oauth2_request_custom_grant_type')}"
+        ),
     )
 
 
-def _unauthorized_client(facts: Facts) -> str:
-    return (
-        f"The application is not allowed the {facts.grant_type_sent!r} grant type on the "
-        "server: enable it for this client there, or choose the grant type the client is "
-        f"registered for in {label('oauth2_grant_type')}."
+def _unauthorized_client(facts: Facts) -> Advice:
+    return Advice(
+        why=(
+            f"The application is not allowed the {facts.grant_type_sent!r} grant type on the "
+            "server: the provider can enable it for this client."
+        ),
+        change=(
+            f"choose the grant type the client is registered for in "
+            f"{label('oauth2_grant_type')} instead"
+        ),
     )
 
 
-def _unsupported_grant_type(facts: Facts) -> str:
-    return (
-        f"The server does not support grant_type {facts.grant_type_sent!r}: check "
-        f"{label('oauth2_grant_type')}, or set {label('oauth2_request_custom_grant_type')} to "
-        "the value the server documents."
+def _unsupported_grant_type(facts: Facts) -> Advice:
+    return Advice(
+        why=f"The server does not support grant_type {facts.grant_type_sent!r}.",
+        change=(
+            f"check {label('oauth2_grant_type')}, or set "
+            f"{label('oauth2_request_custom_grant_type')} to the value the server documents"
+        ),
     )
 
 
-def _invalid_scope(facts: Facts) -> str:
+def _invalid_scope(facts: Facts) -> Advice:
     current = f" (now {facts.scope!r})" if facts.scope else ""
-    return (
-        f"Check {scope_label(facts.grant_type)}{current}: use scopes this client may request, "
-        "separated by spaces, or leave it blank for the default."
+    return Advice(
+        change=(
+            f"check {scope_label(facts.grant_type)}{current}: use scopes this client may "
+            "request, separated by spaces, or leave it blank for the default"
+        )
     )
 
 
-def _no_token(facts: Facts) -> str:
+def _no_token(facts: Facts) -> Advice:
     keys = ", ".join(facts.keys_found[:20]) or "none"
     suggested = facts.suggested_key
-    suggestion = f" The token seems to be at {suggested!r}." if suggested else ""
-    return f"Set {label('oauth2_access_token_key')} to one of the keys found: {keys}.{suggestion}"
+    setting = label("oauth2_access_token_key")
+    if suggested:
+        return Advice(
+            why=f"The token seems to be at {suggested!r}.",
+            change=f"set {setting} to {suggested!r}",
+            fix=Fix(FixField.ACCESS_TOKEN_KEY, suggested),
+        )
+    return Advice(change=f"set {setting} to one of the keys found: {keys}")
 
 
-def _token_timeout(facts: Facts) -> str:
-    return (
-        f"The server did not answer within {facts.timeout:g} s: it may be slow, or a firewall "
-        f"may be dropping the traffic. Check {label('oauth2_token_url')} and that this server "
-        "can reach it."
+def _token_timeout(facts: Facts) -> Advice:
+    return Advice(
+        why=(
+            f"The server did not answer within {facts.timeout:g} s: it may be slow, or a "
+            "firewall may be dropping the traffic."
+        ),
+        change=f"check {label('oauth2_token_url')} and that this server can reach it",
     )
 
 
-def _token_redirect(facts: Facts) -> str:
+def _usable_location(location: str) -> bool:
+    """A redirect target that can be stored as the token URL as it is shown."""
+    return location.startswith(("https://", "http://")) and MASK not in location
+
+
+def _token_redirect(facts: Facts) -> Advice:
+    setting = label("oauth2_token_url")
+    location = facts.redirect_location
+    if location:
+        return Advice(
+            why=f"The server redirects to {location}.",
+            change=f"set {setting} to that address if it is the provider's token endpoint",
+            fix=Fix(FixField.TOKEN_URL, location) if _usable_location(location) else None,
+        )
     where = f" on {facts.redirect_host}" if facts.redirect_host else ""
-    return (
-        f"Set {label('oauth2_token_url')} to the final URL{where}: open the token URL in a "
-        "browser or check the provider's documentation for the exact token endpoint."
+    return Advice(
+        change=(
+            f"set {setting} to the final URL{where}: open the token URL in a browser or check "
+            "the provider's documentation for the exact token endpoint"
+        )
     )
 
 
-def _web_page() -> str:
-    return (
-        f"Check {label('oauth2_token_url')}: it returned a web page, not a token endpoint (often "
-        "a login page, or the authorize URL instead of the token URL)."
+def _web_page() -> Advice:
+    return Advice(
+        why=(
+            "The token URL returned a web page, not a token endpoint (often a login page, or the "
+            "authorize URL instead of the token URL)."
+        ),
+        change=f"check {label('oauth2_token_url')}",
     )
 
 
-def _token_invalid_response(facts: Facts) -> str:
+def _token_invalid_response(facts: Facts) -> Advice:
     if facts.too_large:
-        return (
-            f"Check {label('oauth2_token_url')}: it points at something that is not a token "
-            f"endpoint (the response is larger than {size_text(facts.max_body_bytes)})."
+        return Advice(
+            why=(
+                "It points at something that is not a token endpoint (the response is larger "
+                f"than {size_text(facts.max_body_bytes)})."
+            ),
+            change=f"check {label('oauth2_token_url')}",
         )
     if facts.html_page:
         return _web_page()
     if facts.response_type == ResponseType.JSON:
-        return (
-            f"If the server sends form-encoded responses, set {label('oauth2_response_type')} to "
-            f"{ResponseType.FORM.label}; otherwise check {label('oauth2_token_url')}."
+        return Advice(
+            change=(
+                f"if the server sends form-encoded responses, set {label('oauth2_response_type')} "
+                f"to {ResponseType.FORM.label}; otherwise check {label('oauth2_token_url')}"
+            )
         )
-    return _next_step(Outcome.INVALID_RESPONSE)
+    return _advice_from_next_step(Outcome.INVALID_RESPONSE)
 
 
-def _token_http_error(facts: Facts) -> str:
-    if facts.html_page:
-        return _web_page()
-    return _http_error_hint(facts.status, label("oauth2_token_url"))
+def _token_http_error(facts: Facts) -> Advice:
+    # A missing path is named as such, even when the server's 404 is a web page.
+    if facts.status in (404, 405, 410) or not facts.html_page:
+        return _http_error_advice(facts.status, label("oauth2_token_url"))
+    return _web_page()
 
 
-def _invalid_request(facts: Facts) -> str:
-    return (
-        f"Read the server's description above; check {label('oauth2_token_url')}, "
-        f"{TokenRequestParam.Kind.DATA.label} and {TokenRequestParam.Kind.HEADER.label} against "
-        "the provider's documentation."
+def _invalid_request(facts: Facts) -> Advice:
+    return Advice(
+        why="Read the server's description above.",
+        change=(
+            f"check {label('oauth2_token_url')}, {TokenRequestParam.Kind.DATA.label} and "
+            f"{TokenRequestParam.Kind.HEADER.label} against the provider's documentation"
+        ),
     )
 
 
-def _token_connection_error(facts: Facts) -> str:
-    return (
-        f"Check the host and port in {label('oauth2_token_url')}, and that the service is "
-        "running and reachable from this server."
+def _token_connection_error(facts: Facts) -> Advice:
+    return Advice(
+        why="Check that the service is running and reachable from this server.",
+        change=f"check the host and port in {label('oauth2_token_url')}",
     )
 
 
-def _token_dns_error(facts: Facts) -> str:
-    return (
-        f"Check the host name in {label('oauth2_token_url')}: it does not resolve from this "
-        "server."
+def _token_dns_error(facts: Facts) -> Advice:
+    return Advice(
+        why="The host name does not resolve from this server.",
+        change=f"check the host name in {label('oauth2_token_url')}",
     )
 
 
 # The advice for a token request that ended with an outcome (the client was not rejected).
-TOKEN_HINTS: dict[str, Callable[[Facts], str]] = {
+TOKEN_HINTS: dict[str, Callable[[Facts], Advice]] = {
     Outcome.INVALID_GRANT: _invalid_grant,
     Outcome.UNAUTHORIZED_CLIENT: _unauthorized_client,
     Outcome.UNSUPPORTED_GRANT_TYPE: _unsupported_grant_type,
@@ -394,88 +681,137 @@ TOKEN_HINTS: dict[str, Callable[[Facts], str]] = {
 }
 
 
-def _outcome_hint(result: TokenResult) -> str:
+def _outcome_advice(result: TokenResult) -> Advice:
     explain = TOKEN_HINTS.get(result.outcome)
-    return explain(result.facts) if explain else _next_step(result.outcome)
+    return explain(result.facts) if explain else _advice_from_next_step(result.outcome)
 
 
-def _client_rejected_hint(result: TokenResult) -> str:
+def _client_rejected_advice(result: TokenResult) -> Advice:
     """The client credentials were refused: what to check, for the method(s) tried."""
     mode = result.facts.client_authentication
     client_id, client_secret = label("oauth2_client_id"), label("oauth2_client_secret")
     setting = label("oauth2_client_authentication")
     if result.attempts[0].client_authentication == Auth.NONE:
-        return f"The server wants client authentication: fill in {client_id} and {client_secret}."
+        return Advice(
+            why="The server wants client authentication.",
+            change=f"fill in {client_id} and {client_secret}",
+        )
     if mode == Auth.AUTO:
-        return (
-            "The server accepted the client credentials neither in the Basic Auth header nor "
-            f"in the request body: check {client_id} and {client_secret} (copy them again from "
-            "the provider, without spaces around them)."
+        return Advice(
+            why=(
+                "The server accepted the client credentials neither in the Basic Auth header nor "
+                "in the request body."
+            ),
+            change=(
+                f"check {client_id} and {client_secret} (copy them again from the provider, "
+                "without spaces around them)"
+            ),
         )
     if mode == Auth.BASIC_CLIENT:
-        return (
-            f"Check {client_id} and {client_secret}. If they are right, the server may want them "
-            f"in the request body: set {setting} to {CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]} (or "
-            "leave it on automatic to try both)."
+        return Advice(
+            change=(
+                f"check {client_id} and {client_secret}. If they are right, the server may want "
+                f"them in the request body: set {setting} to "
+                f"{CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]} (or leave it on automatic to try both)"
+            )
         )
     if mode == Auth.BASIC_CLIENT_UNENCODED:
-        return (
-            f"Check {client_id} and {client_secret}. If they are right, the server may decode "
-            f"the Basic credentials as RFC 6749 §2.3.1 requires: set {setting} to "
-            f"{CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]} (it tries the unencoded form too), or to "
-            f"{CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]}."
+        return Advice(
+            change=(
+                f"check {client_id} and {client_secret}. If they are right, the server may decode "
+                f"the Basic credentials as RFC 6749 §2.3.1 requires: set {setting} to "
+                f"{CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]} (it tries the unencoded form too), or "
+                f"to {CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]}"
+            )
         )
     if mode == Auth.REQUEST_BODY:
-        return (
-            f"Check {client_id} and {client_secret}. If they are right, the server may want them "
-            f"in a Basic Auth header: set {setting} to {CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]} "
-            "(or leave it on automatic to try both)."
+        return Advice(
+            change=(
+                f"check {client_id} and {client_secret}. If they are right, the server may want "
+                f"them in a Basic Auth header: set {setting} to "
+                f"{CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]} (or leave it on automatic to try both)"
+            )
         )
-    return (
-        "The server did not accept the Basic Auth header built from "
-        f"{label('oauth2_username')} and {label('oauth2_password')}. Most servers want the client "
-        f"id and secret there instead: set {setting} to {CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]}."
+    return Advice(
+        why=(
+            "The server did not accept the Basic Auth header built from "
+            f"{label('oauth2_username')} and {label('oauth2_password')}. Most servers want the "
+            "client id and secret there instead."
+        ),
+        change=f"set {setting} to {CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]}",
     )
 
 
-def _method_hint(result: TokenResult) -> str | None:
-    """Advice about the client authentication that worked, when automatic mode found it."""
+def _pin(method: str) -> Fix:
+    return Fix(FixField.CLIENT_AUTHENTICATION, method)
+
+
+def _body_found_advice(result: TokenResult) -> Advice:
+    """Automatic mode found the request body: pin it, plus whatever else went wrong."""
+    pin = Advice(
+        why="This server wants the client credentials in the request body.",
+        change=(
+            f"set {label('oauth2_client_authentication')} to "
+            f"{CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]}"
+        ),
+        fix=_pin(Auth.REQUEST_BODY) if result.ok else None,
+    )
+    if result.ok:
+        return pin
+    rest = _outcome_advice(result)
+    return replace(
+        rest,
+        why=" ".join(part for part in (pin.why, rest.why) if part),
+        change=f"{pin.change}; then {rest.change}" if rest.change else pin.change,
+    )
+
+
+def _method_advice(result: TokenResult) -> Advice | None:
+    """Advice about the client authentication that worked, when the test found it."""
     facts, used = result.facts, result.client_authentication_used
     auto = facts.client_authentication == Auth.AUTO
     tried = [attempt.client_authentication for attempt in result.attempts]
     setting = label("oauth2_client_authentication")
     if tried[-1] == Auth.BASIC_CLIENT_UNENCODED and used and len(tried) > 1:
-        return (
-            "The server does not decode the Basic credentials as RFC 6749 §2.3.1 requires, so "
-            "credentials with characters like + / : % spaces or accents only work unencoded. "
-            f"Set {setting} to {CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT_UNENCODED]} to skip the "
-            "refused attempts, and tell the provider about the bug."
+        return Advice(
+            why=(
+                "The server does not decode the Basic credentials as RFC 6749 §2.3.1 requires, "
+                "so credentials with characters like + / : % spaces or accents only work "
+                "unencoded. Tell the provider about the bug."
+            ),
+            change=(
+                f"set {setting} to {CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT_UNENCODED]} to skip the "
+                "refused attempts"
+            ),
+            fix=_pin(Auth.BASIC_CLIENT_UNENCODED) if result.ok else None,
         )
     if auto and used == Auth.REQUEST_BODY and Auth.BASIC_CLIENT in tried:
-        prefix = (
-            "This server wants the client credentials in the request body: set "
-            f"{setting} to {CLIENT_AUTH_LABELS[Auth.REQUEST_BODY]}."
-        )
-        return prefix if result.ok else f"{prefix} {_outcome_hint(result)}"
+        return _body_found_advice(result)
     if auto and used == Auth.BASIC_CLIENT and result.ok:
-        return (
-            f"The Basic Auth header worked. To skip the fallback, set {setting} to "
-            f"{CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]}."
+        return Advice(
+            why="The Basic Auth header worked.",
+            change=f"set {setting} to {CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT]} to skip the fallback",
+            fix=_pin(Auth.BASIC_CLIENT),
         )
     return None
 
 
-def token_hint(result: TokenResult, *, secrets: Sequence[str] = ()) -> str:
-    """What to do next after a token request; "" when nothing needs doing."""
-    hint = _method_hint(result)
-    if hint is None:
+def token_advice(result: TokenResult, *, secrets: Sequence[str] = ()) -> Advice:
+    """What to do next after a token request, for either reader; empty when nothing needs doing."""
+    advice = _method_advice(result)
+    if advice is None:
         if result.ok:
-            hint = ""
+            advice = Advice()
         elif result.facts.client_rejected:
-            hint = _client_rejected_hint(result)
+            advice = _client_rejected_advice(result)
         else:
-            hint = _outcome_hint(result)
-    return redact_text(hint, secrets=secrets)
+            advice = _outcome_advice(result)
+    return advice.redacted(secrets)
+
+
+def token_hint(result: TokenResult, *, secrets: Sequence[str] = ()) -> str:
+    """What to do next after a token request, as an editor reads it; "" when nothing needs doing."""
+    return token_advice(result, secrets=secrets).for_editor()
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,43 +822,85 @@ def _api_url_fields() -> str:
     return f"{label('base_url')} / {label('test_request_path')}"
 
 
-def _api_http_error(facts: Facts) -> str:
+# The credential fields the API request uses, by Auth Config: a 401 names only these.
+def _api_credentials(auth_config: str) -> str:
+    fields: dict[str, str] = {
+        AuthConfig.BASIC: f"{label('basic_username')} and {label('basic_password')}",
+        AuthConfig.API_KEY: (
+            f"{label('api_key')}, {label('api_key_header_auth_key')} and "
+            f"{label('api_key_header_auth_value_pattern')} (or {label('api_key_param_name')})"
+        ),
+        AuthConfig.BEARER: label("bearer_token"),
+        AuthConfig.OAUTH2: (
+            f"the token's scope, {label('oauth2_header_auth_key')} and "
+            f"{label('oauth2_header_auth_value_pattern')}"
+        ),
+    }
+    return fields.get(auth_config, "")
+
+
+def _api_http_error(facts: Facts, auth_config: str) -> Advice:
     if facts.status in (401, 403):
-        return (
-            f"The API refused the credentials (HTTP {facts.status}): check "
-            f"{label('basic_username')} / {label('basic_password')}, {label('api_key')}, "
-            f"{label('bearer_token')} or the OAuth2 token's scope, and "
-            f"{label('api_key_header_auth_key')} / {label('api_key_header_auth_value_pattern')}."
+        credentials = _api_credentials(auth_config)
+        if not credentials:
+            return Advice(
+                why=(
+                    f"The API wants credentials (HTTP {facts.status}), and this connector sends "
+                    "none."
+                ),
+                change=f"choose the Auth Config the API expects in {label('auth_config')}",
+            )
+        return Advice(
+            why=f"The API refused the credentials (HTTP {facts.status}).",
+            change=f"check {credentials}",
         )
-    return _http_error_hint(
-        facts.status, f"{label('base_url')} and {label('test_request_path')}"
+    return _http_error_advice(facts.status, f"{label('base_url')} and {label('test_request_path')}")
+
+
+def _api_redirect(facts: Facts, auth_config: str) -> Advice:
+    if facts.redirect_location:
+        return Advice(
+            why=f"The API redirects to {facts.redirect_location}.",
+            change=f"use that address in {_api_url_fields()} if it is the API's",
+        )
+    host = facts.redirect_host
+    return Advice(
+        change=f"use the final URL{(' on ' + host) if host else ''} in {_api_url_fields()}"
     )
 
 
-def _api_redirect(facts: Facts) -> str:
-    host = facts.redirect_host
-    return f"Use the final URL{(' on ' + host) if host else ''} in {_api_url_fields()}."
-
-
-API_HINTS: dict[str, Callable[[Facts], str]] = {
-    Outcome.SUCCESS: lambda facts: "",
+API_HINTS: dict[str, Callable[[Facts, str], Advice]] = {
+    Outcome.SUCCESS: lambda facts, auth_config: Advice(),
     Outcome.REDIRECT_REFUSED: _api_redirect,
     Outcome.HTTP_ERROR: _api_http_error,
-    Outcome.TIMEOUT: lambda facts: (
-        "The API did not answer in time: it may be slow, or a firewall may be dropping the "
-        f"traffic. Check {_api_url_fields()}."
+    Outcome.TIMEOUT: lambda facts, auth_config: Advice(
+        why=(
+            "The API did not answer in time: it may be slow, or a firewall may be dropping the "
+            "traffic."
+        ),
+        change=f"check {_api_url_fields()}",
     ),
-    Outcome.CONNECTION_ERROR: lambda facts: f"Check the host and port in {_api_url_fields()}.",
-    Outcome.DNS_ERROR: lambda facts: (
-        f"Check the host name in {_api_url_fields()}: it does not resolve from this server."
+    Outcome.CONNECTION_ERROR: lambda facts, auth_config: Advice(
+        change=f"check the host and port in {_api_url_fields()}"
+    ),
+    Outcome.DNS_ERROR: lambda facts, auth_config: Advice(
+        why="The host name does not resolve from this server.",
+        change=f"check the host name in {_api_url_fields()}",
     ),
 }
 
 
-def api_hint(result: ApiResult) -> str:
-    """What to do next after the API request; "" when it worked."""
+def api_advice(result: ApiResult, *, auth_config: str = "") -> Advice:
+    """What to do next after the API request, for either reader; empty when it worked."""
     explain = API_HINTS.get(result.outcome)
-    return explain(result.facts) if explain else _next_step(result.outcome)
+    if explain is None:
+        return _advice_from_next_step(result.outcome)
+    return explain(result.facts, auth_config)
+
+
+def api_hint(result: ApiResult, *, auth_config: str = "") -> str:
+    """What to do next after the API request, as an editor reads it; "" when it worked."""
+    return api_advice(result, auth_config=auth_config).for_editor()
 
 
 # --------------------------------------------------------------------------------------------
@@ -536,8 +914,8 @@ TOKEN_SECRETS: dict[str, tuple[str, ...]] = {
 }
 
 
-def secret_missing_hint(result: TokenResult, *, empty: Sequence[str]) -> str:
-    """The hint for refused client credentials when a secret was not set at all; "" otherwise.
+def secret_missing_advice(result: TokenResult, *, empty: Sequence[str]) -> Advice | None:
+    """The advice for refused client credentials when a secret was not set at all; else None.
 
     `empty` names the connector's secret fields that hold no value. A connector saved without
     its Client Secret (it is optional for a public client) is refused as if the secret were
@@ -545,33 +923,53 @@ def secret_missing_hint(result: TokenResult, *, empty: Sequence[str]) -> str:
     """
     refused = result.facts.client_rejected or result.outcome == Outcome.INVALID_CLIENT
     if result.ok or not refused:
-        return ""
+        return None
     missing = [
         name for name in TOKEN_SECRETS.get(str(result.facts.grant_type), ()) if name in empty
     ]
     if not missing:
-        return ""
+        return None
     names = " and ".join(label(name) for name in missing)
     one = len(missing) == 1
-    return (
-        f"{names} {'is' if one else 'are'} not set, so none was sent: the server refused the "
-        f"request without {'it' if one else 'them'}. Enter {names} (the value is missing, "
-        "not wrong)."
+    return Advice(
+        why=(
+            f"{names} {'is' if one else 'are'} not set, so none was sent: the server refused "
+            f"the request without {'it' if one else 'them'} (the value is missing, not wrong)."
+        ),
+        change=f"enter {names}",
     )
+
+
+def secret_missing_hint(result: TokenResult, *, empty: Sequence[str]) -> str:
+    """`secret_missing_advice` as an editor reads it; "" when no secret is missing."""
+    advice = secret_missing_advice(result, empty=empty)
+    return advice.for_editor() if advice is not None else ""
 
 
 __all__ = [
     "API_HINTS",
     "FIELD_LABELS",
+    "OUTCOME_LABELS",
     "OUTCOME_TEXTS",
+    "RESULT_WORDING",
     "TOKEN_HINTS",
+    "Advice",
     "ConsoleOutcome",
+    "Fix",
+    "FixField",
     "OutcomeText",
+    "ResultText",
+    "ResultWording",
+    "api_advice",
     "api_hint",
     "client_auth_name",
     "label",
+    "outcome_label",
     "outcome_text",
+    "result_text",
     "scope_label",
+    "secret_missing_advice",
     "secret_missing_hint",
+    "token_advice",
     "token_hint",
 ]

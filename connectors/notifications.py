@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from audit.services import AuditWriteError, audit_record
 from connectors import oauth_http
-from connectors.explain import outcome_text
+from connectors.explain import outcome_label
 from connectors.health import UNSAVED_SOURCE, secret_expires_in_days
 from connectors.models import (
     Connector,
@@ -127,8 +127,7 @@ def console_link(connector: Connector) -> str:
 
 
 def _label(outcome: str) -> str:
-    text = outcome_text(outcome)
-    return str(getattr(text, "label", "") or outcome)
+    return outcome_label(outcome)
 
 
 def state_payload(connector: Connector, health: ConnectorHealth, event: str) -> dict[str, Any]:

@@ -235,9 +235,12 @@ def connector_update(
 def _change_summary(connector: Connector, action: str, changes: list[FieldChange]) -> str:
     secret_states = {c.after for c in changes if c.field in ALL_SECRET_FIELDS}
     labels = ", ".join(c.label for c in changes[:6]) + ("…" if len(changes) > 6 else "")
-    verb = {"edit": "Edited", "import": "Imported", "pin": "Pinned client authentication on"}.get(
-        action, action.capitalize()
-    )
+    verb = {
+        "edit": "Edited",
+        "import": "Imported",
+        "pin": "Pinned client authentication on",
+        "fix": "Applied a connection test's fix to",
+    }.get(action, action.capitalize())
     note = ""
     if "cleared" in secret_states:
         note = " (secret cleared)"

@@ -226,7 +226,7 @@ def test_form_test_of_an_invalid_form_lists_the_errors(admin_client, db):
 def test_pin_sets_the_method_that_worked(fault_connector, admin_client):
     fault_connector("/body-only", name="pinme")
     response = admin_client.post("/connectors/pinme/test/", HTTP_X_REQUESTED_WITH="fetch")
-    assert "data-cc-pin" in response.content.decode()
+    assert 'data-cc-fix="oauth2_client_authentication"' in response.content.decode()
     admin_client.post("/connectors/pinme/pin/", {"method": "request_body", "version": 1})
     assert Connector.objects.get(name="pinme").oauth2_client_authentication == "request_body"
 

@@ -1077,19 +1077,28 @@ def test_huge_body_is_refused_quickly_with_bounded_memory(
     assert peak < 8 * 1_048_576
 
 
-def test_redirect_is_refused_and_shows_only_the_host(server: LoopbackServer) -> None:
-    location = "https://login.example.com/oauth2/v2/token?code=abc&client_secret=zzz"
+def test_redirect_is_refused_and_shows_the_whole_location_masked(server: LoopbackServer) -> None:
+    # Issue 9: the full Location is shown (it is where the user should point the field), with
+    # secret-looking query values and an authorization code masked.
+    location = "https://login.example.com/oauth2/v2/token?code=abc&client_secret=zzz&tenant=t1"
     server.respond(http_response(301, "", None, (("Location", location),)))
     result = perform(make_request(server, client_authentication="basic_client"))
 
     assert result.outcome == "redirect_refused"
     assert len(server.requests) == 1
-    assert "login.example.com" in result.message and "login.example.com" in hint_of(result)
-    assert "/oauth2/v2/token" not in result.message + hint_of(result)
-    assert "zzz" not in repr(result) and "abc" not in repr(result)
-    assert dict(result.attempts[0].response_headers)["Location"] == (
-        "https://login.example.com/oauth2/v2/token"
+    shown = (
+        "https://login.example.com/oauth2/v2/token?code=********&client_secret=********&tenant=t1"
     )
+    assert shown in result.message and shown in hint_of(result)
+    assert result.facts.redirect_location == shown
+    assert "zzz" not in repr(result) and "abc" not in repr(result)
+    assert dict(result.attempts[0].response_headers)["Location"] == shown
+
+
+def test_a_relative_redirect_is_shown_as_an_absolute_url(server: LoopbackServer) -> None:
+    server.respond(http_response(302, "", None, (("Location", "/oauth/token"),)))
+    result = perform(make_request(server, client_authentication="basic_client"))
+    assert result.facts.redirect_location == server.url("/oauth/token")
 
 
 def test_tls_untrusted_certificate_is_tls_error(tls_server: LoopbackServer) -> None:
@@ -1470,7 +1479,7 @@ def test_client_without_id_rejected_is_told_to_fill_in_client_id(server: Loopbac
     result = perform(make_request(server, client_id="", client_secret=""))
     assert result.outcome == "invalid_client"
     assert len(result.attempts) == 1
-    assert "fill in Client ID" in hint_of(result)
+    assert "Fill in Client ID" in hint_of(result)
 
 
 # --------------------------------------------------------------------------------------------

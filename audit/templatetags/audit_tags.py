@@ -89,7 +89,7 @@ def client_auth_label(attempt: Any) -> str:
     if code in labels:
         return labels[code]
     if getattr(attempt, "step", "") == "api":
-        return "API request with the credentials"
+        return "API request"
     return code or "Token request"
 
 
@@ -102,6 +102,26 @@ def outcome_class(outcome: Any) -> str:
     if outcome in DENIAL_OUTCOMES:
         return "warning"
     return "danger" if outcome else "secondary"
+
+
+@register.filter
+def outcome_badge(outcome: Any, ok: Any = None) -> str:
+    """The one badge of an outcome: its readable label, with the code beside it.
+
+    `ok` (a run's flag) picks the colour when given; otherwise the code does.
+    """
+    code = str(outcome or "")
+    if not code:
+        return ""
+    colour = outcome_class(code) if ok is None or ok == "" else ("success" if ok else "danger")
+    return format_html(
+        '<span class="cc-outcome text-nowrap" data-cc-outcome="{code}">'
+        '<span class="badge text-bg-{colour}">{label}</span> '
+        '<code class="small text-body-secondary">{code}</code></span>',
+        code=code,
+        colour=colour,
+        label=providers.get().outcome_label(code),
+    )
 
 
 @register.filter
@@ -136,9 +156,7 @@ def _connector_cell(event: Any, url: str) -> str:
 
 
 def _outcome_cell(outcome: str) -> str:
-    if not outcome:
-        return ""
-    return format_html('<span class="badge text-bg-{}">{}</span>', outcome_class(outcome), outcome)
+    return outcome_badge(outcome)
 
 
 @register.simple_tag

@@ -27,7 +27,7 @@ from connectors.oauth_http.client import (
     outbound_session,
     url_origin,
 )
-from connectors.oauth_http.curl import token_request_as_curl
+from connectors.oauth_http.curl import api_request_as_curl, token_request_as_curl
 from connectors.oauth_http.policy import BLOCKED_MESSAGE, OutboundPolicy
 from connectors.oauth_http.token_request import token_request_perform
 from connectors.oauth_http.transport import HEADER_NAME
@@ -94,6 +94,7 @@ __all__ = [
     "api_request_perform",
     "outbound_check",
     "outbound_session",
+    "api_request_as_curl",
     "token_request_as_curl",
     "token_request_perform",
     "url_origin",

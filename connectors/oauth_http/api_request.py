@@ -16,6 +16,8 @@ from connectors.oauth_http.response_text import (
     excerpt,
     http_error_message,
     location_host,
+    location_url,
+    redirect_message,
     response_headers,
     size_text,
 )
@@ -114,12 +116,10 @@ def _read(
     """(outcome, message, facts) of the API's answer."""
     if 300 <= raw.status < 400:
         host = location_host(raw, target)
-        where = f" to {host}" if host else ""
-        message = (
-            f"The API answered HTTP {raw.status} (a redirect{where}). Redirects are not followed "
-            "because that would send the credentials again to the new address."
-        )
-        return Outcome.REDIRECT_REFUSED, message, Facts(status=raw.status, redirect_host=host)
+        location = location_url(raw, target, secrets)
+        message = redirect_message(raw, location or host, "The API")
+        facts = Facts(status=raw.status, redirect_host=host, redirect_location=location)
+        return Outcome.REDIRECT_REFUSED, message, facts
     if 200 <= raw.status < 300:
         size = (
             f"{len(raw.body)} bytes"

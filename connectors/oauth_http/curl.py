@@ -1,14 +1,19 @@
-"""A copy-pasteable curl command for one token attempt, with every secret as a shell variable."""
+"""Copy-pasteable curl commands for each step of a test, with every secret as a shell variable.
+
+One for a token attempt (`token_request_as_curl`), one for the API request made with the
+credentials of any Auth Config (`api_request_as_curl`).
+"""
 
 from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote_plus
 
 from connectors.oauth_http.redaction import key_looks_sensitive, redact_url
-from connectors.oauth_http.token_request import token_request_parts
-from connectors.oauth_http.types import Param, TokenRequest
+from connectors.oauth_http.token_request import replace_header, token_request_parts
+from connectors.oauth_http.types import DEFAULT_USER_AGENT, ApiRequest, Param, TokenRequest
 from connectors.oauth_http.vocabulary import BASIC_METHODS, ClientAuthentication
 
 Auth = ClientAuthentication
@@ -36,14 +41,12 @@ def _sensitive(params: tuple[Param, ...]) -> set[str]:
 class _Command:
     """The options of the command, and the shell variables they read, in order of use."""
 
-    def __init__(self, request: TokenRequest) -> None:
+    def __init__(self, timeout: float, method: str = "-X POST") -> None:
         self.variables: list[str] = []
         self.preamble: list[str] = []
-        self.options = [
-            "curl --silent --show-error",
-            f"--max-time {shlex.quote(f'{request.timeout:g}')}",
-            "-X POST",
-        ]
+        self.options = ["curl --silent --show-error", f"--max-time {shlex.quote(f'{timeout:g}')}"]
+        if method:
+            self.options.append(method)
 
     def variable(self, name: str) -> str:
         if name not in self.variables:
@@ -121,7 +124,7 @@ def token_request_as_curl(request: TokenRequest, *, client_authentication: str) 
     `basic_client_unencoded` and `basic_user` are plain RFC 7617 Basic, which `-u` produces.
     """
     label = client_authentication
-    command = _Command(request)
+    command = _Command(request.timeout)
     _add_headers(command, request, label)
     _add_basic(command, request, label)
     _add_body(command, request, label)
@@ -129,4 +132,92 @@ def token_request_as_curl(request: TokenRequest, *, client_authentication: str) 
     return command.text()
 
 
-__all__ = ["token_request_as_curl"]
+# --------------------------------------------------------------------------------------------
+# The API request
+
+
+def _with_variables(
+    command: _Command, value: str, names: Mapping[str, str], *, prefix: str = ""
+) -> str | None:
+    """`prefix` + `value` as shell words, each known secret in it read from its variable.
+
+    None when the value holds none of them (the caller then reads the whole value from one).
+    """
+    known = sorted((secret for secret in names if secret and secret in value), key=len)
+    if not known:
+        return None
+    pattern = re.compile("|".join(re.escape(secret) for secret in reversed(known)))
+    words, literal, position = [], prefix, 0
+    for match in pattern.finditer(value):
+        literal += value[position : match.start()]
+        if literal:
+            words.append(shlex.quote(literal))
+        literal = ""
+        words.append(command.variable(names[match[0]]))
+        position = match.end()
+    literal += value[position:]
+    if literal:
+        words.append(shlex.quote(literal))
+    return "".join(words)
+
+
+def _api_headers(request: ApiRequest) -> list[tuple[str, str]]:
+    # The headers api_request_perform sends, but for Basic, which `--user` writes.
+    headers: list[tuple[str, str]] = [
+        ("User-Agent", request.user_agent or DEFAULT_USER_AGENT),
+        ("Accept", "application/json, */*;q=0.8"),
+    ]
+    for param in request.headers:
+        headers = replace_header(headers, param.key, param.value)
+    return headers
+
+
+def api_request_as_curl(
+    request: ApiRequest,
+    *,
+    secret_names: Mapping[str, str] | None = None,
+    notes: Sequence[str] = (),
+) -> str:
+    """A copy-pasteable curl command for the API request, with secrets as shell variables.
+
+    `secret_names` maps each bare credential (an Api Key, a Bearer Token, an access token) to
+    the variable it is read from: a header built from a pattern ("Bearer %s") keeps its fixed
+    parts and reads only the credential from the shell. A sensitive header or parameter with no
+    known credential in it is read whole from `$HEADER_<NAME>` / `$PARAM_<NAME>`. Basic
+    credentials use curl's own `--user`, which builds exactly the header the test sent (RFC
+    7617, UTF-8, not form-encoded); the password is `$PASSWORD`. `notes` are comment lines.
+    """
+    names = dict(secret_names or {})
+    command = _Command(request.timeout, method="")
+    sensitive_headers = {p.key.lower() for p in request.headers if p.sensitive}
+    for name, value in _api_headers(request):
+        if name.lower() in sensitive_headers or key_looks_sensitive(name):
+            words = _with_variables(command, value, names, prefix=f"{name}: ")
+            if words is None:
+                variable = command.variable("HEADER_" + _shell_variable(name)[len("PARAM_") :])
+                words = shlex.quote(f"{name}: ") + variable
+            command.options.append(f"-H {words}")
+        else:
+            command.options.append(f"-H {shlex.quote(f'{name}: {value}')}")
+    if request.basic_auth is not None:
+        user, _password = request.basic_auth
+        command.options.append(f"--user {shlex.quote(user + ':')}{command.variable('PASSWORD')}")
+    if request.params:
+        # --get appends each --data-urlencode to the URL's query, as the test did.
+        command.options.append("--get")
+        for param in request.params:
+            field = f"{quote_plus(param.key)}="
+            if param.sensitive or key_looks_sensitive(param.key):
+                words = _with_variables(command, param.value, names, prefix=field)
+                if words is None:
+                    words = shlex.quote(field) + command.variable(_shell_variable(param.key))
+                command.options.append(f"--data-urlencode {words}")
+            else:
+                command.options.append(
+                    f"--data-urlencode {shlex.quote(f'{quote_plus(param.key)}={param.value}')}"
+                )
+    command.options.append(shlex.quote(redact_url(request.url.strip())))
+    return "\n".join([*(f"# {note}" for note in notes), command.text()])
+
+
+__all__ = ["api_request_as_curl", "token_request_as_curl"]

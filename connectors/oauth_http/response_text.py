@@ -8,12 +8,12 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from requests.structures import CaseInsensitiveDict
 
 from connectors.oauth_http.body_masking import mask_body, mask_token_body
-from connectors.oauth_http.redaction import redact_echoes, redact_headers
+from connectors.oauth_http.redaction import MASK, redact_echoes, redact_headers, redact_url
 from connectors.oauth_http.transport import RawResponse, Target
 
 EXCERPT_LIMIT = 2_000
@@ -49,7 +49,7 @@ def html_title(text: str) -> str:
 
 
 def html_page(text: str) -> str:
-    """"an HTML page", with its title when it has one."""
+    """ "an HTML page", with its title when it has one."""
     title = html_title(text)
     return f"an HTML page titled {title!r}" if title else "an HTML page"
 
@@ -92,9 +92,9 @@ def response_headers(raw: RawResponse, secrets: Sequence[str]) -> tuple[tuple[st
         if value is None:
             continue
         if name == "Location":
-            # Query and fragment of a redirect can carry codes or tokens; the path is what a
-            # user needs to set the final URL.
-            value = without_query(value)
+            # Shown whole, so the user can see where the server points; a query value that
+            # looks secret (and any echo of our secrets) is masked, credentials in it dropped.
+            value = location_redact(value)
         kept.append((name, redact_echoes(value, secrets=secrets)))
     return redact_headers(kept)
 
@@ -106,6 +106,36 @@ def location_host(raw: RawResponse, target: Target) -> str:
     except ValueError:
         host = None
     return host or (target.host if location else "")
+
+
+# An authorization code (RFC 6749 §4.1.2) is a one-time credential whose name looks harmless.
+_CODE_PARAM = re.compile(r"([?&#])(code)=([^&#]*)", re.IGNORECASE)
+
+
+def location_redact(url: str) -> str:
+    """A redirect target with user:password@ dropped and secret-looking query values masked."""
+    return _CODE_PARAM.sub(lambda m: f"{m[1]}{m[2]}={MASK}", redact_url(url))
+
+
+def location_url(raw: RawResponse, target: Target, secrets: Sequence[str]) -> str:
+    """The redirect's target as an absolute URL, masked like the stored Location header."""
+    location = raw.headers.get("Location", "").strip()
+    if not location:
+        return ""
+    try:
+        absolute = urljoin(target.url, location)
+    except ValueError:
+        return ""
+    return redact_echoes(location_redact(absolute), secrets=secrets)
+
+
+def redirect_message(raw: RawResponse, location: str, what: str) -> str:
+    """ "The server answered HTTP 302 (a redirect to https://…)", for the token or API step."""
+    where = f" to {location}" if location else ""
+    return (
+        f"{what} answered HTTP {raw.status} (a redirect{where}). Redirects are not followed "
+        "because that would send the request, and any credentials in it, to the new address."
+    )
 
 
 def http_error_message(raw: RawResponse, text: str, secrets: Sequence[str]) -> str:
@@ -125,6 +155,9 @@ __all__ = [
     "html_title",
     "http_error_message",
     "location_host",
+    "location_redact",
+    "location_url",
+    "redirect_message",
     "looks_like_html",
     "response_headers",
     "short",

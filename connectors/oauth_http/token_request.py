@@ -232,9 +232,7 @@ def _token_attempt(
             ),
         )
     duration_ms = round((time.monotonic() - started) * 1000)
-    attempt = _attempt(
-        request, label, transport.target.url, reading, secrets, answer, duration_ms
-    )
+    attempt = _attempt(request, label, transport.target.url, reading, secrets, answer, duration_ms)
     return attempt, reading
 
 
@@ -365,6 +363,7 @@ def _facts(request: TokenRequest, attempt: Attempt, reading: Reading) -> Facts:
         keys_found=reading.keys_found,
         suggested_key=reading.suggested_key,
         redirect_host=reading.redirect_host,
+        redirect_location=reading.redirect_location,
         too_large=reading.too_large,
         html_page=reading.html_page,
         client_authentication=request.client_authentication,

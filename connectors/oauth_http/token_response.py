@@ -26,7 +26,9 @@ from connectors.oauth_http.response_text import (
     html_page,
     http_error_message,
     location_host,
+    location_url,
     looks_like_html,
+    redirect_message,
     short,
     size_text,
 )
@@ -53,6 +55,7 @@ class Reading:
     keys_found: tuple[str, ...] = ()
     suggested_key: str = ""
     redirect_host: str = ""
+    redirect_location: str = ""
     too_large: bool = False
     html_page: bool = False
 
@@ -249,14 +252,13 @@ def _client_rejected(status: int, error: str, description: str) -> bool:
 # One answer, read
 
 
-def _redirect(raw: RawResponse, target: Target) -> Reading:
-    host = location_host(raw, target)
-    where = f" to {host}" if host else ""
+def _redirect(raw: RawResponse, target: Target, secrets: Sequence[str]) -> Reading:
+    location = location_url(raw, target, secrets)
     return Reading(
         Outcome.REDIRECT_REFUSED,
-        f"The server answered HTTP {raw.status} (a redirect{where}). Redirects are not "
-        "followed because that would send the credentials again to the new address.",
-        redirect_host=host,
+        redirect_message(raw, location or location_host(raw, target), "The server"),
+        redirect_host=location_host(raw, target),
+        redirect_location=location,
     )
 
 
@@ -330,9 +332,7 @@ def _unreadable(raw: RawResponse, text: str, media_type: str, response_type: str
     )
 
 
-def _token_reading(
-    document: dict[str, Any], request: TokenRequest, labels: FieldLabels
-) -> Reading:
+def _token_reading(document: dict[str, Any], request: TokenRequest, labels: FieldLabels) -> Reading:
     access_token = _lookup(document, request.access_token_key or "access_token")
     if not isinstance(access_token, str) or not access_token:
         keys = tuple(str(key) for key in document)
@@ -363,7 +363,7 @@ def read_token_response(
 ) -> Reading:
     """What one answer of the token endpoint says, in the console's outcomes."""
     if 300 <= raw.status < 400:
-        return _redirect(raw, target)
+        return _redirect(raw, target, secrets)
     if raw.too_large:
         return _too_large(request)
     text = decode(raw.body, raw.headers)

@@ -158,6 +158,7 @@ class Facts:
     keys_found: tuple[str, ...] = ()
     suggested_key: str = ""
     redirect_host: str = ""
+    redirect_location: str = ""  # absolute, query values that look secret masked
     too_large: bool = False
     html_page: bool = False
 

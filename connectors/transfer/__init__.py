@@ -6,6 +6,7 @@ rules judge its values; envelope: the passphrase-encrypted file an export with s
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from django.db.models.functions import Lower
 
 from audit.services import audit_record
 from connectors.domain import CONNECTOR_FIELDS, StoredConnector
-from connectors.models import AuthConfig, Connector
+from connectors.models import ALL_SECRET_FIELDS, AuthConfig, Connector
 from connectors.rules import ConnectorCheck, connector_check
 from connectors.rules.passphrase import passphrase_problem
 from connectors.services import (
@@ -314,35 +315,87 @@ class PinRefused(ValueError):
     """The method cannot be pinned on this connector; the message says why."""
 
 
-def connector_pin_client_authentication(
-    *, connector: Connector, method: str, user: UserLike, tested_version: int
-) -> None:
-    """Pin the client authentication method that a test found to work, under the form's rules.
+class FixRefused(PinRefused):
+    """A test's one-click fix cannot be applied to this connector; the message says why."""
 
-    The stored values, with the new method, go through the same rules as a form or an import,
-    so a pin can never store a combination they refuse (e.g. username/password Basic without
-    Password Grant, or an Authorization row that the method would replace).
+
+# The settings a one-click fix may change (the values a test can find), and the audit action
+# each records: a pinned method keeps its own action, the others are recorded as a fix.
+FIX_ACTIONS: dict[str, str] = {
+    "oauth2_client_authentication": "pin",
+    "oauth2_access_token_key": "fix",
+    "oauth2_token_url": "fix",
+}
+
+
+def connector_fix_apply(
+    *, connector: Connector, field_name: str, value: str, user: UserLike, tested_version: int
+) -> None:
+    """Set one setting to the value a test found, under the form's rules, as an audited edit.
+
+    The stored values, with the new one, go through the same rules as a form or an import, so a
+    fix can never store what they refuse (a token URL on another server without the secrets
+    typed again, username/password Basic without Password Grant, ...). The version must be the
+    one that was tested: a value found for it says nothing about a newer configuration.
     """
+    check = _fix_check(connector, field_name, value)
+    connector_update(
+        connector=check.instance,
+        rows=check.param_rows(),
+        user=user,
+        expected_version=tested_version,
+        action=FIX_ACTIONS[field_name],
+    )
+
+
+def connector_fix_problem(*, connector: Connector, field_name: str, value: str) -> str:
+    """Why the rules would refuse this fix ("" when they accept it); nothing is saved."""
+    try:
+        # On a copy: the rules write the values into the instance they check.
+        _fix_check(copy.copy(connector), field_name, value)
+    except FixRefused as exc:
+        return str(exc)
+    return ""
+
+
+def _fix_check(connector: Connector, field_name: str, value: str) -> ConnectorCheck:
+    if field_name not in FIX_ACTIONS:
+        raise FixRefused("This setting cannot be changed from a test result.")
     if connector.auth_config != AuthConfig.OAUTH2:
-        raise PinRefused("Only Oauth2 connectors have a client authentication method.")
+        raise FixRefused("Only Oauth2 connectors have this setting.")
     stored = StoredConnector.of(connector)
     values = {name: getattr(connector, name) for name in CONNECTOR_FIELDS}
-    values["oauth2_client_authentication"] = method
+    # Secrets as an edit that leaves them blank: kept, so the rules refuse to send them to
+    # another server (a token URL on another host needs them typed again, in the form).
+    values.update(dict.fromkeys(ALL_SECRET_FIELDS, ""))
+    values[field_name] = value
     rows = {
         kind: [
-            {"key": row.key, "value": row.value, "sensitive": row.sensitive}
+            {
+                "key": row.key,
+                "value": "" if row.sensitive else row.value,
+                "sensitive": row.sensitive,
+            }
             for row in stored.rows_of(kind)
         ]
         for kind in PARAM_LISTS.values()
     }
     check = connector_check(values=values, rows=rows, instance=connector, stored=stored)
     if not check.ok:
-        raise PinRefused("; ".join(f"{where}: {msg}" for where, msg in check.error_list()))
-    connector_update(
-        connector=check.instance,
-        rows=check.param_rows(),
+        raise FixRefused("; ".join(f"{where}: {msg}" for where, msg in check.error_list()))
+    return check
+
+
+def connector_pin_client_authentication(
+    *, connector: Connector, method: str, user: UserLike, tested_version: int
+) -> None:
+    """Pin the client authentication method that a test found to work (a fix of that setting)."""
+    if connector.auth_config != AuthConfig.OAUTH2:
+        raise PinRefused("Only Oauth2 connectors have a client authentication method.")
+    connector_fix_apply(
+        connector=connector,
+        field_name="oauth2_client_authentication",
+        value=method,
         user=user,
-        # The version that was tested: a method found for it says nothing about a newer one.
-        expected_version=tested_version,
-        action="pin",
+        tested_version=tested_version,
     )

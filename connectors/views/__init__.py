@@ -24,6 +24,7 @@ from connectors.views.edit import (
 )
 from connectors.views.inventory import ConnectorDetailView, ConnectorListView
 from connectors.views.testing import (
+    ConnectorFixView,
     ConnectorFormTestView,
     ConnectorPinView,
     ConnectorTestMixin,
@@ -48,6 +49,7 @@ __all__ = [
     "ConnectorImportView",
     "ConnectorListView",
     "ConnectorPermissionMixin",
+    "ConnectorFixView",
     "ConnectorPinView",
     "ConnectorTestMixin",
     "ConnectorTestView",

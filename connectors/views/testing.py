@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,13 +17,20 @@ from audit.models import TestRun
 from audit.services import AuditWriteError
 from connectors.connection_test import TestOutcome, TestRateLimited, connector_test
 from connectors.domain import ParamRow
+from connectors.explain import Fix, label, result_text
 from connectors.fields import SecretDecryptionError
 from connectors.forms import connector_forms
 from connectors.forms.carry import SecretCarry
 from connectors.models import ClientAuthentication, Connector
 from connectors.rules import TestRefused
 from connectors.services import ConcurrentEditError
-from connectors.transfer import PinRefused, connector_pin_client_authentication
+from connectors.transfer import (
+    FIX_ACTIONS,
+    PinRefused,
+    connector_fix_apply,
+    connector_fix_problem,
+    connector_pin_client_authentication,
+)
 from connectors.views.base import (
     AUDIT_FAILED_MESSAGE,
     SECRETS_UNREADABLE_STATUS,
@@ -56,7 +65,7 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
             "connector": connector,
             "error": error,
             "field_errors": field_errors or [],
-            "can_pin": self._can_pin(outcome, connector),
+            **self._advice_context(outcome, connector),
             "form_url": self.form_url(),
         }
         if self.request.headers.get("X-Requested-With") == "fetch":
@@ -76,17 +85,47 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
             status=SECRETS_UNREADABLE_STATUS,
         )
 
-    def _can_pin(self, outcome: TestOutcome | None, connector: Connector | None) -> bool:
-        # Pinning saves the connector, so it is offered only for a test of what is saved;
-        # a form test offers to set the field in the form instead.
-        return bool(
-            outcome
-            and outcome.pin_offer
-            and outcome.run.source != TestRun.Source.FORM
-            and connector is not None
-            and connector.pk
-            and self.request.user.has_perm("connectors.change_connector")
+    def _advice_context(
+        self, outcome: TestOutcome | None, connector: Connector | None
+    ) -> dict[str, Any]:
+        """The next step in the reader's terms, and the one-click fix where one exists.
+
+        Someone who may edit gets the change to make and, for a test of what is saved, a fix
+        that saves it (if the rules accept it); a test of form values offers to set the field
+        in the form instead. Someone who may only test is told what to ask a Connector admin.
+        """
+        if outcome is None:
+            return {}
+        run = outcome.run
+        can_edit = self.request.user.has_perm("connectors.change_connector")
+        advice = outcome.advice
+        hint = advice.text_for(can_edit=can_edit) if advice is not None else run.hint
+        unsaved = run.source == TestRun.Source.FORM
+        auth_config = str(
+            (run.config or {}).get("auth_config") or getattr(connector, "auth_config", "")
         )
+        fix: Fix | None = advice.fix if advice is not None and can_edit else None
+        fix_problem = ""
+        saved = connector is not None and connector.pk is not None and not unsaved
+        if fix is not None and saved and connector is not None:
+            fix_problem = connector_fix_problem(
+                connector=connector, field_name=fix.field, value=fix.value
+            )
+        return {
+            "words": result_text(
+                outcome=run.outcome,
+                ok=run.ok,
+                auth_config=auth_config,
+                unsaved=unsaved,
+                hint=hint,
+                api_step_failed=bool(outcome.attempts) and outcome.attempts[-1].step == "api",
+            ),
+            "can_edit": can_edit,
+            "fix": fix,
+            "fix_saves": fix is not None and saved and not fix_problem,
+            "fix_in_form": fix is not None and unsaved,
+            "fix_problem": fix_problem,
+        }
 
     def run_test(
         self, connector: Connector, *, source: str, rows: list[ParamRow] | None = None
@@ -154,6 +193,41 @@ class ConnectorFormTestView(ConnectorTestMixin, View):
         if not connector.name:
             connector.name = bundle.form.cleaned_data.get("name") or "unsaved"
         return self.run_test(connector, source=TestRun.Source.FORM, rows=bundle.rows())
+
+
+class ConnectorFixView(ConnectorPermissionMixin, View):
+    """Apply a connection test's one-click fix: one setting set to the value the test found."""
+
+    permission_required = "connectors.change_connector"
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        connector = get_object_or_404(Connector, name=name)
+        field_name = request.POST.get("field", "")
+        value = request.POST.get("value", "")
+        tested_version = id_from_text(request.POST.get("version", ""))
+        if field_name not in FIX_ACTIONS or not value or tested_version is None:
+            messages.error(request, "Run the test again, then apply the fix it offers.")
+            return redirect(connector.get_absolute_url())
+        fix = Fix(field_name, value)
+        try:
+            connector_fix_apply(
+                connector=connector,
+                field_name=field_name,
+                value=value,
+                user=request.user,
+                tested_version=tested_version,
+            )
+        except PinRefused as exc:
+            messages.error(request, f"Not changed: {exc}")
+        except ConcurrentEditError:
+            messages.error(request, "Not changed: the connector changed meanwhile. Test again.")
+        except AuditWriteError:
+            messages.error(request, AUDIT_FAILED_MESSAGE)
+        else:
+            messages.success(
+                request, f"{label(field_name)} is now “{fix.shown_value}”. Test again to confirm."
+            )
+        return redirect(connector.get_absolute_url())
 
 
 class ConnectorPinView(ConnectorPermissionMixin, View):

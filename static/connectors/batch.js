@@ -28,11 +28,18 @@
     tr.appendChild(cell(item.state_label));
     const result = document.createElement("td");
     if (item.state === "done") {
+      // As the server draws it (audit_tags.outcome_badge): the label, then the code beside it.
+      const wrap = document.createElement("span");
+      wrap.className = "cc-outcome text-nowrap";
+      wrap.dataset.ccOutcome = item.outcome;
       const badge = document.createElement("span");
       badge.className = "badge " + (item.ok ? "text-bg-success" : "text-bg-danger");
-      badge.title = item.outcome;
       badge.textContent = item.outcome_label || item.outcome;
-      result.appendChild(badge);
+      const code = document.createElement("code");
+      code.className = "small text-body-secondary";
+      code.textContent = item.outcome;
+      wrap.append(badge, " ", code);
+      result.appendChild(wrap);
     } else {
       result.textContent = "—";
     }

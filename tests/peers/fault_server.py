@@ -44,6 +44,14 @@ Every path answers POST (and GET/PUT). Paths, one fault each:
 ``/gzip-zeros``       200 ``Content-Encoding: gzip`` JSON body that inflates to 64 KiB of zeros.
 ``/nul-jwt``          200 with a JWT whose header and claims hold NUL, a lone surrogate, NaN,
                       -0.0 and 1e300 (values a database or a JSON column may refuse or alter).
+``/nested-token``     200 JSON with the token at ``data.token`` (no ``access_token``).
+``/redirect-here``    302 to the relative ``/ok`` (the same server).
+``/html404``          404 ``text/html`` page (a web server's "Not Found").
+``/api-check``        the API of the non-OAuth Auth Configs: 200 JSON when the request carries
+                      ``API_USER``/``API_PASSWORD`` as Basic (RFC 7617, UTF-8), ``API_KEY`` as
+                      ``X-Api-Key`` or query ``api_key``, ``Bearer API_BEARER`` or
+                      ``Bearer <token_value>``; otherwise 401.
+``/public-api``       200 JSON for anyone (an API without credentials).
 
 Anything else -> 404 JSON. Expected client credentials of the auth-mode paths are the
 ``client_id`` / ``client_secret`` attributes (changeable at any time). Successful token
@@ -70,6 +78,12 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 HTML500_TITLE = "500 Internal Server Error - Fault Peer"
 REDIRECT_LOCATION = "https://elsewhere.example/token"
+# What /api-check accepts. The password has a colon, a space and an accent: `curl -u` must
+# send exactly what the test sent.
+API_USER = "api-user"
+API_PASSWORD = "pa:ss wörd-4411"
+API_KEY = "api-key-5f2e9c71"
+API_BEARER = "bearer-7d1c0a93"
 MIB = 1024 * 1024
 _MAX_REQUEST_BODY = 16 * MIB
 
@@ -436,6 +450,39 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send_json(200, {"access_token": token, "token_type": "Bearer"})
 
+    def r_nested_token(self) -> None:
+        self._send_json(200, {"data": {"token": "nested-token-value"}, "expires_in": 3600})
+
+    def r_redirect_here(self) -> None:
+        self._send(302, b"", "text/plain", {"Location": "/ok"})
+
+    def r_html404(self) -> None:
+        page = (
+            "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body>Nope</body></html>"
+        )
+        self._send(404, page.encode(), "text/html; charset=utf-8")
+
+    def r_api_check(self) -> None:
+        rec = self.recorded
+        authorization = rec.header("Authorization") or ""
+        basic = "Basic " + base64.b64encode(f"{API_USER}:{API_PASSWORD}".encode()).decode()
+        query = parse_qs(urlsplit(rec.path).query)
+        accepted = (
+            authorization
+            in (basic, f"Bearer {API_BEARER}", f"Bearer {self.server.fault.token_value}")
+            or rec.header("X-Api-Key") == API_KEY
+            or query.get("api_key") == [API_KEY]
+        )
+        if not accepted:
+            self._send_json(
+                401, {"error": "unauthorized"}, {"WWW-Authenticate": 'Basic realm="api"'}
+            )
+            return
+        self._send_json(200, {"items": [{"id": 1}]})
+
+    def r_public_api(self) -> None:
+        self._send_json(200, {"items": []})
+
     def r_nul_description(self) -> None:
         self._send_json(
             400, {"error": "invalid_grant", "error_description": "bad\u0000grant \u0000"}
@@ -491,6 +538,11 @@ _ROUTES: dict[str, Callable[[_Handler], None]] = {
     "/nul-body": _Handler.r_nul_body,
     "/gzip-zeros": _Handler.r_gzip_zeros,
     "/nul-jwt": _Handler.r_nul_jwt,
+    "/nested-token": _Handler.r_nested_token,
+    "/redirect-here": _Handler.r_redirect_here,
+    "/html404": _Handler.r_html404,
+    "/api-check": _Handler.r_api_check,
+    "/public-api": _Handler.r_public_api,
 }
 FAULT_PATHS: tuple[str, ...] = tuple(_ROUTES)
 
