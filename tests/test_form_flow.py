@@ -455,3 +455,34 @@ def test_the_test_buttons_help_fits_new_clone_and_edit(admin_client, make_connec
     assert stored_wording in edit
     for page in (new, clone, edit):
         assert 'class="cc-action-bar"' in page
+
+
+def test_secrets_survive_an_audit_log_that_cannot_be_written(admin_client):
+    from audit.services import AuditWriteError
+
+    values = _new_oauth2(oauth2_client_secret=SECRET)
+    token = _token(admin_client.get("/connectors/new/").content.decode())
+    with mock.patch("connectors.services.audit_record", side_effect=AuditWriteError()):
+        response = admin_client.post("/connectors/new/", form_data({**values, TOKEN_FIELD: token}))
+    page = response.content.decode()
+    assert response.status_code == 503
+    assert SECRET not in page and 'data-cc-kept="oauth2_client_secret"' in page
+    assert "could not be recorded in the audit log" in page  # in the summary
+    again = {**values, "oauth2_client_secret": "", TOKEN_FIELD: token}
+    assert admin_client.post("/connectors/new/", form_data(again)).status_code == 302
+    assert Connector.objects.get(name="hr_portal").oauth2_client_secret == SECRET
+
+
+def test_save_mine_over_theirs_is_refused_again_after_a_third_save(admin_client, make_connector):
+    make_connector("hr_portal")
+    url = "/connectors/hr_portal/edit/"
+    for version, name in ((1, "Second"), (2, "Third")):
+        saved = form_data({**_new_oauth2(), "version": version, "display_name": name})
+        assert admin_client.post(url, saved).status_code == 302
+    # This form saw version 1, then the conflict page showed version 2: a third save came since.
+    mine = form_data({**_new_oauth2(), "version": 1, "display_name": "Mine"})
+    mine["overwrite_version"] = "2"
+    response = admin_client.post(url, mine)
+    assert response.status_code == 409
+    assert "(version 3)" in response.content.decode()
+    assert Connector.objects.get(name="hr_portal").display_name == "Third"

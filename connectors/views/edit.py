@@ -125,6 +125,9 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
             if not row.errors
         ]
         carry.remember(data, valid, valid_rows)
+        if status >= 500:
+            # SessionMiddleware saves nothing on a 5xx answer; the carried secrets must stay.
+            self.request.session.save()
         return self.render(bundle, status=status, carry=carry, conflict=conflict)
 
     def expected_version(self, bundle: ConnectorForms, data: Any) -> int | None:

@@ -212,3 +212,26 @@ def test_the_sticky_action_bar_stays_in_reach_and_covers_no_field(
     box = bar.bounding_box()
     assert last is not None and box is not None
     assert last["y"] + last["height"] <= box["y"] + 0.5
+
+
+def test_an_empty_optional_client_secret_is_flagged_where_it_is_optional(
+    logged_in_page, live_server, artifacts_dir
+):
+    page = logged_in_page
+    page.emulate_media(reduced_motion="reduce")
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live_server.url}/connectors/new/")
+    page.select_option("#id_auth_config", "oauth2")
+    note = page.locator('[data-cc-unset="oauth2_client_secret"]')
+    expect(note).to_be_visible()
+    expect(note).to_have_text("Not set — the test will fail if the server needs it.")
+    # The field's own description includes the note, for screen readers.
+    described = page.locator("#id_oauth2_client_secret").get_attribute("aria-describedby") or ""
+    assert "id_oauth2_client_secret_state" in described.split()
+    page.locator("#id_oauth2_client_secret").evaluate("e => e.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(artifacts_dir / "form-unset-client-secret-390.png"))
+    # Under Client Credentials Grant the secret is required: the rules say so, not this note.
+    page.select_option("#id_oauth2_grant_type", "client_credentials")
+    expect(note).to_be_hidden()
+    page.select_option("#id_oauth2_grant_type", "refresh_token")
+    expect(note).to_be_visible()
