@@ -105,12 +105,6 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
             (run.config or {}).get("auth_config") or getattr(connector, "auth_config", "")
         )
         fix: Fix | None = advice.fix if advice is not None and can_edit else None
-        fix_problem = ""
-        saved = connector is not None and connector.pk is not None and not unsaved
-        if fix is not None and saved and connector is not None:
-            fix_problem = connector_fix_problem(
-                connector=connector, field_name=fix.field, value=fix.value
-            )
         return {
             "words": result_text(
                 outcome=run.outcome,
@@ -121,10 +115,7 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
                 api_step_failed=bool(outcome.attempts) and outcome.attempts[-1].step == "api",
             ),
             "can_edit": can_edit,
-            "fix": fix,
-            "fix_saves": fix is not None and saved and not fix_problem,
-            "fix_in_form": fix is not None and unsaved,
-            "fix_problem": fix_problem,
+            **_fix_context(fix, None if unsaved else connector, unsaved=unsaved),
         }
 
     def run_test(
@@ -141,6 +132,22 @@ class ConnectorTestMixin(ConnectorPermissionMixin):
         except AuditWriteError:
             return self.respond(None, connector=connector, error=TEST_NOT_RECORDED, status=500)
         return self.respond(outcome, connector=connector)
+
+
+def _fix_context(fix: Fix | None, saved: Connector | None, *, unsaved: bool) -> dict[str, Any]:
+    """How a fix is offered: a button that saves it on a saved connector (when the rules accept
+    it), a button that sets it in the form for a form test, or the reason it cannot be one click.
+    """
+    problem = ""
+    on_saved = fix is not None and saved is not None and saved.pk is not None
+    if fix is not None and saved is not None and on_saved:
+        problem = connector_fix_problem(connector=saved, field_name=fix.field, value=fix.value)
+    return {
+        "fix": fix,
+        "fix_saves": on_saved and not problem,
+        "fix_in_form": fix is not None and unsaved,
+        "fix_problem": problem,
+    }
 
 
 class ConnectorTestView(ConnectorTestMixin, View):
