@@ -56,6 +56,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-pages", action="store_true", help="Skip the page timings.")
     parser.add_argument("--chunk-size", type=int, default=5000, help="audit_verify's chunk.")
     parser.add_argument(
+        "--workers", type=int, default=1, help="audit_verify's processes (PostgreSQL)."
+    )
+    parser.add_argument(
         "--tracemalloc", action="store_true", help="Report the verifier's Python heap peak."
     )
     parser.add_argument(
@@ -399,7 +402,8 @@ def verify(args: argparse.Namespace) -> None:
     if args.tracemalloc:
         tracemalloc.start()
     began, cpu = time.perf_counter(), time.process_time()
-    result = collections.deque(chain_verify(chunk_size=args.chunk_size), maxlen=1).pop()
+    walk = chain_verify(chunk_size=args.chunk_size, workers=args.workers)
+    result = collections.deque(walk, maxlen=1).pop()
     elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     heap = ""
     if args.tracemalloc:
