@@ -112,11 +112,14 @@ def chain_hash(prev_hash: str, payload: dict[str, Any], key: bytes | None = None
 # a difference costs time, never a wrong verdict:
 # - small-exponent floats (orjson writes 0.00001, json 1e-05): a mismatch, hashed again;
 # - a str with a lone surrogate, an int beyond 64 bits, a key that is not a str: orjson raises;
+# - a datetime: orjson writes it itself, as _default does for UTC with microseconds; on a whole
+#   second it leaves out ".000000" (a mismatch, hashed again), and only timestamptz columns hold
+#   datetimes, which PostgreSQL hands over in UTC;
 # - NaN and Infinity (orjson writes null): jsonb refuses them and no hashed column is a float,
 #   so they cannot come from PostgreSQL, the only database fast_chain_hash is used for.
 # Two JSON texts that are byte-equal decode to equal values, so a fast match means the stored
 # values are the ones that were hashed, as a _CANONICAL match does.
-_FAST_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_FAST_OPTIONS = orjson.OPT_SORT_KEYS
 
 
 def fast_canonical_json(value: Any) -> bytes:

@@ -401,19 +401,28 @@ def verify(args: argparse.Namespace) -> None:
     rss_before = _maxrss_mb()
     if args.tracemalloc:
         tracemalloc.start()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
     began, cpu = time.perf_counter(), time.process_time()
     walk = chain_verify(chunk_size=args.chunk_size, workers=args.workers)
     result = collections.deque(walk, maxlen=1).pop()
     elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    # Each worker's peak RSS (forked from this process, so it counts the pages they share).
+    workers_rss = after.ru_maxrss / 1024
     heap = ""
     if args.tracemalloc:
         heap = f", Python heap peak {tracemalloc.get_traced_memory()[1] / 2**20:.1f} MB"
         tracemalloc.stop()
     print(
         f"audit_verify: ok={result.ok} checked={result.checked:,} in {elapsed:.1f} s "
-        f"({result.checked / elapsed:,.0f} records/s; {cpu:.1f} s CPU in this process, the "
-        f"rest is the database and waiting), chunk {args.chunk_size}; peak RSS "
-        f"{rss_before:.0f} MB before, {_maxrss_mb():.0f} MB after{heap} {result.problem}"
+        f"({result.checked / elapsed:,.0f} records/s; {cpu:.1f} s CPU in this process, "
+        f"{workers_cpu:.1f} s in {args.workers if args.workers > 1 else 0} worker processes, "
+        f"the rest is the database and waiting), chunk {args.chunk_size}; peak RSS "
+        f"{rss_before:.0f} MB before, {_maxrss_mb():.0f} MB after, largest worker "
+        f"{workers_rss:.0f} MB{heap}; load average {load:.1f} on {os.cpu_count()} CPUs at the "
+        f"start {result.problem}"
     )
 
 
