@@ -12,6 +12,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from audit import providers
@@ -166,18 +167,25 @@ ROW = (
     "{summary}</a></td></tr>"
 )
 
+# The list's columns, shared by its own table and a grouped entry's (audit/audit.css widths).
+COLUMNS = mark_safe(  # noqa: S308 - constant markup
+    '<colgroup><col class="audit-col-id"><col class="audit-col-when"><col class="audit-col-what">'
+    '<col class="audit-col-connector"><col class="audit-col-user"><col class="audit-col-outcome">'
+    '<col class="audit-col-summary"></colgroup>'
+)
+
 GROUP = (
     '<tr class="audit-group" data-audit-group="{key}"><td colspan="7" class="p-0">'
-    '<details class="px-1 py-1"><summary class="small">'
+    '<details><summary class="small">'
     '<span class="badge text-bg-{kind_class}">{kind}</span> {title} '
     '<span class="text-body-secondary">· {count} records · {user} · '
     '<time datetime="{iso}">{when}</time></span></summary>'
-    '<div class="table-responsive mt-1"><table class="table table-sm table-hover align-middle mb-1">'
+    '<table class="table table-sm table-hover align-middle audit-table">{columns}'
     '<caption class="visually-hidden">The {count} records of this entry</caption>'
     '<thead class="visually-hidden"><tr><th scope="col">#</th><th scope="col">When (UTC)</th>'
-    '<th scope="col">Kind</th><th scope="col">Connector</th><th scope="col">User</th>'
+    '<th scope="col">What</th><th scope="col">Connector</th><th scope="col">User</th>'
     '<th scope="col">Outcome</th><th scope="col">Summary</th></tr></thead>'
-    "<tbody>{rows}</tbody></table></div></details></td></tr>"
+    "<tbody>{rows}</tbody></table></details></td></tr>"
 )
 def _connector_cell(event: Any, url: str) -> str:
     if event.connector_id:
@@ -247,8 +255,14 @@ def _group(entry: Any, list_url: str) -> str:
         user=_actor_label(str(newest.username or "")) or "—",
         iso=oldest.created_at.isoformat(),
         when=when + " UTC",
+        columns=COLUMNS,
         rows=format_html_join("", "{}", ((_row(e, list_url),) for e in events)),
     )
+
+
+@register.simple_tag
+def audit_columns() -> str:
+    return COLUMNS
 
 
 @register.simple_tag
