@@ -240,9 +240,11 @@ def _postgres_stream(qs: models.QuerySet[Any], chunk_size: int) -> Iterator[tupl
     with raw.cursor(name=f"audit_verify_{next(_cursor_names)}") as cursor:
         cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
         cursor.adapters.register_loader("jsonb", _repeated_json_loader())
-        cursor.itersize = chunk_size
         cursor.execute(sql, params)
-        yield from cursor
+        # fetchmany builds each chunk's rows in C; iterating the cursor costs a Python call
+        # per row on top (a sixth of the walk).
+        while rows := cursor.fetchmany(chunk_size):
+            yield from rows
 
 
 JSON_CACHE = 4096  # distinct JSON values remembered per stream (then forgotten, and again)

@@ -100,8 +100,15 @@ def stretch_verify(ids: IdRange, *, chunk_size: int, snapshot: str = "") -> Stre
         failed = _to_the_end(walk)
     if failed is not None:
         return StretchResult(
-            ids, False, failed.checked, at.first_id, failed.bad_id, "", before,
-            failed.bad_id, failed.problem,
+            ids,
+            False,
+            failed.checked,
+            at.first_id,
+            failed.bad_id,
+            "",
+            before,
+            failed.bad_id,
+            failed.problem,
         )
     return StretchResult(ids, True, at.checked, at.first_id, at.last_id, at.expected_prev, before)
 
@@ -156,8 +163,12 @@ def parallel_verify(*, chunk_size: int, workers: int) -> Iterator[VerifyResult]:
     connection.close()  # the workers are forked: none may inherit this connection's socket
     with _Snapshot() as snapshot:
         low, high = snapshot.one("SELECT min(id), max(id) FROM audit_auditevent")
-        head = snapshot.one("SELECT last_event_id, last_hash FROM audit_auditchainhead WHERE id = 1")
-        ranges = [IdRange()] if low is None else stretches(low, high, workers * STRETCHES_PER_WORKER)
+        head = snapshot.one(
+            "SELECT last_event_id, last_hash FROM audit_auditchainhead WHERE id = 1"
+        )
+        ranges = (
+            [IdRange()] if low is None else stretches(low, high, workers * STRETCHES_PER_WORKER)
+        )
         tasks = [(ids, chunk_size, snapshot.id) for ids in ranges]
         context = multiprocessing.get_context("fork")
         with context.Pool(min(workers, len(tasks))) as pool:

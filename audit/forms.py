@@ -12,8 +12,8 @@ from django.utils.safestring import mark_safe
 from audit import providers
 from audit.ids import id_from_text
 from audit.models import AuditEvent
-from audit.wording import kind_words
 from audit.selectors import AuditFilters, connector_name_by_id, username_by_id
+from audit.wording import kind_words
 
 # Outcomes the audit log's own records use besides a connection test's.
 RECORD_OUTCOMES: tuple[str, ...] = ("internal_error", "rate_limited", "permission_denied", "ok")

@@ -76,7 +76,10 @@ REFUSED_ACTIONS: dict[str, str | dict[str, str]] = {
     "dashboard": "see the dashboard",
     "fleet:schedule": {"GET": "see the test schedule", "*": "change the test schedule"},
     "fleet:notifications": "see the notification rules",
-    "fleet:notification-new": {"GET": "open a new notification rule", "*": "add a notification rule"},
+    "fleet:notification-new": {
+        "GET": "open a new notification rule",
+        "*": "add a notification rule",
+    },
     "fleet:notification-edit": {
         "GET": "open a notification rule",
         "*": "change a notification rule",
@@ -85,7 +88,10 @@ REFUSED_ACTIONS: dict[str, str | dict[str, str]] = {
     "audit:detail": "see an audit record",
     "audit:export": "export the audit log",
     "audit:suggest": "search the audit log's filters",
-    "api-connectors": {"GET": "list connectors through the API", "*": "create a connector through the API"},
+    "api-connectors": {
+        "GET": "list connectors through the API",
+        "*": "create a connector through the API",
+    },
     "api-connector": {
         "GET": "read {connector} through the API",
         "DELETE": "delete {connector} through the API",
@@ -93,8 +99,14 @@ REFUSED_ACTIONS: dict[str, str | dict[str, str]] = {
     },
     "api-connector-test": "run a connection test of {connector} through the API",
     "api-connector-runs": "read the test runs of {connector} through the API",
-    "api-batches": {"GET": "list batch tests through the API", "*": "start a batch test through the API"},
-    "api-batch": {"GET": "read a batch test through the API", "*": "cancel a batch test through the API"},
+    "api-batches": {
+        "GET": "list batch tests through the API",
+        "*": "start a batch test through the API",
+    },
+    "api-batch": {
+        "GET": "read a batch test through the API",
+        "*": "cancel a batch test through the API",
+    },
     "api-audit": "read the audit log through the API",
     "api-audit-event": "read an audit record through the API",
     "api-import": "import connectors through the API",

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.chain import canonical_json, chain_hash, chain_verify, fast_canonical_json, fast_chain_hash
+from audit.chain import (
+    canonical_json,
+    chain_hash,
+    chain_verify,
+    fast_canonical_json,
+    fast_chain_hash,
+)
 from audit.chain_parallel import STRETCHES_PER_WORKER, stretches
 from audit.models import AuditEvent
 from tests.test_audit_support import make_connector, make_run, postgres_only, raw_sql, record_change

@@ -110,7 +110,8 @@ def test_a_refused_post_names_its_action_and_an_old_record_is_read_from_its_summ
 
 
 def test_the_refusal_table_names_only_pages_that_exist():
-    from django.urls import NoReverseMatch, reverse as url_of
+    from django.urls import NoReverseMatch
+    from django.urls import reverse as url_of
 
     for name in REFUSED_ACTIONS:
         for args in ((), ("x",), (1,)):
@@ -170,10 +171,16 @@ def test_a_batch_groups_its_start_and_its_tests_even_when_interleaved():
     start = audit_record(kind="system", action="batch_test", details={"batch": 7, "total": 2})
     first = make_run(connector).audit_event
     other = record_change(connector)
-    AuditEvent.objects.filter(pk=first.pk)  # records are append-only: tag the runs at writing
+    # A batch's tests name it in their records (connectors.connection_test), between others.
     tagged = [
-        audit_record(kind="test_run", action="test", test_run=make_run_untracked(connector), connector=connector, details={"batch": 7}),
-        audit_record(kind="test_run", action="test", test_run=make_run_untracked(connector), connector=connector, details={"batch": 7}),
+        audit_record(
+            kind="test_run",
+            action="test",
+            test_run=make_run_untracked(connector),
+            connector=connector,
+            details={"batch": 7},
+        )
+        for _ in range(2)
     ]
     entries = audit_entries(audit_event_page(filters=AuditFilters()).events)
     batch = next(e for e in entries if e.key == ("batch", "7"))
@@ -183,8 +190,9 @@ def test_a_batch_groups_its_start_and_its_tests_even_when_interleaved():
 
 def make_run_untracked(connector):
     """A stored run not yet recorded (the batch's record is written with its batch id)."""
-    from audit.models import TestRun
     from django.utils import timezone
+
+    from audit.models import TestRun
 
     return TestRun.objects.create(
         connector_id=connector.pk,

@@ -17,7 +17,6 @@ from django.utils.text import Truncator
 
 from audit import providers
 from audit.actors import actor_label as _actor_label
-from audit.wording import action_words, refused_action
 from audit.sanitize import (
     NO_SECRETS,
     Secrets,
@@ -26,6 +25,7 @@ from audit.sanitize import (
     headers_redact,
     url_redact,
 )
+from audit.wording import action_words, refused_action
 
 register = template.Library()
 
@@ -140,7 +140,7 @@ def _refusal(event: Any) -> str:
 
 @register.filter
 def refusal_words(event: Any) -> str:
-    """"open the edit form of hr_portal" for a refusal ("" when it cannot be told)."""
+    """ "open the edit form of hr_portal" for a refusal ("" when it cannot be told)."""
     return _refusal(event)
 
 
@@ -187,6 +187,8 @@ GROUP = (
     '<th scope="col">Outcome</th><th scope="col">Summary</th></tr></thead>'
     "<tbody>{rows}</tbody></table></details></td></tr>"
 )
+
+
 def _connector_cell(event: Any, url: str) -> str:
     if event.connector_id:
         return format_html(

@@ -32,7 +32,9 @@ def _entry(name: str) -> dict:
 def test_an_import_is_one_entry_that_expands(logged_in_page, live_server, artifacts_dir):
     admin = make_user("admin", username="importer")
     names = ["hr_portal", "hr_payroll", "erp_sync", "crm_api", "billing", "ticketing"]
-    assert not connectors_import(payload={"connectors": [_entry(n) for n in names]}, user=admin).errors
+    assert not connectors_import(
+        payload={"connectors": [_entry(n) for n in names]}, user=admin
+    ).errors
     page = logged_in_page
     page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/audit/")
@@ -40,7 +42,9 @@ def test_an_import_is_one_entry_that_expands(logged_in_page, live_server, artifa
     expect(group).to_have_count(1)
     summary = group.locator("summary")
     expect(summary).to_contain_text("Import")
-    expect(summary).to_contain_text("6 connectors: hr_portal, hr_payroll, erp_sync, crm_api, billing and 1 more")
+    expect(summary).to_contain_text(
+        "6 connectors: hr_portal, hr_payroll, erp_sync, crm_api, billing and 1 more"
+    )
     members = group.locator("tbody tr")
     expect(members.first).to_be_hidden()
     summary.click()
@@ -66,7 +70,9 @@ def test_the_group_expands_without_javascript(browser, live_server, artifacts_di
     context.close()
 
 
-def test_a_refusal_reads_as_the_action_refused(browser, logged_in_page, live_server, make_connector, artifacts_dir):
+def test_a_refusal_reads_as_the_action_refused(
+    browser, logged_in_page, live_server, make_connector, artifacts_dir
+):
     make_connector("hr_portal")
     make_user("viewer", username="vic")
     context = browser.new_context()
@@ -89,7 +95,9 @@ def test_a_refusal_reads_as_the_action_refused(browser, logged_in_page, live_ser
     page.screenshot(path=str(artifacts_dir / "audit_refusal_detail.png"), full_page=True)
 
 
-def test_recent_tests_link_to_the_stored_attempts_and_curl(logged_in_page, live_server, make_connector, artifacts_dir):
+def test_recent_tests_link_to_the_stored_attempts_and_curl(
+    logged_in_page, live_server, make_connector, artifacts_dir
+):
     connector = make_connector("hr_portal")
     make_run(connector, outcome="success", message="Token received.")
     make_run(connector)
@@ -101,9 +109,13 @@ def test_recent_tests_link_to_the_stored_attempts_and_curl(logged_in_page, live_
     table = page.locator("[data-recent-runs]")
     expect(table).to_be_visible()
     page.wait_for_timeout(300)  # Bootstrap's fade: the screenshot shows the pane, not its fade
-    expect(table.locator("tbody tr").first).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"))
+    expect(table.locator("tbody tr").first).to_contain_text(
+        re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
+    )
     page.screenshot(path=str(artifacts_dir / "connector_recent_tests.png"), full_page=True)
-    table.locator("tbody tr").first.get_by_role("link", name=re.compile("^curl of test run")).click()
+    table.locator("tbody tr").first.get_by_role(
+        "link", name=re.compile("^curl of test run")
+    ).click()
     page.wait_for_url(re.compile(r".*/audit/\d+/#audit-curl-\d+$"))
     curl = page.locator("pre[id^=audit-curl-]").last
     expect(curl).to_contain_text("curl -X POST")

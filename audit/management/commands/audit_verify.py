@@ -11,7 +11,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from audit.chain import VerifyResult, chain_verify
 from audit.checkpoints import CheckpointError, checkpoint_problem, checkpoint_read
 
-
 MAX_WORKERS = 8
 
 
