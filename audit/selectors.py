@@ -214,6 +214,29 @@ def _entries_prefix(rows: list[AuditEvent], size: int) -> int:
     return len(rows)
 
 
+def _page_rows(
+    qs: QuerySet[AuditEvent], size: int, *, newer: bool
+) -> tuple[list[AuditEvent], bool]:
+    """The rows (in page order) of the page's `size` entries, and whether more follow.
+
+    One read of size + 1 rows, unless grouped records make fewer entries than that; then the
+    rows after them, a page at a time, up to GROUP_READ pages of rows (a longer group goes on
+    on the next page).
+    """
+    limit = size * GROUP_READ
+    rows = list(qs[: size + 1])
+    exhausted = len(rows) <= size
+    while not exhausted and len(rows) <= limit and _entries_prefix(rows, size) == len(rows):
+        last = rows[-1].pk
+        more = qs.filter(id__gt=last) if newer else qs.filter(id__lt=last)
+        want = min(size + 1, limit + 1 - len(rows))
+        batch = list(more[:want])
+        rows += batch
+        exhausted = len(batch) < want
+    kept = min(_entries_prefix(rows, size), limit)
+    return rows[:kept], kept < len(rows)
+
+
 def audit_event_page(
     *,
     filters: AuditFilters,
@@ -224,21 +247,15 @@ def audit_event_page(
     """One page of `size` entries by keyset: `before` = older than that id, `after` = newer;
     neither = newest. Records of one batch or import on the page count as one entry."""
     base = _list_rows(audit_events_filtered(filters))
-    read = size * GROUP_READ + 1
     if after is not None and before is None:
-        rows = list(base.filter(id__gt=after).order_by("id")[:read])
-        kept = _entries_prefix(rows, size)
-        more_newer = kept < len(rows)
-        events = rows[:kept][::-1]
+        rows, more_newer = _page_rows(base.filter(id__gt=after).order_by("id"), size, newer=True)
+        events = rows[::-1]
         more_older = bool(events) and base.filter(id__lt=events[-1].pk).exists()
         if not events:  # ran off the new end: show the newest page instead
             return audit_event_page(filters=filters, size=size)
     else:
         qs = base if before is None else base.filter(id__lt=before)
-        rows = list(qs[:read])
-        kept = _entries_prefix(rows, size)
-        more_older = kept < len(rows)
-        events = rows[:kept]
+        events, more_older = _page_rows(qs, size, newer=False)
         more_newer = before is not None and (
             base.filter(id__gt=events[0].pk).exists() if events else base.exists()
         )
