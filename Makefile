@@ -21,6 +21,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 ## run: install, migrate, create the demo superuser and connectors, serve on http://127.0.0.1:8000
+## (make run PORT=9000 for another port: the demo connectors follow it)
 ## with a background worker and the scheduler (no broker needed); Ctrl-C stops all three
 run: $(VENV)/.installed-run
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput

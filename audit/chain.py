@@ -23,10 +23,11 @@ import hmac
 import itertools
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.db import connection, models, transaction
 from django.db.models import Prefetch
 
@@ -103,6 +104,39 @@ def chain_hash(prev_hash: str, payload: dict[str, Any], key: bytes | None = None
         return hashlib.sha256(data).hexdigest()
     # audit.keys.mac in one C call (hmac.digest): same HMAC-SHA256, without the Python object.
     return hmac.digest(key, data, "sha256").hex()
+
+
+# The verifier's encoder: orjson writes the same compact, sorted-key, UTF-8 JSON as _CANONICAL
+# in C without a Python call per container. Where the two could differ, the fast bytes simply do
+# not match the stored hash and the record is hashed again with _CANONICAL (fast_chain_hash), so
+# a difference costs time, never a wrong verdict:
+# - small-exponent floats (orjson writes 0.00001, json 1e-05): a mismatch, hashed again;
+# - a str with a lone surrogate, an int beyond 64 bits, a key that is not a str: orjson raises;
+# - a datetime: orjson writes it itself, as _default does for UTC with microseconds; on a whole
+#   second it leaves out ".000000" (a mismatch, hashed again), and only timestamptz columns hold
+#   datetimes, which PostgreSQL hands over in UTC;
+# - NaN and Infinity (orjson writes null): jsonb refuses them and no hashed column is a float,
+#   so they cannot come from PostgreSQL, the only database fast_chain_hash is used for.
+# Two JSON texts that are byte-equal decode to equal values, so a fast match means the stored
+# values are the ones that were hashed, as a _CANONICAL match does.
+_FAST_OPTIONS = orjson.OPT_SORT_KEYS
+
+
+def fast_canonical_json(value: Any) -> bytes:
+    """canonical_json(value) encoded as UTF-8, or a TypeError (orjson.JSONEncodeError)."""
+    return orjson.dumps(value, default=_default, option=_FAST_OPTIONS)
+
+
+def fast_chain_hash(prev_hash: str, payload: dict[str, Any], key: bytes | None, stored: str) -> str:
+    """chain_hash(prev_hash, payload, key), computed the fast way when that gives `stored`."""
+    try:
+        data = prev_hash.encode("ascii") + b"\n" + fast_canonical_json(payload)
+    except (TypeError, UnicodeEncodeError):
+        return chain_hash(prev_hash, payload, key)
+    digest = (
+        hashlib.sha256(data).hexdigest() if key is None else hmac.digest(key, data, "sha256").hex()
+    )
+    return digest if digest == stored else chain_hash(prev_hash, payload, key)
 
 
 def event_hash(
@@ -196,19 +230,22 @@ def _postgres_stream(qs: models.QuerySet[Any], chunk_size: int) -> Iterator[tupl
     field's converter; psycopg's give the same values (UTC-aware datetimes, parsed JSON) at a
     fraction of the cost, which over a million records is most of the walk.
     """
-    from psycopg.types.datetime import TimestamptzLoader
+    from psycopg.types.datetime import TimestamptzBinaryLoader
 
     sql, params = qs.query.sql_with_params()
     connection.ensure_connection()
     raw = connection.connection
     assert raw is not None
     raw.execute("SET LOCAL jit = off")  # compiling a plain ordered scan costs, never pays
-    with raw.cursor(name=f"audit_verify_{next(_cursor_names)}") as cursor:
-        cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+    # Binary results: numbers and timestamps cross as they are stored, not as text to parse.
+    with raw.cursor(name=f"audit_verify_{next(_cursor_names)}", binary=True) as cursor:
+        cursor.adapters.register_loader("timestamptz", TimestamptzBinaryLoader)
         cursor.adapters.register_loader("jsonb", _repeated_json_loader())
-        cursor.itersize = chunk_size
         cursor.execute(sql, params)
-        yield from cursor
+        # fetchmany builds each chunk's rows in C; iterating the cursor costs a Python call
+        # per row on top (a sixth of the walk).
+        while rows := cursor.fetchmany(chunk_size):
+            yield from rows
 
 
 JSON_CACHE = 4096  # distinct JSON values remembered per stream (then forgotten, and again)
@@ -222,12 +259,17 @@ def _repeated_json_loader() -> type[Any]:
     them again is most of the cost of reading a run. The parsed values are only read.
     """
     from psycopg.adapt import Loader
+    from psycopg.pq import Format
 
     seen: dict[bytes, Any] = {}
 
     class RepeatedJsonLoader(Loader):
+        format = Format.BINARY
+
         def load(self, data: Any) -> Any:
-            raw = bytes(data)
+            if data[0] != 1:
+                raise ValueError(f"jsonb binary version {data[0]} is not known")
+            raw = bytes(data[1:])  # binary jsonb: a version byte (1), then the JSON text
             value = seen.get(raw, seen)
             if value is seen:
                 value = json.loads(raw.decode("utf-8"))
@@ -240,10 +282,29 @@ def _repeated_json_loader() -> type[Any]:
     return RepeatedJsonLoader
 
 
-def _event_rows(chunk_size: int) -> Iterator[tuple[Any, ...]]:
+@dataclass(frozen=True)
+class IdRange:
+    """The records with after < id <= up_to (None: unbounded on that side)."""
+
+    after: int | None = None
+    up_to: int | None = None
+
+    def filter(self, qs: models.QuerySet[Any]) -> models.QuerySet[Any]:
+        if self.after is not None:
+            qs = qs.filter(id__gt=self.after)
+        if self.up_to is not None:
+            qs = qs.filter(id__lte=self.up_to)
+        return qs
+
+
+WHOLE_LOG = IdRange()
+
+
+def _event_rows(chunk_size: int, ids: IdRange = WHOLE_LOG) -> Iterator[tuple[Any, ...]]:
     """(id, prev_hash, hash, key_id, *EVENT_FIELDS, *the run's columns or Nones), oldest first."""
     columns = (*_HEAD_COLUMNS, *EVENT_FIELDS, *(f"test_run__{name}" for name in RUN_FIELDS))
-    return _stream(AuditEvent.objects.order_by("id").values_list(*columns), chunk_size)
+    qs = ids.filter(AuditEvent.objects.order_by("id"))
+    return _stream(qs.values_list(*columns), chunk_size)
 
 
 def _attempts_by_run() -> models.QuerySet[Any]:
@@ -260,15 +321,27 @@ class _AttemptMerge:
     are dropped, and read again alone if their record ever comes. Memory stays bounded.
     """
 
-    def __init__(self, chunk_size: int) -> None:
-        self._rows = _stream(_attempts_by_run(), chunk_size)
-        self._next = next(self._rows, None)
+    def __init__(self, chunk_size: int, *, from_first_run: bool = False) -> None:
+        # from_first_run: a stretch of the log starts the stream at the first run it asks for
+        # rather than at the oldest attempt; older runs it asks for are read alone.
+        self._chunk_size = chunk_size
+        self._rows: Iterator[tuple[Any, ...]] | None = None
+        self._next: tuple[Any, ...] | None = None
+        if not from_first_run:
+            self._start(_attempts_by_run())
         self._held: dict[int, list[dict[str, Any]]] = {}
         self._held_count = 0
         self._dropped_up_to = 0  # the highest run id whose held attempts were dropped
 
+    def _start(self, qs: models.QuerySet[Any]) -> None:
+        self._rows = _stream(qs, self._chunk_size)
+        self._next = next(self._rows, None)
+
     def take(self, run_id: int) -> list[dict[str, Any]]:
         """The attempts of run `run_id`, in position order."""
+        if self._rows is None:
+            self._start(_attempts_by_run().filter(run_id__gte=run_id))
+            self._dropped_up_to = run_id - 1
         held = self._held.pop(run_id, None)
         if held is not None:
             self._held_count -= len(held)
@@ -277,13 +350,15 @@ class _AttemptMerge:
         if row is None or row[_RUN_ID_AT] > run_id:
             return self._read_alone(run_id) if run_id <= self._dropped_up_to else []
         found: list[dict[str, Any]] = []
+        rows = self._rows
+        assert rows is not None
         while row is not None and row[_RUN_ID_AT] <= run_id:
             attempt = dict(zip(ATTEMPT_FIELDS, row, strict=True))
             if row[_RUN_ID_AT] == run_id:
                 found.append(attempt)
             else:
                 self._hold(row[_RUN_ID_AT], attempt)
-            row = next(self._rows, None)
+            row = next(rows, None)
         self._next = row
         return found
 
@@ -350,12 +425,19 @@ def _describe(event: _Record) -> str:
     return f"#{event.pk} ({event.kind}/{event.action} {event.connector_name or '-'} at {when})"
 
 
-def chain_verify(*, chunk_size: int = 2000) -> Iterator[VerifyResult]:
+def chain_verify(*, chunk_size: int = 2000, workers: int = 1) -> Iterator[VerifyResult]:
     """Walk the chain oldest first in constant memory; yield progress, then the result.
 
-    Every yielded value but the last has ok=True and is progress (one per chunk). On
-    PostgreSQL the walk reads one snapshot, so appends made meanwhile cannot confuse it.
+    Every yielded value but the last has ok=True and is progress. On PostgreSQL the walk reads
+    one snapshot, so appends made meanwhile cannot confuse it; there, `workers` > 1 checks
+    stretches of the log in that many processes at once (audit.chain_parallel), each from its
+    preceding record's stored hash, with the same verdict as one walk.
     """
+    if workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        from audit.chain_parallel import parallel_verify
+
+        yield from parallel_verify(chunk_size=chunk_size, workers=workers)
+        return
     with consistent_snapshot():
         yield from _walk(chunk_size)
 
@@ -433,13 +515,21 @@ def _hash_problem(event: _Record, at: _Position) -> str:
 RECORD_CHECKS = (_link_problem, _key_problem, _hash_problem)
 
 
-def _head_problem(at: _Position) -> tuple[int | None, str]:
+def chain_head_row() -> tuple[int | None, str] | None:
+    """(last_event_id, last_hash) of the chain head, or None when there is none."""
+    return AuditChainHead.objects.filter(pk=1).values_list("last_event_id", "last_hash").first()
+
+
+def _head_problem(
+    at: _Position, head: tuple[int | None, str] | None = None, *, read: bool = True
+) -> tuple[int | None, str]:
     """(bad id, problem) when the chain head disagrees with the last record."""
-    head = AuditChainHead.objects.filter(pk=1).first()
+    if read:
+        head = chain_head_row()
     last_id = at.last_id
-    if head is not None and (head.last_event_id != last_id or head.last_hash != at.expected_prev):
-        return head.last_event_id, (
-            f"The log ends at #{last_id} but the chain head records #{head.last_event_id}: "
+    if head is not None and (head[0] != last_id or head[1] != at.expected_prev):
+        return head[0], (
+            f"The log ends at #{last_id} but the chain head records #{head[0]}: "
             "records at the end of the log were removed."
         )
     if head is None and last_id is not None:
@@ -447,12 +537,16 @@ def _head_problem(at: _Position) -> tuple[int | None, str]:
     return None, ""
 
 
-def _computed_hash(row: tuple[Any, ...], attempts: _AttemptMerge, keys: ChainKeys) -> str:
+def _computed_hash(
+    row: tuple[Any, ...], attempts: _AttemptMerge, keys: ChainKeys, *, fast: bool = False
+) -> str:
     """The hash the row must carry under the key it names ("" for a key not configured)."""
     key_name = row[3]
     key = keys.by_id.get(key_name) if key_name else None
     if key_name and key is None:
         return ""
+    if fast:
+        return fast_chain_hash(row[1], _row_payload(row, attempts), key, row[2])
     return chain_hash(row[1], _row_payload(row, attempts), key)
 
 
@@ -466,11 +560,33 @@ def _row_problem(row: tuple[Any, ...], computed: str, at: _Position, first: bool
 def _walk(chunk_size: int) -> Iterator[VerifyResult]:
     boundary = prune_boundary()
     at = _Position(boundary.end_hash if boundary else GENESIS_HASH, boundary, current_chain_keys())
-    attempts = _AttemptMerge(chunk_size)
+    failed = yield from walk_rows(
+        _event_rows(chunk_size), _AttemptMerge(chunk_size), at, chunk_size=chunk_size
+    )
+    if failed is not None:
+        yield failed
+        return
+    bad_id, problem = _head_problem(at)
+    if problem:
+        yield VerifyResult(False, at.checked, at.first_id, at.last_id, bad_id, problem)
+        return
+    yield VerifyResult(True, at.checked, at.first_id, at.last_id)
+
+
+def walk_rows(
+    rows: Iterable[tuple[Any, ...]],
+    attempts: _AttemptMerge,
+    at: _Position,
+    *,
+    chunk_size: int,
+    progress: bool = True,
+) -> Generator[VerifyResult, None, VerifyResult | None]:
+    """Check streamed records from the position `at`; yield progress, return the failure."""
     by_id = at.keys.by_id
-    for row in _event_rows(chunk_size):
+    fast = connection.vendor == "postgresql"  # see fast_chain_hash: jsonb holds no NaN
+    for row in rows:
         pk, prev_hash, stored_hash, key_name = row[:_FIELDS_AT]
-        computed = _computed_hash(row, attempts, at.keys)
+        computed = _computed_hash(row, attempts, at.keys, fast=fast)
         # The common case in one test; any doubt goes through the checks for the message.
         sound = (
             at.first_id is not None
@@ -484,15 +600,10 @@ def _walk(chunk_size: int) -> Iterator[VerifyResult]:
                 at.first_id = pk
             problem = _row_problem(row, computed, at, first)
             if problem:
-                yield VerifyResult(False, at.checked, at.first_id, pk, pk, problem)
-                return
+                return VerifyResult(False, at.checked, at.first_id, pk, pk, problem)
         at.expected_prev, at.last_id = stored_hash, pk
         at.keyed_seen = at.keyed_seen or bool(key_name)
         at.checked += 1
-        if at.checked % chunk_size == 0:
+        if progress and at.checked % chunk_size == 0:
             yield VerifyResult(True, at.checked, at.first_id, pk)
-    bad_id, problem = _head_problem(at)
-    if problem:
-        yield VerifyResult(False, at.checked, at.first_id, at.last_id, bad_id, problem)
-        return
-    yield VerifyResult(True, at.checked, at.first_id, at.last_id)
+    return None

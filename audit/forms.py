@@ -13,6 +13,7 @@ from audit import providers
 from audit.ids import id_from_text
 from audit.models import AuditEvent
 from audit.selectors import AuditFilters, connector_name_by_id, username_by_id
+from audit.wording import kind_words
 
 # Outcomes the audit log's own records use besides a connection test's.
 RECORD_OUTCOMES: tuple[str, ...] = ("internal_error", "rate_limited", "permission_denied", "ok")
@@ -23,7 +24,8 @@ def known_outcomes() -> tuple[str, ...]:
     return (*providers.get().outcome_codes(), *RECORD_OUTCOMES)
 
 
-KIND_CHOICES = [("", "All kinds"), *AuditEvent.Kind.choices]
+# The kinds as words (audit.wording), e.g. "Refused" for denial; the values stay the codes.
+KIND_CHOICES = [("", "All kinds"), *((kind, kind_words(kind)) for kind in AuditEvent.Kind.values)]
 
 
 class AuditFilterForm(forms.Form):

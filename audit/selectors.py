@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import QuerySet
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from audit import providers
@@ -167,11 +168,73 @@ def audit_connector_names() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+# The few keys of `details` the list needs, read in SQL instead of the whole (large) details:
+# the batch or import a record belongs to (grouped into one entry), and where a refused request
+# went (named in words by audit.wording).
+LIST_DETAILS = {
+    "group_batch": KT("details__batch"),
+    "group_import": KT("details__import"),
+    "refusal_url_name": KT("details__url_name"),
+    "refusal_method": KT("details__method"),
+    "refusal_path": KT("details__path"),
+}
+
+# A page holds PAGE_SIZE entries; a grouped entry holds many records, so a page may read up to
+# this many times as many records (a 1,000-test batch takes 5 pages, not 20).
+GROUP_READ = 4
+
+
 @dataclass(frozen=True)
 class AuditPage:
     events: list[AuditEvent]
     newer_than: int | None  # link "Newer" as ?after=<id> when set
     older_than: int | None  # link "Older" as ?before=<id> when set
+
+    @property
+    def entries(self) -> list[AuditEntry]:
+        return audit_entries(self.events)
+
+
+def _list_rows(qs: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+    return qs.only(*LIST_COLUMNS).annotate(**LIST_DETAILS)
+
+
+def _entries_prefix(rows: list[AuditEvent], size: int) -> int:
+    """How many of `rows` (in page order) make up at most `size` entries."""
+    seen: set[tuple[str, str]] = set()
+    entries = 0
+    for index, event in enumerate(rows):
+        key = group_key(event)
+        if key is None or key not in seen:
+            if entries == size:
+                return index
+            entries += 1
+            if key is not None:
+                seen.add(key)
+    return len(rows)
+
+
+def _page_rows(
+    qs: QuerySet[AuditEvent], size: int, *, newer: bool
+) -> tuple[list[AuditEvent], bool]:
+    """The rows (in page order) of the page's `size` entries, and whether more follow.
+
+    One read of size + 1 rows, unless grouped records make fewer entries than that; then the
+    rows after them, a page at a time, up to GROUP_READ pages of rows (a longer group goes on
+    on the next page).
+    """
+    limit = size * GROUP_READ
+    rows = list(qs[: size + 1])
+    exhausted = len(rows) <= size
+    while not exhausted and len(rows) <= limit and _entries_prefix(rows, size) == len(rows):
+        last = rows[-1].pk
+        more = qs.filter(id__gt=last) if newer else qs.filter(id__lt=last)
+        want = min(size + 1, limit + 1 - len(rows))
+        batch = list(more[:want])
+        rows += batch
+        exhausted = len(batch) < want
+    kept = min(_entries_prefix(rows, size), limit)
+    return rows[:kept], kept < len(rows)
 
 
 def audit_event_page(
@@ -181,20 +244,18 @@ def audit_event_page(
     after: int | None = None,
     size: int = PAGE_SIZE,
 ) -> AuditPage:
-    """One page by keyset: `before` = older than that id, `after` = newer; neither = newest."""
-    base = audit_events_filtered(filters).only(*LIST_COLUMNS)
+    """One page of `size` entries by keyset: `before` = older than that id, `after` = newer;
+    neither = newest. Records of one batch or import on the page count as one entry."""
+    base = _list_rows(audit_events_filtered(filters))
     if after is not None and before is None:
-        rows = list(base.filter(id__gt=after).order_by("id")[: size + 1])
-        more_newer = len(rows) > size
-        events = rows[:size][::-1]
+        rows, more_newer = _page_rows(base.filter(id__gt=after).order_by("id"), size, newer=True)
+        events = rows[::-1]
         more_older = bool(events) and base.filter(id__lt=events[-1].pk).exists()
         if not events:  # ran off the new end: show the newest page instead
             return audit_event_page(filters=filters, size=size)
     else:
         qs = base if before is None else base.filter(id__lt=before)
-        rows = list(qs[: size + 1])
-        more_older = len(rows) > size
-        events = rows[:size]
+        events, more_older = _page_rows(qs, size, newer=False)
         more_newer = before is not None and (
             base.filter(id__gt=events[0].pk).exists() if events else base.exists()
         )
@@ -205,10 +266,52 @@ def audit_event_page(
     )
 
 
+def group_key(event: AuditEvent) -> tuple[str, str] | None:
+    """("batch", id) or ("import", id) for a record of a batch test or an import, else None."""
+    for kind in ("batch", "import"):
+        value = getattr(event, f"group_{kind}", None)
+        if value not in (None, ""):
+            return kind, str(value)
+    return None
+
+
+@dataclass
+class AuditEntry:
+    """One line of the list: a record, or the records of one batch or import on the page."""
+
+    events: list[AuditEvent]  # newest first
+    key: tuple[str, str] | None = None
+
+    @property
+    def event(self) -> AuditEvent:
+        return self.events[0]
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.events) > 1
+
+
+def audit_entries(events: list[AuditEvent]) -> list[AuditEntry]:
+    """The page's records as entries: each batch's or import's records gathered at its newest.
+
+    Presentation only: the records, their order and the chain are untouched.
+    """
+    entries: list[AuditEntry] = []
+    groups: dict[tuple[str, str], AuditEntry] = {}
+    for event in events:
+        key = group_key(event)
+        if key is None:
+            entries.append(AuditEntry([event]))
+        elif key in groups:
+            groups[key].events.append(event)
+        else:
+            groups[key] = AuditEntry([event], key)
+            entries.append(groups[key])
+    return entries
+
+
 def audit_events_for_connector(connector_id: int, limit: int = 50) -> list[AuditEvent]:
     """The newest records about one connector, for its History tab."""
     return list(
-        AuditEvent.objects.filter(connector_id=connector_id)
-        .order_by("-id")
-        .only(*LIST_COLUMNS)[:limit]
+        _list_rows(AuditEvent.objects.filter(connector_id=connector_id).order_by("-id"))[:limit]
     )

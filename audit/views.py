@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from django.contrib.auth.decorators import permission_required
 from django.http import (
@@ -44,6 +45,17 @@ def refusal_text(value: str) -> str:
     return str(value).replace("\x00", "\\x00")
 
 
+def refusal_request(request: Any) -> dict[str, str]:
+    """Where a refused request went, for its record: the page is named in words from these
+    (audit.wording.REFUSED_ACTIONS, by URL name and method), not shown as method and path."""
+    match = getattr(request, "resolver_match", None)
+    return {
+        "path": refusal_text(getattr(request, "path", "")),
+        "method": refusal_text(getattr(request, "method", "") or ""),
+        "url_name": (match.view_name or "") if match is not None else "",
+    }
+
+
 def refusal_mark_recorded(request: HttpRequest) -> None:
     """Tell permission_denied that this refusal is already in the audit log."""
     setattr(request, _RECORDED, True)
@@ -54,7 +66,7 @@ def _record_refusal(request: HttpRequest, action: str, reason: str = "") -> None
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or getattr(request, _RECORDED, False):
         return
-    details = {"path": refusal_text(request.path)}
+    details = refusal_request(request)
     if reason:
         details["reason"] = refusal_text(reason)
     with contextlib.suppress(AuditWriteError):  # logged loudly by audit_record itself

@@ -232,6 +232,7 @@ LOGGING = {
         "redact_secrets": {"()": "connectors.logging.RedactSecretsFilter"},
         # Every query value in urllib3's request lines, whatever the parameter is named.
         "redact_query_values": {"()": "config.log_redaction.RedactQueryValuesFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "formatters": {
         "plain": {
@@ -244,10 +245,20 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "formatter": "plain",
             "filters": ["redact_query_values", "redact_secrets"],
-        }
+        },
+        # Django's own, kept: error e-mails to ADMINS outside debug.
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Replaces Django's default "django" handlers: its debug console handler printed every
+        # django.* line a second time next to the root's (e.g. the autoreloader's "Watching for
+        # file changes" at `make run`, each 404 warning).
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # django-axes: failures and lock-outs only (see "Sign-in" below).
         "axes": {"level": "WARNING"},

@@ -7,15 +7,17 @@ so their connection tests pass out of the box; `demo_oauth2_misconfigured` fails
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from connectors.models import Connector, TokenRequestParam
+from connectors.domain import StoredConnector
+from connectors.models import ALL_SECRET_FIELDS, Connector, TokenRequestParam
 from connectors.rules import connector_check
-from connectors.services import connector_create
+from connectors.services import connector_create, connector_update
 
 SANDBOX_CLIENT_ID = "demo-client"
 SANDBOX_CLIENT_SECRET = "demo+secret/with:colon%é"  # noqa: S105 - public demo value
@@ -160,3 +162,78 @@ def demo_connectors_ensure(*, base_url: str, user: Any = None) -> list[str]:
         connector_create(connector=check.instance, rows=check.param_rows(), user=user)
         created.append(values["name"])
     return created
+
+
+# The demo connectors' URLs that follow the port: the sandbox of this app, on loopback only.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+FOLLOWING_URLS = ("base_url", "oauth2_token_url")
+
+
+@dataclass
+class DemoMove:
+    """What demo_connectors_follow did: the connectors moved, and those left (with why)."""
+
+    moved: list[str] = field(default_factory=list)
+    left: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _moved_url(url: str, origin: str) -> str:
+    """`url` with its host:port taken from `origin`, when it is a loopback sandbox URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
+        return url
+    if not parts.path.startswith("/sandbox/"):
+        return url
+    target = urlsplit(origin)
+    return urlunsplit((parts.scheme, target.netloc, parts.path, parts.query, parts.fragment))
+
+
+def _demo_secrets_kept(current: Connector, values: dict[str, Any]) -> bool:
+    """Whether every secret `current` stores is the demo's own (public) value."""
+    return all(
+        (getattr(current, name) or "") == (values.get(name) or "") for name in ALL_SECRET_FIELDS
+    )
+
+
+def demo_connectors_follow(*, base_url: str, user: Any = None) -> DemoMove:
+    """Point the existing demo connectors at the sandbox served at `base_url` (a new port).
+
+    Only the demo connectors (by name), only their loopback sandbox URLs, and only the host:port
+    part change. A stored secret goes to another port only when it is the demo's public value:
+    one typed in by hand is never sent elsewhere (README "The Auth Config form"), and its
+    connector is left as it is, with the reason. Each move is an audited edit.
+    """
+    from connectors.transfer import connector_export_dict
+    from connectors.transfer.entries import entry_read
+
+    origin = base_url.rstrip("/")
+    result = DemoMove()
+    for values in _demo_connectors(origin):
+        current = Connector.objects.prefetch_related("params").filter(name=values["name"]).first()
+        if current is None:
+            continue
+        urls = {name: getattr(current, name) or "" for name in FOLLOWING_URLS}
+        moved = {name: _moved_url(url, origin) for name, url in urls.items()}
+        if moved == urls:
+            continue
+        if not _demo_secrets_kept(current, values):
+            result.left.append((current.name, "its secrets are no longer the demo's"))
+            continue
+        entry = connector_export_dict(current, include_secrets=True)
+        entry["base_url"] = moved["base_url"]
+        entry["oauth2"]["token_url"] = moved["oauth2_token_url"]
+        read = entry_read(entry, current)
+        check = connector_check(
+            values=read.values, rows=read.rows, instance=current, stored=StoredConnector.of(current)
+        )
+        if read.errors or not check.ok:
+            result.left.append((current.name, "; ".join(m for _, m in check.error_list())))
+            continue
+        connector_update(
+            connector=check.instance,
+            rows=check.param_rows(),
+            user=user,
+            expected_version=current.version,
+        )
+        result.moved.append(current.name)
+    return result

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, CharField, Count, F, Min, Q, QuerySet, Value, When, Window
+from django.db.models import Case, CharField, Count, F, Max, Min, Q, QuerySet, Value, When, Window
 from django.db.models.functions import Ceil, RowNumber, StrIndex, Substr
 from django.utils import timezone
 
@@ -403,8 +403,13 @@ def connector_detail_queryset() -> QuerySet[Connector]:
 
 
 def connector_recent_runs(*, connector_id: int, limit: int = 5) -> QuerySet[TestRun]:
-    """The newest test runs of a connector, newest first."""
-    return TestRun.objects.filter(connector_id=connector_id)[:limit]
+    """The newest test runs of a connector, newest first, each with what links to its stored
+    attempts: its audit record's id, its attempt count and its last attempt's id (its curl)."""
+    return TestRun.objects.filter(connector_id=connector_id).annotate(
+        audit_event_pk=F("audit_event__id"),
+        attempt_count=Count("attempts"),
+        last_attempt_pk=Max("attempts__id"),
+    )[:limit]
 
 
 __all__ = [

@@ -155,6 +155,7 @@ def connector_create(
     user: UserLike,
     action: str = "create",
     source_name: str = "",
+    group: dict[str, Any] | None = None,
 ) -> Connector:
     """Store a new connector (already validated) with its rows, and record the change."""
     actor = acting_user(user)
@@ -174,6 +175,7 @@ def connector_create(
         details = _changes_payload(changes)
         if source_name:
             details["cloned_from"] = source_name
+        details.update(group or {})
         audit_record(
             kind="change",
             action=action,
@@ -196,6 +198,7 @@ def connector_update(
     user: UserLike,
     expected_version: int | None,
     action: str = "edit",
+    group: dict[str, Any] | None = None,
 ) -> list[FieldChange]:
     """Save a validated edit unless someone else saved first; record what changed."""
     actor = acting_user(user)
@@ -227,7 +230,8 @@ def connector_update(
             user=actor,
             connector=connector,
             summary=_change_summary(connector, action, changes),
-            details=_changes_payload(changes),
+            # group: e.g. {"import": id}, shared by the records of one import (one entry in the log)
+            details={**_changes_payload(changes), **(group or {})},
         )
     return changes
 

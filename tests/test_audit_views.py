@@ -78,7 +78,7 @@ def test_list_newest_first_with_kind_badges(viewer_client):
     page = viewer_client.get(reverse("audit:list")).context["page"]
     assert [e.pk for e in page.events] == [denial.pk, run.audit_event.pk, change.pk]
     html = viewer_client.get(reverse("audit:list")).content.decode()
-    assert "Too many tests" in html and "Test run" in html and "Denial" in html
+    assert "Too many tests" in html and "Test run" in html and "Refused" in html
 
 
 def test_filters(viewer_client):

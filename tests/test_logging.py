@@ -36,3 +36,16 @@ def test_a_url_quoted_in_an_error_loses_its_secret_query_values():
     redacted = redact_text(text, secrets=())
     assert "APIKEY-12345" not in redacted
     assert "page=2" in redacted and "token_type=bearer" in redacted
+
+
+def test_django_log_lines_are_printed_once_and_error_mails_still_go():
+    """Django's default "django" console handler printed each of its lines a second time next to
+    the root's (the autoreloader's "Watching for file changes" twice at `make run`)."""
+    import logging as _logging
+
+    from django.utils.log import AdminEmailHandler
+
+    django_logger = _logging.getLogger("django")
+    streams = [h for h in django_logger.handlers if isinstance(h, _logging.StreamHandler)]
+    assert streams == [] and django_logger.propagate
+    assert any(isinstance(h, AdminEmailHandler) for h in django_logger.handlers)

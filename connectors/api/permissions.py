@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 
 from audit.services import AuditWriteError, audit_record
-from audit.views import refusal_text
+from audit.views import refusal_request, refusal_text
 
 
 class RolePermission(BasePermission):
@@ -44,5 +44,5 @@ def record_refusal(
                 f"{user.get_username() if user else 'anonymous'} may not "
                 f"{request.method} {request.path}"
             ),
-            details={"permission": list(required), "path": refusal_text(request.path)},
+            details={"permission": list(required), **refusal_request(request)},
         )

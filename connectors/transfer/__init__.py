@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,10 +185,12 @@ def connectors_import(*, payload: Any, user: UserLike) -> ImportResult:
     checks = _entries_check(payload["connectors"], result)
     if result.errors:
         return result
+    # One id shared by this import's records: the audit log shows them as one entry.
+    group = {"import": uuid.uuid4().hex[:12]}
     try:
         with transaction.atomic():
             for current, check in checks:
-                _entry_apply(current, check, user, result)
+                _entry_apply(current, check, user, result, group)
     except ConcurrentEditError as exc:
         result = ImportResult()
         result.errors.append(
@@ -255,12 +258,18 @@ def _named_connectors(entries: list[Any]) -> dict[str, Connector]:
 
 
 def _entry_apply(
-    current: Connector | None, check: ConnectorCheck, user: UserLike, result: ImportResult
+    current: Connector | None,
+    check: ConnectorCheck,
+    user: UserLike,
+    result: ImportResult,
+    group: dict[str, Any],
 ) -> None:
     """Create or update one checked connector and note which it was."""
     connector = check.instance
     if current is None:
-        connector_create(connector=connector, rows=check.param_rows(), user=user, action="import")
+        connector_create(
+            connector=connector, rows=check.param_rows(), user=user, action="import", group=group
+        )
         result.created.append(connector.name)
         return
     # The version the file was checked against: an edit made meanwhile wins, and the whole
@@ -271,6 +280,7 @@ def _entry_apply(
         user=user,
         expected_version=current.version,
         action="import",
+        group=group,
     )
     (result.updated if changes else result.unchanged).append(connector.name)
 

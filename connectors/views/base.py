@@ -19,7 +19,7 @@ from django.template.response import SimpleTemplateResponse
 
 from accounts.roles import refusal_mark_permissions
 from audit.services import AuditWriteError, audit_record
-from audit.views import refusal_mark_recorded, refusal_text
+from audit.views import refusal_mark_recorded, refusal_request, refusal_text
 from connectors.fields import SecretDecryptionError
 
 logger = logging.getLogger(__name__)
@@ -112,5 +112,8 @@ class ConnectorPermissionMixin(PermissionRequiredMixin):
             summary=refusal_text(
                 f"{user.get_username()} may not {self.request.method} {self.request.path}"
             ),
-            details={"permission": list(self.get_permission_required())},
+            details={
+                "permission": list(self.get_permission_required()),
+                **refusal_request(self.request),
+            },
         )

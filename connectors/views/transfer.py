@@ -17,7 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.roles import refusal_mark_permissions
 from audit.services import AuditWriteError, audit_record
-from audit.views import refusal_mark_recorded
+from audit.views import refusal_mark_recorded, refusal_request
 from connectors.forms import ExportForm, ImportForm
 from connectors.transfer import (
     ImportFileError,
@@ -175,7 +175,7 @@ class ConnectorExportView(ConnectorPermissionMixin, View):
                 action=action,
                 user=self.request.user,
                 summary=summary,
-                details={**details, "path": self.request.path},
+                details={**details, **refusal_request(self.request)},
             )
         # The 403 that may follow must not be recorded a second time by handler403.
         refusal_mark_recorded(self.request)

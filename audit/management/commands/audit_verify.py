@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.chain import VerifyResult, chain_verify
 from audit.checkpoints import CheckpointError, checkpoint_problem, checkpoint_read
+
+MAX_WORKERS = 8
 
 
 class Command(BaseCommand):
@@ -23,14 +26,28 @@ class Command(BaseCommand):
         parser.add_argument("--chunk-size", type=int, default=2000, help="Records read at a time.")
         parser.add_argument("--progress", action="store_true", help="Print progress per chunk.")
         parser.add_argument(
+            "--workers",
+            type=int,
+            default=0,
+            help="Processes that check stretches of the log at once (PostgreSQL only; default: "
+            f"one per CPU, at most {MAX_WORKERS}; 1 walks it in this process).",
+        )
+        parser.add_argument(
             "--checkpoint", metavar="FILE", default="", help="audit_checkpoint's output file."
         )
 
     def handle(
-        self, *args: Any, chunk_size: int, progress: bool, checkpoint: str, **options: Any
+        self,
+        *args: Any,
+        chunk_size: int,
+        progress: bool,
+        checkpoint: str,
+        workers: int,
+        **options: Any,
     ) -> None:
         result: VerifyResult | None = None
-        for result in chain_verify(chunk_size=max(chunk_size, 1)):
+        workers = workers if workers > 0 else min(os.cpu_count() or 1, MAX_WORKERS)
+        for result in chain_verify(chunk_size=max(chunk_size, 1), workers=workers):
             if result.ok and progress:
                 self.stderr.write(f"… {result.checked} records verified (up to #{result.last_id})")
         if result is None:
