@@ -26,7 +26,14 @@ from django.utils import timezone
 from audit.models import TestAttempt, TestRun
 from audit.services import audit_record, test_run_record
 from connectors import oauth_http
-from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
+from connectors.explain import (
+    FIELD_LABELS,
+    NOT_CONNECTED_HINT,
+    RECONNECT_HINT,
+    ConsoleOutcome,
+    api_hint,
+    token_hint,
+)
 from connectors.health import connector_health_record
 from connectors.identities import is_system_user
 from connectors.models import (
@@ -34,6 +41,7 @@ from connectors.models import (
     ApiKeyLocation,
     AuthConfig,
     Connector,
+    GrantType,
     TokenRequestParam,
 )
 from connectors.notifications import notify_after_record
@@ -91,19 +99,28 @@ def _params(rows: list[RowLike], kind: str) -> tuple[oauth_http.Param, ...]:
 def token_request_for(
     connector: Connector, *, rows: list[RowLike] | None = None
 ) -> oauth_http.TokenRequest:
-    """The token request a connector's OAuth2 settings describe."""
+    """The token request a connector's OAuth2 settings describe.
+
+    An Authorization Code Grant connector gets its tokens with the refresh token its "Connect"
+    stored (RFC 6749 §6), without a scope: the refresh keeps the scope that was granted.
+    """
     rows = list(connector.params.all()) if rows is None else rows
+    connected = connector.oauth2_grant_type == GrantType.AUTHORIZATION_CODE
     return oauth_http.TokenRequest(
         token_url=connector.oauth2_token_url,
-        grant_type=connector.oauth2_grant_type,
+        grant_type=GrantType.REFRESH_TOKEN if connected else connector.oauth2_grant_type,
         client_id=connector.oauth2_client_id,
         client_secret=connector.oauth2_client_secret,
         username=connector.oauth2_username,
         password=connector.oauth2_password,
-        refresh_token=connector.oauth2_refresh_token,
-        scope=connector.oauth2_scope,
+        refresh_token=(
+            connector.oauth2_authorization_code_refresh_token
+            if connected
+            else connector.oauth2_refresh_token
+        ),
+        scope="" if connected else connector.oauth2_scope,
         client_authentication=connector.oauth2_client_authentication,
-        request_custom_grant_type=connector.oauth2_request_custom_grant_type,
+        request_custom_grant_type="" if connected else connector.oauth2_request_custom_grant_type,
         additional_headers=_params(rows, TokenRequestParam.Kind.HEADER),
         additional_request_data=_params(rows, TokenRequestParam.Kind.DATA),
         response_type=connector.oauth2_response_type,
@@ -297,20 +314,81 @@ class _Collected:
     pin_offer: str | None = None
 
 
-def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collected) -> None:
+def _uses_connection(connector: Connector) -> bool:
+    return (
+        connector.auth_config == AuthConfig.OAUTH2
+        and connector.oauth2_grant_type == GrantType.AUTHORIZATION_CODE
+    )
+
+
+def _token_via_connection(
+    connector: Connector,
+    rows: list[RowLike],
+    collected: _Collected,
+    source: str,
+    actor: Any,
+) -> tuple[oauth_http.TokenRequest, oauth_http.TokenResult] | None:
+    """The refresh with the connection's stored token; None (collected says why) without one."""
+    from connectors.authorization_code import connection_refresh
+
+    policy = outbound_policy()
+
+    def perform(request: oauth_http.TokenRequest) -> oauth_http.TokenResult:
+        with host_slot(request.token_url):
+            return oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
+
+    # Unsaved form values may point elsewhere: the stored refresh token only goes where it was
+    # obtained, i.e. with the saved connector's own settings.
+    refreshed = (
+        connection_refresh(connector=connector, perform=perform, rows=rows, user=actor)
+        if source != TestRun.Source.FORM and connector.pk
+        else None
+    )
+    if refreshed is None:
+        collected.outcome = ConsoleOutcome.NOT_CONNECTED
+        if source == TestRun.Source.FORM:
+            collected.message = (
+                "The Authorization Code Grant is tested with the connection made by Connect, "
+                "which belongs to the saved settings."
+            )
+            collected.hint = "Save the connector, press Connect, then test the saved connector."
+        else:
+            collected.message = "This connector is not connected: there is no refresh token yet."
+            collected.hint = NOT_CONNECTED_HINT
+        return None
+    return refreshed.request, refreshed.result
+
+
+def _run_requests(
+    connector: Connector,
+    rows: list[RowLike],
+    collected: _Collected,
+    source: str = TestRun.Source.SAVED,
+    actor: Any = None,
+) -> None:
     policy = outbound_policy()
     collected.attempts = []
     if connector.auth_config == AuthConfig.OAUTH2:
-        request = token_request_for(connector, rows=rows)
         started = time.monotonic()
-        # Politeness: a bounded number of requests in flight to one identity provider.
-        with host_slot(request.token_url):
-            result = oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
+        if _uses_connection(connector):
+            via_connection = _token_via_connection(connector, rows, collected, source, actor)
+            if via_connection is None:
+                return
+            request, result = via_connection
+        else:
+            request = token_request_for(connector, rows=rows)
+            # Politeness: a bounded number of requests in flight to one identity provider.
+            with host_slot(request.token_url):
+                result = oauth_http.token_request_perform(
+                    request, policy=policy, labels=FIELD_LABELS
+                )
         for attempt in result.attempts:
             collected.attempts.append(("token", attempt, _curl_for(request, attempt)))
         collected.ok, collected.outcome = result.ok, result.outcome
         collected.message = result.message
         collected.hint = token_hint(result, secrets=exchange_secrets(request))
+        if _uses_connection(connector) and result.outcome == Outcome.INVALID_GRANT:
+            collected.outcome, collected.hint = ConsoleOutcome.RECONNECT_NEEDED, RECONNECT_HINT
         collected.client_authentication_used = result.client_authentication_used or ""
         collected.token = _token_facts(result.token)
         collected.pin_offer = _pin_offer(connector, result) if result.ok else None
@@ -385,7 +463,7 @@ def connector_test(
     clock = time.monotonic()
     collected = _Collected()
     try:
-        _run_requests(connector, rows, collected)
+        _run_requests(connector, rows, collected, source, actor)
     except Exception as exc:  # noqa: BLE001 - an unexpected fault is recorded, then reported
         secrets = [getattr(connector, name) for name in ALL_SECRET_FIELDS]
         secrets += [r.value for r in rows if r.sensitive]

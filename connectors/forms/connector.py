@@ -18,8 +18,8 @@ from django.utils.functional import cached_property
 
 from connectors import rules
 from connectors.domain import (
-    ALL_SECRET_FIELDS,
     CONNECTOR_FIELDS,
+    TYPED_SECRET_FIELDS,
     StoredConnector,
     field_default,
 )
@@ -177,7 +177,7 @@ class ConnectorForm(forms.ModelForm):
         # What the rules need of the stored connector; the instance is overwritten on clean.
         self.stored = StoredConnector.of(self.instance, rows=()) if self.editing else None
         self.stored_secrets: dict[str, bool] = {}
-        for name in ALL_SECRET_FIELDS:
+        for name in TYPED_SECRET_FIELDS:
             field = self.fields[name]
             field.widget = SecretInput()
             stored = self.editing and bool(getattr(self.instance, name))
@@ -274,7 +274,7 @@ class ConnectorForm(forms.ModelForm):
     def secret(self) -> dict[str, SecretFieldView]:
         return {
             name: SecretFieldView(self[name], self[f"{name}_clear"], self.stored_secrets[name])
-            for name in ALL_SECRET_FIELDS
+            for name in TYPED_SECRET_FIELDS
         }
 
     @property
