@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -37,6 +38,7 @@ from connectors.explain import FIELD_LABELS, ConsoleOutcome, token_hint
 from connectors.models import AuthConfig, Connector, GrantType, TokenRequestParam
 from connectors.oauth_http import Outcome
 from connectors.oauth_http.token_request import exchange_secrets
+from connectors.rules.rows import RESERVED_AUTHORIZE_KEYS
 from connectors.services import acting_user
 
 logger = logging.getLogger(__name__)
@@ -48,18 +50,6 @@ STATE_TTL_SECONDS = 600
 # Pending connects kept per session: enough for a few tabs, never an unbounded session.
 MAX_PENDING = 5
 VERIFIER_BYTES = 48  # 64 characters once base64url-encoded: within RFC 7636's 43 to 128
-
-# Parameters the console sets itself; an Additional Authorization Parameters row cannot.
-RESERVED_AUTHORIZE_KEYS: dict[str, str] = {
-    "response_type": "It is always code.",
-    "client_id": "Use the Client ID field.",
-    "redirect_uri": "It is the console's own callback, shown on this page.",
-    "scope": "Use the Authorization Code Grant Scope field.",
-    "state": "The console makes a new one for each Connect.",
-    "code_challenge": "The console makes a new PKCE challenge for each Connect.",
-    "code_challenge_method": "It is always S256.",
-}
-
 
 class ConnectRefused(Exception):
     """Connect cannot start for this connector; the message says what to fix."""
@@ -634,7 +624,7 @@ def _audit_refresh(connector: Connector, refreshed: Refreshed, user: Any) -> Non
 def redirect_uri_for(request: Any) -> str:
     """The Redirect URI to register: the console's callback, absolute, as this request reached
     it (behind a proxy, DJANGO_BEHIND_PROXY makes the scheme and host the public ones)."""
-    return str(request.build_absolute_uri(CALLBACK_PATH))
+    return str(request.build_absolute_uri(reverse("connectors:oauth2-callback")))
 
 
 __all__ = [

@@ -31,6 +31,7 @@ OAUTH2_ADDITIONAL_FIELDS = (
     "oauth2_password_scope",
     "oauth2_client_credentials_scope",
     "oauth2_refresh_token_scope",
+    "oauth2_authorization_code_scope",
     "oauth2_client_authentication",
     "oauth2_header_auth_key",
     "oauth2_header_auth_value_pattern",
@@ -98,6 +99,9 @@ class ConnectorForm(forms.ModelForm):
             "oauth2_token_url": forms.URLInput(
                 attrs={"placeholder": "https://login.example.com/oauth2/token"}
             ),
+            "oauth2_authorization_url": forms.URLInput(
+                attrs={"placeholder": "https://login.example.com/oauth2/authorize"}
+            ),
             "client_secret_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
         help_texts = {
@@ -123,11 +127,13 @@ class ConnectorForm(forms.ModelForm):
             "bearer_token": "A long-lived token sent as Authorization: Bearer <token>. Required. "
             "Stored encrypted and never shown again.",
             "oauth2_grant_type": "How the access token is obtained. Password Grant exchanges a "
-            "user name and password for a token.",
+            "user name and password for a token; Authorization Code Grant uses the refresh "
+            "token an admin obtains with Connect (signing in at the provider).",
             "oauth2_client_id": "The client (application) ID issued by the authorization server. "
-            "Required for Password Grant and Client Credentials Grant.",
+            "Required for Password Grant, Client Credentials Grant and Authorization Code Grant.",
             "oauth2_client_secret": "The client secret issued with the Client ID. Required for "
-            "Client Credentials Grant; leave blank for a public client. Stored encrypted.",
+            "Client Credentials Grant; leave blank for a public client (Authorization Code "
+            "Grant with PKCE). Stored encrypted.",
             "oauth2_username": "The user whose credentials are exchanged for a token. Required "
             "for Password Grant.",
             "oauth2_password": "That user's password. Required for Password Grant. Stored "
@@ -140,6 +146,11 @@ class ConnectorForm(forms.ModelForm):
             "Refresh Token Grant. Stored encrypted.",
             "oauth2_refresh_token_scope": "Space-separated scopes to request. Leave blank to keep "
             "the scopes of the original grant.",
+            "oauth2_authorization_url": "The authorization endpoint the admin's browser is sent "
+            "to by Connect, e.g. https://login.example.com/oauth2/authorize. Required for "
+            "Authorization Code Grant.",
+            "oauth2_authorization_code_scope": "Space-separated scopes to ask for when "
+            "connecting, e.g. openid offline_access. Leave blank for the server's default.",
             "oauth2_token_url": "The full URL of the token endpoint, e.g. "
             "https://login.example.com/oauth2/token. Required.",
             "oauth2_client_authentication": "How the Client ID and Client Secret are sent. Leave "
@@ -228,6 +239,9 @@ class ConnectorForm(forms.ModelForm):
 
     def clean_oauth2_token_url(self) -> str:
         return self._clean_url("oauth2_token_url")
+
+    def clean_oauth2_authorization_url(self) -> str:
+        return self._clean_url("oauth2_authorization_url")
 
     def clean_test_request_path(self) -> str:
         return rules.request_path_clean(self.cleaned_data.get("test_request_path", ""))

@@ -26,6 +26,7 @@ from connectors.services import (
     connector_delete,
     connector_update,
 )
+from connectors.authorization_code import redirect_uri_for
 from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
 
 
@@ -82,6 +83,8 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
             "form": bundle.form,
             "headers_formset": bundle.headers,
             "data_formset": bundle.data,
+            "authorize_formset": bundle.authorize,
+            "redirect_uri": redirect_uri_for(self.request),
             "mode": self.mode,
             "connector": self.connector,
             "can_test": self.request.user.has_perm("connectors.test_connector"),

@@ -25,6 +25,7 @@ from connectors.selectors import (
     connector_recent_runs,
 )
 from connectors.views.base import ConnectorPermissionMixin
+from connectors.views.connect import ConnectFormActionMixin, connect_context
 
 
 class ConnectorListView(ConnectorPermissionMixin, ListView):
@@ -76,7 +77,7 @@ def health_summary_context() -> dict[str, Any]:
     }
 
 
-class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
+class ConnectorDetailView(ConnectFormActionMixin, ConnectorPermissionMixin, DetailView):
     """One connector: its settings (secrets shown only as stored), tests and history."""
 
     permission_required = "connectors.view_connector"
@@ -98,6 +99,7 @@ class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
         context["can_test"] = user.has_perm("connectors.test_connector")
         context["can_change"] = user.has_perm("connectors.change_connector")
         context["test_timeout"] = int(settings.CONNECTORS_TOKEN_TIMEOUT)
+        context.update(connect_context(self.request, connector))
         if user.has_perm("audit.view_auditevent"):
             context["audit_events"] = audit_events_for_connector(connector.pk)
         return context
