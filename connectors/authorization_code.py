@@ -19,16 +19,20 @@ Nothing here writes the code, the verifier or a token to a page, a log or an aud
 from __future__ import annotations
 
 import base64
+import contextlib
+import datetime as dt
 import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -49,6 +53,9 @@ SESSION_KEY = "connectors_oauth2_pending"
 STATE_TTL_SECONDS = 600
 # Pending connects kept per session: enough for a few tabs, never an unbounded session.
 MAX_PENDING = 5
+# The refresh lease lasts one token request's deadline plus this; waiters poll this often.
+LEASE_MARGIN_SECONDS = 5
+LEASE_POLL_SECONDS = 0.05
 VERIFIER_BYTES = 48  # 64 characters once base64url-encoded: within RFC 7636's 43 to 128
 
 class ConnectRefused(Exception):
@@ -569,6 +576,44 @@ def connection_refresh(
     still names the token used; when the server refuses the token because another worker
     rotated it meanwhile, the refresh is tried once more with the new one.
     """
+    with _refresh_lease(connector.pk):
+        return _refresh(connector, perform, rows, user, audit)
+
+
+@contextlib.contextmanager
+def _refresh_lease(connector_id: int) -> Iterator[None]:
+    """Wait until no other worker refreshes this connection, then hold the lease meanwhile.
+
+    A lease left by a worker that died lapses after LEASE_SECONDS; waiting stops then too and
+    the refresh goes ahead (the compare-and-swap still keeps the stored token right).
+    """
+    lease = settings.CONNECTORS_TOKEN_TIMEOUT + LEASE_MARGIN_SECONDS
+    deadline = time.monotonic() + lease
+    rows = Connector.objects.filter(pk=connector_id)
+    held = False
+    while True:
+        now = timezone.now()
+        free = Q(oauth2_refresh_lease_until__isnull=True) | Q(oauth2_refresh_lease_until__lt=now)
+        held = bool(
+            rows.filter(free).update(oauth2_refresh_lease_until=now + dt.timedelta(seconds=lease))
+        )
+        if held or time.monotonic() > deadline:
+            break
+        time.sleep(LEASE_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        if held:
+            rows.update(oauth2_refresh_lease_until=None)
+
+
+def _refresh(
+    connector: Connector,
+    perform: Callable[[oauth_http.TokenRequest], oauth_http.TokenResult],
+    rows: list[Any] | None,
+    user: Any,
+    audit: bool,
+) -> Refreshed | None:
     from connectors.connection_test import token_request_for
 
     for attempt in range(2):

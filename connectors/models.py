@@ -101,6 +101,7 @@ CONNECTION_FIELDS: tuple[str, ...] = (
     "oauth2_connection_token_hash",
     "oauth2_connected_at",
     "oauth2_connected_by",
+    "oauth2_refresh_lease_until",
 )
 
 # The non-secret fields that belong to each Auth Config; others are reset when it changes.
@@ -254,6 +255,9 @@ class Connector(models.Model):
     # names the one it used (compare-and-swap; the ciphertext itself differs on every write).
     oauth2_connection_token_hash = models.CharField(max_length=64, blank=True, editable=False)
     oauth2_connected_at = models.DateTimeField("Connected at", null=True, blank=True, editable=False)
+    # One refresh at a time per connection, across workers, without a transaction held over the
+    # network call: a worker takes this lease with one UPDATE, others wait for it.
+    oauth2_refresh_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     oauth2_connected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name="Connected by",

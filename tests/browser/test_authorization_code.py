@@ -208,3 +208,37 @@ def test_another_users_callback_is_refused(
     )
     connector.refresh_from_db()
     assert connector.oauth2_authorization_code_refresh_token == ""
+
+
+def test_form_shows_the_authorization_code_fields_and_saves_them(
+    logged_in_page, live_server, oauth_peer, artifacts_dir
+):
+    page = logged_in_page
+    page.goto(f"{live_server.url}/connectors/new/")
+    page.fill("#id_name", "form_authcode")
+    page.fill("#id_base_url", oauth_peer.base_url)
+    page.select_option("#id_auth_config", "oauth2")
+    expect(page.locator("#id_oauth2_authorization_url")).to_be_hidden()
+    page.select_option("#id_oauth2_grant_type", "authorization_code")
+    expect(page.locator("#id_oauth2_authorization_url")).to_be_visible()
+    expect(page.locator("#id_oauth2_username")).to_be_hidden()
+    expect(page.locator("#cc-form-redirect-uri")).to_have_value(
+        f"{live_server.url}/connectors/oauth2/callback/"
+    )
+    page.fill("#id_oauth2_client_id", oauth_peer.authcode_public_client_id)
+    page.fill("#id_oauth2_authorization_url", oauth_peer.authorize_url)
+    page.fill("#id_oauth2_token_url", oauth_peer.token_url)
+    page.locator("#oauth2-additional summary").click()
+    page.fill("#id_oauth2_authorization_code_scope", "read write")
+    page.fill("#id_authorize-0-key", "prompt")
+    page.fill("#id_authorize-0-value", "consent")
+    page.screenshot(path=str(artifacts_dir / "authcode-form.png"), full_page=True)
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(f"{live_server.url}/connectors/form_authcode/")
+    connector = Connector.objects.get(name="form_authcode")
+    assert connector.oauth2_grant_type == "authorization_code"
+    assert connector.oauth2_authorization_code_scope == "read write"
+    assert connector.oauth2_client_secret == ""  # a public client
+    assert [(p.kind, p.key, p.value) for p in connector.params.all()] == [
+        ("authorize", "prompt", "consent")
+    ]
