@@ -446,3 +446,17 @@ def test_clone_and_export_leave_the_connection_behind(rotating, make_connector):
         exported = json.dumps(connector_export_dict(connector, include_secrets=include_secrets))
         assert token not in exported
         assert '"authorization_url"' in exported
+
+
+@pytest.mark.django_db
+def test_fleet_health_says_reconnect_needed(rotating, make_connector, settings, admin_client):
+    settings.CONNECTORS_OUTBOUND_ALLOW_LOOPBACK = True
+    rotating.delay = 0
+    connector = _connector(rotating, make_connector)
+    ac.connection_store(connector=connector, refresh_token="revoked-at-the-server", user=None)
+    connector_test(connector=Connector.objects.get(pk=connector.pk))
+    page = admin_client.get("/dashboard/").content.decode()
+    assert 'data-cc-count="reconnect"' in page and "Reconnect needed" in page
+    assert 'data-cc-outcome="reconnect_needed"' in page  # the failing-longest row, labelled
+    detail = admin_client.get(f"/connectors/{connector.name}/").content.decode()
+    assert 'data-cc-connection="reconnect"' in detail

@@ -99,7 +99,7 @@ def test_no_authorization_code_canary_anywhere(make_connector, caplog, capsys):
             f"/connectors/{connector.name}/clone/",
             "/audit/",
             "/",
-            "/connectors/dashboard/",
+            "/dashboard/",
             f"/api/v1/connectors/{connector.name}/",
         ):
             assert_clean(admin.get(url, follow=True).content, url)
