@@ -34,8 +34,8 @@ from django.core.cache import cache
 from encrypted_model_fields.fields import decrypt_str, encrypt_str
 
 from connectors import oauth_http
-from connectors.connection_test import api_request_for, outbound_policy, token_request_for
 from connectors.authorization_code import connection_refresh
+from connectors.connection_test import api_request_for, outbound_policy, token_request_for
 from connectors.explain import FIELD_LABELS, ConsoleOutcome
 from connectors.models import AuthConfig, Connector, GrantType
 from connectors.oauth_http import Outcome, url_origin

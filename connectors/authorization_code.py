@@ -58,6 +58,7 @@ LEASE_MARGIN_SECONDS = 5
 LEASE_POLL_SECONDS = 0.05
 VERIFIER_BYTES = 48  # 64 characters once base64url-encoded: within RFC 7636's 43 to 128
 
+
 class ConnectRefused(Exception):
     """Connect cannot start for this connector; the message says what to fix."""
 
@@ -224,8 +225,7 @@ REFUSALS: dict[str, tuple[str, str, str]] = {
         "Connection refused: too late",
         f"The sign-in took longer than {STATE_TTL_SECONDS // 60} minutes, so its answer is no "
         "longer accepted. Nothing was exchanged or stored.",
-        "Press Connect again and finish signing in within "
-        f"{STATE_TTL_SECONDS // 60} minutes.",
+        f"Press Connect again and finish signing in within {STATE_TTL_SECONDS // 60} minutes.",
     ),
     "connector_gone": (
         "Connection refused: the connector is gone",
@@ -304,7 +304,11 @@ def _checked_pending(
 
 
 def connector_connect_callback(
-    *, session: Any, user: Any, params: Mapping[str, str], resolver: oauth_http.Resolver | None = None
+    *,
+    session: Any,
+    user: Any,
+    params: Mapping[str, str],
+    resolver: oauth_http.Resolver | None = None,
 ) -> CallbackOutcome:
     """Check the authorization server's answer, exchange its code and store the refresh token.
 
@@ -337,7 +341,9 @@ def _callback_refusal(
         return _refusal("access_denied", connector)
     if error:
         description = _printable(params.get("error_description", ""))
-        detail = f"Its error: {_printable(error, 64)}" + (f" ({description})." if description else ".")
+        detail = f"Its error: {_printable(error, 64)}" + (
+            f" ({description})." if description else "."
+        )
         return _refusal("error", connector, detail)
     if not params.get("code"):
         return _refusal("no_code", connector)
@@ -483,7 +489,7 @@ def connection_store(*, connector: Connector, refresh_token: str, user: Any) -> 
             oauth2_connected_at=now,
             oauth2_connected_by=actor,
         )
-        connector.oauth2_authorization_code_refresh_token = refresh_token
+        connector.oauth2_authorization_code_refresh_token = refresh_token  # type: ignore[assignment]
         connector.oauth2_connection_token_hash = token_hash(refresh_token)
         connector.oauth2_connected_at = now
         connector.oauth2_connected_by = actor  # type: ignore[assignment]
@@ -620,7 +626,7 @@ def _refresh(
         token, old_hash = _stored_token(connector.pk)
         if not token:
             return None
-        connector.oauth2_authorization_code_refresh_token = token
+        connector.oauth2_authorization_code_refresh_token = token  # type: ignore[assignment]
         connector.oauth2_connection_token_hash = old_hash
         request = token_request_for(connector, rows=rows)
         result = perform(request)
@@ -628,7 +634,7 @@ def _refresh(
         if result.ok and result.refresh_token and result.refresh_token != token:
             rotated = _swap(connector.pk, old_hash=old_hash, new_token=result.refresh_token)
             if rotated:
-                connector.oauth2_authorization_code_refresh_token = result.refresh_token
+                connector.oauth2_authorization_code_refresh_token = result.refresh_token  # type: ignore[assignment]
                 connector.oauth2_connection_token_hash = token_hash(result.refresh_token)
         if (
             attempt == 0

@@ -109,7 +109,7 @@ class OutcomeText:
 def _outcome_texts() -> dict[str, OutcomeText]:
     token_url = label("oauth2_token_url")
     custom_grant = label("oauth2_request_custom_grant_type")
-    rows = (
+    rows: tuple[tuple[str, str, str, str], ...] = (
         (
             Outcome.SUCCESS,
             "Token received",
@@ -403,8 +403,7 @@ def _token_connection_error(facts: Facts) -> str:
 
 def _token_dns_error(facts: Facts) -> str:
     return (
-        f"Check the host name in {label('oauth2_token_url')}: it does not resolve from this "
-        "server."
+        f"Check the host name in {label('oauth2_token_url')}: it does not resolve from this server."
     )
 
 
@@ -525,9 +524,7 @@ def _api_http_error(facts: Facts) -> str:
             f"{label('bearer_token')} or the OAuth2 token's scope, and "
             f"{label('api_key_header_auth_key')} / {label('api_key_header_auth_value_pattern')}."
         )
-    return _http_error_hint(
-        facts.status, f"{label('base_url')} and {label('test_request_path')}"
-    )
+    return _http_error_hint(facts.status, f"{label('base_url')} and {label('test_request_path')}")
 
 
 def _api_redirect(facts: Facts) -> str:

@@ -254,7 +254,9 @@ class Connector(models.Model):
     # SHA-256 of the stored refresh token: a rotation replaces the token only where this still
     # names the one it used (compare-and-swap; the ciphertext itself differs on every write).
     oauth2_connection_token_hash = models.CharField(max_length=64, blank=True, editable=False)
-    oauth2_connected_at = models.DateTimeField("Connected at", null=True, blank=True, editable=False)
+    oauth2_connected_at = models.DateTimeField(
+        "Connected at", null=True, blank=True, editable=False
+    )
     # One refresh at a time per connection, across workers, without a transaction held over the
     # network call: a worker takes this lease with one UPDATE, others wait for it.
     oauth2_refresh_lease_until = models.DateTimeField(null=True, blank=True, editable=False)

@@ -274,7 +274,9 @@ def connector_health_counts(*, expiring_days: int = EXPIRING_DAYS) -> HealthCoun
     tested = ConnectorHealth.objects.aggregate(
         tested=Count("pk", filter=Q(last_tested_at__isnull=False)),
         # Authorization Code connections the server refused: only an admin's Connect helps.
-        reconnect=Count("pk", filter=Q(last_ok=False, last_outcome=ConsoleOutcome.RECONNECT_NEEDED)),
+        reconnect=Count(
+            "pk", filter=Q(last_ok=False, last_outcome=ConsoleOutcome.RECONNECT_NEEDED)
+        ),
         **{
             state.value: Count("pk", filter=health_state_q(state, now=now, prefix=""))
             for state in (HealthState.PASSING, HealthState.FAILING, HealthState.STALE)

@@ -84,7 +84,9 @@ class RotatingTokenServer:
 
             def do_GET(self) -> None:  # noqa: N802
                 data = b'{"ok": true}'
-                status = 200 if self.headers.get("Authorization", "").startswith("Bearer at-") else 401
+                status = (
+                    200 if self.headers.get("Authorization", "").startswith("Bearer at-") else 401
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -405,9 +407,7 @@ def test_a_rotation_never_overwrites_a_newer_token(rotating, make_connector):
 
 
 @pytest.mark.django_db
-def test_an_edit_keeps_a_rotated_token_and_a_moved_token_url_drops_it(
-    rotating, make_connector
-):
+def test_an_edit_keeps_a_rotated_token_and_a_moved_token_url_drops_it(rotating, make_connector):
     from connectors.services import connector_update
 
     connector = _connector(rotating, make_connector)

@@ -116,6 +116,4 @@ def connector_forms(
         formsets.append(
             formset_class(data, **kwargs) if data is not None else formset_class(**kwargs)
         )
-    return ConnectorForms(
-        form=form, headers=formsets[0], data=formsets[1], authorize=formsets[2]
-    )
+    return ConnectorForms(form=form, headers=formsets[0], data=formsets[1], authorize=formsets[2])

@@ -161,8 +161,8 @@ class ConnectorForm(forms.ModelForm):
             "oauth2_header_auth_value_pattern": "How that header's value is built: %s is replaced "
             "by the access token. Leave blank for Bearer %s.",
             "oauth2_custom_grant_type": "A name for a grant flow your platform defines beyond the "
-            "grant types above. It is recorded and exported with the connector but does not change the "
-            "token request. Leave blank.",
+            "grant types above. It is recorded and exported with the connector but does not "
+            "change the token request. Leave blank.",
             "oauth2_request_custom_grant_type": "The grant_type value actually sent in the token "
             "request, when a server wants a non-standard one (e.g. password_credentials). The "
             "request keeps the fields of the chosen Oauth2 Grant Type. Leave blank to send the "

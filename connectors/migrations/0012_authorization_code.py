@@ -7,56 +7,88 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connectors', '0011_schedules_notifications'),
+        ("connectors", "0011_schedules_notifications"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='connector',
-            name='oauth2_authorization_code_refresh_token',
-            field=connectors.fields.SecretTextField(blank=True, editable=False, verbose_name='Authorization Code Grant Refresh Token'),
+            model_name="connector",
+            name="oauth2_authorization_code_refresh_token",
+            field=connectors.fields.SecretTextField(
+                blank=True, editable=False, verbose_name="Authorization Code Grant Refresh Token"
+            ),
         ),
         migrations.AddField(
-            model_name='connector',
-            name='oauth2_authorization_code_scope',
-            field=models.CharField(blank=True, max_length=1024, verbose_name='Authorization Code Grant Scope'),
+            model_name="connector",
+            name="oauth2_authorization_code_scope",
+            field=models.CharField(
+                blank=True, max_length=1024, verbose_name="Authorization Code Grant Scope"
+            ),
         ),
         migrations.AddField(
-            model_name='connector',
-            name='oauth2_authorization_url',
-            field=models.CharField(blank=True, max_length=2048, verbose_name='Oauth2 Authorization Url'),
+            model_name="connector",
+            name="oauth2_authorization_url",
+            field=models.CharField(
+                blank=True, max_length=2048, verbose_name="Oauth2 Authorization Url"
+            ),
         ),
         migrations.AddField(
-            model_name='connector',
-            name='oauth2_connected_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='Connected at'),
+            model_name="connector",
+            name="oauth2_connected_at",
+            field=models.DateTimeField(
+                blank=True, editable=False, null=True, verbose_name="Connected at"
+            ),
         ),
         migrations.AddField(
-            model_name='connector',
-            name='oauth2_connected_by',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='Connected by'),
+            model_name="connector",
+            name="oauth2_connected_by",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="Connected by",
+            ),
         ),
         migrations.AddField(
-            model_name='connector',
-            name='oauth2_connection_token_hash',
+            model_name="connector",
+            name="oauth2_connection_token_hash",
             field=models.CharField(blank=True, editable=False, max_length=64),
         ),
         migrations.AddField(
-            model_name='connector',
-            name='oauth2_refresh_lease_until',
+            model_name="connector",
+            name="oauth2_refresh_lease_until",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AlterField(
-            model_name='connector',
-            name='oauth2_grant_type',
-            field=models.CharField(choices=[('password', 'Password Grant'), ('client_credentials', 'Client Credentials Grant'), ('refresh_token', 'Refresh Token Grant'), ('authorization_code', 'Authorization Code Grant')], default='password', max_length=32, verbose_name='Oauth2 Grant Type'),
+            model_name="connector",
+            name="oauth2_grant_type",
+            field=models.CharField(
+                choices=[
+                    ("password", "Password Grant"),
+                    ("client_credentials", "Client Credentials Grant"),
+                    ("refresh_token", "Refresh Token Grant"),
+                    ("authorization_code", "Authorization Code Grant"),
+                ],
+                default="password",
+                max_length=32,
+                verbose_name="Oauth2 Grant Type",
+            ),
         ),
         migrations.AlterField(
-            model_name='tokenrequestparam',
-            name='kind',
-            field=models.CharField(choices=[('header', 'Additional Headers'), ('data', 'Additional Request Data'), ('authorize', 'Additional Authorization Parameters')], max_length=16),
+            model_name="tokenrequestparam",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("header", "Additional Headers"),
+                    ("data", "Additional Request Data"),
+                    ("authorize", "Additional Authorization Parameters"),
+                ],
+                max_length=16,
+            ),
         ),
     ]

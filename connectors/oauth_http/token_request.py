@@ -245,9 +245,7 @@ def _token_attempt(
             ),
         )
     duration_ms = round((time.monotonic() - started) * 1000)
-    attempt = _attempt(
-        request, label, transport.target.url, reading, secrets, answer, duration_ms
-    )
+    attempt = _attempt(request, label, transport.target.url, reading, secrets, answer, duration_ms)
     return attempt, reading
 
 

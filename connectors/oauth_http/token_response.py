@@ -332,9 +332,7 @@ def _unreadable(raw: RawResponse, text: str, media_type: str, response_type: str
     )
 
 
-def _token_reading(
-    document: dict[str, Any], request: TokenRequest, labels: FieldLabels
-) -> Reading:
+def _token_reading(document: dict[str, Any], request: TokenRequest, labels: FieldLabels) -> Reading:
     access_token = _lookup(document, request.access_token_key or "access_token")
     if not isinstance(access_token, str) or not access_token:
         keys = tuple(str(key) for key in document)

@@ -32,9 +32,9 @@ from connectors.rules.rows import (
     RESERVED_BODY_KEYS,
     RESERVED_HEADERS,
     row_fields,
-    rows_for_grant,
     row_is_sensitive,
     rows_clean,
+    rows_for_grant,
     rows_refuse_kept_values,
     rows_resolved,
 )

@@ -15,12 +15,12 @@ from urllib.parse import unquote, urlsplit
 from django.core.exceptions import ValidationError
 
 from connectors.domain import (
-    TYPED_SECRET_FIELDS,
     DEFAULTED_CHOICES,
     GRANT_FIELDS,
     GROUP_FIELDS,
     REQUIRED_BY_GRANT,
     SECRET_FIELDS,
+    TYPED_SECRET_FIELDS,
     StoredConnector,
     api_url_join,
     field_default,

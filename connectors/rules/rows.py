@@ -144,7 +144,9 @@ def _check_name(row: Checked, kind: str, key: str, client_authentication: str | 
                 "key", ValidationError("Remove line breaks from the name.", "invalid_chars")
             )
         reserved = (
-            RESERVED_AUTHORIZE_KEYS if kind == TokenRequestParam.Kind.AUTHORIZE else RESERVED_BODY_KEYS
+            RESERVED_AUTHORIZE_KEYS
+            if kind == TokenRequestParam.Kind.AUTHORIZE
+            else RESERVED_BODY_KEYS
         )
         reason = reserved.get(key)
     if reason:

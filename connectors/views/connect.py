@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -109,9 +108,7 @@ class OAuth2CallbackView(ConnectorPermissionMixin, View):
         except AuditWriteError:
             result = {"ok": False, "title": "Not recorded", "message": AUDIT_FAILED_MESSAGE}
         else:
-            result = {
-                key: value for key, value in asdict(outcome).items() if key != "connector"
-            }
+            result = {key: value for key, value in asdict(outcome).items() if key != "connector"}
             result["connector_name"] = outcome.connector.name if outcome.connector else ""
         request.session[RESULT_SESSION_KEY] = result
         return redirect("connectors:oauth2-callback-result")
@@ -140,7 +137,6 @@ class OAuth2CallbackResultView(ConnectorPermissionMixin, View):
         }
         status = 200 if result.get("ok") else 400
         return render(request, "connectors/connect_result.html", context, status=status)
-
 
 
 __all__ = [

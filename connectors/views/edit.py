@@ -17,6 +17,7 @@ from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 
 from audit.services import AuditWriteError
+from connectors.authorization_code import redirect_uri_for
 from connectors.forms import ConnectorForms, connector_forms
 from connectors.models import Connector
 from connectors.services import (
@@ -26,7 +27,6 @@ from connectors.services import (
     connector_delete,
     connector_update,
 )
-from connectors.authorization_code import redirect_uri_for
 from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
 
 
