@@ -460,3 +460,31 @@ def test_fleet_health_says_reconnect_needed(rotating, make_connector, settings, 
     assert 'data-cc-outcome="reconnect_needed"' in page  # the failing-longest row, labelled
     detail = admin_client.get(f"/connectors/{connector.name}/").content.decode()
     assert 'data-cc-connection="reconnect"' in detail
+
+
+@pytest.mark.django_db
+def test_only_admins_connect_and_receive_callbacks(rotating, make_connector):
+    from django.test import Client
+
+    connector = _connector(rotating, make_connector)
+    operator = Client()
+    operator.force_login(make_user("operator", "op_connect"))
+    assert operator.post(f"/connectors/{connector.name}/connect/").status_code == 403
+    assert operator.get("/connectors/oauth2/callback/", {"state": "x"}).status_code == 403
+    detail = operator.get(f"/connectors/{connector.name}/").content.decode()
+    assert "cc-redirect-uri" in detail and ">Connect</button>" not in detail
+    assert AuditEvent.objects.filter(action="permission_denied").count() == 2
+
+    admin = Client()
+    admin.force_login(make_user("admin", "admin_connect"))
+    page = admin.get(f"/connectors/{connector.name}/")
+    # The Connect form may lead to the authorization server, and only there.
+    assert "form-action 'self' https://login.example.com:443" in page["Content-Security-Policy"]
+    started = admin.post(f"/connectors/{connector.name}/connect/")
+    assert started.status_code == 302
+    assert started["Location"].startswith("https://login.example.com/authorize?tenant=t1&")
+    refused = admin.get("/connectors/oauth2/callback/", {"state": "forged", "code": "x"})
+    assert refused.status_code == 302
+    shown = admin.get(refused["Location"])
+    assert shown.status_code == 400
+    assert 'data-cc-connect-result="unknown_state"' in shown.content.decode()
