@@ -242,3 +242,26 @@ def test_form_shows_the_authorization_code_fields_and_saves_them(
     assert [(p.kind, p.key, p.value) for p in connector.params.all()] == [
         ("authorize", "prompt", "consent")
     ]
+
+
+def test_a_revoked_connection_shows_reconnect_needed(
+    logged_in_page, live_server, oauth_peer, make_connector, artifacts_dir
+):
+    from connectors.authorization_code import connection_store
+
+    page = logged_in_page
+    connector = _connector(make_connector, oauth_peer, name="dot_revoked")
+    connection_store(connector=connector, refresh_token="revoked-or-unknown", user=None)
+    outcome = connector_test(connector=Connector.objects.get(pk=connector.pk))
+    assert outcome.run.outcome == "reconnect_needed"
+    page.goto(f"{live_server.url}/dashboard/")
+    expect(page.locator('[data-cc-count="reconnect"]')).to_contain_text("Reconnect needed")
+    expect(page.locator('[data-cc-outcome="reconnect_needed"]').first).to_have_text(
+        "Reconnect needed"
+    )
+    page.screenshot(path=str(artifacts_dir / "authcode-dashboard-reconnect.png"), full_page=True)
+    page.goto(f"{live_server.url}/connectors/{connector.name}/")
+    expect(page.locator("[data-cc-connection]")).to_have_attribute(
+        "data-cc-connection", "reconnect"
+    )
+    expect(page.get_by_role("button", name="Reconnect", exact=True)).to_be_visible()
