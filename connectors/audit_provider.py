@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from audit.providers import Redaction
-from connectors.explain import outcome_label
+from connectors.explain import ConsoleOutcome, outcome_label
 from connectors.models import ALL_SECRET_FIELDS, Connector
 from connectors.oauth_http import CLIENT_AUTH_LABELS, OUTCOMES, redaction
 
@@ -47,7 +47,8 @@ class ConnectorsAuditProvider:
         return [*by_prefix, *others[: limit - len(by_prefix)]]
 
     def outcome_codes(self) -> tuple[str, ...]:
-        return tuple(OUTCOMES)
+        # The core's outcomes, then the Authorization Code connection's own.
+        return (*OUTCOMES, ConsoleOutcome.RECONNECT_NEEDED, ConsoleOutcome.NOT_CONNECTED)
 
     def outcome_label(self, code: str) -> str:
         return outcome_label(code)

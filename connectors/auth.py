@@ -34,9 +34,10 @@ from django.core.cache import cache
 from encrypted_model_fields.fields import decrypt_str, encrypt_str
 
 from connectors import oauth_http
+from connectors.authorization_code import connection_refresh
 from connectors.connection_test import api_request_for, outbound_policy, token_request_for
-from connectors.explain import FIELD_LABELS
-from connectors.models import AuthConfig, Connector
+from connectors.explain import FIELD_LABELS, ConsoleOutcome
+from connectors.models import AuthConfig, Connector, GrantType
 from connectors.oauth_http import Outcome, url_origin
 
 logger = logging.getLogger(__name__)
@@ -171,15 +172,10 @@ class ConnectorAuth(requests.auth.AuthBase):
             cached = self._cached_token()
             if cached:
                 return cached
-        result = oauth_http.token_request_perform(
-            token_request_for(self.connector),
-            policy=outbound_policy(),
-            resolver=self.resolver,
-            labels=FIELD_LABELS,
-        )
+        result, outcome = self._token_result()
         if not result.ok or not result.access_token:
             self._cache_call("delete", lambda: cache.delete(self.cache_key))
-            raise ConnectorAuthError(self.connector.name, result.outcome, result.message)
+            raise ConnectorAuthError(self.connector.name, outcome, result.message)
         lifetime = DEFAULT_TOKEN_LIFETIME
         if result.token and result.token.expires_in is not None:
             lifetime = result.token.expires_in
@@ -190,6 +186,30 @@ class ConnectorAuth(requests.auth.AuthBase):
             encrypted = encrypt_str(payload).decode()
             self._cache_call("write", lambda: cache.set(self.cache_key, encrypted, timeout=timeout))
         return result.access_token
+
+    def _perform(self, request: oauth_http.TokenRequest) -> oauth_http.TokenResult:
+        return oauth_http.token_request_perform(
+            request, policy=outbound_policy(), resolver=self.resolver, labels=FIELD_LABELS
+        )
+
+    def _token_result(self) -> tuple[oauth_http.TokenResult, str]:
+        """A token request as configured, and its outcome in the console's words.
+
+        An Authorization Code Grant connector refreshes with its stored refresh token and keeps
+        a rotated one (connectors.authorization_code); a refused one means "reconnect needed".
+        """
+        connector = self.connector
+        if connector.oauth2_grant_type != GrantType.AUTHORIZATION_CODE:
+            result = self._perform(token_request_for(connector))
+            return result, result.outcome
+        refreshed = connection_refresh(connector=connector, perform=self._perform)
+        if refreshed is None:
+            raise ConnectorAuthError(
+                connector.name,
+                ConsoleOutcome.NOT_CONNECTED,
+                "The connector is not connected: an admin presses Connect on its page first.",
+            )
+        return refreshed.result, refreshed.outcome
 
     def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:
         pattern = self.connector.oauth2_header_auth_value_pattern or "Bearer %s"

@@ -28,6 +28,8 @@ from audit.services import audit_record, test_run_record
 from connectors import oauth_http
 from connectors.explain import (
     FIELD_LABELS,
+    NOT_CONNECTED_HINT,
+    RECONNECT_HINT,
     Advice,
     ConsoleOutcome,
     api_advice,
@@ -41,6 +43,7 @@ from connectors.models import (
     ApiKeyLocation,
     AuthConfig,
     Connector,
+    GrantType,
     TokenRequestParam,
 )
 from connectors.notifications import notify_after_record
@@ -100,19 +103,28 @@ def _params(rows: list[RowLike], kind: str) -> tuple[oauth_http.Param, ...]:
 def token_request_for(
     connector: Connector, *, rows: list[RowLike] | None = None
 ) -> oauth_http.TokenRequest:
-    """The token request a connector's OAuth2 settings describe."""
+    """The token request a connector's OAuth2 settings describe.
+
+    An Authorization Code Grant connector gets its tokens with the refresh token its "Connect"
+    stored (RFC 6749 §6), without a scope: the refresh keeps the scope that was granted.
+    """
     rows = list(connector.params.all()) if rows is None else rows
+    connected = connector.oauth2_grant_type == GrantType.AUTHORIZATION_CODE
     return oauth_http.TokenRequest(
         token_url=connector.oauth2_token_url,
-        grant_type=connector.oauth2_grant_type,
+        grant_type=GrantType.REFRESH_TOKEN if connected else connector.oauth2_grant_type,
         client_id=connector.oauth2_client_id,
         client_secret=connector.oauth2_client_secret,
         username=connector.oauth2_username,
         password=connector.oauth2_password,
-        refresh_token=connector.oauth2_refresh_token,
-        scope=connector.oauth2_scope,
+        refresh_token=(
+            connector.oauth2_authorization_code_refresh_token
+            if connected
+            else connector.oauth2_refresh_token
+        ),
+        scope="" if connected else connector.oauth2_scope,
         client_authentication=connector.oauth2_client_authentication,
-        request_custom_grant_type=connector.oauth2_request_custom_grant_type,
+        request_custom_grant_type="" if connected else connector.oauth2_request_custom_grant_type,
         additional_headers=_params(rows, TokenRequestParam.Kind.HEADER),
         additional_request_data=_params(rows, TokenRequestParam.Kind.DATA),
         response_type=connector.oauth2_response_type,
@@ -344,15 +356,74 @@ class _Collected:
         self.advice = replace(self.advice or Advice(), note=note)
 
 
-def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collected) -> None:
+def _uses_connection(connector: Connector) -> bool:
+    return (
+        connector.auth_config == AuthConfig.OAUTH2
+        and connector.oauth2_grant_type == GrantType.AUTHORIZATION_CODE
+    )
+
+
+def _token_via_connection(
+    connector: Connector,
+    rows: list[RowLike],
+    collected: _Collected,
+    source: str,
+    actor: Any,
+) -> tuple[oauth_http.TokenRequest, oauth_http.TokenResult] | None:
+    """The refresh with the connection's stored token; None (collected says why) without one."""
+    from connectors.authorization_code import connection_refresh
+
+    policy = outbound_policy()
+
+    def perform(request: oauth_http.TokenRequest) -> oauth_http.TokenResult:
+        with host_slot(request.token_url):
+            return oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
+
+    # Unsaved form values may point elsewhere: the stored refresh token only goes where it was
+    # obtained, i.e. with the saved connector's own settings.
+    refreshed = (
+        connection_refresh(connector=connector, perform=perform, rows=rows, user=actor)
+        if source != TestRun.Source.FORM and connector.pk
+        else None
+    )
+    if refreshed is None:
+        collected.outcome = ConsoleOutcome.NOT_CONNECTED
+        if source == TestRun.Source.FORM:
+            collected.message = (
+                "The Authorization Code Grant is tested with the connection made by Connect, "
+                "which belongs to the saved settings."
+            )
+            collected.hint = "Save the connector, press Connect, then test the saved connector."
+        else:
+            collected.message = "This connector is not connected: there is no refresh token yet."
+            collected.hint = NOT_CONNECTED_HINT
+        return None
+    return refreshed.request, refreshed.result
+
+
+def _run_requests(
+    connector: Connector,
+    rows: list[RowLike],
+    collected: _Collected,
+    source: str = TestRun.Source.SAVED,
+    actor: Any = None,
+) -> None:
     policy = outbound_policy()
     collected.attempts = []
     if connector.auth_config == AuthConfig.OAUTH2:
-        request = token_request_for(connector, rows=rows)
         started = time.monotonic()
-        # Politeness: a bounded number of requests in flight to one identity provider.
-        with host_slot(request.token_url):
-            result = oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
+        if _uses_connection(connector):
+            via_connection = _token_via_connection(connector, rows, collected, source, actor)
+            if via_connection is None:
+                return
+            request, result = via_connection
+        else:
+            request = token_request_for(connector, rows=rows)
+            # Politeness: a bounded number of requests in flight to one identity provider.
+            with host_slot(request.token_url):
+                result = oauth_http.token_request_perform(
+                    request, policy=policy, labels=FIELD_LABELS
+                )
         for attempt in result.attempts:
             collected.attempts.append(("token", attempt, _curl_for(request, attempt)))
         collected.ok, collected.outcome = result.ok, result.outcome
@@ -361,6 +432,9 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
         # A refusal with a secret that was never set says "missing", not "check it".
         empty = [name for name in ALL_SECRET_FIELDS if not getattr(connector, name)]
         collected.advise(secret_missing_advice(result, empty=empty) or advice)
+        if _uses_connection(connector) and result.outcome == Outcome.INVALID_GRANT:
+            collected.outcome = ConsoleOutcome.RECONNECT_NEEDED
+            collected.advise(Advice(why=RECONNECT_HINT))
         collected.client_authentication_used = result.client_authentication_used or ""
         collected.token = _token_facts(result.token)
         collected.pin_offer = _pin_offer(connector, result) if result.ok else None
@@ -437,7 +511,7 @@ def connector_test(
     clock = time.monotonic()
     collected = _Collected()
     try:
-        _run_requests(connector, rows, collected)
+        _run_requests(connector, rows, collected, source, actor)
     except Exception as exc:  # noqa: BLE001 - an unexpected fault is recorded, then reported
         secrets = [getattr(connector, name) for name in ALL_SECRET_FIELDS]
         secrets += [r.value for r in rows if r.sensitive]

@@ -16,6 +16,7 @@ from connectors.models import (
     GROUP_FIELDS,
     SCOPE_FIELD_BY_GRANT,
     SECRET_FIELDS,
+    TYPED_SECRET_FIELDS,
     Connector,
     GrantType,
     TokenRequestParam,
@@ -35,6 +36,7 @@ __all__ = [
     "REQUIRED_BY_GRANT",
     "SCOPE_FIELD_BY_GRANT",
     "SECRET_FIELDS",
+    "TYPED_SECRET_FIELDS",
     "URL_FIELDS",
     "ParamRow",
     "RowLike",
@@ -86,10 +88,16 @@ REQUIRED_BY_GRANT: dict[str, tuple[str, ...]] = {
         "oauth2_token_url",
     ),
     GrantType.REFRESH_TOKEN: ("oauth2_refresh_token", "oauth2_token_url"),
+    # No Client Secret: a public client has none (RFC 6749 §2.1; PKCE protects its code).
+    GrantType.AUTHORIZATION_CODE: (
+        "oauth2_client_id",
+        "oauth2_authorization_url",
+        "oauth2_token_url",
+    ),
 }
 
 # The URL a secret is sent to: OAuth2 secrets go to the token URL, the others to the API.
-URL_FIELDS: tuple[str, ...] = ("oauth2_token_url", "base_url")
+URL_FIELDS: tuple[str, ...] = ("oauth2_token_url", "base_url", "oauth2_authorization_url")
 
 
 def url_field_of_secret(name: str) -> str:

@@ -48,6 +48,21 @@ class ConsoleOutcome(StrEnum):
 
     INTERNAL_ERROR = "internal_error"
     RATE_LIMITED = "rate_limited"
+    # Authorization Code Grant: the stored refresh token was refused (invalid_grant), or there
+    # is none yet. Only an admin's "Connect" helps, so they are outcomes of their own.
+    RECONNECT_NEEDED = "reconnect_needed"
+    NOT_CONNECTED = "not_connected"
+
+
+RECONNECT_HINT = (
+    "Reconnect needed: the authorization server no longer accepts the stored refresh token "
+    "(it expired or was revoked, or the consent was withdrawn). An admin presses Connect on "
+    "the connector's page and signs in again."
+)
+NOT_CONNECTED_HINT = (
+    "An admin presses Connect on the connector's page and signs in at the authorization "
+    "server; the connection test then uses the refresh token it obtains."
+)
 
 
 @cache
@@ -98,7 +113,7 @@ class OutcomeText:
 def _outcome_texts() -> dict[str, OutcomeText]:
     token_url = label("oauth2_token_url")
     custom_grant = label("oauth2_request_custom_grant_type")
-    rows = (
+    rows: tuple[tuple[str, str, str, str], ...] = (
         (
             # Worded for every Auth Config: what a pass proves for each is in RESULT_WORDING.
             Outcome.SUCCESS,
@@ -226,6 +241,22 @@ def _outcome_texts() -> dict[str, OutcomeText]:
             "Configuration error",
             "The configuration cannot be used to make a request, for example a malformed URL.",
             "Fix the field named in the message and try again.",
+        ),
+    )
+    rows += (
+        (
+            ConsoleOutcome.RECONNECT_NEEDED,
+            "Reconnect needed",
+            "The authorization server refused the stored refresh token of this Authorization "
+            "Code Grant connection (invalid_grant).",
+            RECONNECT_HINT,
+        ),
+        (
+            ConsoleOutcome.NOT_CONNECTED,
+            "Not connected",
+            "This Authorization Code Grant connector has no refresh token yet: nobody has "
+            "connected it.",
+            NOT_CONNECTED_HINT,
         ),
     )
     return {str(row[0]): OutcomeText(str(row[0]), *row[1:]) for row in rows}
@@ -954,6 +985,8 @@ __all__ = [
     "RESULT_WORDING",
     "TOKEN_HINTS",
     "Advice",
+    "NOT_CONNECTED_HINT",
+    "RECONNECT_HINT",
     "ConsoleOutcome",
     "Fix",
     "FixField",

@@ -49,6 +49,10 @@ class GrantType(models.TextChoices):
         GRANT_LABELS[Grant.CLIENT_CREDENTIALS],
     )
     REFRESH_TOKEN = Grant.REFRESH_TOKEN.value, GRANT_LABELS[Grant.REFRESH_TOKEN]
+    AUTHORIZATION_CODE = (
+        Grant.AUTHORIZATION_CODE.value,
+        GRANT_LABELS[Grant.AUTHORIZATION_CODE],
+    )
 
 
 class ClientAuthentication(models.TextChoices):
@@ -84,7 +88,21 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     AuthConfig.BEARER: ("bearer_token",),
     AuthConfig.OAUTH2: ("oauth2_client_secret", "oauth2_password", "oauth2_refresh_token"),
 }
-ALL_SECRET_FIELDS: tuple[str, ...] = tuple(f for fields in SECRET_FIELDS.values() for f in fields)
+# Secrets typed into the form (and imported); blank keeps the stored one.
+TYPED_SECRET_FIELDS: tuple[str, ...] = tuple(f for fields in SECRET_FIELDS.values() for f in fields)
+# Secrets the console obtains itself ("Connect", Authorization Code Grant): never typed, never
+# exported, never copied by clone; masked, diffed and re-encrypted like the typed ones.
+OBTAINED_SECRET_FIELDS: tuple[str, ...] = ("oauth2_authorization_code_refresh_token",)
+ALL_SECRET_FIELDS: tuple[str, ...] = (*TYPED_SECRET_FIELDS, *OBTAINED_SECRET_FIELDS)
+# The connection an admin made with "Connect": state, not configuration. An edit never writes
+# these columns (a refresh may rotate the token meanwhile); connectors.authorization_code does.
+CONNECTION_FIELDS: tuple[str, ...] = (
+    "oauth2_authorization_code_refresh_token",
+    "oauth2_connection_token_hash",
+    "oauth2_connected_at",
+    "oauth2_connected_by",
+    "oauth2_refresh_lease_until",
+)
 
 # The non-secret fields that belong to each Auth Config; others are reset when it changes.
 GROUP_FIELDS: dict[str, tuple[str, ...]] = {
@@ -109,6 +127,8 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_client_credentials_scope",
         "oauth2_refresh_token",
         "oauth2_refresh_token_scope",
+        "oauth2_authorization_url",
+        "oauth2_authorization_code_scope",
         "oauth2_token_url",
         "oauth2_client_authentication",
         "oauth2_header_auth_key",
@@ -127,6 +147,7 @@ GRANT_FIELDS: dict[str, tuple[str, ...]] = {
     GrantType.PASSWORD: ("oauth2_username", "oauth2_password", "oauth2_password_scope"),
     GrantType.CLIENT_CREDENTIALS: ("oauth2_client_credentials_scope",),
     GrantType.REFRESH_TOKEN: ("oauth2_refresh_token", "oauth2_refresh_token_scope"),
+    GrantType.AUTHORIZATION_CODE: ("oauth2_authorization_url", "oauth2_authorization_code_scope"),
 }
 
 # Api Key fields that only one location (header or query parameter) uses.
@@ -141,6 +162,7 @@ SCOPE_FIELD_BY_GRANT: dict[str, str] = {
     GrantType.PASSWORD: "oauth2_password_scope",
     GrantType.CLIENT_CREDENTIALS: "oauth2_client_credentials_scope",
     GrantType.REFRESH_TOKEN: "oauth2_refresh_token_scope",
+    GrantType.AUTHORIZATION_CODE: "oauth2_authorization_code_scope",
 }
 
 
@@ -223,6 +245,35 @@ class Connector(models.Model):
     oauth2_refresh_token = SecretTextField("Refresh Token Grant Refresh Token", blank=True)
     oauth2_refresh_token_scope = models.CharField(
         "Refresh Token Grant Scope", max_length=1024, blank=True
+    )
+    # Authorization Code Grant (RFC 6749 §4.1 with PKCE, RFC 7636): an admin's "Connect" sends
+    # the browser to the authorization URL; the callback stores the refresh token obtained.
+    oauth2_authorization_url = models.CharField(
+        "Oauth2 Authorization Url", max_length=2048, blank=True
+    )
+    oauth2_authorization_code_scope = models.CharField(
+        "Authorization Code Grant Scope", max_length=1024, blank=True
+    )
+    oauth2_authorization_code_refresh_token = SecretTextField(
+        "Authorization Code Grant Refresh Token", blank=True, editable=False
+    )
+    # SHA-256 of the stored refresh token: a rotation replaces the token only where this still
+    # names the one it used (compare-and-swap; the ciphertext itself differs on every write).
+    oauth2_connection_token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    oauth2_connected_at = models.DateTimeField(
+        "Connected at", null=True, blank=True, editable=False
+    )
+    # One refresh at a time per connection, across workers, without a transaction held over the
+    # network call: a worker takes this lease with one UPDATE, others wait for it.
+    oauth2_refresh_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    oauth2_connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="Connected by",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
     oauth2_token_url = models.CharField("Oauth2 Token Url", max_length=2048, blank=True)
     oauth2_client_authentication = models.CharField(
@@ -351,9 +402,11 @@ class TokenRequestParam(models.Model):
     class Kind(models.TextChoices):
         HEADER = "header", "Additional Headers"
         DATA = "data", "Additional Request Data"
+        # Sent with the browser to the Oauth2 Authorization Url, never to the token URL.
+        AUTHORIZE = "authorize", "Additional Authorization Parameters"
 
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="params")
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     position = models.PositiveSmallIntegerField(default=0)
     key = models.CharField(max_length=256)
     # Every value is encrypted at rest; only rows marked sensitive are hidden from pages.

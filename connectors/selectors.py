@@ -15,7 +15,7 @@ from django.db.models.functions import Ceil, RowNumber, StrIndex, Substr
 from django.utils import timezone
 
 from audit.models import TestAttempt, TestRun
-from connectors.explain import outcome_text
+from connectors.explain import ConsoleOutcome, outcome_text
 from connectors.health import (
     HealthState,
     health_state,
@@ -256,6 +256,8 @@ class HealthCounts:
     never: int = 0
     stale: int = 0
     expiring: int = 0
+    # Of the failing: Authorization Code connections that need an admin's Connect again.
+    reconnect: int = 0
 
     @property
     def total(self) -> int:
@@ -271,6 +273,10 @@ def connector_health_counts(*, expiring_days: int = EXPIRING_DAYS) -> HealthCoun
     now = timezone.now()
     tested = ConnectorHealth.objects.aggregate(
         tested=Count("pk", filter=Q(last_tested_at__isnull=False)),
+        # Authorization Code connections the server refused: only an admin's Connect helps.
+        reconnect=Count(
+            "pk", filter=Q(last_ok=False, last_outcome=ConsoleOutcome.RECONNECT_NEEDED)
+        ),
         **{
             state.value: Count("pk", filter=health_state_q(state, now=now, prefix=""))
             for state in (HealthState.PASSING, HealthState.FAILING, HealthState.STALE)
@@ -284,6 +290,7 @@ def connector_health_counts(*, expiring_days: int = EXPIRING_DAYS) -> HealthCoun
         stale=int(tested["stale"] or 0),
         never=total - int(tested["tested"] or 0),
         expiring=expiring,
+        reconnect=int(tested["reconnect"] or 0),
     )
 
 

@@ -10,17 +10,31 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 
 from audit.services import audit_record
-from connectors.domain import ALL_SECRET_FIELDS, ParamRow, field_default
-from connectors.models import Connector, TokenRequestParam
+from connectors.domain import ALL_SECRET_FIELDS, ParamRow, field_default, url_origin
+from connectors.models import (
+    CONNECTION_FIELDS,
+    AuthConfig,
+    Connector,
+    GrantType,
+    TokenRequestParam,
+)
 
 UserLike = AbstractBaseUser | AnonymousUser | None
 
-# Fields that a change record lists; bookkeeping fields are left out.
+# Fields that a change record lists; bookkeeping fields are left out. Of the connection made by
+# "Connect", only its refresh token is listed (as set / cleared, like every secret).
 TRACKED_FIELDS: tuple[str, ...] = tuple(
     f.name
     for f in Connector._meta.get_fields()
     if getattr(f, "concrete", False)
     and f.name not in {"id", "version", "created_at", "updated_at", "created_by", "updated_by"}
+    and (f.name not in CONNECTION_FIELDS or f.name in ALL_SECRET_FIELDS)
+)
+# The columns an edit writes: never the connection, which a refresh may rotate meanwhile.
+EDITED_COLUMNS: tuple[str, ...] = tuple(
+    f.name
+    for f in Connector._meta.concrete_fields
+    if not f.primary_key and f.name not in CONNECTION_FIELDS
 )
 
 
@@ -131,7 +145,7 @@ def _changes_payload(changes: list[FieldChange]) -> dict[str, Any]:
 
 def _write_params(connector: Connector, rows: list[ParamRow]) -> None:
     connector.params.all().delete()
-    position: dict[str, int] = {TokenRequestParam.Kind.HEADER: 0, TokenRequestParam.Kind.DATA: 0}
+    position: dict[str, int] = dict.fromkeys(TokenRequestParam.Kind.values, 0)
     objs = []
     for row in rows:
         objs.append(
@@ -210,6 +224,7 @@ def connector_update(
         )
         if expected_version is not None and current.version != expected_version:
             raise ConcurrentEditError(current)
+        _carry_connection(current, connector)
         params_before = _params_snapshot(current.params.all())
         changes = connector_diff(
             before=_snapshot(current),
@@ -222,7 +237,14 @@ def connector_update(
         connector.version = current.version + 1
         connector.updated_by = cast(Any, actor)
         connector.created_by_id = current.created_by_id
-        connector.save()
+        connector.save(update_fields=EDITED_COLUMNS)
+        if connector.oauth2_authorization_code_refresh_token != (
+            current.oauth2_authorization_code_refresh_token
+        ):
+            # The connection no longer applies (see _carry_connection): drop it with the edit.
+            Connector.objects.filter(pk=connector.pk).update(
+                **{name: field_default(name) for name in CONNECTION_FIELDS}
+            )
         _write_params(connector, rows)
         audit_record(
             kind="change",
@@ -234,6 +256,34 @@ def connector_update(
             details={**_changes_payload(changes), **(group or {})},
         )
     return changes
+
+
+def _connection_survives(before: Connector, after: Connector) -> bool:
+    """Whether a refresh token obtained with `before`'s settings still belongs to `after`.
+
+    It was issued to one client by one server, and its access tokens go to one API: a change of
+    any of these (or leaving the Authorization Code Grant) means connecting again.
+    """
+    return (
+        after.auth_config == AuthConfig.OAUTH2
+        and after.oauth2_grant_type == GrantType.AUTHORIZATION_CODE
+        and after.oauth2_client_id == before.oauth2_client_id
+        and all(
+            url_origin(getattr(after, name)) == url_origin(getattr(before, name))
+            for name in ("oauth2_token_url", "oauth2_authorization_url", "base_url")
+        )
+    )
+
+
+def _carry_connection(current: Connector, connector: Connector) -> None:
+    """Give the edited connector the stored connection (locked), or none if it no longer applies.
+
+    The edit was loaded before the lock; a refresh may have rotated the token since.
+    """
+    keep = _connection_survives(current, connector)
+    for name in CONNECTION_FIELDS:
+        attname = Connector._field(name).attname
+        setattr(connector, attname, getattr(current, attname) if keep else field_default(name))
 
 
 def _change_summary(connector: Connector, action: str, changes: list[FieldChange]) -> str:

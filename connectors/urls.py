@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from connectors import views
+from connectors.views import connect
 
 app_name = "connectors"
 
@@ -19,12 +20,20 @@ urlpatterns = [
     path("batch/<int:pk>/", views.BatchDetailView.as_view(), name="batch"),
     path("batch/<int:pk>/progress/", views.BatchProgressView.as_view(), name="batch-progress"),
     path("batch/<int:pk>/cancel/", views.BatchCancelView.as_view(), name="batch-cancel"),
+    # The Redirect URI of every Authorization Code connector (README "Authorization Code").
+    path("oauth2/callback/", connect.OAuth2CallbackView.as_view(), name="oauth2-callback"),
+    path(
+        "oauth2/callback/result/",
+        connect.OAuth2CallbackResultView.as_view(),
+        name="oauth2-callback-result",
+    ),
     path("<str:name>/", views.ConnectorDetailView.as_view(), name="detail"),
     path("<str:name>/edit/", views.ConnectorEditView.as_view(), name="edit"),
     path("<str:name>/edit/test/", views.ConnectorFormTestView.as_view(), name="edit-test"),
     path("<str:name>/test/", views.ConnectorTestView.as_view(), name="test"),
     path("<str:name>/pin/", views.ConnectorPinView.as_view(), name="pin"),
     path("<str:name>/fix/", views.ConnectorFixView.as_view(), name="fix"),
+    path("<str:name>/connect/", connect.ConnectorConnectView.as_view(), name="connect"),
     path("<str:name>/clone/", views.ConnectorCloneView.as_view(), name="clone"),
     path("<str:name>/delete/", views.ConnectorDeleteView.as_view(), name="delete"),
 ]

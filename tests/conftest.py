@@ -69,7 +69,7 @@ def admin_client(admin_user) -> Client:
 def form_data(
     values: dict[str, Any], rows: dict[str, list[dict[str, Any]]] | None = None
 ) -> QueryDict:
-    """POST data for the connector form: field values plus the two formsets' rows."""
+    """POST data for the connector form: field values plus the formsets' rows."""
     data = QueryDict(mutable=True)
     for key, value in values.items():
         if isinstance(value, bool):
@@ -78,7 +78,7 @@ def form_data(
         else:
             data[key] = str(value)
     rows = rows or {}
-    for prefix in ("headers", "data"):
+    for prefix in ("headers", "data", "authorize"):
         prefix_rows = rows.get(prefix, [])
         data[f"{prefix}-TOTAL_FORMS"] = str(len(prefix_rows))
         data[f"{prefix}-INITIAL_FORMS"] = "0"

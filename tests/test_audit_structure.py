@@ -83,7 +83,7 @@ def test_connectors_register_the_provider_at_start_up() -> None:
     provider = providers.get()
     assert "oauth2_client_secret" in provider.secret_field_names()
     assert "oauth2_header_auth_key" in provider.field_names()
-    assert provider.outcome_codes() == tuple(OUTCOMES)
+    assert provider.outcome_codes() == (*OUTCOMES, "reconnect_needed", "not_connected")
     assert provider.redaction.MASK == "********"
 
 
@@ -96,6 +96,8 @@ def test_without_a_provider_audit_refuses_instead_of_skipping_masks(monkeypatch)
 def test_outcome_suggestions_are_unchanged() -> None:
     assert known_outcomes() == (
         *OUTCOMES,
+        "reconnect_needed",
+        "not_connected",
         "internal_error",
         "rate_limited",
         "permission_denied",

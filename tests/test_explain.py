@@ -19,7 +19,11 @@ from connectors.oauth_http import (
 
 
 def test_every_outcome_has_its_text_and_nothing_else_does() -> None:
-    assert set(explain.OUTCOME_TEXTS) == {str(outcome) for outcome in Outcome}
+    # The core's outcomes, plus the two the Authorization Code connection adds.
+    assert set(explain.OUTCOME_TEXTS) == {str(outcome) for outcome in Outcome} | {
+        explain.ConsoleOutcome.RECONNECT_NEEDED,
+        explain.ConsoleOutcome.NOT_CONNECTED,
+    }
 
 
 def test_choices_derive_from_the_core_vocabulary() -> None:

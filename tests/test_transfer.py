@@ -82,7 +82,12 @@ def test_export_has_the_documented_shape_and_no_secrets(inventory):
     data = export()
     by_name = {c["name"]: c for c in data["connectors"]}
     hr = by_name["hr_portal"]
-    assert tuple(hr["oauth2"]) == DOCUMENTED_OAUTH2_KEYS
+    # The documented keys in order, then this product's Authorization Code Grant ones.
+    assert tuple(hr["oauth2"]) == (
+        *DOCUMENTED_OAUTH2_KEYS,
+        "authorization_url",
+        "additional_authorization_parameters",
+    )
     assert hr["oauth2"]["scope"] == "read write"
     assert hr["oauth2"]["password"] == "" and hr["oauth2"]["client_secret"] == ""
     assert hr["oauth2"]["additional_request_data"][1] == {

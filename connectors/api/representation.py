@@ -71,11 +71,25 @@ def connector_json(connector: Connector) -> dict[str, Any]:
             for p in params
             if p.kind == kind
         ]
+    data["connection"] = connection_json(connector)
     data["version"] = connector.version
     data["created_at"] = _plain(connector.created_at)
     data["updated_at"] = _plain(connector.updated_at)
     data["health"] = health_json(connector_health_of(connector), now=timezone.now())
     return data
+
+
+def connection_json(connector: Connector) -> dict[str, Any] | None:
+    """The Authorization Code Grant connection made by Connect (read-only), or null."""
+    token = connector.oauth2_authorization_code_refresh_token
+    if not token and connector.oauth2_connected_at is None:
+        return None
+    by = connector.oauth2_connected_by
+    return {
+        "refresh_token": secret_json(bool(token)),
+        "connected_at": _plain(connector.oauth2_connected_at),
+        "connected_by": by.get_username() if by is not None else None,
+    }
 
 
 def attempt_json(attempt: TestAttempt) -> dict[str, Any]:

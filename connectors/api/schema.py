@@ -117,7 +117,16 @@ def _fields(*, write: bool) -> dict[str, Any]:
     row = RowInSerializer if write else RowOutSerializer
     fields["additional_headers"] = row(many=True, required=False)
     fields["additional_request_data"] = row(many=True, required=False)
+    fields["additional_authorization_parameters"] = row(many=True, required=False)
     return fields
+
+
+class ConnectionSerializer(serializers.Serializer):
+    """The Authorization Code Grant connection that Connect made (read-only)."""
+
+    refresh_token = StoredSerializer(allow_null=True, help_text='{"stored": true} or null')
+    connected_at = serializers.DateTimeField(allow_null=True)
+    connected_by = serializers.CharField(allow_null=True)
 
 
 ConnectorInSerializer = type(
@@ -133,6 +142,9 @@ ConnectorSerializer = type(
     (serializers.Serializer,),
     {
         **_fields(write=False),
+        "connection": ConnectionSerializer(
+            allow_null=True, help_text="Made by Connect (Authorization Code Grant); else null."
+        ),
         "version": serializers.IntegerField(),
         "created_at": serializers.DateTimeField(),
         "updated_at": serializers.DateTimeField(),

@@ -12,8 +12,14 @@ from django.forms.utils import ErrorDict, ErrorList
 from connectors import rules
 from connectors.domain import ParamRow, RowLike
 from connectors.forms.connector import ConnectorForm
-from connectors.forms.rows import BaseParamFormSet, DataFormSet, HeaderFormSet, shown_rows
-from connectors.models import AuthConfig, Connector, TokenRequestParam
+from connectors.forms.rows import (
+    AuthorizeFormSet,
+    BaseParamFormSet,
+    DataFormSet,
+    HeaderFormSet,
+    shown_rows,
+)
+from connectors.models import AuthConfig, Connector, GrantType, TokenRequestParam
 
 
 @dataclass(frozen=True)
@@ -31,19 +37,29 @@ ROW_FIELD_WORDS = {"key": "name", "value": "value", "sensitive": "Sensitive", "D
 
 @dataclass
 class ConnectorForms:
-    """The connector form and its two formsets, validated together."""
+    """The connector form and its row formsets, validated together."""
 
     form: ConnectorForm
     headers: BaseParamFormSet
     data: BaseParamFormSet
     # Set by the edit view after saving: whether the save changed nothing.
     unchanged: bool = False
+    # Additional Authorization Parameters (Authorization Code Grant).
+    authorize: BaseParamFormSet | None = None
+
+    @property
+    def formsets(self) -> list[BaseParamFormSet]:
+        """The formsets that count: Additional Authorization Parameters only for their grant."""
+        cleaned = getattr(self.form, "cleaned_data", {})
+        grant = cleaned.get("oauth2_grant_type", "")
+        authorize = self.authorize if grant == GrantType.AUTHORIZATION_CODE else None
+        return [self.headers, self.data, *([authorize] if authorize is not None else [])]
 
     def is_valid(self) -> bool:
         form_ok = self.form.is_valid()
         if self.form.cleaned_data.get("auth_config") != AuthConfig.OAUTH2:
             return form_ok  # rows are dropped for other Auth Configs, so their errors don't count
-        rows_ok = all([self.headers.is_valid(), self.data.is_valid()])
+        rows_ok = all([formset.is_valid() for formset in self.formsets])
         moved = self.form.rows_destination_moved() if rows_ok else None
         if moved is not None:
             label = str(self.form.fields[moved].label)
@@ -53,7 +69,8 @@ class ConnectorForms:
     def rows(self) -> list[ParamRow]:
         if self.form.cleaned_data.get("auth_config") != AuthConfig.OAUTH2:
             return []
-        return self.headers.rows() + self.data.rows()
+        rows = [row for formset in self.formsets for row in formset.rows()]
+        return rules.rows_for_grant(rows, self.form.cleaned_data.get("oauth2_grant_type", ""))
 
     @property
     def warnings(self) -> list[str]:
@@ -73,7 +90,7 @@ class ConnectorForms:
                         for row in cast(list[ErrorDict], formset.errors)
                     ],
                 )
-                for formset in (self.headers, self.data)
+                for formset in self.formsets
             ],
             label=lambda name: str(fields[name].label) if name in fields else "connector",
             json_keys=json_keys,
@@ -150,7 +167,7 @@ def connector_forms(
         client_auth = data.get("oauth2_client_authentication", "")
     form = ConnectorForm(data=data, instance=instance, initial=initial, clone_of=clone_of)
     formsets = []
-    for formset_class in (HeaderFormSet, DataFormSet):
+    for formset_class in (HeaderFormSet, DataFormSet, AuthorizeFormSet):
         rows = [row for row in (stored or initial_rows or []) if row.kind == formset_class.kind]
         kwargs: dict[str, Any] = {
             "prefix": formset_class.prefix_name,
@@ -163,4 +180,4 @@ def connector_forms(
         formsets.append(
             formset_class(data, **kwargs) if data is not None else formset_class(**kwargs)
         )
-    return ConnectorForms(form=form, headers=formsets[0], data=formsets[1])
+    return ConnectorForms(form=form, headers=formsets[0], data=formsets[1], authorize=formsets[2])

@@ -30,7 +30,7 @@ import cryptography.fernet
 from encrypted_model_fields import fields as encrypted
 
 from connectors import rules
-from connectors.domain import ALL_SECRET_FIELDS, GRANT_FIELDS, SECRET_FIELDS, norm_row_key
+from connectors.domain import GRANT_FIELDS, SECRET_FIELDS, TYPED_SECRET_FIELDS, norm_row_key
 from connectors.models import AuthConfig, TokenRequestParam
 
 CARRY_SECONDS = 600
@@ -177,9 +177,9 @@ class SecretCarry:
         entry = self._entries().get(self._key)
         if not isinstance(entry, dict):
             return
-        names = [n for n in entry.get("names", []) if n in ALL_SECRET_FIELDS]
+        names = [n for n in entry.get("names", []) if n in TYPED_SECRET_FIELDS]
         self.retype.update(
-            {n: c for n, c in entry.get("retype", {}).items() if n in ALL_SECRET_FIELDS}
+            {n: c for n, c in entry.get("retype", {}).items() if n in TYPED_SECRET_FIELDS}
         )
         try:
             plain = encrypted.CRYPTER.decrypt(entry["blob"].encode(), ttl=CARRY_SECONDS)
@@ -200,7 +200,7 @@ class SecretCarry:
         self.values = {
             n: v
             for n, v in values.items()
-            if (n in ALL_SECRET_FIELDS or n.startswith("row:")) and isinstance(v, str) and v
+            if (n in TYPED_SECRET_FIELDS or n.startswith("row:")) and isinstance(v, str) and v
         }
 
     def apply(self, data: Any) -> Any:
@@ -257,7 +257,7 @@ class SecretCarry:
             payload = {"bind": [self.scope, self.token, self.user_id], "values": keep}
             blob = encrypted.CRYPTER.encrypt(json.dumps(payload).encode()).decode()
             entries[self._key] = {
-                "names": sorted(name for name in keep if name in ALL_SECRET_FIELDS),
+                "names": sorted(name for name in keep if name in TYPED_SECRET_FIELDS),
                 "retype": retype,
                 "at": time.time(),
                 "blob": blob,
@@ -275,7 +275,7 @@ class SecretCarry:
         )
         keep: dict[str, str] = {}
         retype: dict[str, str] = {}
-        for name in ALL_SECRET_FIELDS:
+        for name in TYPED_SECRET_FIELDS:
             value = str(data.get(name) or "")
             if data.get(f"{name}_clear") or data.get(forget_field(name)):
                 continue

@@ -18,8 +18,8 @@ from django.utils.functional import cached_property
 
 from connectors import rules
 from connectors.domain import (
-    ALL_SECRET_FIELDS,
     CONNECTOR_FIELDS,
+    TYPED_SECRET_FIELDS,
     StoredConnector,
     field_default,
 )
@@ -31,6 +31,7 @@ OAUTH2_ADDITIONAL_FIELDS = (
     "oauth2_password_scope",
     "oauth2_client_credentials_scope",
     "oauth2_refresh_token_scope",
+    "oauth2_authorization_code_scope",
     "oauth2_client_authentication",
     "oauth2_header_auth_key",
     "oauth2_header_auth_value_pattern",
@@ -117,6 +118,7 @@ class ConnectorForm(forms.ModelForm):
             # No placeholders: an example URL in the box reads as a value already entered.
             "base_url": forms.URLInput(),
             "oauth2_token_url": forms.URLInput(),
+            "oauth2_authorization_url": forms.URLInput(),
             "client_secret_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
         help_texts = {
@@ -143,11 +145,13 @@ class ConnectorForm(forms.ModelForm):
             "bearer_token": "A long-lived token sent as Authorization: Bearer <token>. Required. "
             "Stored encrypted and never shown again.",
             "oauth2_grant_type": "How the access token is obtained. Password Grant exchanges a "
-            "user name and password for a token.",
+            "user name and password for a token; Authorization Code Grant uses the refresh "
+            "token an admin obtains with Connect (signing in at the provider).",
             "oauth2_client_id": "The client (application) ID issued by the authorization server. "
-            "Required for Password Grant and Client Credentials Grant.",
+            "Required for Password Grant, Client Credentials Grant and Authorization Code Grant.",
             "oauth2_client_secret": "The client secret issued with the Client ID. Required for "
-            "Client Credentials Grant; leave blank for a public client. Stored encrypted.",
+            "Client Credentials Grant; leave blank for a public client (Authorization Code "
+            "Grant with PKCE). Stored encrypted.",
             "oauth2_username": "The user whose credentials are exchanged for a token. Required "
             "for Password Grant.",
             "oauth2_password": "That user's password. Required for Password Grant. Stored "
@@ -160,6 +164,11 @@ class ConnectorForm(forms.ModelForm):
             "Refresh Token Grant. Stored encrypted.",
             "oauth2_refresh_token_scope": "Space-separated scopes to request. Leave blank to keep "
             "the scopes of the original grant.",
+            "oauth2_authorization_url": "The authorization endpoint the admin's browser is sent "
+            "to by Connect, e.g. https://login.example.com/oauth2/authorize. Required for "
+            "Authorization Code Grant.",
+            "oauth2_authorization_code_scope": "Space-separated scopes to ask for when "
+            "connecting, e.g. openid offline_access. Leave blank for the server's default.",
             "oauth2_token_url": "The full URL of the token endpoint, e.g. "
             "https://login.example.com/oauth2/token. Required.",
             "oauth2_client_authentication": "How the Client ID and Client Secret are sent. Leave "
@@ -170,8 +179,8 @@ class ConnectorForm(forms.ModelForm):
             "oauth2_header_auth_value_pattern": "Default: Bearer %s, where %s is replaced by the "
             "access token. Leave as is unless the API documents another format.",
             "oauth2_custom_grant_type": "A name for a grant flow your platform defines beyond the "
-            "three above. It is recorded and exported with the connector but does not change the "
-            "token request. Leave blank.",
+            "grant types above. It is recorded and exported with the connector but does not "
+            "change the token request. Leave blank.",
             "oauth2_request_custom_grant_type": "The grant_type value actually sent in the token "
             "request, when a server wants a non-standard one (e.g. password_credentials). The "
             "request keeps the fields of the chosen Oauth2 Grant Type. Leave blank to send the "
@@ -202,7 +211,7 @@ class ConnectorForm(forms.ModelForm):
         # What the rules need of the stored connector; the instance is overwritten on clean.
         self.stored = StoredConnector.of(self.instance, rows=()) if self.editing else None
         self.stored_secrets: dict[str, bool] = {}
-        for name in ALL_SECRET_FIELDS:
+        for name in TYPED_SECRET_FIELDS:
             field = self.fields[name]
             field.widget = SecretInput()
             stored = self.editing and bool(getattr(self.instance, name))
@@ -253,6 +262,9 @@ class ConnectorForm(forms.ModelForm):
 
     def clean_oauth2_token_url(self) -> str:
         return self._clean_url("oauth2_token_url")
+
+    def clean_oauth2_authorization_url(self) -> str:
+        return self._clean_url("oauth2_authorization_url")
 
     def clean_test_request_path(self) -> str:
         return rules.request_path_clean(self.cleaned_data.get("test_request_path", ""))
@@ -320,7 +332,7 @@ class ConnectorForm(forms.ModelForm):
         from connectors.forms.carry import RETYPE_MESSAGES, forget_field
 
         views = {}
-        for name in ALL_SECRET_FIELDS:
+        for name in TYPED_SECRET_FIELDS:
             unset, unset_when = self._unset_note(name)
             view = SecretFieldView(
                 self[name],

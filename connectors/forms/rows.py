@@ -137,3 +137,4 @@ def _param_formset(kind: str, prefix: str) -> type[BaseParamFormSet]:
 
 HeaderFormSet = _param_formset(TokenRequestParam.Kind.HEADER, "headers")
 DataFormSet = _param_formset(TokenRequestParam.Kind.DATA, "data")
+AuthorizeFormSet = _param_formset(TokenRequestParam.Kind.AUTHORIZE, "authorize")

@@ -27,6 +27,8 @@ _SECRET_FIELDS = {
     "password": "PASSWORD",
     "client_secret": "CLIENT_SECRET",
     "refresh_token": "REFRESH_TOKEN",
+    "code": "CODE",
+    "code_verifier": "CODE_VERIFIER",
 }
 
 

@@ -88,7 +88,16 @@ _AUTHORIZATION: dict[str, Callable[[TokenRequest], str]] = {
 _GRANT_FIELDS: dict[str, Callable[[TokenRequest], Pairs]] = {
     Grant.PASSWORD: lambda r: [("username", r.username), ("password", r.password)],
     Grant.REFRESH_TOKEN: lambda r: [("refresh_token", r.refresh_token)],
+    Grant.AUTHORIZATION_CODE: lambda r: [
+        ("code", r.code),
+        ("redirect_uri", r.redirect_uri),
+        *([("code_verifier", r.code_verifier)] if r.code_verifier else []),
+    ],
 }
+
+
+# Grants a public client (no Client Secret) uses: Authorization Code and its refreshes.
+_PUBLIC_GRANTS = frozenset({Grant.AUTHORIZATION_CODE, Grant.REFRESH_TOKEN})
 
 
 def client_auth_plan(request: TokenRequest, labels: FieldLabels = NEUTRAL_LABELS) -> list[Auth]:
@@ -100,6 +109,10 @@ def client_auth_plan(request: TokenRequest, labels: FieldLabels = NEUTRAL_LABELS
         return [Auth.BASIC_USER]
     if not request.client_id:
         return [Auth.NONE]  # a client without an id has nothing to authenticate with
+    if mode == Auth.AUTO and not request.client_secret and request.grant_type in _PUBLIC_GRANTS:
+        # A public client (RFC 6749 §2.1) has no secret to authenticate with: it names itself
+        # with client_id in the body (§4.1.3, §6), and PKCE protects its code.
+        return [Auth.REQUEST_BODY]
     if mode == Auth.AUTO:
         return [Auth.BASIC_CLIENT, Auth.REQUEST_BODY]
     return [Auth(mode)]
@@ -401,6 +414,7 @@ def _token_result(
         duration_ms=round((time.monotonic() - started) * 1000),
         facts=_facts(request, last_attempt, last),
         access_token=last.access_token,
+        refresh_token=last.refresh_token,
     )
 
 

@@ -15,7 +15,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -51,7 +51,9 @@ class Reading:
     oauth_error: str = ""
     client_rejected: bool = False
     token: TokenInfo | None = None
-    access_token: str = ""
+    access_token: str = field(default="", repr=False)
+    # The refresh token the server issued with it (RFC 6749 §5.1), e.g. a rotated one.
+    refresh_token: str = field(default="", repr=False)
     keys_found: tuple[str, ...] = ()
     suggested_key: str = ""
     redirect_host: str = ""
@@ -346,11 +348,13 @@ def _token_reading(document: dict[str, Any], request: TokenRequest, labels: Fiel
             suggested_key=paths[0] if paths else "",
         )
     info, note = _token_info(document, access_token, request, time.time(), labels)
+    refresh_token = document.get("refresh_token")
     return Reading(
         Outcome.SUCCESS,
         f"The server issued an access token ({_describe_token(info)}).{note}",
         token=info,
         access_token=access_token,
+        refresh_token=refresh_token if isinstance(refresh_token, str) else "",
     )
 
 

@@ -44,6 +44,11 @@ class TokenRequest:
     password: str = field(default="", repr=False)
     refresh_token: str = field(default="", repr=False)
     scope: str = ""
+    # Authorization Code Grant (RFC 6749 §4.1.3, RFC 7636 §4.5): the code, the redirect URI it
+    # was sent to, and the PKCE verifier.
+    code: str = field(default="", repr=False)
+    redirect_uri: str = ""
+    code_verifier: str = field(default="", repr=False)
     client_authentication: str = ClientAuthentication.AUTO
     request_custom_grant_type: str = ""
     additional_headers: tuple[Param, ...] = ()
@@ -65,7 +70,7 @@ class TokenRequest:
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, including sensitive params, for redaction."""
         return _secret_values(
-            (self.client_secret, self.password, self.refresh_token),
+            (self.client_secret, self.password, self.refresh_token, self.code, self.code_verifier),
             (*self.additional_headers, *self.additional_request_data),
         )
 
@@ -182,6 +187,8 @@ class TokenResult:
     duration_ms: int
     facts: Facts = Facts()
     access_token: str = field(default="", repr=False, compare=False)
+    # The refresh token in a successful answer ("" if none): the caller stores a rotated one.
+    refresh_token: str = field(default="", repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

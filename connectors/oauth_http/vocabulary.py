@@ -105,17 +105,19 @@ CLIENT_AUTH_LABELS: dict[ClientAuthentication, str] = {
 
 
 class Grant(StrEnum):
-    """The OAuth2 grants a connector can use (RFC 6749 §4.3, §4.4, §6)."""
+    """The OAuth2 grants a connector can use (RFC 6749 §4.1, §4.3, §4.4, §6)."""
 
     PASSWORD = "password"
     CLIENT_CREDENTIALS = "client_credentials"
     REFRESH_TOKEN = "refresh_token"
+    AUTHORIZATION_CODE = "authorization_code"
 
 
 GRANT_LABELS: dict[Grant, str] = {
     Grant.PASSWORD: "Password Grant",
     Grant.CLIENT_CREDENTIALS: "Client Credentials Grant",
     Grant.REFRESH_TOKEN: "Refresh Token Grant",
+    Grant.AUTHORIZATION_CODE: "Authorization Code Grant",
 }
 
 

@@ -38,6 +38,7 @@ from connectors.rules.rows import (
     MAX_PARAM_ROWS,
     row_fields,
     rows_clean,
+    rows_for_grant,
     rows_refuse_kept_values,
     rows_resolved,
 )
@@ -46,6 +47,10 @@ from connectors.rules.rows import (
 ROW_PLACES: dict[str, tuple[str, str]] = {
     TokenRequestParam.Kind.HEADER: ("Additional Headers", "additional_headers"),
     TokenRequestParam.Kind.DATA: ("Additional Request Data", "additional_request_data"),
+    TokenRequestParam.Kind.AUTHORIZE: (
+        "Additional Authorization Parameters",
+        "additional_authorization_parameters",
+    ),
 }
 
 ErrorDict = dict[str, list[ValidationError]]
@@ -202,7 +207,7 @@ class ConnectorCheck:
         if not self.oauth2:
             return []
         stored = self.stored.rows if self.stored is not None else ()
-        return [
+        resolved = [
             param
             for kind, rows in self.rows.items()
             for param in rows_resolved(
@@ -211,6 +216,7 @@ class ConnectorCheck:
                 stored=[r for r in stored if r.kind == kind],
             )
         ]
+        return rows_for_grant(resolved, self.values.cleaned_data.get("oauth2_grant_type", ""))
 
     def error_list(self, *, json_keys: bool = False) -> list[tuple[str, str]]:
         """Every error as (where, message), as the connector form lists its own."""
@@ -299,6 +305,7 @@ def _field_hooks(
         "name": lambda value: name_clean(value, stored=stored),
         "base_url": url("base_url"),
         "oauth2_token_url": url("oauth2_token_url"),
+        "oauth2_authorization_url": url("oauth2_authorization_url"),
         "test_request_path": request_path_clean,
         "ca_bundle": ca_bundle_clean,
     }

@@ -15,12 +15,12 @@ from urllib.parse import unquote, urlsplit
 from django.core.exceptions import ValidationError
 
 from connectors.domain import (
-    ALL_SECRET_FIELDS,
     DEFAULTED_CHOICES,
     GRANT_FIELDS,
     GROUP_FIELDS,
     REQUIRED_BY_GRANT,
     SECRET_FIELDS,
+    TYPED_SECRET_FIELDS,
     StoredConnector,
     api_url_join,
     field_default,
@@ -47,7 +47,7 @@ HEADER_NAME_MESSAGE = "A header name is letters, digits and !#$%&'*+-.^_`|~ only
 RESERVED_NAMES = frozenset({"new", "import", "export", "test"})
 
 # Fields a choice may leave blank: secrets (blank keeps the stored one) and defaulted choices.
-OPTIONAL_FIELDS: tuple[str, ...] = (*ALL_SECRET_FIELDS, *DEFAULTED_CHOICES)
+OPTIONAL_FIELDS: tuple[str, ...] = (*TYPED_SECRET_FIELDS, *DEFAULTED_CHOICES)
 
 ERROR_MESSAGES: dict[str, str] = {
     "required": "This field is required for %(choice)s.",
@@ -246,7 +246,7 @@ def connector_clean(target: Checked, *, stored: StoredConnector | None) -> None:
 def _resolve_secrets(cleaned: dict[str, Any], stored: StoredConnector | None) -> set[str]:
     """A blank secret keeps the stored one; the clear box removes it. Returns the kept ones."""
     kept = set()
-    for name in ALL_SECRET_FIELDS:
+    for name in TYPED_SECRET_FIELDS:
         typed = cleaned.get(name) or ""
         if cleaned.get(f"{name}_clear"):
             cleaned[name] = ""
@@ -339,7 +339,7 @@ def _require(target: Checked, names: list[str] | tuple[str, ...], choice: str) -
     for name in names:
         if target.cleaned_data.get(name) or target.has_error(name):
             continue
-        if name in ALL_SECRET_FIELDS:
+        if name in TYPED_SECRET_FIELDS:
             message = ERROR_MESSAGES["secret_required"]
             params = {"label": field_label(name), "choice": choice}
         else:

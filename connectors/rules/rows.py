@@ -13,7 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from connectors.domain import ParamRow, RowLike, norm_row_key
-from connectors.models import ClientAuthentication, TokenRequestParam
+from connectors.models import ClientAuthentication, GrantType, TokenRequestParam
 from connectors.oauth_http.redaction import key_looks_sensitive
 from connectors.rules.connector import (
     FORBIDDEN_VALUE_CHARS_RE,
@@ -48,6 +48,16 @@ RESERVED_BODY_KEYS: dict[str, str] = {
     "password": "Use the Password Grant Password field; it is stored encrypted.",
     "refresh_token": "Use the Refresh Token Grant Refresh Token field; it is stored encrypted.",
     "scope": "Use the Scope field of the chosen grant type.",
+}
+# Authorization request parameters the console sets itself (RFC 6749 §4.1.1, RFC 7636 §4.3).
+RESERVED_AUTHORIZE_KEYS: dict[str, str] = {
+    "response_type": "It is always code.",
+    "client_id": "Use the Client ID field.",
+    "redirect_uri": "It is the console's own callback, shown as the Redirect URI.",
+    "scope": "Use the Authorization Code Grant Scope field.",
+    "state": "The console makes a new one for each Connect.",
+    "code_challenge": "The console makes a new PKCE challenge for each Connect.",
+    "code_challenge_method": "It is always S256.",
 }
 AUTHORIZATION_NEEDS_REQUEST_BODY = (
     "Client authentication may send its own Authorization header. Set Oauth2 "
@@ -133,14 +143,20 @@ def _check_name(row: Checked, kind: str, key: str, client_authentication: str | 
             row.add_error(
                 "key", ValidationError("Remove line breaks from the name.", "invalid_chars")
             )
-        reason = RESERVED_BODY_KEYS.get(key)
+        reserved = (
+            RESERVED_AUTHORIZE_KEYS
+            if kind == TokenRequestParam.Kind.AUTHORIZE
+            else RESERVED_BODY_KEYS
+        )
+        reason = reserved.get(key)
     if reason:
+        which = "authorization" if kind == TokenRequestParam.Kind.AUTHORIZE else "token"
         row.add_error(
             "key",
             ValidationError(
-                "The token request sets %(key)s itself. %(reason)s",
+                "The %(which)s request sets %(key)s itself. %(reason)s",
                 code="reserved",
-                params={"key": key, "reason": reason},
+                params={"key": key, "reason": reason, "which": which},
             ),
         )
 
@@ -207,6 +223,13 @@ def rows_refuse_kept_values(
             )
             ok = False
     return ok
+
+
+def rows_for_grant(rows: list[ParamRow], grant_type: str) -> list[ParamRow]:
+    """Additional Authorization Parameters belong to the Authorization Code Grant only."""
+    if grant_type == GrantType.AUTHORIZATION_CODE:
+        return rows
+    return [row for row in rows if row.kind != TokenRequestParam.Kind.AUTHORIZE]
 
 
 def rows_resolved(

@@ -40,6 +40,7 @@ from connectors.transfer.envelope import (
 from connectors.transfer.shape import (
     BLOCKS,
     DOCUMENTED_OAUTH2_ORDER,
+    EXTRA_OAUTH2,
     EXTRA_TOP_LEVEL,
     PARAM_LISTS,
     SECRET_KEYS,
@@ -115,7 +116,7 @@ def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dic
             if p.kind == kind
         ]
     # Key order as documented; this product's extra fields come last.
-    data["oauth2"] = {key: oauth2[key] for key in DOCUMENTED_OAUTH2_ORDER}
+    data["oauth2"] = {key: oauth2[key] for key in (*DOCUMENTED_OAUTH2_ORDER, *EXTRA_OAUTH2)}
     data.update({key: getattr(connector, key) for key in EXTRA_TOP_LEVEL})
     # A date is written as YYYY-MM-DD (or null), which import reads back.
     expires_on = connector.client_secret_expires_on

@@ -27,6 +27,9 @@ BLOCKS: dict[str, dict[str, str]] = {
         "access_token_key": "oauth2_access_token_key",
         "expires_in_key": "oauth2_expires_in_key",
         "expires_in_format": "oauth2_expires_in_format",
+        # Authorization Code Grant; "scope" goes to its scope field like every grant's. The
+        # refresh token Connect obtains is the connection, not configuration: never exported.
+        "authorization_url": "oauth2_authorization_url",
     },
     "basic": {"username": "basic_username", "password": "basic_password"},
     "api_key": {
@@ -63,12 +66,15 @@ DOCUMENTED_OAUTH2_ORDER = (
     "expires_in_key",
     "expires_in_format",
 )
+# Oauth2 keys this product has beyond the documented shape, written after it.
+EXTRA_OAUTH2 = ("authorization_url", "additional_authorization_parameters")
 TOP_LEVEL = ("name", "display_name", "description", "base_url", "enabled")
 # Fields this product has beyond the documented shape; exported and imported when present.
 EXTRA_TOP_LEVEL = ("owner_team", "test_request_path", "ca_bundle", "client_secret_expires_on")
 PARAM_LISTS: dict[str, str] = {
     "additional_headers": TokenRequestParam.Kind.HEADER,
     "additional_request_data": TokenRequestParam.Kind.DATA,
+    "additional_authorization_parameters": TokenRequestParam.Kind.AUTHORIZE,
 }
 # What every block's fields hold before a file's values are applied.
 BLOCK_DEFAULTS: dict[str, Any] = {

@@ -19,7 +19,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from audit.ids import id_from_text
 from audit.services import AuditWriteError
-from connectors.domain import ALL_SECRET_FIELDS
+from connectors.authorization_code import redirect_uri_for
+from connectors.domain import TYPED_SECRET_FIELDS
 from connectors.forms import ConnectorForms, connector_forms
 from connectors.forms.carry import CARRY_SECONDS, TOKEN_FIELD, SecretCarry
 from connectors.models import Connector
@@ -117,7 +118,7 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
     ) -> HttpResponse:
         """The form again, with the secrets typed carried and an error summary on top."""
         form = bundle.form
-        valid = [name for name in ALL_SECRET_FIELDS if name not in form.errors]
+        valid = [name for name in TYPED_SECRET_FIELDS if name not in form.errors]
         valid_rows = [
             (str(formset.prefix), index)
             for formset in (bundle.headers, bundle.data)
@@ -156,6 +157,8 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
             "form": bundle.form,
             "headers_formset": bundle.headers,
             "data_formset": bundle.data,
+            "authorize_formset": bundle.authorize,
+            "redirect_uri": redirect_uri_for(self.request),
             "mode": self.mode,
             "connector": self.connector,
             "can_test": self.request.user.has_perm("connectors.test_connector"),

@@ -27,6 +27,7 @@ from connectors.selectors import (
     connector_recent_runs,
 )
 from connectors.views.base import ConnectorPermissionMixin
+from connectors.views.connect import ConnectFormActionMixin, connect_context
 
 
 class ConnectorListView(ConnectorPermissionMixin, ListView):
@@ -129,7 +130,7 @@ def connector_auth_settings(connector: Connector) -> list[SettingRow]:
     return [_setting_row(connector, name) for name in connector.auth_fields()]
 
 
-class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
+class ConnectorDetailView(ConnectFormActionMixin, ConnectorPermissionMixin, DetailView):
     """One connector: its settings (secrets shown only as stored), tests and history."""
 
     permission_required = "connectors.view_connector"
@@ -152,6 +153,7 @@ class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
         context["can_test"] = user.has_perm("connectors.test_connector")
         context["can_change"] = user.has_perm("connectors.change_connector")
         context["test_timeout"] = int(settings.CONNECTORS_TOKEN_TIMEOUT)
+        context.update(connect_context(self.request, connector))
         if user.has_perm("audit.view_auditevent"):
             context["audit_events"] = audit_events_for_connector(connector.pk)
         return context

@@ -21,6 +21,9 @@ test process dies (it watches its stdin).
 
 * ``base_url``  ``http://127.0.0.1:<port>``; ``port``
 * ``token_url`` ``<base_url>/o/token/`` (DOT TokenView; RFC 6749 §2.3.1 Basic or body creds)
+* ``authorize_url`` ``<base_url>/o/authorize/`` (DOT AuthorizationView: a login page at
+  ``/accounts/login/``, then a consent page with Authorize / Cancel; PKCE required; each
+  refresh rotates the refresh token and revokes the old one)
 * ``me_url``    ``<base_url>/api/me``: Bearer token -> 200 ``{"username", "client_id",
   "scope"}`` (``username`` null for client-credentials tokens); otherwise 401
   ``{"error": "invalid_token"}`` + ``WWW-Authenticate: Bearer``.
@@ -29,7 +32,10 @@ test process dies (it watches its stdin).
   ``client_id``, ``client_secret`` (confidential app, grant ``password``);
   ``cc_only_client_id``, ``cc_only_client_secret`` (grant ``client-credentials`` only ->
   ``unauthorized_client`` when used with the password grant);
-  ``cc_client_id``, ``cc_client_secret`` (grant ``client-credentials``, for §4.4).
+  ``cc_client_id``, ``cc_client_secret`` (grant ``client-credentials``, for §4.4);
+  ``authcode_client_id``, ``authcode_client_secret`` (confidential, ``authorization-code``)
+  and ``authcode_public_client_id`` (public, no secret), both with the console's callback
+  registered on 127.0.0.1 and localhost.
 * ``scopes`` = ``("read", "write")``; anything else (e.g. ``admin``) -> ``invalid_scope``.
   Tokens live 3600 s; DOT returns ``expires_in`` as an integer and a refresh token for the
   password grant.
@@ -99,6 +105,14 @@ class OAuthFixtures:
     cc_only_client_secret: str = "cc-only+/:%é"
     cc_client_id: str = "cc-client"
     cc_client_secret: str = "cc+sec/ret:%41é"
+    # Authorization Code Grant (with PKCE): a confidential and a public client, both with the
+    # console's callback registered on loopback (any port, RFC 8252 §7.3).
+    authcode_client_id: str = "authcode-client"
+    authcode_client_secret: str = "authcode+sec/ret:%41é"
+    authcode_public_client_id: str = "authcode-public"
+    redirect_uris: str = (
+        "http://127.0.0.1/connectors/oauth2/callback/ http://localhost/connectors/oauth2/callback/"
+    )
 
     def to_peer_json(self) -> dict[str, Any]:
         """The fixture document understood by ``oauth_server/run.py``."""
@@ -126,6 +140,23 @@ class OAuthFixtures:
                     "client_type": "confidential",
                     "authorization_grant_type": "client-credentials",
                 },
+                {
+                    "name": "Connector Console (authorization code)",
+                    "client_id": self.authcode_client_id,
+                    "client_secret": self.authcode_client_secret,
+                    "client_type": "confidential",
+                    "authorization_grant_type": "authorization-code",
+                    "redirect_uris": self.redirect_uris,
+                },
+                {
+                    "name": "Connector Console (public, PKCE only)",
+                    "client_id": self.authcode_public_client_id,
+                    "client_secret": "",
+                    "hash_client_secret": False,
+                    "client_type": "public",
+                    "authorization_grant_type": "authorization-code",
+                    "redirect_uris": self.redirect_uris,
+                },
             ],
         }
 
@@ -148,6 +179,7 @@ class OAuthPeer:
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.token_url = f"{self.base_url}/o/token/"
+        self.authorize_url = f"{self.base_url}/o/authorize/"
         self.me_url = f"{self.base_url}/api/me"
         self.fixtures = fixtures
         self.username = fixtures.username
@@ -158,6 +190,9 @@ class OAuthPeer:
         self.cc_only_client_secret = fixtures.cc_only_client_secret
         self.cc_client_id = fixtures.cc_client_id
         self.cc_client_secret = fixtures.cc_client_secret
+        self.authcode_client_id = fixtures.authcode_client_id
+        self.authcode_client_secret = fixtures.authcode_client_secret
+        self.authcode_public_client_id = fixtures.authcode_public_client_id
         self.process = process
         self.data_dir = data_dir
         self._stdout_file = stdout_file

@@ -102,7 +102,14 @@ def test_dot_stores_hashed_secret_with_fast_hasher(dot: OAuthPeer) -> None:
         secrets = dict(rows.fetchall())
     finally:
         db.close()
-    assert set(secrets) == {dot.client_id, dot.cc_only_client_id, dot.cc_client_id}
+    public = secrets.pop(dot.authcode_public_client_id)
+    assert public == ""  # a public client has no secret to hash
+    assert set(secrets) == {
+        dot.client_id,
+        dot.cc_only_client_id,
+        dot.cc_client_id,
+        dot.authcode_client_id,
+    }
     assert all(secret.startswith("md5$") for secret in secrets.values()), secrets
     assert dot.client_secret not in secrets.values()
 

@@ -17,11 +17,34 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.sessions",
     "oauth2_provider",
 ]
-MIDDLEWARE: list[str] = []
+# Sessions, CSRF and login for the authorization endpoint's login and consent pages (the
+# Authorization Code Grant); the token endpoint and /api/me are unaffected.
+MIDDLEWARE: list[str] = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+# Cookies ignore ports: on the same loopback host, names of our own keep the console's apart.
+SESSION_COOKIE_NAME = "dot_peer_session"
+CSRF_COOKIE_NAME = "dot_peer_csrf"
+LOGIN_URL = "/accounts/login/"
 ROOT_URLCONF = "dot_peer.urls"
-TEMPLATES: list[dict[str, object]] = []
+TEMPLATES: list[dict[str, object]] = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [str(Path(__file__).resolve().parent / "templates")],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+            ]
+        },
+    }
+]
 WSGI_APPLICATION = None
 
 DATABASES = {
@@ -50,7 +73,14 @@ OAUTH2_PROVIDER = {
     # RFC 9700 gate: False keeps the (discouraged) password grant working; DOT then
     # emits a DeprecationWarning + log line per request, filtered out below / in run.py.
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": False,
-    "PKCE_REQUIRED": False,
+    # Authorization codes need PKCE (RFC 7636), as the console always sends it.
+    "PKCE_REQUIRED": True,
+    # RFC 8252 §7.3: a loopback redirect URI matches on any port; the console's live test
+    # server is on localhost, too.
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    # Each refresh returns a new refresh token and revokes the old one (the default, stated).
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
 }
 
 LOGGING = {

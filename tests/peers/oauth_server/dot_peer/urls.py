@@ -1,7 +1,9 @@
-"""URLs of the DOT peer: the token endpoint at ``/o/token/`` and ``GET /api/me``."""
+"""URLs of the DOT peer: ``/o/authorize/`` (login and consent pages), ``/o/token/``,
+``/accounts/login/`` and ``GET /api/me``."""
 
 from __future__ import annotations
 
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 from oauth2_provider.urls import base_urlpatterns
 
@@ -10,4 +12,5 @@ from dot_peer.views import MeView
 urlpatterns = [
     path("o/", include((base_urlpatterns, "oauth2_provider"))),
     path("api/me", MeView.as_view(), name="me"),
+    path("accounts/login/", LoginView.as_view(), name="login"),
 ]
