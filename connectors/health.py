@@ -110,16 +110,15 @@ def connector_health_record(*, connector_id: int | None, run: Any) -> None:
 # What a run changes in an existing row. "new" is the row the run alone would make (the
 # INSERT's values); the existing row's columns are named by the table. A SQL UPDATE reads old
 # values on every right-hand side, so the streak is decided by the row before this run.
+_PASS_SINCE = "CASE WHEN {old}.{last_ok} THEN {old}.{state_since} ELSE {new}.{state_since} END"
 _PASS_SETS = {
-    "state_since": "CASE WHEN {old}.{last_ok} THEN {old}.{state_since} ELSE {new}.{state_since} END",
+    "state_since": _PASS_SINCE,
     "failing_since": "NULL",
     "consecutive_failures": "0",
     "last_success_at": "{new}.{last_success_at}",
     "token_expires_at": "{new}.{token_expires_at}",
 }
-_FAIL_SINCE = (
-    "CASE WHEN NOT {old}.{last_ok} THEN {old}.{state_since} ELSE {new}.{state_since} END"
-)
+_FAIL_SINCE = "CASE WHEN NOT {old}.{last_ok} THEN {old}.{state_since} ELSE {new}.{state_since} END"
 _FAIL_SETS = {
     "state_since": _FAIL_SINCE,
     "failing_since": _FAIL_SINCE,
