@@ -127,7 +127,7 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
             if time.monotonic() > deadline:
                 raise SystemExit("the workers did not answer")
     with chain_lock_timing() as holds:
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         batch = batch_start(
             user_or_system=None, connector_ids=ids, filter_description="benchmark",
             source=Batch.Source.CLI, dispatch=args.runner == "workers",
@@ -137,6 +137,7 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
             batch_run_local(batch=batch, concurrency=args.concurrency)
         batch = batch_wait(batch=batch, poll=0.05)
         wall = time.monotonic() - started
+        cpu = time.process_time() - cpu_started
     items = list(BatchItem.objects.filter(batch=batch))
     to_result = [(i.finished_at - batch.created_at).total_seconds() for i in items if i.finished_at]
     out = StringIO_verify(call_command)
@@ -153,6 +154,8 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
         "token_delay_ms": int(args.delay * 1000),
         "queueing_s": round(queued, 3),
         "wall_s": round(wall, 2),
+        # CPU of this process (all its threads): with one interpreter, the GIL caps it at 1/s.
+        "cpu_s_this_process": round(cpu, 2),
         "throughput_per_s": round(len(to_result) / wall, 1),
         "start_to_result_p50_s": round(statistics.median(to_result), 3),
         "start_to_result_p95_s": round(percentile(to_result, 0.95), 3),

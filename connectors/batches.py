@@ -10,6 +10,7 @@ reported lost.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -30,7 +31,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent, TestRun
 from audit.services import AuditWriteError, audit_record
-from connectors import lean_sql
+from connectors import lean_sql, recording
 from connectors.connection_test import connector_test, connector_test_rate_check
 from connectors.explain import outcome_text
 from connectors.health import HealthState
@@ -290,8 +291,11 @@ def batch_run_local(*, batch: Batch, concurrency: int = 8) -> None:
     # at the default 5 ms switch interval, dozens of busy threads made each append wait ~30 ms.
     interval = sys.getswitchinterval()
     sys.setswitchinterval(min(interval, LOCK_FRIENDLY_SWITCH_INTERVAL))
+    # Several at once: their recordings are committed in groups (connectors.recording). One at
+    # a time there is nothing to group, and a second writing thread would only contend.
+    grouping = recording.grouped_recording() if concurrency > 1 else contextlib.nullcontext()
     try:
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        with grouping, ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             for future in [pool.submit(run, item_id) for item_id in pending]:
                 future.result()
     finally:

@@ -8,6 +8,7 @@ word the advice, and records the run.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 import traceback
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from audit.models import TestAttempt, TestRun
 from audit.services import audit_record, test_run_record
-from connectors import lean_sql, oauth_http
+from connectors import lean_sql, oauth_http, recording
 from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
 from connectors.health import connector_health_record
 from connectors.identities import is_system_user
@@ -416,16 +417,21 @@ def connector_test(
     duration_ms = int((time.monotonic() - clock) * 1000)
     if notice:
         collected.hint = f"{collected.hint} {notice}".strip()
-    run, attempts = _record(
-        connector=connector,
-        actor=actor,
-        source=source,
-        rows=rows,
-        started_at=started_at,
-        duration_ms=duration_ms,
-        collected=collected,
-        details={"batch": batch_id} if batch_id is not None else None,
-        on_recorded=on_recorded,
+    run, attempts = recording.record(
+        functools.partial(
+            _record,
+            connector=connector,
+            actor=actor,
+            source=source,
+            rows=rows,
+            started_at=started_at,
+            duration_ms=duration_ms,
+            collected=collected,
+            details={"batch": batch_id} if batch_id is not None else None,
+            on_recorded=on_recorded,
+        ),
+        # A batch's tests running in one process are committed in groups (connectors.recording).
+        batch=batch_id is not None,
     )
     return TestOutcome(run=run, attempts=attempts, pin_offer=collected.pin_offer)
 
