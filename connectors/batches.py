@@ -381,6 +381,13 @@ def batch_reap(*, batch_id: int, requeue: bool = True) -> list[int]:
 
     Returns the ids requeued. Called when the batch page or the CLI looks at the batch, so a
     batch whose worker was killed still finishes, or says which tests were lost.
+
+    A requeued item waits with a deadline (`lease_until`, one lease) for a runner to claim it.
+    Marking it waiting and queueing its message cannot be one transaction (a runner may take
+    the message before the mark commits, find the item still running and drop it), so the mark
+    comes first, and an item still unclaimed past its deadline is queued again by a later reap:
+    when the broker is down (RunnerUnreachable) or a message is lost, no item is left waiting
+    for a message that never comes. A second message is harmless: only one claim matches.
     """
     now = timezone.now()
     expired = BatchItem.objects.filter(
@@ -393,14 +400,29 @@ def batch_reap(*, batch_id: int, requeue: bool = True) -> list[int]:
     for item_id in again:
         if BatchItem.objects.filter(
             pk=item_id, state=BatchItem.State.RUNNING, lease_until__lt=now
-        ).update(state=BatchItem.State.PENDING, lease_until=None):
+        ).update(state=BatchItem.State.PENDING, lease_until=now + _lease()):
             requeued.append(item_id)
-    if requeued and requeue:
-        batch = Batch.objects.get(pk=batch_id)
-        if batch.runner == Batch.Runner.WORKERS:
-            _send_items(requeued)
+    if requeue and Batch.objects.filter(pk=batch_id, runner=Batch.Runner.WORKERS).exists():
+        _send_unclaimed(batch_id, requeued, now)
     _finish_if_done(batch_id)
     return requeued
+
+
+def _send_unclaimed(batch_id: int, requeued: list[int], now: dt.datetime) -> None:
+    """Queue the items just requeued, and those requeued earlier that no runner claimed."""
+    waiting = BatchItem.objects.filter(batch_id=batch_id, state=BatchItem.State.PENDING)
+    unclaimed = list(waiting.filter(lease_until__lt=now).values_list("pk", flat=True))
+    if not (requeued or unclaimed):
+        return
+    BatchItem.objects.filter(pk__in=unclaimed, state=BatchItem.State.PENDING).update(
+        lease_until=now + _lease()
+    )
+    try:
+        _send_items([*requeued, *unclaimed])
+    except Exception:
+        # Not queued (the broker is down): due again at once, so the next reap retries them.
+        waiting.filter(pk__in=[*requeued, *unclaimed]).update(lease_until=now)
+        raise
 
 
 @dataclass
