@@ -184,7 +184,7 @@ def _saved_params(connector: Connector) -> list[TokenRequestParam]:
         queryset = connector.params.all()
         # What prefetch_related_objects stores: the related queryset with its rows filled in.
         queryset._result_cache = lean_sql.load(TokenRequestParam, "connector", connector.pk)
-        queryset._prefetch_done = True
+        queryset._prefetch_done = True  # type: ignore[attr-defined]
         cache["params"] = queryset
     return list(cache["params"])
 

@@ -36,13 +36,19 @@ def table(model: type[models.Model]) -> str:
     return quote(model._meta.db_table)
 
 
+def _field(model: type[models.Model], name: str) -> models.Field:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field), name  # a concrete column, not a reverse relation
+    return field
+
+
 def column(model: type[models.Model], name: str) -> str:
-    return quote(model._meta.get_field(name).column)
+    return quote(str(_field(model, name).column))
 
 
 def prep(model: type[models.Model], name: str, value: Any) -> Any:
     """A value as the field would send it (e.g. a datetime as text on SQLite)."""
-    return model._meta.get_field(name).get_db_prep_save(value, connection=db())
+    return _field(model, name).get_db_prep_save(value, connection=db())
 
 
 def execute(sql: str, params: Sequence[Any]) -> int:
