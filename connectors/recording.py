@@ -20,6 +20,7 @@ transaction, with exactly the behaviour of a test recorded outside a group.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -84,6 +85,9 @@ class _GroupRecorder:
                         stop = True
                         break
                     group.append(more)
+                for connection in connections.all(initialized_only=True):
+                    # As Django does per request: a broken or aged connection is reopened.
+                    connection.close_if_unusable_or_obsolete()
                 self._record(group)
                 if stop:
                     return
@@ -131,6 +135,29 @@ def grouped_recording(group_max: int = GROUP_MAX, recorders: int = RECORDERS) ->
         recorder.stop()
 
 
+_process_lock = threading.Lock()
+
+
+def group_in_this_process() -> None:
+    """Group the batch recordings of this process from now on (a threaded Celery worker).
+
+    Its threads run several batch tests at once, like batch_run_local's; the recorder threads
+    live as long as the process (a forked child starts without them).
+    """
+    global _active
+    with _process_lock:
+        if _active is None:
+            _active = _GroupRecorder(GROUP_MAX, RECORDERS)
+
+
+def _forget_in_child() -> None:
+    global _active, _process_lock
+    _active, _process_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def record(job: Callable[[], T], *, batch: bool) -> T:
     """Run a recording: in the current group when a batch test runs in grouped_recording()."""
     recorder = _active
@@ -139,4 +166,4 @@ def record(job: Callable[[], T], *, batch: bool) -> T:
     return recorder.submit(job)
 
 
-__all__ = ["GROUP_MAX", "RECORDERS", "grouped_recording", "record"]
+__all__ = ["GROUP_MAX", "RECORDERS", "group_in_this_process", "grouped_recording", "record"]
