@@ -289,6 +289,7 @@ def test_texts_without_a_secret_do_not_compile_a_pattern() -> None:
 
     secrets = ["fresh-secret-for-this-test-1", "fresh-token-for-this-test-2"]
     before = redaction._compiled_secrets_pattern.cache_info().misses
+    prefixes_before = redaction._prefix_pattern.cache_info().misses
     assert redaction.redact_echoes("application/json; charset=utf-8", secrets=secrets) == (
         "application/json; charset=utf-8"
     )
@@ -296,6 +297,7 @@ def test_texts_without_a_secret_do_not_compile_a_pattern() -> None:
         '{"token_type": "Bearer"}'
     )
     assert redaction._compiled_secrets_pattern.cache_info().misses == before
+    assert redaction._prefix_pattern.cache_info().misses == prefixes_before
     # ...and a text that holds one still does, and is masked.
     assert redaction.redact_echoes("x FRESH-SECRET-FOR-THIS-TEST-1 y", secrets=secrets) == (
         f"x {MASK} y"
@@ -309,6 +311,7 @@ def test_texts_without_a_secret_do_not_compile_a_pattern() -> None:
         "\u212aelvin-secret-value",  # KELVIN SIGN: re's IGNORECASE equates it with "k"
         "kelvın-secret-value",  # dotless i
         "kelvin-ſecret-value",  # long s
+        "\u212aelvin-sec",  # a cut echo (its first 8+ characters) with the KELVIN SIGN
     ],
 )
 def test_case_insensitive_echoes_beyond_ascii_are_still_masked(echo: str) -> None:

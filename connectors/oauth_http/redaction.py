@@ -254,9 +254,22 @@ def _common_prefix(text: str, start: int, secret: str) -> int:
     return length
 
 
+def _no_prefix_in(text: str, key: tuple[str, ...]) -> bool:
+    """True only when no secret's first 8 characters occur in `text`, in any case (exact for
+    ASCII text and prefixes, as in _may_match; anything else goes to the pattern)."""
+    prefixes = [s[:PREFIX_ECHO_LENGTH] for s in key if len(s) > PREFIX_ECHO_LENGTH]
+    if not (text.isascii() and all(prefix.isascii() for prefix in prefixes)):
+        return False
+    lowered = text.lower()
+    return not any(prefix.lower() in lowered for prefix in prefixes)
+
+
 def _mask_prefixes(text: str, secrets: Iterable[str]) -> str:
     """Mask truncated echoes: each run of a secret's first 8+ characters, as far as it goes."""
-    compiled = _prefix_pattern(_secrets_key(secrets))
+    key = _secrets_key(secrets)
+    if _no_prefix_in(text, key):
+        return text
+    compiled = _prefix_pattern(key)
     if compiled is None:
         return text
     pattern, longer = compiled
