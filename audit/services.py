@@ -183,6 +183,7 @@ def _append_written(
     after the run's rows were written (None: missing, or no lean SQL here), so the lock is
     held for this append and the commit that follows, never for the exchange or the run.
     """
+    audit_group_flush()  # in a group without lean writes: the group's waiting records first
     keys = current_chain_keys()
     if head is None:  # the ORM path locks the head, creating it from the newest record
         locked = _lock_head()
