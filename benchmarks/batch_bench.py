@@ -39,7 +39,7 @@ pair measured back to back), 1,000 connectors, --runner local, 64 threads:
 
 The targets (5 s on PostgreSQL, 10 s on SQLite) were not reached on this loaded machine. The
 floor of one interpreter is its CPU per test, under the GIL: 5.9 ms per batch test measured
-without a profiler (/tmp-style single-thread loop over batch_item_run, SQLite, same load; it was
+without a profiler (one thread calling batch_item_run in a loop, SQLite, same load; it was
 15.5 ms before this version), i.e. about 6 s per 1,000 tests, plus the commit of each group on
 PostgreSQL. With the process getting well under a core here, the wall time is 2.5-3x that CPU.
 Where the CPU goes (cProfile with a CPU clock, shares of one batch test): the exchange 48%
