@@ -155,6 +155,7 @@ def _sign(
 def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
     storable_row(event)
     with transaction.atomic():
+        audit_group_flush()  # the records of a group's runs come first, in order
         head = _lock_head()
         _time_lock_hold()
         run, attempts = _load_run(test_run) if test_run is not None else (None, [])
@@ -182,6 +183,7 @@ def _append_written(
     after the run's rows were written (None: missing, or no lean SQL here), so the lock is
     held for this append and the commit that follows, never for the exchange or the run.
     """
+    audit_group_flush()  # in a group without lean writes: the group's waiting records first
     keys = current_chain_keys()
     if head is None:  # the ORM path locks the head, creating it from the newest record
         locked = _lock_head()
@@ -195,6 +197,52 @@ def _append_written(
     else:
         event.save()
         writer.move_head(event.pk, event.hash)
+
+
+# --- a group of recordings in one transaction (connectors.recording) ------------------------
+
+_GROUP: contextvars.ContextVar[list[tuple[AuditEvent, TestRun, Sequence[TestAttempt]]] | None] = (
+    contextvars.ContextVar("audit_group", default=None)
+)
+
+
+@contextlib.contextmanager
+def audit_group() -> Iterator[None]:
+    """Within one transaction: test runs recorded here append their records together, at the end.
+
+    Each test_run_record writes its run, attempts and before_append rows as alone, but without a
+    savepoint, and its record waits; audit_group_flush() (call it before the commit; any other
+    append in the group calls it first) locks the chain head once, signs them in order and
+    appends them in one round trip. The caller must roll the whole transaction back on any
+    failure (and may then record each run alone): nothing in a group is undone by itself.
+    """
+    reset = _GROUP.set([])
+    try:
+        yield
+    finally:
+        _GROUP.reset(reset)
+
+
+def audit_group_flush() -> None:
+    """Append the waiting records of the current group, in order, under one chain-head lock."""
+    pending = _GROUP.get()
+    if not pending:
+        return
+    waiting = list(pending)
+    pending.clear()
+    keys = current_chain_keys()
+    head = writer.lock_head()
+    if head is None:  # missing: the ORM path creates it from the newest record
+        locked = _lock_head()
+        head = (locked.last_event_id, locked.last_hash)
+    _time_lock_hold()
+    if keys.signing_key is None:
+        _refuse_unkeyed_after_keyed(head[0])
+    previous = head[1]
+    for event, run, attempts in waiting:
+        _sign(event, previous, keys, run, attempts)
+        previous = event.hash
+    writer.append_events([event for event, _, _ in waiting])
 
 
 def _user_fields(user: Any) -> tuple[int | None, str]:
@@ -338,8 +386,20 @@ def _write_run(
     `before_append(run)` writes what belongs with the run but not to the chain (the health
     row, a batch item) before the head is locked, so concurrent recorders wait only for appends.
     """
-    with transaction.atomic():
+    group = _GROUP.get()
+    # In a group (audit_group) a failure rolls the whole group back, so no savepoint is needed.
+    with transaction.atomic(savepoint=group is None):
         head = None
+        if group is not None and writer.lean_writes_supported():
+            # The record waits for the group's one append (audit_group_flush).
+            writer.insert_run(run, attempts)
+            if before_append is not None:
+                before_append(run)
+            event.test_run_id = run.pk
+            group.append((event, run, attempts))
+            if then is not None:
+                then(run)
+            return
         if writer.lean_writes_supported():
             with writer.before_head_lock(before_append):
                 head = writer.insert_run_and_lock_head(run, attempts)

@@ -222,6 +222,36 @@ def append_event(event: AuditEvent) -> None:
         _saved(db, event, cursor.fetchall()[0][0])
 
 
+def append_events(events: Sequence[AuditEvent]) -> None:
+    """Insert (signed) records in chain order and move the head to the last.
+
+    On PostgreSQL all in one round trip: one INSERT per record, in order, so their ids ascend
+    in chain order (as the verifier reads them), then the head's UPDATE.
+    """
+    db = _db()
+    if not _batches(db) or not events:
+        for event in events:
+            insert = _insert_sql(db.vendor, AuditEvent, ("id",))
+            _saved(db, event, _fetch(db, insert, _values(db, event, _columns(AuditEvent)))[0][0])
+        if events:
+            move_head(events[-1].pk, events[-1].hash)
+        return
+    insert = _insert_sql(db.vendor, AuditEvent, ("id",))
+    moved_at = AuditChainHead._meta.get_field("updated_at").get_db_prep_save(
+        timezone.now(), connection=db
+    )
+    params: list[Any] = []
+    for event in events:
+        params += _values(db, event, _columns(AuditEvent))
+    sql = "; ".join([insert] * len(events) + [MOVE_HEAD_SQL.format(event_id=CURRENT_EVENT_ID)])
+    with db.cursor() as cursor:
+        cursor.execute(sql, [*params, events[-1].hash, moved_at])
+        for position, event in enumerate(events):
+            if position:
+                cursor.nextset()
+            _saved(db, event, cursor.fetchall()[0][0])
+
+
 def move_head(event_id: int, event_hash: str) -> None:
     db = _db()
     moved_at = AuditChainHead._meta.get_field("updated_at").get_db_prep_save(

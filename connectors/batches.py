@@ -10,7 +10,9 @@ reported lost.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import logging
 import sys
 import time
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Q
 from django.urls import reverse
@@ -28,6 +31,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent, TestRun
 from audit.services import AuditWriteError, audit_record
+from connectors import lean_sql, recording
 from connectors.connection_test import connector_test, connector_test_rate_check
 from connectors.explain import outcome_label
 from connectors.health import HealthState
@@ -138,45 +142,110 @@ def batch_item_claim(*, item_id: int, seen_claims: int | None = None) -> int | N
         if seen_claims is None:
             return None
     now = timezone.now()
-    claimed = BatchItem.objects.filter(
-        pk=item_id, state=BatchItem.State.PENDING, claims=seen_claims
-    ).update(
-        state=BatchItem.State.RUNNING,
-        claims=seen_claims + 1,
-        lease_until=now + _lease(),
-        started_at=now,
+    claimed = lean_sql.execute(
+        _claim_sql(lean_sql.vendor()),
+        [
+            *_item_values(
+                state=BatchItem.State.RUNNING,
+                claims=seen_claims + 1,
+                lease_until=now + _lease(),
+                started_at=now,
+            ),
+            item_id,
+            BatchItem.State.PENDING,
+            seen_claims,
+        ],
     )
     return seen_claims + 1 if claimed else None
 
 
+# The statements every item runs, built once (connectors.lean_sql): through the ORM they cost
+# more Python than the rest of recording a test.
+_CLAIM_SETS = ("state", "claims", "lease_until", "started_at")
+_FINISH_SETS = (
+    "state", "test_run_id", "ok", "outcome", "duration_ms", "finished_at", "lease_until",
+)  # fmt: skip
+
+
+def _item_values(**values: Any) -> list[Any]:
+    return [lean_sql.prep(BatchItem, name, value) for name, value in values.items()]
+
+
+def _item_update_sql(sets: Sequence[str], where: Sequence[str]) -> str:
+    column = functools.partial(lean_sql.column, BatchItem)
+    assignments = ", ".join(f"{column(name)} = %s" for name in sets)
+    conditions = " AND ".join(f"{column(name)} = %s" for name in where)
+    # Identifiers come from the model's metadata; every value is a query parameter.
+    return f"UPDATE {lean_sql.table(BatchItem)} SET {assignments} WHERE {conditions}"  # noqa: S608
+
+
+@functools.cache
+def _claim_sql(vendor: str) -> str:
+    return _item_update_sql(_CLAIM_SETS, ("id", "state", "claims"))
+
+
+@functools.cache
+def _finish_sql(vendor: str) -> str:
+    return _item_update_sql(_FINISH_SETS, ("id", "claims", "state"))
+
+
+@functools.cache
+def _item_sql(vendor: str) -> str:
+    """An item's claims, batch and connector, and who started its batch."""
+    item, batch = lean_sql.table(BatchItem), lean_sql.table(Batch)
+    column = functools.partial(lean_sql.column, BatchItem)
+    return (
+        f"SELECT {item}.{column('claims')}, {item}.{column('batch')}, "  # noqa: S608
+        f"{item}.{column('connector_id')}, {batch}.{lean_sql.column(Batch, 'created_by')} "
+        f"FROM {item} INNER JOIN {batch} ON {batch}.{lean_sql.column(Batch, 'id')} = "
+        f"{item}.{column('batch')} WHERE {item}.{column('id')} = %s"
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _batch_creator(batch_id: int, user_id: int | None) -> Any:
+    """Who started a batch, loaded once per batch by each worker process (not per item)."""
+    if user_id is None:
+        return None
+    return get_user_model()._default_manager.filter(pk=user_id).first()
+
+
+def _item_finish(item_id: int, claim: int, run: TestRun) -> bool:
+    """Mark a running item done with its run's result; False when the claim is not ours."""
+    values = _item_values(
+        state=BatchItem.State.DONE,
+        test_run_id=run.pk,
+        ok=run.ok,
+        outcome=run.outcome,
+        duration_ms=run.duration_ms,
+        finished_at=timezone.now(),
+        lease_until=None,
+    )
+    params = [*values, item_id, claim, BatchItem.State.RUNNING]
+    return bool(lean_sql.execute(_finish_sql(lean_sql.vendor()), params))
+
+
 def batch_item_run(*, item_id: int) -> str:
     """Claim and run one item: "done", "not-claimed" (taken, cancelled, gone) or "missing"."""
-    item = BatchItem.objects.select_related("batch__created_by").filter(pk=item_id).first()
-    if item is None:
+    found = lean_sql.fetch(_item_sql(lean_sql.vendor()), [item_id])
+    if not found:
         return "missing"
-    claim = batch_item_claim(item_id=item_id, seen_claims=item.claims)
+    claims, batch_id, connector_id, created_by_id = found[0]
+    claim = batch_item_claim(item_id=item_id, seen_claims=claims)
     if claim is None:
         return "not-claimed"
-    connector = Connector.objects.filter(pk=item.connector_id).first()
-    if connector is None:
+    loaded = lean_sql.load(Connector, "pk", connector_id)
+    if not loaded:
         BatchItem.objects.filter(pk=item_id, claims=claim).update(
             state=BatchItem.State.DONE, ok=False, outcome="deleted", finished_at=timezone.now()
         )
-        _finish_if_done(item.batch_id)
+        _finish_if_done(batch_id)
         return "done"
+    connector = loaded[0]
 
     def finish(run: TestRun) -> None:
         # In the recording transaction: the item is done exactly when its run is stored.
-        done = BatchItem.objects.filter(pk=item_id, claims=claim, state=BatchItem.State.RUNNING)
-        if not done.update(
-            state=BatchItem.State.DONE,
-            test_run_id=run.pk,
-            ok=run.ok,
-            outcome=run.outcome,
-            duration_ms=run.duration_ms,
-            finished_at=timezone.now(),
-            lease_until=None,
-        ):
+        if not _item_finish(item_id, claim, run):
             # Our lease ran out and the item was requeued: the other claim records it. Raising
             # rolls this recording back, so the test is never recorded twice.
             raise StaleClaim(item_id)
@@ -184,9 +253,9 @@ def batch_item_run(*, item_id: int) -> str:
     try:
         connector_test(
             connector=connector,
-            user=item.batch.created_by,
+            user=_batch_creator(batch_id, created_by_id),
             source=TestRun.Source.BACKGROUND,
-            batch_id=item.batch_id,
+            batch_id=batch_id,
             on_recorded=finish,
         )
     except AuditWriteError as exc:
@@ -198,7 +267,7 @@ def batch_item_run(*, item_id: int) -> str:
         BatchItem.objects.filter(pk=item_id, claims=claim).update(
             state=BatchItem.State.DONE, ok=False, outcome=exc.action, finished_at=timezone.now()
         )
-    _finish_if_done(item.batch_id)
+    _finish_if_done(batch_id)
     return "done"
 
 
@@ -222,8 +291,11 @@ def batch_run_local(*, batch: Batch, concurrency: int = 8) -> None:
     # at the default 5 ms switch interval, dozens of busy threads made each append wait ~30 ms.
     interval = sys.getswitchinterval()
     sys.setswitchinterval(min(interval, LOCK_FRIENDLY_SWITCH_INTERVAL))
+    # Several at once: their recordings are committed in groups (connectors.recording). One at
+    # a time there is nothing to group, and a second writing thread would only contend.
+    grouping = recording.grouped_recording() if concurrency > 1 else contextlib.nullcontext()
     try:
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        with grouping, ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             for future in [pool.submit(run, item_id) for item_id in pending]:
                 future.result()
     finally:
@@ -261,9 +333,19 @@ def batch_wait(*, batch: Batch, poll: float = 0.2, timeout: float | None = None)
         time.sleep(poll)
 
 
+@functools.cache
+def _open_item_sql(vendor: str) -> str:
+    """Whether a batch still has an item waiting or running (uses the (batch, state) index)."""
+    column = functools.partial(lean_sql.column, BatchItem)
+    return (
+        f"SELECT 1 FROM {lean_sql.table(BatchItem)} WHERE {column('batch')} = %s "  # noqa: S608
+        f"AND {column('state')} IN (%s, %s) LIMIT 1"
+    )
+
+
 def _finish_if_done(batch_id: int) -> None:
     """Mark a running batch finished once no item is waiting or running."""
-    if BatchItem.objects.filter(batch_id=batch_id, state__in=OPEN_STATES).exists():
+    if lean_sql.fetch(_open_item_sql(lean_sql.vendor()), [batch_id, *OPEN_STATES]):
         return
     Batch.objects.filter(pk=batch_id, state=Batch.State.RUNNING).update(
         state=Batch.State.FINISHED, finished_at=timezone.now()
@@ -299,6 +381,13 @@ def batch_reap(*, batch_id: int, requeue: bool = True) -> list[int]:
 
     Returns the ids requeued. Called when the batch page or the CLI looks at the batch, so a
     batch whose worker was killed still finishes, or says which tests were lost.
+
+    A requeued item waits with a deadline (`lease_until`, one lease) for a runner to claim it.
+    Marking it waiting and queueing its message cannot be one transaction (a runner may take
+    the message before the mark commits, find the item still running and drop it), so the mark
+    comes first, and an item still unclaimed past its deadline is queued again by a later reap:
+    when the broker is down (RunnerUnreachable) or a message is lost, no item is left waiting
+    for a message that never comes. A second message is harmless: only one claim matches.
     """
     now = timezone.now()
     expired = BatchItem.objects.filter(
@@ -311,14 +400,29 @@ def batch_reap(*, batch_id: int, requeue: bool = True) -> list[int]:
     for item_id in again:
         if BatchItem.objects.filter(
             pk=item_id, state=BatchItem.State.RUNNING, lease_until__lt=now
-        ).update(state=BatchItem.State.PENDING, lease_until=None):
+        ).update(state=BatchItem.State.PENDING, lease_until=now + _lease()):
             requeued.append(item_id)
-    if requeued and requeue:
-        batch = Batch.objects.get(pk=batch_id)
-        if batch.runner == Batch.Runner.WORKERS:
-            _send_items(requeued)
+    if requeue and Batch.objects.filter(pk=batch_id, runner=Batch.Runner.WORKERS).exists():
+        _send_unclaimed(batch_id, requeued, now)
     _finish_if_done(batch_id)
     return requeued
+
+
+def _send_unclaimed(batch_id: int, requeued: list[int], now: dt.datetime) -> None:
+    """Queue the items just requeued, and those requeued earlier that no runner claimed."""
+    waiting = BatchItem.objects.filter(batch_id=batch_id, state=BatchItem.State.PENDING)
+    unclaimed = list(waiting.filter(lease_until__lt=now).values_list("pk", flat=True))
+    if not (requeued or unclaimed):
+        return
+    BatchItem.objects.filter(pk__in=unclaimed, state=BatchItem.State.PENDING).update(
+        lease_until=now + _lease()
+    )
+    try:
+        _send_items([*requeued, *unclaimed])
+    except Exception:
+        # Not queued (the broker is down): due again at once, so the next reap retries them.
+        waiting.filter(pk__in=[*requeued, *unclaimed]).update(lease_until=now)
+        raise
 
 
 @dataclass

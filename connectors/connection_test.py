@@ -8,6 +8,7 @@ word the advice, and records the run.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 import traceback
@@ -20,12 +21,11 @@ from django.core.cache import cache
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
-from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from audit.models import TestAttempt, TestRun
 from audit.services import audit_record, test_run_record
-from connectors import oauth_http
+from connectors import lean_sql, oauth_http, recording
 from connectors.explain import (
     FIELD_LABELS,
     NOT_CONNECTED_HINT,
@@ -192,6 +192,22 @@ def api_request_for(
         ca_bundle=connector.ca_bundle,
         timeout=timeout if timeout is not None else settings.CONNECTORS_TOKEN_TIMEOUT,
     )
+
+
+def _saved_params(connector: Connector) -> list[TokenRequestParam]:
+    """The connector's stored params, cached on it as prefetch_related would.
+
+    Cached, so the audit record's secret masking reads the same rows without a query; loaded
+    through a statement compiled once (connectors.lean_sql), as every test of a batch does it.
+    """
+    cache: dict[str, Any] = connector.__dict__.setdefault("_prefetched_objects_cache", {})
+    if "params" not in cache:
+        queryset = connector.params.all()
+        # What prefetch_related_objects stores: the related queryset with its rows filled in.
+        queryset._result_cache = lean_sql.load(TokenRequestParam, "connector", connector.pk)
+        queryset._prefetch_done = True  # type: ignore[attr-defined]
+        cache["params"] = queryset
+    return list(cache["params"])
 
 
 def _rate_limit() -> tuple[int, int]:
@@ -503,9 +519,7 @@ def connector_test(
         _record_denial(connector, actor, ConsoleOutcome.RATE_LIMITED, str(exc))
         raise
     if rows is None and connector.pk:
-        # Prefetched, so the audit record's secret masking reads the same rows without a query.
-        prefetch_related_objects([connector], "params")
-        rows = list(connector.params.all())
+        rows = _saved_params(connector)
     rows = rows or []
     started_at = timezone.now()
     clock = time.monotonic()
@@ -534,16 +548,21 @@ def connector_test(
     duration_ms = int((time.monotonic() - clock) * 1000)
     if notice:
         collected.add_note(notice)
-    run, attempts = _record(
-        connector=connector,
-        actor=actor,
-        source=source,
-        rows=rows,
-        started_at=started_at,
-        duration_ms=duration_ms,
-        collected=collected,
-        details={"batch": batch_id} if batch_id is not None else None,
-        on_recorded=on_recorded,
+    run, attempts = recording.record(
+        functools.partial(
+            _record,
+            connector=connector,
+            actor=actor,
+            source=source,
+            rows=rows,
+            started_at=started_at,
+            duration_ms=duration_ms,
+            collected=collected,
+            details={"batch": batch_id} if batch_id is not None else None,
+            on_recorded=on_recorded,
+        ),
+        # A batch's tests running in one process are committed in groups (connectors.recording).
+        batch=batch_id is not None,
     )
     return TestOutcome(
         run=run, attempts=attempts, pin_offer=collected.pin_offer, advice=collected.advice

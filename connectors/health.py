@@ -10,14 +10,16 @@ and are left out.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, F, Model, Q, Value, When
+from django.db.models import Model, Q
 from django.utils import timezone
 
+from connectors import lean_sql
 from connectors.models import Connector, ConnectorHealth
 
 # The run source whose results do not count: a test of unsaved form values.
@@ -92,53 +94,59 @@ def token_expiry_of(run: Any) -> dt.datetime | None:
 def connector_health_record(*, connector_id: int | None, run: Any) -> None:
     """Fold one recorded run into its connector's health row; call inside the run's transaction.
 
-    One UPDATE when the connector was tested before (the streak logic runs in SQL, so nothing
-    is read first); the first test inserts the row. A run older than the one the row already
-    holds (two tests finishing out of order) changes nothing.
+    One statement, nothing read first: the first test inserts the row, later ones update it
+    (INSERT ... ON CONFLICT DO UPDATE, the streak logic in SQL). A run older than the one the
+    row already holds (two tests finishing out of order) changes nothing.
     """
     if connector_id is None or run.source == UNSAVED_SOURCE:
         return
-    values = _update_values(run)
-    newer = Q(last_run_id__lt=run.pk) | Q(last_run_id__isnull=True)
-    rows = ConnectorHealth.objects.filter(Q(pk=connector_id) & newer)
-    if rows.update(**values):
-        return
     first = HealthFold()
     first.add(run)
-    # Ignoring a conflict (a row made meanwhile by a concurrent first test, or one that already
-    # holds a newer run) and then updating once more keeps this free of a savepoint.
-    ConnectorHealth.objects.bulk_create(
-        [ConnectorHealth(connector_id=connector_id, **first.values())], ignore_conflicts=True
+    values = {"connector_id": connector_id, **first.values()}
+    params = [lean_sql.prep(ConnectorHealth, name, value) for name, value in values.items()]
+    lean_sql.execute(_upsert_sql(lean_sql.vendor(), bool(run.ok)), params)
+
+
+# What a run changes in an existing row. "new" is the row the run alone would make (the
+# INSERT's values); the existing row's columns are named by the table. A SQL UPDATE reads old
+# values on every right-hand side, so the streak is decided by the row before this run.
+_PASS_SINCE = "CASE WHEN {old}.{last_ok} THEN {old}.{state_since} ELSE {new}.{state_since} END"
+_PASS_SETS = {
+    "state_since": _PASS_SINCE,
+    "failing_since": "NULL",
+    "consecutive_failures": "0",
+    "last_success_at": "{new}.{last_success_at}",
+    "token_expires_at": "{new}.{token_expires_at}",
+}
+_FAIL_SINCE = "CASE WHEN NOT {old}.{last_ok} THEN {old}.{state_since} ELSE {new}.{state_since} END"
+_FAIL_SETS = {
+    "state_since": _FAIL_SINCE,
+    "failing_since": _FAIL_SINCE,
+    "consecutive_failures": (
+        "CASE WHEN NOT {old}.{last_ok} THEN {old}.{consecutive_failures} + 1 ELSE 1 END"
+    ),
+}
+
+
+@functools.cache
+def _upsert_sql(vendor: str, ok: bool) -> str:
+    """The health row's upsert for a passing (ok) or failing run, built once per vendor."""
+    names = ["connector_id", *HealthFold().values()]
+    cols = {name: lean_sql.column(ConnectorHealth, name) for name in names}
+    old, new = lean_sql.table(ConnectorHealth), "excluded"
+    sets = {name: f"{new}.{cols[name]}" for name in ("last_run_id", "last_tested_at")}
+    sets |= {name: f"{new}.{cols[name]}" for name in ("last_ok", "last_outcome")}
+    for name, template in (_PASS_SETS if ok else _FAIL_SETS).items():
+        sets[name] = template.format(old=old, new=new, **cols)
+    assignments = ", ".join(f"{cols[name]} = {value}" for name, value in sets.items())
+    run_id = cols["last_run_id"]
+    # Identifiers come from the model's metadata; every value is a query parameter.
+    return (
+        f"INSERT INTO {old} ({', '.join(cols.values())}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(cols))}) "
+        f"ON CONFLICT ({cols['connector_id']}) DO UPDATE SET {assignments} "
+        f"WHERE {old}.{run_id} IS NULL OR {old}.{run_id} < {new}.{run_id}"
     )
-    rows.update(**values)
-
-
-def _update_values(run: Any) -> dict[str, Any]:
-    started = Value(run.started_at)
-    common: dict[str, Any] = {
-        "last_run_id": run.pk,
-        "last_tested_at": run.started_at,
-        "last_ok": bool(run.ok),
-        "last_outcome": run.outcome,
-    }
-    if run.ok:
-        return {
-            **common,
-            "state_since": Case(When(last_ok=True, then=F("state_since")), default=started),
-            "failing_since": None,
-            "consecutive_failures": 0,
-            "last_success_at": run.started_at,
-            "token_expires_at": token_expiry_of(run),
-        }
-    since = Case(When(last_ok=False, then=F("state_since")), default=started)
-    return {
-        **common,
-        "state_since": since,
-        "failing_since": since,
-        "consecutive_failures": Case(
-            When(last_ok=False, then=F("consecutive_failures") + 1), default=Value(1)
-        ),
-    }
 
 
 @dataclass

@@ -17,6 +17,7 @@ an audit record naming the webhook's host only, never its URL (the URL is a secr
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import socket
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import AuditWriteError, audit_record
-from connectors import oauth_http
+from connectors import lean_sql, oauth_http
 from connectors.explain import outcome_label
 from connectors.health import UNSAVED_SOURCE, secret_expires_in_days
 from connectors.models import (
@@ -92,6 +93,27 @@ def connector_notify_transition(*, connector_id: int, ok: bool) -> str:
     return event
 
 
+# The two statements of every recorded run, built once (connectors.lean_sql): a pass clears a
+# sent failing notice (claiming the recovery notice), a failure reads its streak.
+@functools.cache
+def _recovery_claim_sql(vendor: str) -> str:
+    column = functools.partial(lean_sql.column, NotificationState)
+    notified = column("failing_notified_at")
+    return (
+        f"UPDATE {lean_sql.table(NotificationState)} SET {notified} = NULL "  # noqa: S608
+        f"WHERE {column('connector')} = %s AND {notified} IS NOT NULL"
+    )
+
+
+@functools.cache
+def _failures_sql(vendor: str) -> str:
+    column = functools.partial(lean_sql.column, ConnectorHealth)
+    return (
+        f"SELECT {column('consecutive_failures')} FROM {lean_sql.table(ConnectorHealth)} "  # noqa: S608
+        f"WHERE {column('connector')} = %s AND NOT {column('last_ok')}"
+    )
+
+
 def _transition_claim(*, connector_id: int, ok: bool) -> str:
     """The event a run's outcome calls for, claimed so that it is sent once; or "".
 
@@ -99,16 +121,12 @@ def _transition_claim(*, connector_id: int, ok: bool) -> str:
     is what claims the recovery notice); a failure below the threshold costs one read. The
     conditional UPDATEs make two workers finishing together send one notice, not two.
     """
+    vendor = lean_sql.vendor()
     if ok:
-        claimed = NotificationState.objects.filter(
-            pk=connector_id, failing_notified_at__isnull=False
-        ).update(failing_notified_at=None)
+        claimed = lean_sql.execute(_recovery_claim_sql(vendor), [connector_id])
         return RECOVERED if claimed else ""
-    failures = (
-        ConnectorHealth.objects.filter(pk=connector_id, last_ok=False)
-        .values_list("consecutive_failures", flat=True)
-        .first()
-    )
+    found = lean_sql.fetch(_failures_sql(vendor), [connector_id])
+    failures = found[0][0] if found else None
     if failures is None or failures < fail_threshold():
         return ""
     NotificationState.objects.get_or_create(connector_id=connector_id)

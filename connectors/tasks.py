@@ -23,8 +23,15 @@ _MISSING_COUNTDOWN = 0.25
 )
 def connector_test_task(self: Any, batch_item_id: int) -> str:
     """Test the connector of one batch item and record it (connectors.batches.batch_item_run)."""
+    import threading
+
+    from connectors import recording
     from connectors.batches import batch_item_run
 
+    if threading.current_thread() is not threading.main_thread():
+        # A threaded pool (--pool=threads) runs several tests at once in this process: their
+        # recordings are committed in groups, as the command line's own runner does.
+        recording.group_in_this_process()
     status = batch_item_run(item_id=batch_item_id)
     if status == "missing":
         if self.request.retries >= _MISSING_RETRIES:

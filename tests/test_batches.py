@@ -207,6 +207,36 @@ def test_an_item_whose_worker_died_is_requeued_once_then_lost(
     assert "1 lost" in page
 
 
+def test_a_requeue_while_the_broker_is_down_is_queued_again_by_a_later_reap(
+    fleet, operator, celery_no_worker, settings
+):
+    """The reaper marks an item waiting, then queues it: a dead broker must not strand it."""
+    from unittest import mock
+
+    from config.celery import RunnerUnreachable
+    from connectors import batches
+
+    settings.CONNECTORS_BATCH_LEASE_SECONDS = 0
+    batch = batch_start(user_or_system=operator, connector_ids=[fleet[0].pk])
+    item = batch.items.get()
+    batch_item_claim(item_id=item.pk)  # ... and the worker is killed
+    settings.CONNECTORS_BATCH_LEASE_SECONDS = 60
+    with mock.patch.object(batches, "_send_items", side_effect=RunnerUnreachable("down")):
+        with pytest.raises(RunnerUnreachable):
+            batch_reap(batch_id=batch.pk)
+    item.refresh_from_db()
+    assert item.state == "pending"  # waiting, but no message was queued for it
+    sent: list[int] = []
+    with mock.patch.object(batches, "_send_items", side_effect=sent.extend):
+        assert batch_reap(batch_id=batch.pk) == []  # nothing newly requeued ...
+        assert sent == [item.pk]  # ... but the stranded item is queued again
+        batch_reap(batch_id=batch.pk)
+    assert sent == [item.pk]  # once: it waits a lease for a runner before another message
+    assert batch_item_run(item_id=item.pk) == "done"
+    item.refresh_from_db()
+    assert (item.state, item.claims) == ("done", 2)
+
+
 def test_a_batch_counts_once_against_the_rate_limit(fleet, operator, celery_no_worker, settings):
     settings.CONNECTORS_TEST_RATE_LIMIT = "1/60"
     batch = batch_start(user_or_system=operator, connector_ids=[c.pk for c in fleet])

@@ -128,6 +128,26 @@ def test_an_older_run_recorded_late_changes_nothing(make_connector):
     assert health_of(connector).last_ok is True
 
 
+def test_each_run_moves_the_health_row_in_one_statement(make_connector):
+    # On every test's path (issue 10): the first run inserts the row, the next ones update it,
+    # one statement each and nothing read first.
+    connector = make_connector("crm")
+    runs = [
+        TestRun.objects.create(
+            connector_id=connector.pk, connector_name=connector.name, source="saved",
+            started_at=NOW - dt.timedelta(minutes=10 - index), ok=ok, outcome="x",
+        )  # fmt: skip
+        for index, ok in enumerate((False, False, True))
+    ]
+    for run in runs:
+        with CaptureQueriesContext(connection) as queries:
+            connector_health_record(connector_id=connector.pk, run=run)
+        assert len(queries) == 1, [q["sql"] for q in queries]
+    health = health_of(connector)
+    assert health.last_run_id == runs[-1].pk and health.state_since == runs[-1].started_at
+    assert health.consecutive_failures == 0 and health.last_success_at == runs[-1].started_at
+
+
 def test_stale_and_never_are_decided_when_read(make_connector, settings):
     settings.CONNECTORS_STALE_DAYS = 7
     fresh, old, never = make_connector("fresh"), make_connector("old"), make_connector("never")

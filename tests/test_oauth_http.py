@@ -1569,3 +1569,38 @@ def test_api_excerpt_masks_sensitive_keys_at_any_depth(server: LoopbackServer) -
     for value in ("sess-id-4321", "api-key-8765", "cred-1111"):
         assert value not in excerpt
     assert '"me": "alice"' in excerpt and '"rel": "self"' in excerpt
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 10: the deadlines of every exchange share one timer thread
+
+
+def test_watchdogs_share_one_timer_thread_and_fire_in_deadline_order() -> None:
+    import socket
+    import threading
+    import time
+
+    from connectors.oauth_http.deadline import Watchdog
+
+    later, sooner, closed = Watchdog(0.6), Watchdog(0.15), Watchdog(0.1)
+    threads_before = threading.active_count()
+    pairs = [socket.socketpair() for _ in range(2)]
+    later.start()
+    later.watch(pairs[0][0])
+    sooner.start()  # an earlier deadline, added after a later one
+    sooner.watch(pairs[1][0])
+    closed.start()
+    closed.close()
+    # No thread per exchange: at most the shared one, started on first use.
+    assert threading.active_count() <= threads_before + 1
+    pairs[1][0].settimeout(2)
+    started = time.monotonic()
+    assert pairs[1][0].recv(1) == b""  # woken by the shutdown, not by the 2 s timeout
+    assert 0.1 < time.monotonic() - started < 0.5
+    assert sooner.fired and not later._fired and not closed._fired
+    time.sleep(0.6)
+    assert later._fired
+    for watchdog in (later, sooner):
+        watchdog.close()
+    for a, b in pairs:
+        a.close(), b.close()

@@ -276,3 +276,47 @@ def test_other_bodies_mask_sensitive_keys_at_any_depth() -> None:
     masked = mask_body(body, secrets=[])
     assert "s-1" not in masked and "k-2" not in masked
     assert '"me": "alice"' in masked and '"n": "x"' in masked
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 10: a text without any form of a secret is not searched with a compiled pattern
+
+
+def test_texts_without_a_secret_do_not_compile_a_pattern() -> None:
+    # Each test brings secrets of its own (and a fresh token): compiling their pattern for every
+    # header and body was a third of a connection test's CPU time.
+    from connectors.oauth_http import redaction
+
+    secrets = ["fresh-secret-for-this-test-1", "fresh-token-for-this-test-2"]
+    before = redaction._compiled_secrets_pattern.cache_info().misses
+    prefixes_before = redaction._prefix_pattern.cache_info().misses
+    assert redaction.redact_echoes("application/json; charset=utf-8", secrets=secrets) == (
+        "application/json; charset=utf-8"
+    )
+    assert redaction.redact_text('{"token_type": "Bearer"}', secrets=secrets) == (
+        '{"token_type": "Bearer"}'
+    )
+    assert redaction._compiled_secrets_pattern.cache_info().misses == before
+    assert redaction._prefix_pattern.cache_info().misses == prefixes_before
+    # ...and a text that holds one still does, and is masked.
+    assert redaction.redact_echoes("x FRESH-SECRET-FOR-THIS-TEST-1 y", secrets=secrets) == (
+        f"x {MASK} y"
+    )
+    assert redaction._compiled_secrets_pattern.cache_info().misses == before + 1
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "\u212aelvin-secret-value",  # KELVIN SIGN: re's IGNORECASE equates it with "k"
+        "kelvın-secret-value",  # dotless i
+        "kelvin-ſecret-value",  # long s
+        "\u212aelvin-sec",  # a cut echo (its first 8+ characters) with the KELVIN SIGN
+    ],
+)
+def test_case_insensitive_echoes_beyond_ascii_are_still_masked(echo: str) -> None:
+    from connectors.oauth_http.redaction import redact_echoes
+
+    assert redact_echoes(f"server said {echo}!", secrets=["kelvin-secret-value"]) == (
+        f"server said {MASK}!"
+    )

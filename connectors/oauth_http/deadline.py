@@ -8,6 +8,9 @@ wakes any blocked read at once.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
+import os
 import socket
 import threading
 import time
@@ -37,8 +40,6 @@ class Watchdog:
         self._sockets: list[socket.socket] = []
         self._fired = False
         self._closed = False
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
-        self._timer.daemon = True
 
     @property
     def fired(self) -> bool:
@@ -48,7 +49,11 @@ class Watchdog:
         return self._deadline - time.monotonic()
 
     def start(self) -> None:
-        self._timer.start()
+        _TIMERS.add(self._deadline, self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def watch(self, sock: socket.socket) -> None:
         duplicate = sock.dup()
@@ -71,12 +76,65 @@ class Watchdog:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
-        self._timer.cancel()
+        # Left in the timer thread's heap: it is dropped, unfired, when its deadline comes.
         with self._lock:
             self._closed = True
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
             sock.close()
+
+
+class _Timers:
+    """One timer thread for every watchdog of the process, instead of a thread per exchange.
+
+    Starting (and then cancelling) a threading.Timer for each test cost a thread's creation,
+    and under a busy interpreter the wait for it to start, on every exchange of a batch. Here
+    the deadlines wait in a heap that one daemon thread sleeps on; a closed watchdog is dropped
+    when its deadline comes. The thread starts on first use (again in a forked child).
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._heap: list[tuple[float, int, Watchdog]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: float, watchdog: Watchdog) -> None:
+        with self._condition:
+            heapq.heappush(self._heap, (deadline, next(self._order), watchdog))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="outbound-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is watchdog:
+                self._condition.notify()  # sooner than what the thread sleeps for
+
+    def _next_due(self) -> Watchdog:
+        """Wait for the earliest deadline of a watchdog still open, and take it."""
+        with self._condition:
+            while True:
+                while self._heap and self._heap[0][2].closed:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._condition.wait()
+                    continue
+                delay = self._heap[0][0] - time.monotonic()
+                if delay <= 0:
+                    return heapq.heappop(self._heap)[2]
+                self._condition.wait(delay)
+
+    def _run(self) -> None:
+        while True:
+            self._next_due()._fire()  # outside the heap's lock: shutting sockets down
+
+    def after_fork(self) -> None:
+        # The parent's thread does not exist in a child, and its lock may have been held.
+        self.__init__()  # type: ignore[misc]
+
+
+_TIMERS = _Timers()
+os.register_at_fork(after_in_child=_TIMERS.after_fork)
 
 
 def run_within(seconds: float, work: Callable[[], T]) -> T:

@@ -13,6 +13,7 @@ import html
 import json
 import re
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
@@ -174,11 +175,46 @@ def _secrets_key(secrets: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}))
 
 
-def _secrets_pattern(
-    secrets: Iterable[str], *, ignore_case: bool = False
-) -> re.Pattern[str] | None:
-    key = _secrets_key(secrets)
-    return _compiled_secrets_pattern(key, ignore_case) if key else None
+@functools.lru_cache(maxsize=1024)
+def _forms_of(secret: str) -> frozenset[str]:
+    return frozenset(_encoded_forms(secret))
+
+
+@dataclass(frozen=True, slots=True)
+class _Forms:
+    """A secret set's encoded forms, and their lower case when every form is ASCII."""
+
+    exact: tuple[str, ...]
+    lowered: tuple[str, ...] | None
+
+
+@functools.lru_cache(maxsize=256)
+def _forms(secrets: tuple[str, ...]) -> _Forms:
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret and len(secret) >= _MIN_SECRET_LENGTH:
+            forms |= _forms_of(secret)
+    ascii_only = all(form.isascii() for form in forms)
+    return _Forms(tuple(forms), tuple({f.lower() for f in forms}) if ascii_only else None)
+
+
+def _may_match(text: str, secrets: tuple[str, ...], *, ignore_case: bool) -> bool:
+    """False only when the secrets' pattern cannot match `text` (so it need not be compiled).
+
+    Every test brings a set of secrets of its own (each connector's, and the token it got), so
+    the cache of compiled patterns rarely hits, and compiling the alternation of a hundred forms
+    cost more than the rest of the test. Most texts hold no secret: plain substring searches
+    say so exactly. Case-insensitively that is exact only for ASCII forms in ASCII text (re's
+    IGNORECASE equates some non-ASCII letters with ASCII ones, e.g. U+212A with "k"); anything
+    else goes to the pattern as before.
+    """
+    forms = _forms(secrets)
+    if not ignore_case:
+        return any(form in text for form in forms.exact)
+    if forms.lowered is None or not text.isascii():
+        return True
+    lowered = text.lower()
+    return any(form in lowered for form in forms.lowered)
 
 
 @functools.lru_cache(maxsize=256)
@@ -186,10 +222,7 @@ def _compiled_secrets_pattern(
     secrets: tuple[str, ...], ignore_case: bool
 ) -> re.Pattern[str] | None:
     # One test redacts a dozen texts with the same secrets; compiling once per set is the saving.
-    forms: set[str] = set()
-    for secret in secrets:
-        if secret and len(secret) >= _MIN_SECRET_LENGTH:
-            forms |= _encoded_forms(secret)
+    forms = set(_forms(secrets).exact)
     if not forms:
         return None
     # Longest first, so a secret's encoded form is not half-replaced by a shorter form.
@@ -221,9 +254,22 @@ def _common_prefix(text: str, start: int, secret: str) -> int:
     return length
 
 
+def _no_prefix_in(text: str, key: tuple[str, ...]) -> bool:
+    """True only when no secret's first 8 characters occur in `text`, in any case (exact for
+    ASCII text and prefixes, as in _may_match; anything else goes to the pattern)."""
+    prefixes = [s[:PREFIX_ECHO_LENGTH] for s in key if len(s) > PREFIX_ECHO_LENGTH]
+    if not (text.isascii() and all(prefix.isascii() for prefix in prefixes)):
+        return False
+    lowered = text.lower()
+    return not any(prefix.lower() in lowered for prefix in prefixes)
+
+
 def _mask_prefixes(text: str, secrets: Iterable[str]) -> str:
     """Mask truncated echoes: each run of a secret's first 8+ characters, as far as it goes."""
-    compiled = _prefix_pattern(_secrets_key(secrets))
+    key = _secrets_key(secrets)
+    if _no_prefix_in(text, key):
+        return text
+    compiled = _prefix_pattern(key)
     if compiled is None:
         return text
     pattern, longer = compiled
@@ -250,19 +296,27 @@ def redact_echoes(text: str, *, secrets: Iterable[str]) -> str:
     if not text:
         return text
     secret_list = tuple(secrets)
-    pattern = _secrets_pattern(secret_list, ignore_case=True)
-    if pattern is not None:
-        text = _mask_prefixes(pattern.sub(MASK, text), secret_list)
+    key = _secrets_key(secret_list)
+    if key:
+        if _may_match(text, key, ignore_case=True):
+            text = _compiled_pattern(key, ignore_case=True).sub(MASK, text)
+        text = _mask_prefixes(text, secret_list)
     return redact_text(text, secrets=secret_list)
+
+
+def _compiled_pattern(key: tuple[str, ...], *, ignore_case: bool) -> re.Pattern[str]:
+    pattern = _compiled_secrets_pattern(key, ignore_case)
+    assert pattern is not None  # a non-empty key has forms of at least the minimum length
+    return pattern
 
 
 def redact_text(text: str, *, secrets: Iterable[str]) -> str:
     """Mask known secrets (and their encoded forms) plus token-like values in free text."""
     if not text:
         return text
-    pattern = _secrets_pattern(secrets)
-    if pattern is not None:
-        text = pattern.sub(MASK, text)
+    key = _secrets_key(secrets)
+    if key and _may_match(text, key, ignore_case=False):
+        text = _compiled_pattern(key, ignore_case=False).sub(MASK, text)
     text = _JSON_VALUE.sub(lambda match: f"{match[1]}{MASK}{match[3]}", text)
     text = _REPR_VALUE.sub(lambda match: f"{match[1]}{MASK}{match[3]}", text)
     text = _FORM_VALUE.sub(lambda match: f"{match[1]}{MASK}", text)
