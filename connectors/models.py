@@ -35,6 +35,8 @@ class AuthConfig(models.TextChoices):
     API_KEY = "api_key", "Api Key Auth"
     BEARER = "bearer", "Bearer Token Auth"
     OAUTH2 = "oauth2", "Oauth2"
+    # The signed JWT itself is the API credential (label in the product's style).
+    JWT_AUTH = "jwt_auth", "Jwt Auth"
 
 
 class ApiKeyLocation(models.TextChoices):
@@ -50,6 +52,7 @@ class GrantType(models.TextChoices):
         GRANT_LABELS[Grant.CLIENT_CREDENTIALS],
     )
     REFRESH_TOKEN = Grant.REFRESH_TOKEN.value, GRANT_LABELS[Grant.REFRESH_TOKEN]
+    JWT_BEARER = Grant.JWT_BEARER.value, GRANT_LABELS[Grant.JWT_BEARER]
 
 
 class ClientAuthentication(models.TextChoices):
@@ -61,6 +64,7 @@ class ClientAuthentication(models.TextChoices):
         CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT_UNENCODED],
     )
     BASIC_USER = Auth.BASIC_USER.value, CLIENT_AUTH_LABELS[Auth.BASIC_USER]
+    PRIVATE_KEY_JWT = Auth.PRIVATE_KEY_JWT.value, CLIENT_AUTH_LABELS[Auth.PRIVATE_KEY_JWT]
 
 
 class JwtAlgorithm(models.TextChoices):
@@ -95,6 +99,7 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_refresh_token",
         "jwt_private_key",
     ),
+    AuthConfig.JWT_AUTH: ("jwt_private_key",),
 }
 # Several Auth Configs share a field (the signing key): each field is named once here.
 ALL_SECRET_FIELDS: tuple[str, ...] = tuple(
@@ -149,7 +154,9 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_expires_in_key",
         "oauth2_expires_in_format",
         *JWT_FIELDS,
+        "oauth2_jwt_bearer_scope",
     ),
+    AuthConfig.JWT_AUTH: JWT_FIELDS,
 }
 
 # OAuth2 fields that only one grant type uses.
@@ -157,7 +164,16 @@ GRANT_FIELDS: dict[str, tuple[str, ...]] = {
     GrantType.PASSWORD: ("oauth2_username", "oauth2_password", "oauth2_password_scope"),
     GrantType.CLIENT_CREDENTIALS: ("oauth2_client_credentials_scope",),
     GrantType.REFRESH_TOKEN: ("oauth2_refresh_token", "oauth2_refresh_token_scope"),
+    # The claims that name who the token is for; the key, algorithm and lifetime are shared with
+    # private_key_jwt client authentication (JWT_ASSERTION_FIELDS).
+    GrantType.JWT_BEARER: ("jwt_issuer", "jwt_subject", "oauth2_jwt_bearer_scope"),
 }
+
+# The signing fields an Oauth2 connector uses when it signs any assertion: for the JWT Bearer
+# grant or for private_key_jwt client authentication. Reset when it signs none.
+JWT_ASSERTION_FIELDS: tuple[str, ...] = tuple(
+    name for name in JWT_FIELDS if name not in ("jwt_issuer", "jwt_subject")
+)
 
 
 # Each grant type keeps its own scope field; "the scope" of a connector is its grant's.
@@ -165,6 +181,7 @@ SCOPE_FIELD_BY_GRANT: dict[str, str] = {
     GrantType.PASSWORD: "oauth2_password_scope",
     GrantType.CLIENT_CREDENTIALS: "oauth2_client_credentials_scope",
     GrantType.REFRESH_TOKEN: "oauth2_refresh_token_scope",
+    GrantType.JWT_BEARER: "oauth2_jwt_bearer_scope",
 }
 
 
@@ -310,7 +327,8 @@ class Connector(models.Model):
         "Jwt Audience",
         max_length=2048,
         blank=True,
-        help_text="The aud claim. Leave blank to use the Oauth2 Token Url.",
+        help_text="The aud claim. Leave blank to use the Oauth2 Token Url (for Jwt Auth: the "
+        "Base URL).",
     )
     jwt_ttl_seconds = models.PositiveIntegerField(
         "Jwt Expiry Seconds",
@@ -328,6 +346,9 @@ class Connector(models.Model):
         "Additional Header Fields",
         blank=True,
         help_text='Optional JSON object of extra header fields, e.g. {"typ": "JWT"}.',
+    )
+    oauth2_jwt_bearer_scope = models.CharField(
+        "JWT Bearer Grant Scope", max_length=1024, blank=True
     )
 
     # Optimistic locking: an edit must name the version it started from.

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from connectors.oauth_http.assertions import unsigned_view
 from connectors.oauth_http.policy import OutboundPolicy
-from connectors.oauth_http.redaction import redact_headers, redact_text, redact_url
+from connectors.oauth_http.redaction import MASK, redact_headers, redact_text, redact_url
 from connectors.oauth_http.response_text import (
     content_type,
     decode,
@@ -69,6 +70,13 @@ def _url(request: ApiRequest) -> str:
     return url
 
 
+def _jwt_shown(sent: str, masked: str, signed_jwt: str) -> str:
+    """A header that carries the console's signed JWT keeps its header and claims readable."""
+    if signed_jwt and signed_jwt in sent:
+        return sent.replace(signed_jwt, unsigned_view(signed_jwt, MASK))
+    return masked
+
+
 class _Recorder:
     """Builds the result: one masked attempt record and the facts behind the outcome."""
 
@@ -78,8 +86,10 @@ class _Recorder:
         params = (*request.headers, *request.params)
         sensitive = [param.key for param in params if param.sensitive]
         self.masked_headers = tuple(
-            (name, redact_text(value, secrets=self.secrets))
-            for name, value in redact_headers(headers, sensitive_keys=sensitive)
+            (name, redact_text(_jwt_shown(sent, masked, request.signed_jwt), secrets=self.secrets))
+            for (_, sent), (name, masked) in zip(
+                headers, redact_headers(headers, sensitive_keys=sensitive), strict=True
+            )
         )
         self.shown_url = redact_text(redact_url(url), secrets=self.secrets)
 
