@@ -471,6 +471,7 @@ def _method_hint(result: TokenResult) -> str | None:
 # How servers word their refusal of an assertion, first match wins. Authlib/joserfc say "The
 # token is expired" and "Invalid claim: 'aud'"; Keycloak, Okta and Entra ID use similar words.
 _ASSERTION_PROBLEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("algorithm", re.compile(r"algorithm|\balg\b", re.I)),
     ("replay", re.compile(r"\bjti\b|jwt id|replay|used before|already used", re.I)),
     ("expired", re.compile(r"expir|\bexp\b|\bnbf\b|\biat\b|not yet valid|too old|clock", re.I)),
     ("audience", re.compile(r"\baud\b|audience", re.I)),
@@ -495,7 +496,7 @@ def _assertion_hint(result: TokenResult) -> str | None:
     if facts.client_rejected and client_assertion:
         which = "client assertion (private_key_jwt)"
     elif result.outcome == Outcome.INVALID_GRANT and grant_assertion:
-        which = "JWT Bearer assertion"
+        which = "assertion of the JWT Bearer Grant"
     else:
         return None
     key, alg, kid = label("jwt_private_key"), label("jwt_algorithm"), label("jwt_key_id")
@@ -514,6 +515,11 @@ def _assertion_hint(result: TokenResult) -> str | None:
             f"The server did not accept the audience (aud) of the {which}. Set "
             f"{label('jwt_audience')} to the value the provider documents (its token URL, or "
             f"its issuer URL); blank sends {label('oauth2_token_url')}."
+        )
+    if problem == "algorithm":
+        return (
+            f"The server does not accept the {label('jwt_algorithm')} of the {which}: choose "
+            "one the provider allows (RS256 is the most widely accepted) and a key of that type."
         )
     if problem == "replay":
         return (

@@ -70,11 +70,14 @@ def _url(request: ApiRequest) -> str:
     return url
 
 
-def _jwt_shown(sent: str, masked: str, signed_jwt: str) -> str:
-    """A header that carries the console's signed JWT keeps its header and claims readable."""
-    if signed_jwt and signed_jwt in sent:
-        return sent.replace(signed_jwt, unsigned_view(signed_jwt, MASK))
-    return masked
+def _shown_header(sent: str, masked: str, signed_jwt: str, secrets: Sequence[str]) -> str:
+    """The header as stored: masked, except that the console's own signed JWT keeps its header
+    and claims readable (only its signature is masked) for the result step to decode."""
+    if signed_jwt and sent == f"Bearer {signed_jwt}":
+        # Not passed through redact_text: its Bearer rule would mask the readable part too,
+        # and nothing secret is left in it.
+        return f"Bearer {unsigned_view(signed_jwt, MASK)}"
+    return redact_text(masked, secrets=secrets)
 
 
 class _Recorder:
@@ -86,7 +89,7 @@ class _Recorder:
         params = (*request.headers, *request.params)
         sensitive = [param.key for param in params if param.sensitive]
         self.masked_headers = tuple(
-            (name, redact_text(_jwt_shown(sent, masked, request.signed_jwt), secrets=self.secrets))
+            (name, _shown_header(sent, masked, request.signed_jwt, self.secrets))
             for (_, sent), (name, masked) in zip(
                 headers, redact_headers(headers, sensitive_keys=sensitive), strict=True
             )

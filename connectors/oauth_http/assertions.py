@@ -11,6 +11,7 @@ secret; `decoded_view` returns only its header and claims, the parts a result st
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -74,13 +75,33 @@ class KeyFacts:
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
+_PEM_BLOCK = re.compile(r"(-----BEGIN [A-Z ]+-----)\s*(.*?)\s*(-----END [A-Z ]+-----)", re.S)
+
+
+def _pem_lines(text: str) -> bytes:
+    """The PEM with its base64 body on lines of its own again.
+
+    A key pasted through a one-line box (or a JSON value with its line breaks lost) arrives as
+    one line; the armour tells where the body is, so it is rebuilt instead of refused.
+    """
+    match = _PEM_BLOCK.search(text.strip())
+    if match is None:
+        return text.strip().encode()
+    begin, body, end = match.groups()
+    if "Proc-Type" in body:  # an OpenSSL-encrypted key: its headers need their own lines
+        return text.strip().encode()
+    body = "".join(body.split())
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([begin, *lines, end, ""]).encode()
+
+
 def load_private_key(private_key_pem: str) -> PrivateKey:
     """Parse an unencrypted PEM private key (PKCS#8 or traditional); RSA or EC only.
 
     The error never quotes the input: it is a private key.
     """
     try:
-        key = serialization.load_pem_private_key(private_key_pem.strip().encode(), password=None)
+        key = serialization.load_pem_private_key(_pem_lines(private_key_pem), password=None)
     except TypeError:
         raise SigningError(
             "key_encrypted",
