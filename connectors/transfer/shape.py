@@ -37,7 +37,28 @@ BLOCKS: dict[str, dict[str, str]] = {
         "api_key": "api_key",
     },
     "bearer": {"token": "bearer_token"},
+    # Jwt Auth: the signing key and claims (the same keys as the oauth2 block's "jwt" object).
+    "jwt_auth": {},  # filled from JWT_KEYS below
 }
+# The signing key and claims, keyed as in a file: the "jwt_auth" block and the "jwt" object of
+# the "oauth2" block (the JWT Bearer grant and private_key_jwt) both hold these.
+JWT_KEYS: dict[str, str] = {
+    "private_key": "jwt_private_key",
+    "algorithm": "jwt_algorithm",
+    "issuer": "jwt_issuer",
+    "subject": "jwt_subject",
+    "audience": "jwt_audience",
+    "ttl_seconds": "jwt_ttl_seconds",
+    "key_id": "jwt_key_id",
+    "extra_claims": "jwt_extra_claims",
+    "extra_headers": "jwt_extra_headers",
+}
+BLOCKS["jwt_auth"] = dict(JWT_KEYS)
+# Keys whose value in a file is not text: a whole number, and JSON objects.
+JWT_INTEGER_KEYS = frozenset({"ttl_seconds"})
+JWT_OBJECT_KEYS = frozenset({"extra_claims", "extra_headers"})
+# The oauth2 block's keys beyond the documented shape, after it; "jwt" holds JWT_KEYS.
+EXTRA_OAUTH2_KEYS = ("jwt",)
 SECRET_KEYS = {
     block: {key for key, field in fields.items() if field in ALL_SECRET_FIELDS}
     for block, fields in BLOCKS.items()
