@@ -323,3 +323,21 @@ def test_a_moved_token_url_needs_the_key_again(make_connector, admin_client):
     assert "Enter the Private Key again" in response.content.decode()
     connector.refresh_from_db()
     assert connector.oauth2_token_url == "https://login.example.com/token"
+
+
+def test_private_key_jwt_refuses_a_row_that_would_replace_its_assertion():
+    values = {
+        "name": "pk_rows",
+        "auth_config": "oauth2",
+        "oauth2_grant_type": "client_credentials",
+        "oauth2_client_id": "c",
+        "oauth2_client_authentication": "private_key_jwt",
+        "oauth2_token_url": "https://login.example.com/token",
+        "jwt_private_key": RSA_KEY,
+    }
+    rows = {"data": [{"key": "client_assertion", "value": "x", "sensitive": True}]}
+    check = connector_check(values=values, rows=rows)
+    assert not check.ok
+    assert "signs the client assertion itself" in str(check.error_list())
+    plain = {**values, "oauth2_client_authentication": "request_body", "oauth2_client_secret": "s"}
+    assert connector_check(values=plain, rows=rows).ok
