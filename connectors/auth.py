@@ -99,8 +99,12 @@ class ConnectorAuth(requests.auth.AuthBase):
             self._apply_token(request, self.access_token())
             request.register_hook("response", functools.partial(self._retry_on_401, origin=origin))
             return request
-        # Basic, Api Key and Bearer are applied exactly as the connection test applies them.
-        described = api_request_for(connector)
+        # Basic, Api Key, Bearer and Jwt Auth are applied exactly as the connection test applies
+        # them; Jwt Auth signs a fresh short-lived JWT for every request.
+        try:
+            described = api_request_for(connector)
+        except oauth_http.SigningError as error:
+            raise ConnectorAuthError(connector.name, Outcome.CONFIG_ERROR, str(error)) from None
         for param in described.headers:
             request.headers[param.key] = param.value
         if described.params:

@@ -33,6 +33,7 @@ from connectors.explain import (
     Advice,
     ConsoleOutcome,
     api_advice,
+    jwt_config_hint,
     secret_missing_advice,
     token_advice,
 )
@@ -42,12 +43,14 @@ from connectors.models import (
     ALL_SECRET_FIELDS,
     ApiKeyLocation,
     AuthConfig,
+    ClientAuthentication,
     Connector,
     GrantType,
     TokenRequestParam,
 )
 from connectors.notifications import notify_after_record
 from connectors.oauth_http import Outcome
+from connectors.oauth_http.assertions import parse_json_object
 from connectors.oauth_http.redaction import redact_text
 from connectors.oauth_http.token_request import exchange_secrets
 from connectors.politeness import host_slot
@@ -100,6 +103,40 @@ def _params(rows: list[RowLike], kind: str) -> tuple[oauth_http.Param, ...]:
     )
 
 
+def jwt_signing_for(connector: Connector) -> oauth_http.JwtSigning | None:
+    """How the connector signs its JWTs, when it signs any (the key and claims it stores).
+
+    Raises oauth_http.SigningError for additional claims or header fields that are not a JSON
+    object (the rules refuse them on save; a test of unsaved values can still carry them).
+    """
+    if not connector.jwt_private_key:
+        return None
+    return oauth_http.JwtSigning(
+        private_key_pem=connector.jwt_private_key,
+        algorithm=connector.jwt_algorithm,
+        issuer=connector.jwt_issuer,
+        subject=connector.jwt_subject,
+        audience=connector.jwt_audience,
+        ttl_seconds=connector.jwt_ttl_seconds,
+        key_id=connector.jwt_key_id,
+        extra_claims=parse_json_object(
+            connector.jwt_extra_claims, what=str(Connector._field("jwt_extra_claims").verbose_name)
+        ),
+        extra_headers=parse_json_object(
+            connector.jwt_extra_headers,
+            what=str(Connector._field("jwt_extra_headers").verbose_name),
+        ),
+    )
+
+
+def signs_assertions(connector: Connector) -> bool:
+    """Whether the connector's token request carries an assertion it signs (RFC 7523)."""
+    return connector.auth_config == AuthConfig.OAUTH2 and (
+        connector.oauth2_grant_type == GrantType.JWT_BEARER
+        or connector.oauth2_client_authentication == ClientAuthentication.PRIVATE_KEY_JWT
+    )
+
+
 def token_request_for(
     connector: Connector, *, rows: list[RowLike] | None = None
 ) -> oauth_http.TokenRequest:
@@ -111,6 +148,7 @@ def token_request_for(
     rows = list(connector.params.all()) if rows is None else rows
     connected = connector.oauth2_grant_type == GrantType.AUTHORIZATION_CODE
     return oauth_http.TokenRequest(
+        signing=jwt_signing_for(connector) if signs_assertions(connector) else None,
         token_url=connector.oauth2_token_url,
         grant_type=GrantType.REFRESH_TOKEN if connected else connector.oauth2_grant_type,
         client_id=connector.oauth2_client_id,
@@ -145,6 +183,18 @@ def api_url_for(connector: Connector) -> str:
     return base.rstrip("/") + "/" + path.lstrip("/")
 
 
+def jwt_auth_token(connector: Connector) -> str:
+    """A freshly signed JWT for one API request of a Jwt Auth connector (RFC 7519).
+
+    Its audience is the configured one, else the Base URL. Raises oauth_http.SigningError when
+    the key or the claims cannot make a token.
+    """
+    signing = jwt_signing_for(connector)
+    if signing is None:
+        raise oauth_http.SigningError("key_missing", "There is no Private Key to sign with.")
+    return signing.sign(default_audience=connector.base_url.strip())
+
+
 def api_request_for(
     connector: Connector, *, access_token: str = "", timeout: float | None = None
 ) -> oauth_http.ApiRequest:
@@ -158,6 +208,11 @@ def api_request_for(
         AuthConfig.OAUTH2: access_token,
     }
     bare = bare_by_config.get(connector.auth_config, "")
+    signed_jwt = ""
+    if connector.auth_config == AuthConfig.JWT_AUTH:
+        signed_jwt = jwt_auth_token(connector)
+        bare = signed_jwt
+        headers.append(oauth_http.Param("Authorization", f"Bearer {signed_jwt}", sensitive=True))
     if connector.auth_config == AuthConfig.BASIC:
         basic_auth = (connector.basic_username, connector.basic_password)
     elif connector.auth_config == AuthConfig.API_KEY:
@@ -189,6 +244,7 @@ def api_request_for(
         params=tuple(params),
         basic_auth=basic_auth,
         secret_values=(bare,) if bare else (),
+        signed_jwt=signed_jwt,
         ca_bundle=connector.ca_bundle,
         timeout=timeout if timeout is not None else settings.CONNECTORS_TOKEN_TIMEOUT,
     )
@@ -303,6 +359,17 @@ _CURL_VARIABLES: dict[str, str] = {
     AuthConfig.API_KEY: "API_KEY",
     AuthConfig.BEARER: "BEARER_TOKEN",
     AuthConfig.OAUTH2: "ACCESS_TOKEN",
+    AuthConfig.JWT_AUTH: "JWT",
+}
+# What each variable holds, where the step above does not say it.
+_CURL_NOTES: dict[str, str] = {
+    AuthConfig.OAUTH2: (
+        "ACCESS_TOKEN is the access token the token request (the step above) returns."
+    ),
+    AuthConfig.JWT_AUTH: (
+        "JWT is a token signed with the connector's Private Key, with the header and claims shown "
+        "above; it expires after Jwt Expiry Seconds."
+    ),
 }
 
 
@@ -311,14 +378,12 @@ def _api_curl_for(connector: Connector, request: oauth_http.ApiRequest, access_t
         AuthConfig.API_KEY: connector.api_key,
         AuthConfig.BEARER: connector.bearer_token,
         AuthConfig.OAUTH2: access_token,
+        AuthConfig.JWT_AUTH: request.signed_jwt,
     }
     bare = bares.get(connector.auth_config, "")
     variable = _CURL_VARIABLES.get(connector.auth_config, "")
-    notes = (
-        ["ACCESS_TOKEN is the access token the token request (the step above) returns."]
-        if connector.auth_config == AuthConfig.OAUTH2
-        else []
-    )
+    note = _CURL_NOTES.get(connector.auth_config)
+    notes = [note] if note else []
     try:
         return oauth_http.api_request_as_curl(
             request, secret_names={bare: variable} if bare else {}, notes=notes
@@ -434,7 +499,13 @@ def _run_requests(
                 return
             request, result = via_connection
         else:
-            request = token_request_for(connector, rows=rows)
+            try:
+                request = token_request_for(connector, rows=rows)
+            except oauth_http.SigningError as error:
+                collected.outcome = Outcome.CONFIG_ERROR
+                collected.message = f"The assertion cannot be signed: {error}"
+                collected.advise(Advice(why=jwt_config_hint(error.code)))
+                return
             # Politeness: a bounded number of requests in flight to one identity provider.
             with host_slot(request.token_url):
                 result = oauth_http.token_request_perform(
@@ -471,7 +542,13 @@ def _run_requests(
             )
             return
         access_token = ""
-        api_request = api_request_for(connector)
+        try:
+            api_request = api_request_for(connector)
+        except oauth_http.SigningError as error:
+            collected.outcome = Outcome.CONFIG_ERROR
+            collected.message = f"The JWT cannot be signed: {error}"
+            collected.advise(Advice(why=jwt_config_hint(error.code)))
+            return
         api = oauth_http.api_request_perform(api_request, policy=policy, labels=FIELD_LABELS)
         collected.message = api.message
         collected.advise(api_advice(api, auth_config=connector.auth_config))
@@ -675,6 +752,8 @@ __all__ = [
     "TestRateLimited",
     "api_request_for",
     "connector_test",
+    "jwt_auth_token",
+    "jwt_signing_for",
     "connector_test_rate_check",
     "outbound_policy",
     "token_request_for",

@@ -14,9 +14,12 @@ from connectors.models import (
     ALL_SECRET_FIELDS,
     GRANT_FIELDS,
     GROUP_FIELDS,
+    JWT_ASSERTION_FIELDS,
+    JWT_FIELDS,
     SCOPE_FIELD_BY_GRANT,
     SECRET_FIELDS,
     TYPED_SECRET_FIELDS,
+    AuthConfig,
     Connector,
     GrantType,
     TokenRequestParam,
@@ -33,6 +36,8 @@ __all__ = [
     "DEFAULTED_CHOICES",
     "GRANT_FIELDS",
     "GROUP_FIELDS",
+    "JWT_ASSERTION_FIELDS",
+    "JWT_FIELDS",
     "REQUIRED_BY_GRANT",
     "SCOPE_FIELD_BY_GRANT",
     "SECRET_FIELDS",
@@ -59,7 +64,8 @@ CONNECTOR_FIELDS: tuple[str, ...] = (
     "enabled",
     "owner_team",
     "auth_config",
-    *(name for group in GROUP_FIELDS.values() for name in group),
+    # A field shared by several groups (the signing key and claims) is listed once.
+    *dict.fromkeys(name for group in GROUP_FIELDS.values() for name in group),
     "test_request_path",
     "ca_bundle",
 )
@@ -72,6 +78,8 @@ DEFAULTED_CHOICES: tuple[str, ...] = (
     "oauth2_client_authentication",
     "oauth2_response_type",
     "oauth2_expires_in_format",
+    "jwt_algorithm",
+    "jwt_ttl_seconds",
 )
 
 # What each grant type needs before a token can be requested.
@@ -94,14 +102,23 @@ REQUIRED_BY_GRANT: dict[str, tuple[str, ...]] = {
         "oauth2_authorization_url",
         "oauth2_token_url",
     ),
+    # RFC 7523 §3: the assertion must state an issuer and a subject. Client authentication is
+    # optional for this grant (§3.1), so no Client ID is required.
+    GrantType.JWT_BEARER: ("jwt_private_key", "jwt_issuer", "jwt_subject", "oauth2_token_url"),
 }
 
 # The URL a secret is sent to: OAuth2 secrets go to the token URL, the others to the API.
 URL_FIELDS: tuple[str, ...] = ("oauth2_token_url", "base_url", "oauth2_authorization_url")
 
 
-def url_field_of_secret(name: str) -> str:
-    """The URL field whose server receives the secret field `name`."""
+def url_field_of_secret(name: str, auth_config: str = "") -> str:
+    """The URL field whose server receives the secret field `name` (or what it signs).
+
+    The private key never leaves the console, but the JWTs it signs do: an Oauth2 connector's
+    assertions go to the token URL, a Jwt Auth connector's tokens to the Base URL.
+    """
+    if name == "jwt_private_key":
+        return "oauth2_token_url" if auth_config == AuthConfig.OAUTH2 else "base_url"
     return "oauth2_token_url" if name.startswith("oauth2_") else "base_url"
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 
 import audit.models
 from connectors.fields import SecretCharField, SecretTextField
+from connectors.oauth_http.assertions import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, SigningAlgorithm
 from connectors.oauth_http.vocabulary import (
     CLIENT_AUTH_LABELS,
     GRANT_LABELS,
@@ -34,6 +35,8 @@ class AuthConfig(models.TextChoices):
     API_KEY = "api_key", "Api Key Auth"
     BEARER = "bearer", "Bearer Token Auth"
     OAUTH2 = "oauth2", "Oauth2"
+    # The signed JWT itself is the API credential (label in the product's style).
+    JWT_AUTH = "jwt_auth", "Jwt Auth"
 
 
 class ApiKeyLocation(models.TextChoices):
@@ -53,6 +56,7 @@ class GrantType(models.TextChoices):
         Grant.AUTHORIZATION_CODE.value,
         GRANT_LABELS[Grant.AUTHORIZATION_CODE],
     )
+    JWT_BEARER = Grant.JWT_BEARER.value, GRANT_LABELS[Grant.JWT_BEARER]
 
 
 class ClientAuthentication(models.TextChoices):
@@ -64,6 +68,13 @@ class ClientAuthentication(models.TextChoices):
         CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT_UNENCODED],
     )
     BASIC_USER = Auth.BASIC_USER.value, CLIENT_AUTH_LABELS[Auth.BASIC_USER]
+    PRIVATE_KEY_JWT = Auth.PRIVATE_KEY_JWT.value, CLIENT_AUTH_LABELS[Auth.PRIVATE_KEY_JWT]
+
+
+class JwtAlgorithm(models.TextChoices):
+    RS256 = SigningAlgorithm.RS256.value, "RS256"
+    ES256 = SigningAlgorithm.ES256.value, "ES256"
+    PS256 = SigningAlgorithm.PS256.value, "PS256"
 
 
 class ResponseType(models.TextChoices):
@@ -86,10 +97,19 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     AuthConfig.BASIC: ("basic_password",),
     AuthConfig.API_KEY: ("api_key",),
     AuthConfig.BEARER: ("bearer_token",),
-    AuthConfig.OAUTH2: ("oauth2_client_secret", "oauth2_password", "oauth2_refresh_token"),
+    AuthConfig.OAUTH2: (
+        "oauth2_client_secret",
+        "oauth2_password",
+        "oauth2_refresh_token",
+        "jwt_private_key",
+    ),
+    AuthConfig.JWT_AUTH: ("jwt_private_key",),
 }
 # Secrets typed into the form (and imported); blank keeps the stored one.
-TYPED_SECRET_FIELDS: tuple[str, ...] = tuple(f for fields in SECRET_FIELDS.values() for f in fields)
+# Several Auth Configs share a field (the signing key): each field is named once here.
+TYPED_SECRET_FIELDS: tuple[str, ...] = tuple(
+    dict.fromkeys(f for fields in SECRET_FIELDS.values() for f in fields)
+)
 # Secrets the console obtains itself ("Connect", Authorization Code Grant): never typed, never
 # exported, never copied by clone; masked, diffed and re-encrypted like the typed ones.
 OBTAINED_SECRET_FIELDS: tuple[str, ...] = ("oauth2_authorization_code_refresh_token",)
@@ -102,6 +122,20 @@ CONNECTION_FIELDS: tuple[str, ...] = (
     "oauth2_connected_at",
     "oauth2_connected_by",
     "oauth2_refresh_lease_until",
+)
+
+# The fields that make a signed JWT (an assertion or the API credential itself), shared by the
+# Auth Configs and grants that sign one.
+JWT_FIELDS: tuple[str, ...] = (
+    "jwt_private_key",
+    "jwt_algorithm",
+    "jwt_issuer",
+    "jwt_subject",
+    "jwt_audience",
+    "jwt_ttl_seconds",
+    "jwt_key_id",
+    "jwt_extra_claims",
+    "jwt_extra_headers",
 )
 
 # The non-secret fields that belong to each Auth Config; others are reset when it changes.
@@ -139,7 +173,10 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_access_token_key",
         "oauth2_expires_in_key",
         "oauth2_expires_in_format",
+        *JWT_FIELDS,
+        "oauth2_jwt_bearer_scope",
     ),
+    AuthConfig.JWT_AUTH: JWT_FIELDS,
 }
 
 # OAuth2 fields that only one grant type uses.
@@ -148,6 +185,9 @@ GRANT_FIELDS: dict[str, tuple[str, ...]] = {
     GrantType.CLIENT_CREDENTIALS: ("oauth2_client_credentials_scope",),
     GrantType.REFRESH_TOKEN: ("oauth2_refresh_token", "oauth2_refresh_token_scope"),
     GrantType.AUTHORIZATION_CODE: ("oauth2_authorization_url", "oauth2_authorization_code_scope"),
+    # The claims that name who the token is for; the key, algorithm and lifetime are shared with
+    # private_key_jwt client authentication (JWT_ASSERTION_FIELDS).
+    GrantType.JWT_BEARER: ("jwt_issuer", "jwt_subject", "oauth2_jwt_bearer_scope"),
 }
 
 # Api Key fields that only one location (header or query parameter) uses.
@@ -156,6 +196,12 @@ API_KEY_LOCATION_FIELDS: dict[str, tuple[str, ...]] = {
     ApiKeyLocation.PARAM: ("api_key_param_name",),
 }
 
+# The signing fields an Oauth2 connector uses when it signs any assertion: for the JWT Bearer
+# grant or for private_key_jwt client authentication. Reset when it signs none.
+JWT_ASSERTION_FIELDS: tuple[str, ...] = tuple(
+    name for name in JWT_FIELDS if name not in ("jwt_issuer", "jwt_subject")
+)
+
 
 # Each grant type keeps its own scope field; "the scope" of a connector is its grant's.
 SCOPE_FIELD_BY_GRANT: dict[str, str] = {
@@ -163,6 +209,7 @@ SCOPE_FIELD_BY_GRANT: dict[str, str] = {
     GrantType.CLIENT_CREDENTIALS: "oauth2_client_credentials_scope",
     GrantType.REFRESH_TOKEN: "oauth2_refresh_token_scope",
     GrantType.AUTHORIZATION_CODE: "oauth2_authorization_code_scope",
+    GrantType.JWT_BEARER: "oauth2_jwt_bearer_scope",
 }
 
 
@@ -317,6 +364,50 @@ class Connector(models.Model):
         default=ExpiresInFormat.SECONDS,
     )
 
+    # The signed-JWT fields: the JWT Bearer grant's assertion, private_key_jwt's client
+    # assertion (RFC 7523 §2.1, §2.2) and Jwt/Jwks Auth, where the JWT is the API credential.
+    jwt_private_key = SecretTextField(
+        "Private Key",
+        blank=True,
+        help_text="PEM private key (RSA or EC P-256) that signs the JWT. Stored encrypted; "
+        "it is never shown again.",
+    )
+    jwt_algorithm = models.CharField(
+        "Signing Algorithm",
+        max_length=8,
+        choices=JwtAlgorithm.choices,
+        default=JwtAlgorithm.RS256,
+    )
+    jwt_issuer = models.CharField("Jwt Issuer", max_length=1024, blank=True)
+    jwt_subject = models.CharField("Jwt Subject", max_length=1024, blank=True)
+    jwt_audience = models.CharField(
+        "Jwt Audience",
+        max_length=2048,
+        blank=True,
+        help_text="The aud claim. Leave blank to use the Oauth2 Token Url (for Jwt Auth: the "
+        "Base URL).",
+    )
+    jwt_ttl_seconds = models.PositiveIntegerField(
+        "Jwt Expiry Seconds",
+        default=DEFAULT_TTL_SECONDS,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_TTL_SECONDS)],
+        help_text=f"How long each signed JWT is valid, at most {MAX_TTL_SECONDS} seconds.",
+    )
+    jwt_key_id = models.CharField("Key ID (kid)", max_length=256, blank=True)
+    jwt_extra_claims = models.TextField(
+        "Additional Claims",
+        blank=True,
+        help_text='Optional JSON object of extra claims, e.g. {"scope": "read"}.',
+    )
+    jwt_extra_headers = models.TextField(
+        "Additional Header Fields",
+        blank=True,
+        help_text='Optional JSON object of extra header fields, e.g. {"typ": "JWT"}.',
+    )
+    oauth2_jwt_bearer_scope = models.CharField(
+        "JWT Bearer Grant Scope", max_length=1024, blank=True
+    )
+
     # Optimistic locking: an edit must name the version it started from.
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -379,6 +470,12 @@ class Connector(models.Model):
             for grant, names in GRANT_FIELDS.items():
                 if grant != self.oauth2_grant_type:
                     unused.update(names)
+            signs = (
+                self.oauth2_grant_type == GrantType.JWT_BEARER
+                or self.oauth2_client_authentication == ClientAuthentication.PRIVATE_KEY_JWT
+            )
+            if not signs:
+                unused.update(JWT_ASSERTION_FIELDS)
         elif self.auth_config == AuthConfig.API_KEY:
             for location, names in API_KEY_LOCATION_FIELDS.items():
                 if location != self.api_key_location:

@@ -34,6 +34,7 @@ urlpatterns = [
     path("<str:name>/pin/", views.ConnectorPinView.as_view(), name="pin"),
     path("<str:name>/fix/", views.ConnectorFixView.as_view(), name="fix"),
     path("<str:name>/connect/", connect.ConnectorConnectView.as_view(), name="connect"),
+    path("<str:name>/key-pair/", views.ConnectorGenerateKeyView.as_view(), name="key-pair"),
     path("<str:name>/clone/", views.ConnectorCloneView.as_view(), name="clone"),
     path("<str:name>/delete/", views.ConnectorDeleteView.as_view(), name="delete"),
 ]

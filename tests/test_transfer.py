@@ -82,11 +82,12 @@ def test_export_has_the_documented_shape_and_no_secrets(inventory):
     data = export()
     by_name = {c["name"]: c for c in data["connectors"]}
     hr = by_name["hr_portal"]
-    # The documented keys in order, then this product's Authorization Code Grant ones.
+    # The documented keys in order, then this product's own (Authorization Code, signed JWTs).
     assert tuple(hr["oauth2"]) == (
         *DOCUMENTED_OAUTH2_KEYS,
         "authorization_url",
         "additional_authorization_parameters",
+        "jwt",
     )
     assert hr["oauth2"]["scope"] == "read write"
     assert hr["oauth2"]["password"] == "" and hr["oauth2"]["client_secret"] == ""

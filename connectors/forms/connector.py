@@ -24,7 +24,7 @@ from connectors.domain import (
     field_default,
 )
 from connectors.models import Connector
-from connectors.oauth_http import redaction
+from connectors.oauth_http import assertions, redaction
 
 # The optional OAuth2 fields, shown under a collapsed "Additional info".
 OAUTH2_ADDITIONAL_FIELDS = (
@@ -60,6 +60,24 @@ class SecretInput(forms.PasswordInput):
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         base = {"autocomplete": "new-password", "spellcheck": "false"}
         super().__init__(attrs={**base, **(attrs or {})}, render_value=False)
+
+
+class SecretTextarea(forms.Textarea):
+    """A text area for a multi-line secret (a PEM key) that never renders a value.
+
+    A password box would drop the PEM's line breaks as it is pasted.
+    """
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        base = {"rows": 4, "autocomplete": "off", "spellcheck": "false", "class": "font-monospace"}
+        super().__init__(attrs={**base, **(attrs or {})})
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+# Secrets typed on several lines.
+MULTILINE_SECRETS = frozenset({"jwt_private_key"})
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,12 @@ class ConnectorForm(forms.ModelForm):
             "oauth2_token_url": forms.URLInput(),
             "oauth2_authorization_url": forms.URLInput(),
             "client_secret_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "jwt_extra_claims": forms.Textarea(
+                attrs={"rows": 2, "spellcheck": "false", "class": "font-monospace"}
+            ),
+            "jwt_extra_headers": forms.Textarea(
+                attrs={"rows": 2, "spellcheck": "false", "class": "font-monospace"}
+            ),
         }
         help_texts = {
             "display_name": "Name shown to people. Leave blank to show the connector name.",
@@ -194,6 +218,25 @@ class ConnectorForm(forms.ModelForm):
             "response. Leave as is unless the server names it otherwise.",
             "oauth2_expires_in_format": "Seconds: a lifetime such as 3600. Epoch Seconds: an "
             "absolute Unix time. ISO 8601: an absolute timestamp.",
+            "oauth2_jwt_bearer_scope": "Space-separated scopes to request. Leave blank to get "
+            "the server's default scopes.",
+            "jwt_private_key": "PEM private key (RSA, or EC P-256 for ES256) that signs the JWT, "
+            "unencrypted; or let this server generate one, which never leaves it. Stored "
+            "encrypted and never shown again.",
+            "jwt_algorithm": "RS256 or PS256 sign with an RSA key, ES256 with an EC P-256 key.",
+            "jwt_issuer": "The iss claim: who signs, usually the client id or service account.",
+            "jwt_subject": "The sub claim: whom the token is for (a user or the service "
+            "account). Required for JWT Bearer Grant.",
+            "jwt_audience": "The aud claim. Leave blank for the Oauth2 Token Url (Jwt Auth: the "
+            "Base URL).",
+            "jwt_ttl_seconds": "How long each signed JWT is valid: at most 7200 seconds (2 "
+            "hours). A fresh one is signed for every request.",
+            "jwt_key_id": "The kid header: the id under which the provider registered the public "
+            "key. Optional.",
+            "jwt_extra_claims": 'Optional JSON object of more claims, e.g. {"scope": "read"}. '
+            "exp, iat and jti are always the console's own.",
+            "jwt_extra_headers": 'Optional JSON object of more header fields, e.g. {"typ": '
+            '"JWT"}. alg comes from Signing Algorithm, kid from Key ID.',
             "test_request_path": "Optional path under the Base URL that the connection test "
             "requests with the credentials, e.g. /api/v1/me.",
             "ca_bundle": "Optional PEM certificates to trust for this connector's servers (a "
@@ -213,7 +256,7 @@ class ConnectorForm(forms.ModelForm):
         self.stored_secrets: dict[str, bool] = {}
         for name in TYPED_SECRET_FIELDS:
             field = self.fields[name]
-            field.widget = SecretInput()
+            field.widget = SecretTextarea() if name in MULTILINE_SECRETS else SecretInput()
             stored = self.editing and bool(getattr(self.instance, name))
             self.stored_secrets[name] = stored
             if stored:
@@ -225,6 +268,13 @@ class ConnectorForm(forms.ModelForm):
         # the rules fill in or require them depending on the choices.
         for name in rules.OPTIONAL_FIELDS:
             self.fields[name].required = False
+        self.fields["jwt_generate_key"] = forms.BooleanField(
+            label="Generate a key pair on this server when saving",
+            required=False,
+            help_text="Instead of pasting a key: RSA 2048 for RS256/PS256, EC P-256 for ES256. "
+            "The private key never leaves the server; register the public key shown after "
+            "saving.",
+        )
         if self.editing:
             self.fields["name"].disabled = True
             self.fields["name"].help_text = "The name cannot change after creation."
@@ -233,7 +283,16 @@ class ConnectorForm(forms.ModelForm):
             self.fields["version"].error_messages["required"] = (
                 "This form is incomplete (its version is missing). Reload the page and try again."
             )
-        for switch in ("auth_config", "oauth2_grant_type", "api_key_location"):
+        if not self.stored_secrets["jwt_private_key"]:
+            self.fields["jwt_private_key"].widget.attrs["placeholder"] = (
+                "-----BEGIN PRIVATE KEY-----"
+            )
+        for switch in (
+            "auth_config",
+            "oauth2_grant_type",
+            "api_key_location",
+            "oauth2_client_authentication",
+        ):
             self.fields[switch].widget.attrs["data-cc-switch"] = switch
 
     # Field rules (connectors.rules), run after Django's own check of each field.
@@ -276,8 +335,21 @@ class ConnectorForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         super().clean()
+        self._generate_key_if_asked()
         rules.connector_clean(self, stored=self.stored)
         return self.cleaned_data
+
+    def _generate_key_if_asked(self) -> None:
+        """ "Generate a key pair" on a connector not saved yet: the key is made here, on the
+        server, for the chosen algorithm, and goes to the rules like a typed one. It is never
+        rendered back; a submit that fails makes a new one next time."""
+        cleaned = self.cleaned_data
+        if not cleaned.get("jwt_generate_key") or cleaned.get("jwt_private_key"):
+            return
+        algorithm = cleaned.get("jwt_algorithm") or field_default("jwt_algorithm")
+        if algorithm in set(assertions.SigningAlgorithm):
+            cleaned["jwt_private_key"] = assertions.generate_private_key_pem(algorithm)
+            cleaned["jwt_private_key_clear"] = False
 
     def token_destination_changed(self) -> bool:
         """Whether the token request would now go to another server than the stored one."""

@@ -29,6 +29,10 @@ _SECRET_FIELDS = {
     "refresh_token": "REFRESH_TOKEN",
     "code": "CODE",
     "code_verifier": "CODE_VERIFIER",
+    # A signed JWT (RFC 7523): the result step shows its header and claims; sign one with the
+    # same key and claims (or copy it from a trusted place) into the variable.
+    "assertion": "ASSERTION",
+    "client_assertion": "CLIENT_ASSERTION",
 }
 
 
@@ -119,8 +123,9 @@ def _add_body(command: _Command, request: TokenRequest, label: str) -> None:
 def token_request_as_curl(request: TokenRequest, *, client_authentication: str) -> str:
     """A copy-pasteable curl command for one attempt, with secrets as shell variables.
 
-    Secrets never appear: the command reads $CLIENT_SECRET, $PASSWORD, $REFRESH_TOKEN and
-    $PARAM_<KEY> (sensitive params) from the shell. For `basic_client`, curl's `-u` would skip the
+    Secrets never appear: the command reads $CLIENT_SECRET, $PASSWORD, $REFRESH_TOKEN,
+    $ASSERTION and $CLIENT_ASSERTION (signed JWTs, RFC 7523) and $PARAM_<KEY> (sensitive
+    params) from the shell. For `basic_client`, curl's `-u` would skip the
     RFC 6749 §2.3.1 form-urlencoding of id and secret, so a preamble line computes the header
     value with python3 (`BASIC=$(...)`) and the command sends `Authorization: Basic $BASIC`.
     `basic_client_unencoded` and `basic_user` are plain RFC 7617 Basic, which `-u` produces.
@@ -130,6 +135,11 @@ def token_request_as_curl(request: TokenRequest, *, client_authentication: str) 
     _add_headers(command, request, label)
     _add_basic(command, request, label)
     _add_body(command, request, label)
+    if {"ASSERTION", "CLIENT_ASSERTION"} & set(command.variables):
+        command.preamble.append(
+            "# ASSERTION / CLIENT_ASSERTION: a JWT signed with the connector's private key, "
+            "with the header and claims shown in this step (a fresh jti and exp each time)."
+        )
     command.options.append(shlex.quote(redact_url(request.token_url.strip())))
     return command.text()
 

@@ -18,6 +18,7 @@ from connectors.domain import (
     DEFAULTED_CHOICES,
     GRANT_FIELDS,
     GROUP_FIELDS,
+    JWT_ASSERTION_FIELDS,
     REQUIRED_BY_GRANT,
     SECRET_FIELDS,
     TYPED_SECRET_FIELDS,
@@ -37,6 +38,7 @@ from connectors.models import (
     Connector,
     GrantType,
 )
+from connectors.oauth_http import assertions
 
 # RFC 9110 §5.6.2: token = 1*tchar.
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -237,6 +239,9 @@ def connector_clean(target: Checked, *, stored: StoredConnector | None) -> None:
         _require(target, ["bearer_token"], AuthConfig.BEARER.label)
     elif auth_config == AuthConfig.OAUTH2:
         _clean_oauth2(target)
+    elif auth_config == AuthConfig.JWT_AUTH:
+        _require(target, ["jwt_private_key", "jwt_issuer"], AuthConfig.JWT_AUTH.label)
+        _clean_jwt(target)
     _reset_unchosen(cleaned, auth_config)
     _check_api_url_origin(target)
     if stored is not None:
@@ -285,7 +290,7 @@ def secret_destination_moved(
     and the access token they obtain goes to the Base URL (plus the Test request path): moving
     either one to another server would deliver a fresh token there.
     """
-    direct = url_field_of_secret(name)
+    direct = url_field_of_secret(name, cleaned.get("auth_config") or "")
     new_direct = cleaned.get(direct, "") or ""
     if stored is not None and url_origin(new_direct) != url_origin(stored.urls[direct]):
         return direct
@@ -382,7 +387,7 @@ def _clean_api_key(target: Checked) -> None:
 def _clean_oauth2(target: Checked) -> None:
     cleaned = target.cleaned_data
     grant = cleaned.get("oauth2_grant_type") or GrantType.PASSWORD
-    _require(target, REQUIRED_BY_GRANT[grant], GrantType(grant).label)
+    _require_oauth2(target, grant)
     if (
         cleaned.get("oauth2_client_authentication") == ClientAuthentication.BASIC_USER
         and grant != GrantType.PASSWORD
@@ -406,6 +411,100 @@ def _clean_oauth2(target: Checked) -> None:
                 cleaned[name] = field_default(name)
 
 
+def _require_oauth2(target: Checked, grant: str) -> None:
+    """What the grant and the client authentication need; the signing fields when they sign.
+
+    A client assertion (private_key_jwt, RFC 7523 §2.2) replaces the shared secret.
+    """
+    cleaned = target.cleaned_data
+    private_key_jwt = (
+        cleaned.get("oauth2_client_authentication") == ClientAuthentication.PRIVATE_KEY_JWT
+    )
+    skip = {"oauth2_client_secret"} if private_key_jwt else set()
+    _require(target, [n for n in REQUIRED_BY_GRANT[grant] if n not in skip], GrantType(grant).label)
+    if private_key_jwt:
+        _require(
+            target,
+            ["oauth2_client_id", "jwt_private_key"],
+            ClientAuthentication.PRIVATE_KEY_JWT.label,
+        )
+    if private_key_jwt or grant == GrantType.JWT_BEARER:
+        _clean_jwt(target)
+    else:
+        for name in JWT_ASSERTION_FIELDS:
+            cleaned[name] = field_default(name)
+
+
+def _clean_jwt(target: Checked) -> None:
+    """The signing key and claims: a key that parses and fits the algorithm, JSON objects.
+
+    The key is checked here, on save, so a test or a request never meets an unusable key; a
+    weak key (RSA under 2048 bits) is saved with a warning, as identity providers still take it.
+    """
+    cleaned = target.cleaned_data
+    if cleaned.get("jwt_private_key") and not target.has_error("jwt_private_key"):
+        _check_signing_key(target)
+    ttl = cleaned.get("jwt_ttl_seconds")
+    if isinstance(ttl, int) and not 1 <= ttl <= assertions.MAX_TTL_SECONDS:
+        target.add_error(
+            "jwt_ttl_seconds",
+            ValidationError(
+                "Enter between 1 and %(max)s seconds (2 hours).",
+                code="ttl_range",
+                params={"max": assertions.MAX_TTL_SECONDS},
+            ),
+        )
+    for name in ("jwt_extra_claims", "jwt_extra_headers"):
+        _check_json_object(target, name)
+    for name in ("jwt_issuer", "jwt_subject", "jwt_audience", "jwt_key_id"):
+        if FORBIDDEN_VALUE_CHARS_RE.search(cleaned.get(name) or ""):
+            target.add_error(name, ValidationError("Remove line breaks.", code="invalid_chars"))
+
+
+def _check_signing_key(target: Checked) -> None:
+    """The key parses (RSA or EC, unencrypted) and fits the Signing Algorithm; weak is a warning."""
+    cleaned = target.cleaned_data
+    pem = cleaned["jwt_private_key"]
+    algorithm = cleaned.get("jwt_algorithm") or ""
+    try:
+        key = assertions.load_private_key(pem)
+        if algorithm and not target.has_error("jwt_algorithm"):
+            assertions.check_key_matches(key, algorithm)
+    except assertions.SigningError as error:
+        where = "jwt_algorithm" if error.code.startswith("algorithm") else "jwt_private_key"
+        target.add_error(where, ValidationError(str(error), code=error.code))
+        return
+    cleaned["jwt_private_key"] = pem.strip() + "\n"
+    facts = assertions.key_facts(key)
+    # The form and rules.check's Cleaning both keep a list of warnings; rows have none.
+    warnings: list[str] | None = getattr(target, "warnings", None)
+    if facts.weak and warnings is not None:
+        warnings.append(
+            f"{field_label('jwt_private_key')}: this RSA key has {facts.bits} bits; "
+            f"keys under {assertions.MIN_RSA_BITS} bits are weak. Generate a new key pair."
+        )
+
+
+def _check_json_object(target: Checked, name: str) -> None:
+    """Additional Claims and Header Fields: a JSON object; alg is the Signing Algorithm's."""
+    try:
+        parsed = assertions.parse_json_object(
+            target.cleaned_data.get(name) or "", what=field_label(name)
+        )
+    except assertions.SigningError as error:
+        target.add_error(name, ValidationError(str(error), code=error.code))
+        return
+    if name == "jwt_extra_headers" and "alg" in parsed:
+        target.add_error(
+            name,
+            ValidationError(
+                "Leave alg out: %(label)s sets it.",
+                code="alg_header",
+                params={"label": field_label("jwt_algorithm")},
+            ),
+        )
+
+
 def _check_response_keys(target: Checked) -> None:
     """Where the token and its lifetime are in the response: a key or a dotted path."""
     cleaned = target.cleaned_data
@@ -417,9 +516,12 @@ def _check_response_keys(target: Checked) -> None:
 
 
 def _reset_unchosen(cleaned: dict[str, Any], auth_config: str) -> None:
-    """Values of groups that were not chosen are not stored."""
+    """Values of groups that were not chosen are not stored (a field the chosen group shares,
+    such as the signing key, stays)."""
+    chosen = set(GROUP_FIELDS.get(auth_config, ()))
     for group, fields in GROUP_FIELDS.items():
         if group == auth_config:
             continue
         for name in fields:
-            cleaned[name] = field_default(name)
+            if name not in chosen:
+                cleaned[name] = field_default(name)

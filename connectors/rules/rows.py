@@ -59,6 +59,12 @@ RESERVED_AUTHORIZE_KEYS: dict[str, str] = {
     "code_challenge": "The console makes a new PKCE challenge for each Connect.",
     "code_challenge_method": "It is always S256.",
 }
+# Sent by private_key_jwt client authentication (RFC 7523 §2.2); other methods leave them free.
+CLIENT_ASSERTION_KEYS = frozenset({"client_assertion", "client_assertion_type"})
+CLIENT_ASSERTION_SIGNED = (
+    "With OAuth 2.0 with Private Key JWT the console signs the client assertion itself, with "
+    "the Private Key."
+)
 AUTHORIZATION_NEEDS_REQUEST_BODY = (
     "Client authentication may send its own Authorization header. Set Oauth2 "
     "Client Authentication to OAuth 2.0 with Request Body to send this one."
@@ -149,6 +155,12 @@ def _check_name(row: Checked, kind: str, key: str, client_authentication: str | 
             else RESERVED_BODY_KEYS
         )
         reason = reserved.get(key)
+        if (
+            kind != TokenRequestParam.Kind.AUTHORIZE
+            and key in CLIENT_ASSERTION_KEYS
+            and client_authentication == ClientAuthentication.PRIVATE_KEY_JWT
+        ):
+            reason = CLIENT_ASSERTION_SIGNED
     if reason:
         which = "authorization" if kind == TokenRequestParam.Kind.AUTHORIZE else "token"
         row.add_error(

@@ -42,6 +42,7 @@ from connectors.transfer.shape import (
     DOCUMENTED_OAUTH2_ORDER,
     EXTRA_OAUTH2,
     EXTRA_TOP_LEVEL,
+    JWT_OBJECT_KEYS,
     PARAM_LISTS,
     SECRET_KEYS,
     TOP_LEVEL,
@@ -100,9 +101,11 @@ def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dic
             value = getattr(connector, model_field)
             if key in SECRET_KEYS[block_name] and not include_secrets:
                 value = ""
-            block[key] = value
+            block[key] = _jwt_value(key, value) if block_name == "jwt_auth" else value
         data[block_name] = block
     oauth2 = data["oauth2"]
+    # The oauth2 block signs with the same key and claims as Jwt Auth: one shape, twice.
+    oauth2["jwt"] = dict(data["jwt_auth"])
     oauth2["scope"] = connector.oauth2_scope
     params = list(connector.params.all())
     for list_key, kind in PARAM_LISTS.items():
@@ -122,6 +125,17 @@ def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dic
     expires_on = connector.client_secret_expires_on
     data["client_secret_expires_on"] = expires_on.isoformat() if expires_on else None
     return data
+
+
+def _jwt_value(key: str, value: Any) -> Any:
+    """Additional claims and header fields are JSON objects in a file, not text holding JSON."""
+    if key in JWT_OBJECT_KEYS:
+        try:
+            parsed = json.loads(value) if value else {}
+        except ValueError:
+            return value  # stored before the rules checked it: export it as it is
+        return parsed
+    return value
 
 
 def connectors_export(

@@ -40,7 +40,26 @@ BLOCKS: dict[str, dict[str, str]] = {
         "api_key": "api_key",
     },
     "bearer": {"token": "bearer_token"},
+    # Jwt Auth: the signing key and claims (the same keys as the oauth2 block's "jwt" object).
+    "jwt_auth": {},  # filled from JWT_KEYS below
 }
+# The signing key and claims, keyed as in a file: the "jwt_auth" block and the "jwt" object of
+# the "oauth2" block (the JWT Bearer grant and private_key_jwt) both hold these.
+JWT_KEYS: dict[str, str] = {
+    "private_key": "jwt_private_key",
+    "algorithm": "jwt_algorithm",
+    "issuer": "jwt_issuer",
+    "subject": "jwt_subject",
+    "audience": "jwt_audience",
+    "ttl_seconds": "jwt_ttl_seconds",
+    "key_id": "jwt_key_id",
+    "extra_claims": "jwt_extra_claims",
+    "extra_headers": "jwt_extra_headers",
+}
+BLOCKS["jwt_auth"] = dict(JWT_KEYS)
+# Keys whose value in a file is not text: a whole number, and JSON objects.
+JWT_INTEGER_KEYS = frozenset({"ttl_seconds"})
+JWT_OBJECT_KEYS = frozenset({"extra_claims", "extra_headers"})
 SECRET_KEYS = {
     block: {key for key, field in fields.items() if field in ALL_SECRET_FIELDS}
     for block, fields in BLOCKS.items()
@@ -66,8 +85,9 @@ DOCUMENTED_OAUTH2_ORDER = (
     "expires_in_key",
     "expires_in_format",
 )
-# Oauth2 keys this product has beyond the documented shape, written after it.
-EXTRA_OAUTH2 = ("authorization_url", "additional_authorization_parameters")
+# Oauth2 keys this product has beyond the documented shape, written after it; "jwt" holds
+# JWT_KEYS.
+EXTRA_OAUTH2 = ("authorization_url", "additional_authorization_parameters", "jwt")
 TOP_LEVEL = ("name", "display_name", "description", "base_url", "enabled")
 # Fields this product has beyond the documented shape; exported and imported when present.
 EXTRA_TOP_LEVEL = ("owner_team", "test_request_path", "ca_bundle", "client_secret_expires_on")

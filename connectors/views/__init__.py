@@ -21,6 +21,7 @@ from connectors.views.edit import (
     ConnectorDeleteView,
     ConnectorEditView,
     ConnectorFormView,
+    ConnectorGenerateKeyView,
 )
 from connectors.views.inventory import ConnectorDetailView, ConnectorListView
 from connectors.views.testing import (
@@ -39,6 +40,7 @@ __all__ = [
     "BatchProgressView",
     "BatchStartView",
     "ConnectorCloneView",
+    "ConnectorGenerateKeyView",
     "ConnectorCreateView",
     "ConnectorDeleteView",
     "ConnectorDetailView",

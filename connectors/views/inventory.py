@@ -25,7 +25,9 @@ from connectors.selectors import (
     connector_list,
     connector_list_attach_last_tests,
     connector_recent_runs,
+    connector_signing_key_help,
 )
+from connectors.services import connector_signs_jwts
 from connectors.views.base import ConnectorPermissionMixin
 from connectors.views.connect import ConnectFormActionMixin, connect_context
 
@@ -154,6 +156,8 @@ class ConnectorDetailView(ConnectFormActionMixin, ConnectorPermissionMixin, Deta
         context["can_change"] = user.has_perm("connectors.change_connector")
         context["test_timeout"] = int(settings.CONNECTORS_TOKEN_TIMEOUT)
         context.update(connect_context(self.request, connector))
+        context["key_help"] = connector_signing_key_help(connector)
+        context["can_generate_key"] = context["can_change"] and connector_signs_jwts(connector)
         if user.has_perm("audit.view_auditevent"):
             context["audit_events"] = audit_events_for_connector(connector.pk)
         return context

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connectors", "0011_schedules_notifications"),
+        ("connectors", "0013_jwt_bearer_grant_and_jwt_auth"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -73,6 +73,7 @@ class Migration(migrations.Migration):
                     ("client_credentials", "Client Credentials Grant"),
                     ("refresh_token", "Refresh Token Grant"),
                     ("authorization_code", "Authorization Code Grant"),
+                    ("jwt_bearer", "JWT Bearer Grant"),
                 ],
                 default="password",
                 max_length=32,
