@@ -1074,8 +1074,12 @@ def secret_missing_advice(result: TokenResult, *, empty: Sequence[str]) -> Advic
     refused = result.facts.client_rejected or result.outcome == Outcome.INVALID_CLIENT
     if result.ok or not refused:
         return None
+    # private_key_jwt authenticates with a signed assertion: no Client Secret is sent.
+    signs = result.facts.client_authentication == Auth.PRIVATE_KEY_JWT
     missing = [
-        name for name in TOKEN_SECRETS.get(str(result.facts.grant_type), ()) if name in empty
+        name
+        for name in TOKEN_SECRETS.get(str(result.facts.grant_type), ())
+        if name in empty and not (signs and name == "oauth2_client_secret")
     ]
     if not missing:
         return None
