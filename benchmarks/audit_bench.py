@@ -23,7 +23,7 @@ above the CPU count mostly measure the others). 1,000,000 records (400,568 test 
 attempts), --db uxaudit_verify_bench, chunk 5000:
 
     before (commit 8724e5e, one process)   66.3 s wall, 34.3 s CPU, peak RSS 125 MB   load 3.5
-    --workers 1                             31.9 s wall, 22.2 s CPU, peak RSS 126 MB   load 10.6 falling to 2
+    --workers 1                             31.9 s wall, 22.2 s CPU, peak RSS 126 MB   load 10.6-2
                                             74-102 s wall, 23-25 s CPU                 load 6-8.5
     --workers 2 (the default here: 1/CPU)   26.6 s wall, 23.1 s CPU in the workers     load 2.0
                                             73-101 s wall, 22.7-23.8 s CPU            load 4-11
