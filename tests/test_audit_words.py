@@ -255,3 +255,18 @@ def test_a_batch_longer_than_a_page_goes_on_on_the_next_and_reads_few_rows(
     with django_assert_max_num_queries(1):
         page = audit_event_page(filters=AuditFilters(), size=50)
     assert len(page.events) == 50 and page.older_than
+
+
+def test_an_api_refusal_is_named_in_words():
+    from django.test import Client
+
+    from connectors.api.tokens import api_token_create
+
+    make_connector("hr_portal")
+    token = api_token_create(user=make_user("nobody"), name="x", expires_days=1)
+    Client(HTTP_AUTHORIZATION=f"Token {token}").get("/api/v1/connectors/hr_portal/")
+    refusal = AuditEvent.objects.filter(kind="denial").latest("id")
+    assert refusal.details["url_name"] == "api-connector"
+    assert refused_action(
+        action=refusal.action, details=refusal.details, connector_name=refusal.connector_name
+    ) == ("read hr_portal through the API")
