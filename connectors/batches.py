@@ -202,12 +202,12 @@ def _item_sql(vendor: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=32)
-def _batch_creator(batch_id: int, user_id: int | None) -> Any:
-    """Who started a batch, loaded once per batch by each worker process (not per item)."""
+def _batch_creator(user_id: int | None) -> Any:
+    """Who started the batch (read fresh for each item: an id names one user only for now)."""
     if user_id is None:
         return None
-    return get_user_model()._default_manager.filter(pk=user_id).first()
+    found = lean_sql.load(get_user_model(), "pk", user_id)
+    return found[0] if found else None
 
 
 def _item_finish(item_id: int, claim: int, run: TestRun) -> bool:
@@ -253,7 +253,7 @@ def batch_item_run(*, item_id: int) -> str:
     try:
         connector_test(
             connector=connector,
-            user=_batch_creator(batch_id, created_by_id),
+            user=_batch_creator(created_by_id),
             source=TestRun.Source.BACKGROUND,
             batch_id=batch_id,
             on_recorded=finish,
