@@ -405,6 +405,11 @@ from connectors.fleet_models import NotificationState as NotificationState  # no
 from connectors.fleet_models import ScheduleSettings as ScheduleSettings  # noqa: E402
 from connectors.fleet_models import SecretExpiryNotice as SecretExpiryNotice  # noqa: E402
 
+# Jwks Auth's console-wide signing keys live in their own module; imported here so Django
+# registers them with this app.
+from connectors.jwks_models import JwksKey as JwksKey  # noqa: E402
+from connectors.jwks_models import JwksSettings as JwksSettings  # noqa: E402
+
 # Batches live in their own module; imported here so Django registers them with this app.
 from connectors.models_batch import Batch as Batch  # noqa: E402
 from connectors.models_batch import BatchItem as BatchItem  # noqa: E402

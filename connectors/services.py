@@ -11,7 +11,7 @@ from django.db import transaction
 
 from audit.services import audit_record
 from connectors.domain import ALL_SECRET_FIELDS, ParamRow, field_default
-from connectors.models import Connector, TokenRequestParam
+from connectors.models import Connector, JwksKey, TokenRequestParam
 
 UserLike = AbstractBaseUser | AnonymousUser | None
 
@@ -298,6 +298,10 @@ def connector_rotate_key(*, user: UserLike = None) -> int:
             touched += 1
         for param in TokenRequestParam.objects.select_for_update().order_by("pk"):
             TokenRequestParam.objects.filter(pk=param.pk).update(value=param.value)
+            touched += 1
+        # Jwks Auth's private keys (those not wiped yet) are secrets of the console too.
+        for key in JwksKey.objects.select_for_update().filter(wiped_at__isnull=True).order_by("pk"):
+            JwksKey.objects.filter(pk=key.pk).update(private_key_pem=key.private_key_pem)
             touched += 1
         audit_record(
             kind="change",
