@@ -49,7 +49,10 @@ class JwksApi:
                 if result.ok:
                     status, body = 200, {"sub": result.claims.get("sub"), "kid": result.kid}
                 else:
-                    status, body = 401, {"error": "invalid_token", "error_description": result.error}
+                    status, body = (
+                        401,
+                        {"error": "invalid_token", "error_description": result.error},
+                    )
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
