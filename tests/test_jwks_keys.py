@@ -295,3 +295,11 @@ def test_an_unreadable_private_key_is_reported_by_the_secret_scan(admin_user):
     assert list(stored_secrets_unreadable()) == [
         UnreadableSecret(connector="(console)", field=f"JWKS key {key.kid}")
     ]
+
+
+def test_a_key_is_published_only_from_its_publish_time():
+    first = jwks_generate(user=None, now=T0).kid
+    second = jwks_rotate_now(user=None, now=T0 + DAY).kid
+    JwksKey.objects.filter(kid=second).update(publish_at=T0 + 2 * DAY)
+    assert kids(T0 + DAY + HOUR) == [first]
+    assert kids(T0 + 2 * DAY) == [second, first]
