@@ -57,7 +57,8 @@ CONNECTOR_FIELDS: tuple[str, ...] = (
     "enabled",
     "owner_team",
     "auth_config",
-    *(name for group in GROUP_FIELDS.values() for name in group),
+    # A field shared by several groups (the signing key and claims) is listed once.
+    *dict.fromkeys(name for group in GROUP_FIELDS.values() for name in group),
     "test_request_path",
     "ca_bundle",
 )
@@ -70,6 +71,8 @@ DEFAULTED_CHOICES: tuple[str, ...] = (
     "oauth2_client_authentication",
     "oauth2_response_type",
     "oauth2_expires_in_format",
+    "jwt_algorithm",
+    "jwt_ttl_seconds",
 )
 
 # What each grant type needs before a token can be requested.

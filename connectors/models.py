@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 
 import audit.models
 from connectors.fields import SecretCharField, SecretTextField
+from connectors.oauth_http.assertions import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, SigningAlgorithm
 from connectors.oauth_http.vocabulary import (
     CLIENT_AUTH_LABELS,
     GRANT_LABELS,
@@ -62,6 +63,12 @@ class ClientAuthentication(models.TextChoices):
     BASIC_USER = Auth.BASIC_USER.value, CLIENT_AUTH_LABELS[Auth.BASIC_USER]
 
 
+class JwtAlgorithm(models.TextChoices):
+    RS256 = SigningAlgorithm.RS256.value, "RS256"
+    ES256 = SigningAlgorithm.ES256.value, "ES256"
+    PS256 = SigningAlgorithm.PS256.value, "PS256"
+
+
 class ResponseType(models.TextChoices):
     JSON = ResponseFormat.JSON.value, "Json"
     FORM = ResponseFormat.FORM.value, "Form Encoded"
@@ -82,9 +89,31 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     AuthConfig.BASIC: ("basic_password",),
     AuthConfig.API_KEY: ("api_key",),
     AuthConfig.BEARER: ("bearer_token",),
-    AuthConfig.OAUTH2: ("oauth2_client_secret", "oauth2_password", "oauth2_refresh_token"),
+    AuthConfig.OAUTH2: (
+        "oauth2_client_secret",
+        "oauth2_password",
+        "oauth2_refresh_token",
+        "jwt_private_key",
+    ),
 }
-ALL_SECRET_FIELDS: tuple[str, ...] = tuple(f for fields in SECRET_FIELDS.values() for f in fields)
+# Several Auth Configs share a field (the signing key): each field is named once here.
+ALL_SECRET_FIELDS: tuple[str, ...] = tuple(
+    dict.fromkeys(f for fields in SECRET_FIELDS.values() for f in fields)
+)
+
+# The fields that make a signed JWT (an assertion or the API credential itself), shared by the
+# Auth Configs and grants that sign one.
+JWT_FIELDS: tuple[str, ...] = (
+    "jwt_private_key",
+    "jwt_algorithm",
+    "jwt_issuer",
+    "jwt_subject",
+    "jwt_audience",
+    "jwt_ttl_seconds",
+    "jwt_key_id",
+    "jwt_extra_claims",
+    "jwt_extra_headers",
+)
 
 # The non-secret fields that belong to each Auth Config; others are reset when it changes.
 GROUP_FIELDS: dict[str, tuple[str, ...]] = {
@@ -119,6 +148,7 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_access_token_key",
         "oauth2_expires_in_key",
         "oauth2_expires_in_format",
+        *JWT_FIELDS,
     ),
 }
 
@@ -258,6 +288,46 @@ class Connector(models.Model):
         max_length=8,
         choices=ExpiresInFormat.choices,
         default=ExpiresInFormat.SECONDS,
+    )
+
+    # The signed-JWT fields: the JWT Bearer grant's assertion, private_key_jwt's client
+    # assertion (RFC 7523 §2.1, §2.2) and Jwt/Jwks Auth, where the JWT is the API credential.
+    jwt_private_key = SecretTextField(
+        "Private Key",
+        blank=True,
+        help_text="PEM private key (RSA or EC P-256) that signs the JWT. Stored encrypted; "
+        "it is never shown again.",
+    )
+    jwt_algorithm = models.CharField(
+        "Signing Algorithm",
+        max_length=8,
+        choices=JwtAlgorithm.choices,
+        default=JwtAlgorithm.RS256,
+    )
+    jwt_issuer = models.CharField("Jwt Issuer", max_length=1024, blank=True)
+    jwt_subject = models.CharField("Jwt Subject", max_length=1024, blank=True)
+    jwt_audience = models.CharField(
+        "Jwt Audience",
+        max_length=2048,
+        blank=True,
+        help_text="The aud claim. Leave blank to use the Oauth2 Token Url.",
+    )
+    jwt_ttl_seconds = models.PositiveIntegerField(
+        "Jwt Expiry Seconds",
+        default=DEFAULT_TTL_SECONDS,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_TTL_SECONDS)],
+        help_text=f"How long each signed JWT is valid, at most {MAX_TTL_SECONDS} seconds.",
+    )
+    jwt_key_id = models.CharField("Key ID (kid)", max_length=256, blank=True)
+    jwt_extra_claims = models.TextField(
+        "Additional Claims",
+        blank=True,
+        help_text='Optional JSON object of extra claims, e.g. {"scope": "read"}.',
+    )
+    jwt_extra_headers = models.TextField(
+        "Additional Header Fields",
+        blank=True,
+        help_text='Optional JSON object of extra header fields, e.g. {"typ": "JWT"}.',
     )
 
     # Optimistic locking: an edit must name the version it started from.

@@ -25,6 +25,8 @@ from connectors.transfer.entries import is_text, kind_of
 ROW_LISTS: dict[str, str] = {json_key: kind for kind, (_, json_key) in ROW_PLACES.items()}
 ROW_KEYS = ("key", "value", "sensitive")
 BOOLEAN_FIELDS = frozenset({"enabled"})
+# Whole numbers in JSON (the range is the rules' to judge).
+INTEGER_FIELDS = frozenset({"jwt_ttl_seconds"})
 # A date as YYYY-MM-DD, or null.
 NULLABLE_FIELDS = frozenset({"client_secret_expires_on"})
 ACCEPTED_KEYS = frozenset({*CONNECTOR_FIELDS, *ROW_LISTS})
@@ -54,6 +56,11 @@ def _read_value(name: str, value: Any, errors: list[dict[str, str]]) -> Any:
         return None
     if value is None:
         return None if name in NULLABLE_FIELDS else ""
+    if name in INTEGER_FIELDS:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        errors.append(_error(name, _label(name), f"Must be a whole number, not {kind_of(value)}."))
+        return None
     if not isinstance(value, str):
         errors.append(_error(name, _label(name), f"Must be text, not {kind_of(value)}."))
         return None

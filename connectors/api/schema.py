@@ -17,6 +17,7 @@ from connectors.domain import ALL_SECRET_FIELDS, CONNECTOR_FIELDS
 from connectors.health import HealthState
 from connectors.models import AuthConfig, Connector
 from connectors.models_batch import Batch, BatchItem
+from connectors.oauth_http.assertions import MAX_TTL_SECONDS
 
 
 class StoredSerializer(serializers.Serializer):
@@ -96,6 +97,14 @@ def _model_field(name: str, *, write: bool) -> serializers.Field:
         return StoredSerializer(allow_null=True, label=label, help_text='{"stored": true} or null')
     if name == "enabled":
         return serializers.BooleanField(required=False if write else True, label=label)
+    if name == "jwt_ttl_seconds":
+        return serializers.IntegerField(
+            required=not write,
+            min_value=1,
+            max_value=MAX_TTL_SECONDS,
+            label=label,
+            help_text=help_text,
+        )
     if name == "client_secret_expires_on":
         return serializers.DateField(required=False, allow_null=True, label=label)
     if field.choices:

@@ -417,9 +417,12 @@ def _check_response_keys(target: Checked) -> None:
 
 
 def _reset_unchosen(cleaned: dict[str, Any], auth_config: str) -> None:
-    """Values of groups that were not chosen are not stored."""
+    """Values of groups that were not chosen are not stored (a field the chosen group shares,
+    such as the signing key, stays)."""
+    chosen = set(GROUP_FIELDS.get(auth_config, ()))
     for group, fields in GROUP_FIELDS.items():
         if group == auth_config:
             continue
         for name in fields:
-            cleaned[name] = field_default(name)
+            if name not in chosen:
+                cleaned[name] = field_default(name)
