@@ -11,10 +11,12 @@ checks the origin and the outbound policy before it adds credentials, but the co
 pinned and the caller's timeout applies.
 
 Credentials go only to URLs under the connector's Base URL origin (scheme, host, port); any other
-URL is refused with ConnectorAuthError before anything is sent. For Oauth2 the token is fetched
-with the stored credentials, through the same transport, kept in Django's cache (encrypted with
-the field-encryption key, so a cache that writes to disk never holds it in plaintext) until
-shortly before it expires, and fetched again when the API answers 401 (once).
+URL is refused with ConnectorAuthError before anything is sent. For Jwks Auth each request
+carries a short-lived JWT signed for it with the console's current key (connectors.jwks).
+For Oauth2 the token is fetched with the stored credentials, through the same transport, kept
+in Django's cache (encrypted with the field-encryption key, so a cache that writes to disk never
+holds it in plaintext) until shortly before it expires, and fetched again when the API answers
+401 (once).
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ from encrypted_model_fields.fields import decrypt_str, encrypt_str
 from connectors import oauth_http
 from connectors.connection_test import api_request_for, outbound_policy, token_request_for
 from connectors.explain import FIELD_LABELS
+from connectors.jwks import JwksError
 from connectors.models import AuthConfig, Connector
 from connectors.oauth_http import Outcome, url_origin
+from connectors.oauth_http.assertions import SigningError
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +102,12 @@ class ConnectorAuth(requests.auth.AuthBase):
             self._apply_token(request, self.access_token())
             request.register_hook("response", functools.partial(self._retry_on_401, origin=origin))
             return request
-        # Basic, Api Key and Bearer are applied exactly as the connection test applies them.
-        described = api_request_for(connector)
+        # Basic, Api Key, Bearer and Jwks Auth are applied exactly as the connection test
+        # applies them; Jwks Auth signs a fresh short-lived JWT for each request.
+        try:
+            described = api_request_for(connector)
+        except (JwksError, SigningError) as exc:
+            raise ConnectorAuthError(connector.name, Outcome.CONFIG_ERROR, str(exc)) from None
         for param in described.headers:
             request.headers[param.key] = param.value
         if described.params:

@@ -8,6 +8,7 @@ word the advice, and records the run.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 import traceback
@@ -29,6 +30,7 @@ from connectors import oauth_http
 from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
 from connectors.health import connector_health_record
 from connectors.identities import is_system_user
+from connectors.jwks import JWKS_PATH, JwksError, SignedToken, jwks_auth_token
 from connectors.models import (
     ALL_SECRET_FIELDS,
     ApiKeyLocation,
@@ -38,6 +40,7 @@ from connectors.models import (
 )
 from connectors.notifications import notify_after_record
 from connectors.oauth_http import Outcome
+from connectors.oauth_http.assertions import SigningError, signature_of
 from connectors.oauth_http.redaction import redact_text
 from connectors.oauth_http.token_request import exchange_secrets
 from connectors.politeness import host_slot
@@ -125,18 +128,30 @@ def api_url_for(connector: Connector) -> str:
 
 
 def api_request_for(
-    connector: Connector, *, access_token: str = "", timeout: float | None = None
+    connector: Connector,
+    *,
+    access_token: str = "",
+    timeout: float | None = None,
+    signed: SignedToken | None = None,
 ) -> oauth_http.ApiRequest:
-    """The API request that proves the credentials work, with the configured auth applied."""
+    """The API request that proves the credentials work, with the configured auth applied.
+
+    Jwks Auth signs a fresh JWT here unless `signed` is given (JwksError / SigningError when it
+    cannot): every request carries its own short-lived token.
+    """
     headers: list[oauth_http.Param] = []
     params: list[oauth_http.Param] = []
     basic_auth = None
+    if connector.auth_config == AuthConfig.JWKS_AUTH and signed is None:
+        signed = jwks_auth_token(connector=connector)
     bare_by_config: dict[str, str] = {
         AuthConfig.API_KEY: connector.api_key,
         AuthConfig.BEARER: connector.bearer_token,
         AuthConfig.OAUTH2: access_token,
+        AuthConfig.JWKS_AUTH: signed.token if signed else "",
     }
     bare = bare_by_config.get(connector.auth_config, "")
+    secret_values: tuple[str, ...] = (bare,) if bare else ()
     if connector.auth_config == AuthConfig.BASIC:
         basic_auth = (connector.basic_username, connector.basic_password)
     elif connector.auth_config == AuthConfig.API_KEY:
@@ -153,6 +168,10 @@ def api_request_for(
         headers.append(
             oauth_http.Param("Authorization", f"Bearer {connector.bearer_token}", sensitive=True)
         )
+    elif signed is not None:
+        headers.append(oauth_http.Param("Authorization", f"Bearer {signed.token}", sensitive=True))
+        # An API that quotes only the signature in an error must not get it shown either.
+        secret_values = (signed.token, signature_of(signed.token))
     elif connector.auth_config == AuthConfig.OAUTH2 and access_token:
         pattern = connector.oauth2_header_auth_value_pattern or "Bearer %s"
         headers.append(
@@ -167,7 +186,7 @@ def api_request_for(
         headers=tuple(headers),
         params=tuple(params),
         basic_auth=basic_auth,
-        secret_values=(bare,) if bare else (),
+        secret_values=secret_values,
         ca_bundle=connector.ca_bundle,
         timeout=timeout if timeout is not None else settings.CONNECTORS_TOKEN_TIMEOUT,
     )
@@ -330,10 +349,17 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
             collected.message = "There is nothing to request: this connector has no Base URL."
             collected.hint = "Enter the Base URL and, optionally, a Test request path."
             return
+        signed = None
+        if connector.auth_config == AuthConfig.JWKS_AUTH:
+            signed = _jwks_sign(connector, collected)
+            if signed is None:
+                return
         api = oauth_http.api_request_perform(
-            api_request_for(connector), policy=policy, labels=FIELD_LABELS
+            api_request_for(connector, signed=signed), policy=policy, labels=FIELD_LABELS
         )
         collected.message, collected.hint = api.message, api_hint(api)
+        if signed is not None and not api.ok:
+            collected.hint = _jwks_refused_hint(connector, signed, api, collected.hint)
     collected.attempts.append(("api", api.attempt, ""))
     collected.ok, collected.outcome = api.ok, api.outcome
     if connector.auth_config == AuthConfig.OAUTH2:
@@ -344,6 +370,55 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
                 f"The token request worked, but the API request failed: {api.message}"
             )
             collected.hint = api_hint(api)
+
+
+def _jwks_sign(connector: Connector, collected: _Collected) -> SignedToken | None:
+    """Sign the Jwks Auth token for the test; None (with the outcome set) when it cannot be."""
+    try:
+        signed = jwks_auth_token(connector=connector)
+    except JwksError as exc:
+        collected.outcome = Outcome.CONFIG_ERROR
+        collected.message = str(exc)
+        collected.hint = (
+            "An admin generates the console's signing key once (Generate JWKS); then register "
+            "the JWKS URL with the API and test again."
+        )
+        return None
+    except SigningError as exc:
+        collected.outcome = Outcome.CONFIG_ERROR
+        collected.message = f"The JWT could not be signed: {exc}"
+        collected.hint = "Correct the field the message names, then test again."
+        return None
+    # What the result may show of the credential: its header and claims, never the token.
+    collected.token = _token_facts(
+        oauth_http.TokenInfo(
+            token_type="JWT (Jwks Auth)",
+            expires_in=int(signed.claims["exp"]) - int(signed.claims["iat"]),
+            expires_at=float(signed.claims["exp"]),
+            scope="",
+            refresh_token_issued=False,
+            token_hash=hashlib.sha256(signed.token.encode()).hexdigest()[:12],
+            jwt_header=signed.header,
+            jwt_claims=signed.claims,
+        )
+    )
+    return signed
+
+
+def _jwks_refused_hint(
+    connector: Connector, signed: SignedToken, api: oauth_http.ApiResult, hint: str
+) -> str:
+    """A 401/403 to a signed JWT: say what the API must know to verify it."""
+    if api.facts.status not in (401, 403):
+        return hint
+    url = settings.CONNECTORS_CONSOLE_URL.rstrip("/") + JWKS_PATH
+    audience = signed.claims.get("aud", "")
+    return (
+        f"The API refused the JWT signed with key {signed.kid}. Check that it fetches this "
+        f"console's JWKS URL ({url}) and expects iss {connector.jwt_issuer!r}"
+        + (f" and aud {audience!r}" if audience else "")
+        + ". A key published less than its cache time ago may not be known to it yet."
+    )
 
 
 def connector_test(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -33,7 +33,14 @@ from jwt.algorithms import RSAAlgorithm
 
 from audit.services import audit_record
 from connectors.identities import scheduler_user
-from connectors.models import JwksKey, JwksSettings
+from connectors.models import Connector, JwksKey, JwksSettings
+from connectors.oauth_http.assertions import (
+    DEFAULT_TTL_SECONDS,
+    build_claims,
+    decoded_view,
+    parse_json_object,
+    sign_jwt,
+)
 from connectors.services import UserLike, acting_user
 
 JWKS_PATH = "/.well-known/jwks.json"
@@ -202,6 +209,43 @@ def jwks_signing_key(*, now: dt.datetime | None = None) -> SigningKey:
     if key is None or not key.private_key_pem:
         raise JwksError("no_signing_key", NO_KEY_MESSAGE)
     return SigningKey(kid=key.kid, algorithm=key.algorithm, private_key_pem=key.private_key_pem)
+
+
+@dataclass(frozen=True)
+class SignedToken:
+    """One Jwks Auth token: the compact JWT (a bearer credential: never shown or stored) and the
+    parts a result may show."""
+
+    token: str = field(repr=False)
+    kid: str
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+
+def jwks_auth_token(*, connector: Connector, now: dt.datetime | None = None) -> SignedToken:
+    """A fresh short-lived JWT for one API request of a Jwks Auth connector.
+
+    Claims: iss, sub, aud (blank: the Base URL), iat, exp (Jwt Expiry Seconds, at most two
+    hours), a new jti, and the Additional Claims; header: the current key's kid, alg RS256, and
+    the Additional Header Fields. Raises JwksError without a signing key, SigningError for
+    claims that cannot be signed (both say what to do).
+    """
+    key = jwks_signing_key(now=now)
+    claims = build_claims(
+        issuer=connector.jwt_issuer,
+        subject=connector.jwt_subject,
+        audience=connector.jwt_audience or connector.base_url,
+        ttl_seconds=connector.jwt_ttl_seconds or DEFAULT_TTL_SECONDS,
+        extra_claims=parse_json_object(connector.jwt_extra_claims, what="Additional Claims"),
+        now=now.timestamp() if now else None,
+    )
+    headers = parse_json_object(connector.jwt_extra_headers, what="Additional Header Fields")
+    headers["kid"] = key.kid  # the key's own, whatever the extra fields say
+    token = sign_jwt(
+        private_key_pem=key.private_key_pem, algorithm=key.algorithm, claims=claims, headers=headers
+    )
+    header, shown = decoded_view(token)
+    return SignedToken(token=token, kid=key.kid, header=header, claims=shown)
 
 
 class KeyState:
@@ -516,7 +560,9 @@ __all__ = [
     "KeyState",
     "RotationResult",
     "RotationSettings",
+    "SignedToken",
     "SigningKey",
+    "jwks_auth_token",
     "jwks_current_key",
     "jwks_document",
     "jwks_generate",

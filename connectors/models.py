@@ -35,6 +35,9 @@ class AuthConfig(models.TextChoices):
     API_KEY = "api_key", "Api Key Auth"
     BEARER = "bearer", "Bearer Token Auth"
     OAUTH2 = "oauth2", "Oauth2"
+    # The console signs a short-lived JWT for each API request with its own rotating keys,
+    # published at /.well-known/jwks.json (connectors.jwks).
+    JWKS_AUTH = "jwks_auth", "Jwks Auth"
 
 
 class ApiKeyLocation(models.TextChoices):
@@ -95,6 +98,8 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_refresh_token",
         "jwt_private_key",
     ),
+    # Its keys are the console's (connectors.jwks), not the connector's: nothing to store here.
+    AuthConfig.JWKS_AUTH: (),
 }
 # Several Auth Configs share a field (the signing key): each field is named once here.
 ALL_SECRET_FIELDS: tuple[str, ...] = tuple(
@@ -111,6 +116,17 @@ JWT_FIELDS: tuple[str, ...] = (
     "jwt_audience",
     "jwt_ttl_seconds",
     "jwt_key_id",
+    "jwt_extra_claims",
+    "jwt_extra_headers",
+)
+
+# Jwks Auth signs with the console's keys (connectors.jwks): of the JWT fields it uses only the
+# claims, never a connector's own key, algorithm (always RS256) or kid (the current key's).
+JWKS_AUTH_FIELDS: tuple[str, ...] = (
+    "jwt_issuer",
+    "jwt_subject",
+    "jwt_audience",
+    "jwt_ttl_seconds",
     "jwt_extra_claims",
     "jwt_extra_headers",
 )
@@ -150,6 +166,7 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_expires_in_format",
         *JWT_FIELDS,
     ),
+    AuthConfig.JWKS_AUTH: JWKS_AUTH_FIELDS,
 }
 
 # OAuth2 fields that only one grant type uses.

@@ -164,6 +164,17 @@ class ConnectorForm(forms.ModelForm):
             "for expires_in.",
             "oauth2_expires_in_format": "Seconds: a lifetime such as 3600. Epoch Seconds: an "
             "absolute Unix time. ISO 8601: an absolute timestamp.",
+            "jwt_issuer": "The iss claim: who signs the token, as the API knows this console, "
+            "e.g. connector-console. Required for Jwks Auth.",
+            "jwt_subject": "The sub claim: the account or client the token speaks for. Optional.",
+            "jwt_audience": "The aud claim: who the token is for. Leave blank for the Base URL "
+            "(Jwks Auth) or the Oauth2 Token Url (an assertion).",
+            "jwt_ttl_seconds": "How long each token is valid: 300 (5 minutes) unless the API "
+            "asks otherwise; at most 7200 (2 hours).",
+            "jwt_extra_claims": 'Optional JSON object of more claims, e.g. {"scope": "read"}. '
+            "exp, iat and jti are set by the console.",
+            "jwt_extra_headers": 'Optional JSON object of more header fields, e.g. {"typ": '
+            '"JWT"}. alg and kid are set by the console.',
             "test_request_path": "Optional path under the Base URL that the connection test "
             "requests with the credentials, e.g. /api/v1/me.",
             "ca_bundle": "Optional PEM certificates to trust for this connector's servers (a "

@@ -7,6 +7,7 @@ and codes live in ERROR_MESSAGES, as Django's contrib.auth forms keep theirs.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from typing import Any, Protocol
@@ -63,6 +64,14 @@ ERROR_MESSAGES: dict[str, str] = {
         "Nothing was saved. Reload the page to see their changes, then make yours again."
     ),
     "name_taken": "A connector with this name already exists.",
+    "jwks_audience": (
+        "Enter the Jwt Audience, or a Base URL (a blank audience is the Base URL): an API "
+        "refuses a token that is not addressed to it."
+    ),
+    "jwt_json": "%(label)s must be a JSON object, e.g. %(example)s.",
+    "jwt_reserved": (
+        "Remove %(names)s: the console sets %(what)s itself for every token it signs."
+    ),
     "secret_destination": (
         "Enter the %(label)s again: the %(url_label)s now points to another server "
         "(%(host)s), and a stored secret is only ever sent to the server it was entered for."
@@ -237,6 +246,8 @@ def connector_clean(target: Checked, *, stored: StoredConnector | None) -> None:
         _require(target, ["bearer_token"], AuthConfig.BEARER.label)
     elif auth_config == AuthConfig.OAUTH2:
         _clean_oauth2(target)
+    elif auth_config == AuthConfig.JWKS_AUTH:
+        _clean_jwks_auth(target)
     _reset_unchosen(cleaned, auth_config)
     _check_api_url_origin(target)
     if stored is not None:
@@ -404,6 +415,59 @@ def _clean_oauth2(target: Checked) -> None:
         if other_grant != grant:
             for name in fields:
                 cleaned[name] = field_default(name)
+
+
+# What Jwks Auth sets in every token, and so refuses in the extra fields: the key's kid and
+# alg, and the claims that keep each token short-lived and unique.
+JWKS_RESERVED_HEADERS = frozenset({"alg", "kid"})
+JWKS_RESERVED_CLAIMS = frozenset({"exp", "iat", "jti"})
+
+
+def _clean_jwks_auth(target: Checked) -> None:
+    """Jwks Auth: an issuer, an audience (or a Base URL to default to), JSON objects."""
+    cleaned = target.cleaned_data
+    _require(target, ["jwt_issuer"], AuthConfig.JWKS_AUTH.label)
+    if not (cleaned.get("jwt_audience") or cleaned.get("base_url")) and not target.has_error(
+        "base_url"
+    ):
+        target.add_error(
+            "jwt_audience", ValidationError(ERROR_MESSAGES["jwks_audience"], code="required")
+        )
+    for name, example, reserved, what in (
+        ("jwt_extra_claims", '{"scope": "read"}', JWKS_RESERVED_CLAIMS, "exp, iat and jti"),
+        ("jwt_extra_headers", '{"typ": "JWT"}', JWKS_RESERVED_HEADERS, "kid and alg"),
+    ):
+        _check_jwt_object(target, name, example=example, reserved=reserved, what=what)
+
+
+def _check_jwt_object(
+    target: Checked, name: str, *, example: str, reserved: frozenset[str], what: str
+) -> None:
+    """A blank value or one JSON object, without the names the console sets itself."""
+    text = (target.cleaned_data.get(name) or "").strip()
+    target.cleaned_data[name] = text
+    if not text or target.has_error(name):
+        return
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        params = {"label": field_label(name), "example": example}
+        target.add_error(
+            name, ValidationError(ERROR_MESSAGES["jwt_json"], code="json", params=params)
+        )
+        return
+    clash = sorted(reserved & set(value))
+    if clash:
+        target.add_error(
+            name,
+            ValidationError(
+                ERROR_MESSAGES["jwt_reserved"],
+                code="reserved",
+                params={"names": ", ".join(clash), "what": what},
+            ),
+        )
 
 
 def _check_response_keys(target: Checked) -> None:

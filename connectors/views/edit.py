@@ -27,6 +27,7 @@ from connectors.services import (
     connector_update,
 )
 from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
+from connectors.views.jwks import jwks_panel_context
 
 
 # Posted values include secrets: keep them out of error reports and the debug page.
@@ -86,6 +87,8 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
             "connector": self.connector,
             "can_test": self.request.user.has_perm("connectors.test_connector"),
             "test_timeout": int(settings.CONNECTORS_TOKEN_TIMEOUT),
+            # The Jwks Auth group shows the URL to register and the current key.
+            **jwks_panel_context(self.request),
         }
         return render(self.request, self.template_name, context, status=status)
 

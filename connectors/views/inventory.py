@@ -25,6 +25,7 @@ from connectors.selectors import (
     connector_recent_runs,
 )
 from connectors.views.base import ConnectorPermissionMixin
+from connectors.views.jwks import jwks_panel_context
 
 
 class ConnectorListView(ConnectorPermissionMixin, ListView):
@@ -98,6 +99,8 @@ class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
         context["can_test"] = user.has_perm("connectors.test_connector")
         context["can_change"] = user.has_perm("connectors.change_connector")
         context["test_timeout"] = int(settings.CONNECTORS_TOKEN_TIMEOUT)
+        if connector.auth_config == AuthConfig.JWKS_AUTH:
+            context.update(jwks_panel_context(self.request))
         if user.has_perm("audit.view_auditevent"):
             context["audit_events"] = audit_events_for_connector(connector.pk)
         return context
