@@ -41,7 +41,6 @@ from connectors.explain import FIELD_LABELS
 from connectors.jwks import JwksError
 from connectors.models import AuthConfig, Connector
 from connectors.oauth_http import Outcome, url_origin
-from connectors.oauth_http.assertions import SigningError
 
 logger = logging.getLogger(__name__)
 
@@ -102,12 +101,12 @@ class ConnectorAuth(requests.auth.AuthBase):
             self._apply_token(request, self.access_token())
             request.register_hook("response", functools.partial(self._retry_on_401, origin=origin))
             return request
-        # Basic, Api Key, Bearer and Jwks Auth are applied exactly as the connection test
-        # applies them; Jwks Auth signs a fresh short-lived JWT for each request.
+        # Basic, Api Key, Bearer, Jwt Auth and Jwks Auth are applied exactly as the connection
+        # test applies them; Jwt and Jwks Auth sign a fresh short-lived JWT for every request.
         try:
             described = api_request_for(connector)
-        except (JwksError, SigningError) as exc:
-            raise ConnectorAuthError(connector.name, Outcome.CONFIG_ERROR, str(exc)) from None
+        except (JwksError, oauth_http.SigningError) as error:
+            raise ConnectorAuthError(connector.name, Outcome.CONFIG_ERROR, str(error)) from None
         for param in described.headers:
             request.headers[param.key] = param.value
         if described.params:

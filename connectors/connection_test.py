@@ -8,7 +8,6 @@ word the advice, and records the run.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import time
 import traceback
@@ -27,7 +26,13 @@ from django.utils import timezone
 from audit.models import TestAttempt, TestRun
 from audit.services import audit_record, test_run_record
 from connectors import oauth_http
-from connectors.explain import FIELD_LABELS, ConsoleOutcome, api_hint, token_hint
+from connectors.explain import (
+    FIELD_LABELS,
+    ConsoleOutcome,
+    api_hint,
+    jwt_config_hint,
+    token_hint,
+)
 from connectors.health import connector_health_record
 from connectors.identities import is_system_user
 from connectors.jwks import JWKS_PATH, JwksError, SignedToken, jwks_auth_token
@@ -35,12 +40,14 @@ from connectors.models import (
     ALL_SECRET_FIELDS,
     ApiKeyLocation,
     AuthConfig,
+    ClientAuthentication,
     Connector,
+    GrantType,
     TokenRequestParam,
 )
 from connectors.notifications import notify_after_record
 from connectors.oauth_http import Outcome
-from connectors.oauth_http.assertions import SigningError, signature_of
+from connectors.oauth_http.assertions import parse_json_object
 from connectors.oauth_http.redaction import redact_text
 from connectors.oauth_http.token_request import exchange_secrets
 from connectors.politeness import host_slot
@@ -91,12 +98,47 @@ def _params(rows: list[RowLike], kind: str) -> tuple[oauth_http.Param, ...]:
     )
 
 
+def jwt_signing_for(connector: Connector) -> oauth_http.JwtSigning | None:
+    """How the connector signs its JWTs, when it signs any (the key and claims it stores).
+
+    Raises oauth_http.SigningError for additional claims or header fields that are not a JSON
+    object (the rules refuse them on save; a test of unsaved values can still carry them).
+    """
+    if not connector.jwt_private_key:
+        return None
+    return oauth_http.JwtSigning(
+        private_key_pem=connector.jwt_private_key,
+        algorithm=connector.jwt_algorithm,
+        issuer=connector.jwt_issuer,
+        subject=connector.jwt_subject,
+        audience=connector.jwt_audience,
+        ttl_seconds=connector.jwt_ttl_seconds,
+        key_id=connector.jwt_key_id,
+        extra_claims=parse_json_object(
+            connector.jwt_extra_claims, what=str(Connector._field("jwt_extra_claims").verbose_name)
+        ),
+        extra_headers=parse_json_object(
+            connector.jwt_extra_headers,
+            what=str(Connector._field("jwt_extra_headers").verbose_name),
+        ),
+    )
+
+
+def signs_assertions(connector: Connector) -> bool:
+    """Whether the connector's token request carries an assertion it signs (RFC 7523)."""
+    return connector.auth_config == AuthConfig.OAUTH2 and (
+        connector.oauth2_grant_type == GrantType.JWT_BEARER
+        or connector.oauth2_client_authentication == ClientAuthentication.PRIVATE_KEY_JWT
+    )
+
+
 def token_request_for(
     connector: Connector, *, rows: list[RowLike] | None = None
 ) -> oauth_http.TokenRequest:
     """The token request a connector's OAuth2 settings describe."""
     rows = list(connector.params.all()) if rows is None else rows
     return oauth_http.TokenRequest(
+        signing=jwt_signing_for(connector) if signs_assertions(connector) else None,
         token_url=connector.oauth2_token_url,
         grant_type=connector.oauth2_grant_type,
         client_id=connector.oauth2_client_id,
@@ -127,6 +169,18 @@ def api_url_for(connector: Connector) -> str:
     return base.rstrip("/") + "/" + path.lstrip("/")
 
 
+def jwt_auth_token(connector: Connector) -> str:
+    """A freshly signed JWT for one API request of a Jwt Auth connector (RFC 7519).
+
+    Its audience is the configured one, else the Base URL. Raises oauth_http.SigningError when
+    the key or the claims cannot make a token.
+    """
+    signing = jwt_signing_for(connector)
+    if signing is None:
+        raise oauth_http.SigningError("key_missing", "There is no Private Key to sign with.")
+    return signing.sign(default_audience=connector.base_url.strip())
+
+
 def api_request_for(
     connector: Connector,
     *,
@@ -151,7 +205,14 @@ def api_request_for(
         AuthConfig.JWKS_AUTH: signed.token if signed else "",
     }
     bare = bare_by_config.get(connector.auth_config, "")
-    secret_values: tuple[str, ...] = (bare,) if bare else ()
+    signed_jwt = ""
+    if connector.auth_config == AuthConfig.JWT_AUTH:
+        signed_jwt = jwt_auth_token(connector)
+    elif signed is not None:  # Jwks Auth: signed with the console's current key
+        signed_jwt = signed.token
+    if signed_jwt:
+        bare = signed_jwt
+        headers.append(oauth_http.Param("Authorization", f"Bearer {signed_jwt}", sensitive=True))
     if connector.auth_config == AuthConfig.BASIC:
         basic_auth = (connector.basic_username, connector.basic_password)
     elif connector.auth_config == AuthConfig.API_KEY:
@@ -168,10 +229,6 @@ def api_request_for(
         headers.append(
             oauth_http.Param("Authorization", f"Bearer {connector.bearer_token}", sensitive=True)
         )
-    elif signed is not None:
-        headers.append(oauth_http.Param("Authorization", f"Bearer {signed.token}", sensitive=True))
-        # An API that quotes only the signature in an error must not get it shown either.
-        secret_values = (signed.token, signature_of(signed.token))
     elif connector.auth_config == AuthConfig.OAUTH2 and access_token:
         pattern = connector.oauth2_header_auth_value_pattern or "Bearer %s"
         headers.append(
@@ -186,7 +243,8 @@ def api_request_for(
         headers=tuple(headers),
         params=tuple(params),
         basic_auth=basic_auth,
-        secret_values=secret_values,
+        secret_values=(bare,) if bare else (),
+        signed_jwt=signed_jwt,
         ca_bundle=connector.ca_bundle,
         timeout=timeout if timeout is not None else settings.CONNECTORS_TOKEN_TIMEOUT,
     )
@@ -320,7 +378,13 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
     policy = outbound_policy()
     collected.attempts = []
     if connector.auth_config == AuthConfig.OAUTH2:
-        request = token_request_for(connector, rows=rows)
+        try:
+            request = token_request_for(connector, rows=rows)
+        except oauth_http.SigningError as error:
+            collected.outcome = Outcome.CONFIG_ERROR
+            collected.message = f"The assertion cannot be signed: {error}"
+            collected.hint = jwt_config_hint(error.code)
+            return
         started = time.monotonic()
         # Politeness: a bounded number of requests in flight to one identity provider.
         with host_slot(request.token_url):
@@ -354,10 +418,16 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
             signed = _jwks_sign(connector, collected)
             if signed is None:
                 return
-        api = oauth_http.api_request_perform(
-            api_request_for(connector, signed=signed), policy=policy, labels=FIELD_LABELS
-        )
-        collected.message, collected.hint = api.message, api_hint(api)
+        try:
+            described = api_request_for(connector, signed=signed)
+        except oauth_http.SigningError as error:
+            collected.outcome = Outcome.CONFIG_ERROR
+            collected.message = f"The JWT cannot be signed: {error}"
+            collected.hint = jwt_config_hint(error.code)
+            return
+        api = oauth_http.api_request_perform(described, policy=policy, labels=FIELD_LABELS)
+        collected.message = api.message
+        collected.hint = api_hint(api, signed_jwt=connector.auth_config == AuthConfig.JWT_AUTH)
         if signed is not None and not api.ok:
             collected.hint = _jwks_refused_hint(connector, signed, api, collected.hint)
     collected.attempts.append(("api", api.attempt, ""))
@@ -384,24 +454,13 @@ def _jwks_sign(connector: Connector, collected: _Collected) -> SignedToken | Non
             "the JWKS URL with the API and test again."
         )
         return None
-    except SigningError as exc:
+    except oauth_http.SigningError as error:
         collected.outcome = Outcome.CONFIG_ERROR
-        collected.message = f"The JWT could not be signed: {exc}"
-        collected.hint = "Correct the field the message names, then test again."
+        collected.message = f"The JWT cannot be signed: {error}"
+        collected.hint = jwt_config_hint(error.code)
         return None
-    # What the result may show of the credential: its header and claims, never the token.
-    collected.token = _token_facts(
-        oauth_http.TokenInfo(
-            token_type="JWT (Jwks Auth)",
-            expires_in=int(signed.claims["exp"]) - int(signed.claims["iat"]),
-            expires_at=float(signed.claims["exp"]),
-            scope="",
-            refresh_token_issued=False,
-            token_hash=hashlib.sha256(signed.token.encode()).hexdigest()[:12],
-            jwt_header=signed.header,
-            jwt_claims=signed.claims,
-        )
-    )
+    # The API step shows the token's header and claims (never its signature): ApiRequest's
+    # signed_jwt, as for Jwt Auth.
     return signed
 
 
@@ -598,6 +657,8 @@ __all__ = [
     "TestRateLimited",
     "api_request_for",
     "connector_test",
+    "jwt_auth_token",
+    "jwt_signing_for",
     "connector_test_rate_check",
     "outbound_policy",
     "token_request_for",

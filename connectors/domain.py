@@ -14,8 +14,11 @@ from connectors.models import (
     ALL_SECRET_FIELDS,
     GRANT_FIELDS,
     GROUP_FIELDS,
+    JWT_ASSERTION_FIELDS,
+    JWT_FIELDS,
     SCOPE_FIELD_BY_GRANT,
     SECRET_FIELDS,
+    AuthConfig,
     Connector,
     GrantType,
     TokenRequestParam,
@@ -32,6 +35,8 @@ __all__ = [
     "DEFAULTED_CHOICES",
     "GRANT_FIELDS",
     "GROUP_FIELDS",
+    "JWT_ASSERTION_FIELDS",
+    "JWT_FIELDS",
     "REQUIRED_BY_GRANT",
     "SCOPE_FIELD_BY_GRANT",
     "SECRET_FIELDS",
@@ -89,14 +94,23 @@ REQUIRED_BY_GRANT: dict[str, tuple[str, ...]] = {
         "oauth2_token_url",
     ),
     GrantType.REFRESH_TOKEN: ("oauth2_refresh_token", "oauth2_token_url"),
+    # RFC 7523 §3: the assertion must state an issuer and a subject. Client authentication is
+    # optional for this grant (§3.1), so no Client ID is required.
+    GrantType.JWT_BEARER: ("jwt_private_key", "jwt_issuer", "jwt_subject", "oauth2_token_url"),
 }
 
 # The URL a secret is sent to: OAuth2 secrets go to the token URL, the others to the API.
 URL_FIELDS: tuple[str, ...] = ("oauth2_token_url", "base_url")
 
 
-def url_field_of_secret(name: str) -> str:
-    """The URL field whose server receives the secret field `name`."""
+def url_field_of_secret(name: str, auth_config: str = "") -> str:
+    """The URL field whose server receives the secret field `name` (or what it signs).
+
+    The private key never leaves the console, but the JWTs it signs do: an Oauth2 connector's
+    assertions go to the token URL, a Jwt Auth connector's tokens to the Base URL.
+    """
+    if name == "jwt_private_key":
+        return "oauth2_token_url" if auth_config == AuthConfig.OAUTH2 else "base_url"
     return "oauth2_token_url" if name.startswith("oauth2_") else "base_url"
 
 

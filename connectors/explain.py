@@ -9,6 +9,7 @@ user's role here without touching the core.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -372,8 +373,7 @@ def _token_connection_error(facts: Facts) -> str:
 
 def _token_dns_error(facts: Facts) -> str:
     return (
-        f"Check the host name in {label('oauth2_token_url')}: it does not resolve from this "
-        "server."
+        f"Check the host name in {label('oauth2_token_url')}: it does not resolve from this server."
     )
 
 
@@ -465,9 +465,109 @@ def _method_hint(result: TokenResult) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------------------------
+# Signed assertions (RFC 7523): the JWT Bearer grant and private_key_jwt
+
+# How servers word their refusal of an assertion, first match wins. Authlib/joserfc say "The
+# token is expired" and "Invalid claim: 'aud'"; Keycloak, Okta and Entra ID use similar words.
+_ASSERTION_PROBLEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("algorithm", re.compile(r"algorithm|\balg\b", re.I)),
+    ("replay", re.compile(r"\bjti\b|jwt id|replay|used before|already used", re.I)),
+    ("expired", re.compile(r"expir|\bexp\b|\bnbf\b|\biat\b|not yet valid|too old|clock", re.I)),
+    ("audience", re.compile(r"\baud\b|audience", re.I)),
+    ("issuer", re.compile(r"\biss\b|\bsub\b|issuer|subject|does not exist", re.I)),
+    ("signature", re.compile(r"signature|\bkey\b|\bkid\b|jwk|verif|invalid jwt", re.I)),
+)
+
+
+def assertion_problem(message: str) -> str:
+    """What the server's words say was wrong with the assertion: one of the codes above or ""."""
+    for code, pattern in _ASSERTION_PROBLEMS:
+        if pattern.search(message):
+            return code
+    return ""
+
+
+def _assertion_hint(result: TokenResult) -> str | None:
+    """Advice when the server refused an assertion the console signed; None otherwise."""
+    facts = result.facts
+    client_assertion = facts.client_authentication == Auth.PRIVATE_KEY_JWT
+    grant_assertion = facts.grant_type == Grant.JWT_BEARER
+    if facts.client_rejected and client_assertion:
+        which = "client assertion (private_key_jwt)"
+    elif result.outcome == Outcome.INVALID_GRANT and grant_assertion:
+        which = "assertion of the JWT Bearer Grant"
+    else:
+        return None
+    key, alg, kid = label("jwt_private_key"), label("jwt_algorithm"), label("jwt_key_id")
+    # Only the server's own words after "answered ...:" are read, not our field names.
+    said = result.message.partition(":")[2] if ":" in result.message else result.message
+    problem = assertion_problem(said)
+    if problem == "expired":
+        return (
+            f"The server says the {which} is expired or not yet valid. Check that this "
+            "server's clock and the provider's agree (NTP), and that "
+            f"{label('jwt_ttl_seconds')} is within what the provider accepts (often 5 minutes "
+            "or less)."
+        )
+    if problem == "audience":
+        return (
+            f"The server did not accept the audience (aud) of the {which}. Set "
+            f"{label('jwt_audience')} to the value the provider documents (its token URL, or "
+            f"its issuer URL); blank sends {label('oauth2_token_url')}."
+        )
+    if problem == "algorithm":
+        return (
+            f"The server does not accept the {label('jwt_algorithm')} of the {which}: choose "
+            "one the provider allows (RS256 is the most widely accepted) and a key of that type."
+        )
+    if problem == "replay":
+        return (
+            f"The server refused the {which} as already used (jti). Each test signs a new one: "
+            "if this repeats, another system may be sending the same assertions."
+        )
+    if problem == "issuer" and not client_assertion:
+        return (
+            f"The server does not know the issuer or subject of the assertion: check "
+            f"{label('jwt_issuer')} (usually the client id or service account) and "
+            f"{label('jwt_subject')}."
+        )
+    if problem == "issuer":
+        return (
+            f"The server does not know this client: check {label('oauth2_client_id')}; a "
+            "client assertion states it as both issuer and subject."
+        )
+    return (
+        f"The server could not verify the {which}: most often it has another public key "
+        f"registered for this client. Register the public key (or JWK) shown under {key}, "
+        f"check that {alg} is one the provider allows, and that {kid} matches the registered "
+        "key's kid."
+    )
+
+
+def jwt_config_hint(code: str) -> str:
+    """Advice for a key or claim set that cannot make a JWT (assertions.SigningError codes)."""
+    key = label("jwt_private_key")
+    if code in {"key_unreadable", "key_encrypted", "key_type", "key_missing"}:
+        return f"Paste an unencrypted RSA or EC P-256 private key in PEM form into {key}."
+    if code == "algorithm_mismatch":
+        return (
+            f"Choose the {label('jwt_algorithm')} that matches the key: RS256 or PS256 for "
+            "RSA, ES256 for EC P-256."
+        )
+    if code.startswith("json"):
+        return (
+            f"Write {label('jwt_extra_claims')} and {label('jwt_extra_headers')} as JSON "
+            'objects, e.g. {"typ": "JWT"}, or leave them blank.'
+        )
+    return _next_step(Outcome.CONFIG_ERROR)
+
+
 def token_hint(result: TokenResult, *, secrets: Sequence[str] = ()) -> str:
     """What to do next after a token request; "" when nothing needs doing."""
-    hint = _method_hint(result)
+    hint = None if result.ok else _assertion_hint(result)
+    if hint is None:
+        hint = _method_hint(result)
     if hint is None:
         if result.ok:
             hint = ""
@@ -494,9 +594,18 @@ def _api_http_error(facts: Facts) -> str:
             f"{label('bearer_token')} or the OAuth2 token's scope, and "
             f"{label('api_key_header_auth_key')} / {label('api_key_header_auth_value_pattern')}."
         )
-    return _http_error_hint(
-        facts.status, f"{label('base_url')} and {label('test_request_path')}"
-    )
+    return _http_error_hint(facts.status, f"{label('base_url')} and {label('test_request_path')}")
+
+
+def _jwt_api_http_error(facts: Facts) -> str:
+    if facts.status in (401, 403):
+        return (
+            f"The API refused the signed JWT (HTTP {facts.status}). Check that the API has the "
+            f"public key shown under {label('jwt_private_key')} registered, that "
+            f"{label('jwt_issuer')}, {label('jwt_subject')} and {label('jwt_audience')} (blank: "
+            f"the {label('base_url')}) are what it expects, and that this server's clock is right."
+        )
+    return _http_error_hint(facts.status, f"{label('base_url')} and {label('test_request_path')}")
 
 
 def _api_redirect(facts: Facts) -> str:
@@ -519,8 +628,13 @@ API_HINTS: dict[str, Callable[[Facts], str]] = {
 }
 
 
-def api_hint(result: ApiResult) -> str:
-    """What to do next after the API request; "" when it worked."""
+def api_hint(result: ApiResult, *, signed_jwt: bool = False) -> str:
+    """What to do next after the API request; "" when it worked.
+
+    `signed_jwt`: the credential was a JWT the console signed (Jwt Auth).
+    """
+    if signed_jwt and result.outcome == Outcome.HTTP_ERROR and result.facts.status in (401, 403):
+        return _jwt_api_http_error(result.facts)
     explain = API_HINTS.get(result.outcome)
     return explain(result.facts) if explain else _next_step(result.outcome)
 
@@ -533,7 +647,9 @@ __all__ = [
     "ConsoleOutcome",
     "OutcomeText",
     "api_hint",
+    "assertion_problem",
     "client_auth_name",
+    "jwt_config_hint",
     "label",
     "outcome_text",
     "scope_label",

@@ -35,6 +35,8 @@ class AuthConfig(models.TextChoices):
     API_KEY = "api_key", "Api Key Auth"
     BEARER = "bearer", "Bearer Token Auth"
     OAUTH2 = "oauth2", "Oauth2"
+    # The signed JWT itself is the API credential (label in the product's style).
+    JWT_AUTH = "jwt_auth", "Jwt Auth"
     # The console signs a short-lived JWT for each API request with its own rotating keys,
     # published at /.well-known/jwks.json (connectors.jwks).
     JWKS_AUTH = "jwks_auth", "Jwks Auth"
@@ -53,6 +55,7 @@ class GrantType(models.TextChoices):
         GRANT_LABELS[Grant.CLIENT_CREDENTIALS],
     )
     REFRESH_TOKEN = Grant.REFRESH_TOKEN.value, GRANT_LABELS[Grant.REFRESH_TOKEN]
+    JWT_BEARER = Grant.JWT_BEARER.value, GRANT_LABELS[Grant.JWT_BEARER]
 
 
 class ClientAuthentication(models.TextChoices):
@@ -64,6 +67,7 @@ class ClientAuthentication(models.TextChoices):
         CLIENT_AUTH_LABELS[Auth.BASIC_CLIENT_UNENCODED],
     )
     BASIC_USER = Auth.BASIC_USER.value, CLIENT_AUTH_LABELS[Auth.BASIC_USER]
+    PRIVATE_KEY_JWT = Auth.PRIVATE_KEY_JWT.value, CLIENT_AUTH_LABELS[Auth.PRIVATE_KEY_JWT]
 
 
 class JwtAlgorithm(models.TextChoices):
@@ -98,6 +102,7 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_refresh_token",
         "jwt_private_key",
     ),
+    AuthConfig.JWT_AUTH: ("jwt_private_key",),
     # Its keys are the console's (connectors.jwks), not the connector's: nothing to store here.
     AuthConfig.JWKS_AUTH: (),
 }
@@ -165,7 +170,9 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_expires_in_key",
         "oauth2_expires_in_format",
         *JWT_FIELDS,
+        "oauth2_jwt_bearer_scope",
     ),
+    AuthConfig.JWT_AUTH: JWT_FIELDS,
     AuthConfig.JWKS_AUTH: JWKS_AUTH_FIELDS,
 }
 
@@ -174,7 +181,16 @@ GRANT_FIELDS: dict[str, tuple[str, ...]] = {
     GrantType.PASSWORD: ("oauth2_username", "oauth2_password", "oauth2_password_scope"),
     GrantType.CLIENT_CREDENTIALS: ("oauth2_client_credentials_scope",),
     GrantType.REFRESH_TOKEN: ("oauth2_refresh_token", "oauth2_refresh_token_scope"),
+    # The claims that name who the token is for; the key, algorithm and lifetime are shared with
+    # private_key_jwt client authentication (JWT_ASSERTION_FIELDS).
+    GrantType.JWT_BEARER: ("jwt_issuer", "jwt_subject", "oauth2_jwt_bearer_scope"),
 }
+
+# The signing fields an Oauth2 connector uses when it signs any assertion: for the JWT Bearer
+# grant or for private_key_jwt client authentication. Reset when it signs none.
+JWT_ASSERTION_FIELDS: tuple[str, ...] = tuple(
+    name for name in JWT_FIELDS if name not in ("jwt_issuer", "jwt_subject")
+)
 
 
 # Each grant type keeps its own scope field; "the scope" of a connector is its grant's.
@@ -182,6 +198,7 @@ SCOPE_FIELD_BY_GRANT: dict[str, str] = {
     GrantType.PASSWORD: "oauth2_password_scope",
     GrantType.CLIENT_CREDENTIALS: "oauth2_client_credentials_scope",
     GrantType.REFRESH_TOKEN: "oauth2_refresh_token_scope",
+    GrantType.JWT_BEARER: "oauth2_jwt_bearer_scope",
 }
 
 
@@ -327,7 +344,8 @@ class Connector(models.Model):
         "Jwt Audience",
         max_length=2048,
         blank=True,
-        help_text="The aud claim. Leave blank to use the Oauth2 Token Url.",
+        help_text="The aud claim. Leave blank to use the Oauth2 Token Url (for Jwt Auth: the "
+        "Base URL).",
     )
     jwt_ttl_seconds = models.PositiveIntegerField(
         "Jwt Expiry Seconds",
@@ -345,6 +363,9 @@ class Connector(models.Model):
         "Additional Header Fields",
         blank=True,
         help_text='Optional JSON object of extra header fields, e.g. {"typ": "JWT"}.',
+    )
+    oauth2_jwt_bearer_scope = models.CharField(
+        "JWT Bearer Grant Scope", max_length=1024, blank=True
     )
 
     # Optimistic locking: an edit must name the version it started from.

@@ -6,6 +6,7 @@ Views call these for what they show, and services for what they change.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from connectors.health import (
     secret_expires_in_days,
 )
 from connectors.models import AuthConfig, Connector, ConnectorHealth
+from connectors.oauth_http import assertions
 
 # The list's sort keys (as in ?sort=) and the column each sorts by. Health sorts read the
 # connector's health row (one join on its primary key) and its indexed columns.
@@ -409,6 +411,8 @@ def connector_recent_runs(*, connector_id: int, limit: int = 5) -> QuerySet[Test
 
 __all__ = [
     "EXPIRING_DAYS",
+    "SigningKeyHelp",
+    "connector_signing_key_help",
     "FILTER_PARAMS",
     "HealthCounts",
     "NullsLastList",
@@ -428,3 +432,39 @@ __all__ = [
     "DayCount",
     "EndpointLatency",
 ]
+
+
+@dataclass(frozen=True)
+class SigningKeyHelp:
+    """What a page shows about a stored private key: its public half, to register it."""
+
+    public_pem: str
+    jwk_json: str
+    description: str
+    weak: bool
+    problem: str = ""
+
+
+def connector_signing_key_help(connector: Connector) -> SigningKeyHelp | None:
+    """The public key (PEM and JWK, with kid) of the stored private key; None when none.
+
+    Derived from the private key at each read, so it always matches the key that signs. Never
+    the private key itself: the JWK carries only public members.
+    """
+    pem = connector.jwt_private_key
+    if not pem:
+        return None
+    try:
+        facts = assertions.key_facts(assertions.load_private_key(pem))
+        jwk = assertions.public_jwk(
+            pem, algorithm=connector.jwt_algorithm, kid=connector.jwt_key_id
+        )
+        public_pem = assertions.public_key_pem(pem)
+    except assertions.SigningError as error:
+        return SigningKeyHelp("", "", "", weak=False, problem=str(error))
+    return SigningKeyHelp(
+        public_pem=public_pem,
+        jwk_json=json.dumps(jwk, indent=2),
+        description=facts.description,
+        weak=facts.weak,
+    )

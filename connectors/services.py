@@ -11,7 +11,15 @@ from django.db import transaction
 
 from audit.services import audit_record
 from connectors.domain import ALL_SECRET_FIELDS, ParamRow, field_default
-from connectors.models import Connector, JwksKey, TokenRequestParam
+from connectors.models import (
+    AuthConfig,
+    ClientAuthentication,
+    Connector,
+    GrantType,
+    JwksKey,
+    TokenRequestParam,
+)
+from connectors.oauth_http import assertions
 
 UserLike = AbstractBaseUser | AnonymousUser | None
 
@@ -235,9 +243,12 @@ def connector_update(
 def _change_summary(connector: Connector, action: str, changes: list[FieldChange]) -> str:
     secret_states = {c.after for c in changes if c.field in ALL_SECRET_FIELDS}
     labels = ", ".join(c.label for c in changes[:6]) + ("…" if len(changes) > 6 else "")
-    verb = {"edit": "Edited", "import": "Imported", "pin": "Pinned client authentication on"}.get(
-        action, action.capitalize()
-    )
+    verb = {
+        "edit": "Edited",
+        "import": "Imported",
+        "pin": "Pinned client authentication on",
+        "generate_key": "Generated a key pair for",
+    }.get(action, action.capitalize())
     note = ""
     if "cleared" in secret_states:
         note = " (secret cleared)"
@@ -260,6 +271,45 @@ def connector_clone_initial(*, source: Connector) -> tuple[dict[str, Any], list[
         for p in source.params.all()
     ]
     return initial, rows
+
+
+class KeyGenerationRefused(Exception):
+    """The connector does not sign JWTs with its current settings; nothing was generated."""
+
+
+def connector_signs_jwts(connector: Connector) -> bool:
+    """Whether the connector's saved settings sign JWTs with its Private Key."""
+    if connector.auth_config == AuthConfig.JWT_AUTH:
+        return True
+    return connector.auth_config == AuthConfig.OAUTH2 and (
+        connector.oauth2_grant_type == GrantType.JWT_BEARER
+        or connector.oauth2_client_authentication == ClientAuthentication.PRIVATE_KEY_JWT
+    )
+
+
+def connector_generate_signing_key(
+    *, connector: Connector, user: UserLike, expected_version: int | None
+) -> list[FieldChange]:
+    """Make a new private key on the server for the connector's algorithm and store it.
+
+    RSA 2048 for RS256/PS256, EC P-256 for ES256. The key is stored encrypted and never leaves
+    the server: pages show only its public half. Recorded as an edit ("Private Key: changed").
+    """
+    if not connector_signs_jwts(connector):
+        raise KeyGenerationRefused(
+            "This connector does not sign JWTs: choose Jwt Auth, the JWT Bearer Grant or "
+            "private_key_jwt client authentication, save, then generate a key pair."
+        )
+    # The encrypted field's stubs type the attribute as the field; the value is text.
+    pem = assertions.generate_private_key_pem(connector.jwt_algorithm)
+    connector.jwt_private_key = pem  # type: ignore[assignment]
+    return connector_update(
+        connector=connector,
+        rows=[ParamRow(p.kind, p.key, p.value, p.sensitive) for p in connector.params.all()],
+        user=user,
+        expected_version=expected_version,
+        action="generate_key",
+    )
 
 
 def connector_delete(*, connector: Connector, user: UserLike) -> None:
@@ -316,11 +366,14 @@ def connector_rotate_key(*, user: UserLike = None) -> int:
 __all__ = [
     "ConcurrentEditError",
     "FieldChange",
+    "KeyGenerationRefused",
     "acting_user",
     "connector_clone_initial",
     "connector_create",
     "connector_delete",
     "connector_diff",
+    "connector_generate_signing_key",
     "connector_rotate_key",
+    "connector_signs_jwts",
     "connector_update",
 ]

@@ -24,6 +24,7 @@ urlpatterns = [
     path("<str:name>/edit/test/", views.ConnectorFormTestView.as_view(), name="edit-test"),
     path("<str:name>/test/", views.ConnectorTestView.as_view(), name="test"),
     path("<str:name>/pin/", views.ConnectorPinView.as_view(), name="pin"),
+    path("<str:name>/key-pair/", views.ConnectorGenerateKeyView.as_view(), name="key-pair"),
     path("<str:name>/clone/", views.ConnectorCloneView.as_view(), name="clone"),
     path("<str:name>/delete/", views.ConnectorDeleteView.as_view(), name="delete"),
 ]

@@ -6,7 +6,11 @@ secret values; without it the generic redaction rules still apply.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
 import json
+import re
 from typing import Any
 
 from django import template
@@ -19,6 +23,7 @@ from audit.actors import actor_label as _actor_label
 from audit.sanitize import (
     NO_SECRETS,
     Secrets,
+    _pairs,
     body_redact,
     details_redact,
     headers_redact,
@@ -79,6 +84,58 @@ def audit_value(value: Any, redactor: Any = None) -> str:
     if isinstance(value, dict):
         return audit_json(value, redactor)
     return _secrets(redactor).text(value)
+
+
+def _segment_json(segment: str) -> Any:
+    """One base64url segment of a compact JWS as JSON, or None."""
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return json.loads(raw)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _utc(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 2**33:
+        return dt.datetime.fromtimestamp(value, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return ""
+
+
+@register.filter
+def signed_jwts(attempt: Any, redactor: Any = None) -> list[dict[str, Any]]:
+    """The JWTs the console signed and sent in this step, decoded: header and claims only.
+
+    They are stored as header.claims.<mask> (the HTTP core never keeps a signature), so this
+    reads the parts a user needs to compare with what the provider expects: iss, sub, aud,
+    exp, kid.
+    """
+    mask = re.escape(providers.get().redaction.MASK)
+    shape = re.compile(rf"(?:Bearer\s+)?([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.{mask}")
+    secrets = _secrets(redactor)
+    found = []
+    places = [
+        *((f"{k} header", v) for k, v in _pairs(getattr(attempt, "request_headers", None))),
+        *((str(k), v) for k, v in _pairs(getattr(attempt, "request_body", None))),
+    ]
+    for where, value in places:
+        match = shape.fullmatch(str(value))
+        if match is None:
+            continue
+        header, claims = _segment_json(match.group(1)), _segment_json(match.group(2))
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            continue
+        claims = secrets.json(claims)
+        times = {name: _utc(claims.get(name)) for name in ("iat", "exp")}
+        found.append(
+            {
+                "where": where,
+                "header": json.dumps(secrets.json(header), indent=2),
+                "claims": json.dumps(claims, indent=2),
+                "issued": times["iat"],
+                "expires": times["exp"],
+            }
+        )
+    return found
 
 
 @register.filter

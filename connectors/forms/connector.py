@@ -56,6 +56,24 @@ class SecretInput(forms.PasswordInput):
         super().__init__(attrs={**base, **(attrs or {})}, render_value=False)
 
 
+class SecretTextarea(forms.Textarea):
+    """A text area for a multi-line secret (a PEM key) that never renders a value.
+
+    A password box would drop the PEM's line breaks as it is pasted.
+    """
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        base = {"rows": 4, "autocomplete": "off", "spellcheck": "false", "class": "font-monospace"}
+        super().__init__(attrs={**base, **(attrs or {})})
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+# Secrets typed on several lines.
+MULTILINE_SECRETS = frozenset({"jwt_private_key"})
+
+
 @dataclass(frozen=True)
 class SecretFieldView:
     """What a template draws for a secret: the input, its clear box, whether one is stored."""
@@ -99,6 +117,12 @@ class ConnectorForm(forms.ModelForm):
                 attrs={"placeholder": "https://login.example.com/oauth2/token"}
             ),
             "client_secret_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "jwt_extra_claims": forms.Textarea(
+                attrs={"rows": 2, "spellcheck": "false", "class": "font-monospace"}
+            ),
+            "jwt_extra_headers": forms.Textarea(
+                attrs={"rows": 2, "spellcheck": "false", "class": "font-monospace"}
+            ),
         }
         help_texts = {
             "display_name": "Name shown to people. Leave blank to show the connector name.",
@@ -164,17 +188,25 @@ class ConnectorForm(forms.ModelForm):
             "for expires_in.",
             "oauth2_expires_in_format": "Seconds: a lifetime such as 3600. Epoch Seconds: an "
             "absolute Unix time. ISO 8601: an absolute timestamp.",
-            "jwt_issuer": "The iss claim: who signs the token, as the API knows this console, "
-            "e.g. connector-console. Required for Jwks Auth.",
-            "jwt_subject": "The sub claim: the account or client the token speaks for. Optional.",
-            "jwt_audience": "The aud claim: who the token is for. Leave blank for the Base URL "
-            "(Jwks Auth) or the Oauth2 Token Url (an assertion).",
-            "jwt_ttl_seconds": "How long each token is valid: 300 (5 minutes) unless the API "
-            "asks otherwise; at most 7200 (2 hours).",
+            "oauth2_jwt_bearer_scope": "Space-separated scopes to request. Leave blank to get "
+            "the server's default scopes.",
+            "jwt_private_key": "PEM private key (RSA, or EC P-256 for ES256) that signs the JWT, "
+            "unencrypted. Or save, then use Generate key pair: the key is made on this server "
+            "and never leaves it. Stored encrypted and never shown again.",
+            "jwt_algorithm": "RS256 or PS256 sign with an RSA key, ES256 with an EC P-256 key.",
+            "jwt_issuer": "The iss claim: who signs, usually the client id or service account.",
+            "jwt_subject": "The sub claim: whom the token is for (a user or the service "
+            "account). Required for JWT Bearer Grant.",
+            "jwt_audience": "The aud claim. Leave blank for the Oauth2 Token Url (Jwt Auth and "
+            "Jwks Auth: the Base URL).",
+            "jwt_ttl_seconds": "How long each signed JWT is valid: at most 7200 seconds (2 "
+            "hours). A fresh one is signed for every request.",
+            "jwt_key_id": "The kid header: the id under which the provider registered the public "
+            "key. Optional.",
             "jwt_extra_claims": 'Optional JSON object of more claims, e.g. {"scope": "read"}. '
-            "exp, iat and jti are set by the console.",
+            "exp, iat and jti are always the console's own.",
             "jwt_extra_headers": 'Optional JSON object of more header fields, e.g. {"typ": '
-            '"JWT"}. alg and kid are set by the console.',
+            '"JWT"}. alg comes from Signing Algorithm, kid from Key ID.',
             "test_request_path": "Optional path under the Base URL that the connection test "
             "requests with the credentials, e.g. /api/v1/me.",
             "ca_bundle": "Optional PEM certificates to trust for this connector's servers (a "
@@ -190,7 +222,7 @@ class ConnectorForm(forms.ModelForm):
         self.stored_secrets: dict[str, bool] = {}
         for name in ALL_SECRET_FIELDS:
             field = self.fields[name]
-            field.widget = SecretInput()
+            field.widget = SecretTextarea() if name in MULTILINE_SECRETS else SecretInput()
             stored = self.editing and bool(getattr(self.instance, name))
             self.stored_secrets[name] = stored
             if stored:
@@ -210,7 +242,16 @@ class ConnectorForm(forms.ModelForm):
             self.fields["version"].error_messages["required"] = (
                 "This form is incomplete (its version is missing). Reload the page and try again."
             )
-        for switch in ("auth_config", "oauth2_grant_type", "api_key_location"):
+        if not self.stored_secrets["jwt_private_key"]:
+            self.fields["jwt_private_key"].widget.attrs["placeholder"] = (
+                "-----BEGIN PRIVATE KEY-----"
+            )
+        for switch in (
+            "auth_config",
+            "oauth2_grant_type",
+            "api_key_location",
+            "oauth2_client_authentication",
+        ):
             self.fields[switch].widget.attrs["data-cc-switch"] = switch
 
     # Field rules (connectors.rules), run after Django's own check of each field.

@@ -19,6 +19,7 @@ Modules: `vocabulary` (the enums and their labels), `types`, `policy`, `deadline
 from __future__ import annotations
 
 from connectors.oauth_http.api_request import api_request_perform
+from connectors.oauth_http.assertions import JwtSigning, SigningError
 from connectors.oauth_http.client import (
     OutboundError,
     OutboundSession,
@@ -71,6 +72,8 @@ __all__ = [
     "GRANT_LABELS",
     "HEADER_NAME",
     "OUTCOMES",
+    "JwtSigning",
+    "SigningError",
     "ApiRequest",
     "ApiResult",
     "Attempt",

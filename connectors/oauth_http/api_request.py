@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from connectors.oauth_http.assertions import unsigned_view
 from connectors.oauth_http.policy import OutboundPolicy
-from connectors.oauth_http.redaction import redact_headers, redact_text, redact_url
+from connectors.oauth_http.redaction import MASK, redact_headers, redact_text, redact_url
 from connectors.oauth_http.response_text import (
     content_type,
     decode,
@@ -69,6 +70,16 @@ def _url(request: ApiRequest) -> str:
     return url
 
 
+def _shown_header(sent: str, masked: str, signed_jwt: str, secrets: Sequence[str]) -> str:
+    """The header as stored: masked, except that the console's own signed JWT keeps its header
+    and claims readable (only its signature is masked) for the result step to decode."""
+    if signed_jwt and sent == f"Bearer {signed_jwt}":
+        # Not passed through redact_text: its Bearer rule would mask the readable part too,
+        # and nothing secret is left in it.
+        return f"Bearer {unsigned_view(signed_jwt, MASK)}"
+    return redact_text(masked, secrets=secrets)
+
+
 class _Recorder:
     """Builds the result: one masked attempt record and the facts behind the outcome."""
 
@@ -78,8 +89,10 @@ class _Recorder:
         params = (*request.headers, *request.params)
         sensitive = [param.key for param in params if param.sensitive]
         self.masked_headers = tuple(
-            (name, redact_text(value, secrets=self.secrets))
-            for name, value in redact_headers(headers, sensitive_keys=sensitive)
+            (name, _shown_header(sent, masked, request.signed_jwt, self.secrets))
+            for (_, sent), (name, masked) in zip(
+                headers, redact_headers(headers, sensitive_keys=sensitive), strict=True
+            )
         )
         self.shown_url = redact_text(redact_url(url), secrets=self.secrets)
 

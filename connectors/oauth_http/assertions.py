@@ -11,10 +11,11 @@ secret; `decoded_view` returns only its header and claims, the parts a result st
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -74,13 +75,33 @@ class KeyFacts:
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
+_PEM_BLOCK = re.compile(r"(-----BEGIN [A-Z ]+-----)\s*(.*?)\s*(-----END [A-Z ]+-----)", re.S)
+
+
+def _pem_lines(text: str) -> bytes:
+    """The PEM with its base64 body on lines of its own again.
+
+    A key pasted through a one-line box (or a JSON value with its line breaks lost) arrives as
+    one line; the armour tells where the body is, so it is rebuilt instead of refused.
+    """
+    match = _PEM_BLOCK.search(text.strip())
+    if match is None:
+        return text.strip().encode()
+    begin, body, end = match.groups()
+    if "Proc-Type" in body:  # an OpenSSL-encrypted key: its headers need their own lines
+        return text.strip().encode()
+    body = "".join(body.split())
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([begin, *lines, end, ""]).encode()
+
+
 def load_private_key(private_key_pem: str) -> PrivateKey:
     """Parse an unencrypted PEM private key (PKCS#8 or traditional); RSA or EC only.
 
     The error never quotes the input: it is a private key.
     """
     try:
-        key = serialization.load_pem_private_key(private_key_pem.strip().encode(), password=None)
+        key = serialization.load_pem_private_key(_pem_lines(private_key_pem), password=None)
     except TypeError:
         raise SigningError(
             "key_encrypted",
@@ -205,6 +226,64 @@ def signature_of(token: str) -> str:
     return parts[2] if len(parts) == 3 else ""
 
 
+@dataclass(frozen=True, slots=True)
+class JwtSigning:
+    """How a connector signs its JWTs: the key, the algorithm and the claims it states.
+
+    `audience` blank means the caller's default (the token URL, or the Base URL for Jwt Auth).
+    """
+
+    private_key_pem: str = field(repr=False)
+    algorithm: str = SigningAlgorithm.RS256
+    issuer: str = ""
+    subject: str = ""
+    audience: str = ""
+    ttl_seconds: int = DEFAULT_TTL_SECONDS
+    key_id: str = ""
+    extra_claims: Mapping[str, Any] = field(default_factory=dict)
+    extra_headers: Mapping[str, Any] = field(default_factory=dict)
+
+    def sign(
+        self,
+        *,
+        default_audience: str,
+        issuer: str | None = None,
+        subject: str | None = None,
+        now: float | None = None,
+    ) -> str:
+        """A freshly signed JWT; `issuer`/`subject` override the configured ones (RFC 7523 §2.2
+        client assertions state the client id in both)."""
+        claims = build_claims(
+            issuer=self.issuer if issuer is None else issuer,
+            subject=self.subject if subject is None else subject,
+            audience=self.audience or default_audience,
+            ttl_seconds=self.ttl_seconds,
+            extra_claims=self.extra_claims,
+            now=now,
+        )
+        headers = dict(self.extra_headers)
+        if self.key_id:
+            headers["kid"] = self.key_id
+        return sign_jwt(
+            private_key_pem=self.private_key_pem,
+            algorithm=self.algorithm,
+            claims=claims,
+            headers=headers,
+        )
+
+
+def unsigned_view(token: str, mask: str) -> str:
+    """The token with its signature replaced by `mask`: header and claims stay readable.
+
+    What a result step stores and shows of a JWT the console sent. Without its signature the
+    token is worthless to anyone who reads it.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return mask
+    return f"{parts[0]}.{parts[1]}.{mask}"
+
+
 # --- key help: the public half, for registering it with the identity provider --------------
 
 
@@ -256,6 +335,7 @@ __all__ = [
     "MAX_TTL_SECONDS",
     "MIN_RSA_BITS",
     "SigningError",
+    "JwtSigning",
     "KeyFacts",
     "SigningAlgorithm",
     "build_claims",
@@ -269,4 +349,5 @@ __all__ = [
     "public_key_pem",
     "sign_jwt",
     "signature_of",
+    "unsigned_view",
 ]

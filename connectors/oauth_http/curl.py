@@ -22,6 +22,10 @@ _SECRET_FIELDS = {
     "password": "PASSWORD",
     "client_secret": "CLIENT_SECRET",
     "refresh_token": "REFRESH_TOKEN",
+    # A signed JWT (RFC 7523): the result step shows its header and claims; sign one with the
+    # same key and claims (or copy it from a trusted place) into the variable.
+    "assertion": "ASSERTION",
+    "client_assertion": "CLIENT_ASSERTION",
 }
 
 
@@ -114,8 +118,9 @@ def _add_body(command: _Command, request: TokenRequest, label: str) -> None:
 def token_request_as_curl(request: TokenRequest, *, client_authentication: str) -> str:
     """A copy-pasteable curl command for one attempt, with secrets as shell variables.
 
-    Secrets never appear: the command reads $CLIENT_SECRET, $PASSWORD, $REFRESH_TOKEN and
-    $PARAM_<KEY> (sensitive params) from the shell. For `basic_client`, curl's `-u` would skip the
+    Secrets never appear: the command reads $CLIENT_SECRET, $PASSWORD, $REFRESH_TOKEN,
+    $ASSERTION and $CLIENT_ASSERTION (signed JWTs, RFC 7523) and $PARAM_<KEY> (sensitive
+    params) from the shell. For `basic_client`, curl's `-u` would skip the
     RFC 6749 §2.3.1 form-urlencoding of id and secret, so a preamble line computes the header
     value with python3 (`BASIC=$(...)`) and the command sends `Authorization: Basic $BASIC`.
     `basic_client_unencoded` and `basic_user` are plain RFC 7617 Basic, which `-u` produces.

@@ -12,11 +12,18 @@ import base64
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote_plus, urlencode
 
+from connectors.oauth_http.assertions import SigningError, unsigned_view
 from connectors.oauth_http.policy import OutboundPolicy
-from connectors.oauth_http.redaction import redact_headers, redact_pairs, redact_text, redact_url
+from connectors.oauth_http.redaction import (
+    MASK,
+    redact_headers,
+    redact_pairs,
+    redact_text,
+    redact_url,
+)
 from connectors.oauth_http.response_text import excerpt, response_headers
 from connectors.oauth_http.token_response import FORM_CONTENT_TYPE, Reading, read_token_response
 from connectors.oauth_http.transport import (
@@ -42,6 +49,7 @@ from connectors.oauth_http.types import (
 )
 from connectors.oauth_http.vocabulary import (
     CLIENT_ACCEPTED_ERRORS,
+    CLIENT_ASSERTION_TYPE_JWT,
     CONFIGURABLE_CLIENT_AUTHENTICATION,
     ClientAuthentication,
     Grant,
@@ -88,7 +96,10 @@ _AUTHORIZATION: dict[str, Callable[[TokenRequest], str]] = {
 _GRANT_FIELDS: dict[str, Callable[[TokenRequest], Pairs]] = {
     Grant.PASSWORD: lambda r: [("username", r.username), ("password", r.password)],
     Grant.REFRESH_TOKEN: lambda r: [("refresh_token", r.refresh_token)],
+    Grant.JWT_BEARER: lambda r: [("assertion", r.assertion)],
 }
+# Body fields that carry a JWT the console signed: stored and shown without the signature.
+ASSERTION_FIELDS = frozenset({"assertion", "client_assertion"})
 
 
 def client_auth_plan(request: TokenRequest, labels: FieldLabels = NEUTRAL_LABELS) -> list[Auth]:
@@ -98,6 +109,13 @@ def client_auth_plan(request: TokenRequest, labels: FieldLabels = NEUTRAL_LABELS
         raise config_error(f"{labels.client_authentication} {mode!r} is not supported.")
     if mode == Auth.BASIC_USER:
         return [Auth.BASIC_USER]
+    if mode == Auth.PRIVATE_KEY_JWT:
+        if not request.client_id or request.signing is None:
+            raise config_error(
+                f"{labels.client_authentication} private_key_jwt needs the Client ID and the "
+                "Private Key."
+            )
+        return [Auth.PRIVATE_KEY_JWT]
     if not request.client_id:
         return [Auth.NONE]  # a client without an id has nothing to authenticate with
     if mode == Auth.AUTO:
@@ -133,7 +151,44 @@ def _body(request: TokenRequest, label: str) -> Pairs:
         body.append(("client_id", request.client_id))
         if request.client_secret:  # a public client has none (RFC 6749 §2.1)
             body.append(("client_secret", request.client_secret))
+    elif label == Auth.PRIVATE_KEY_JWT:
+        # RFC 7521 §4.2: client_id may accompany the assertion; servers that route by it
+        # (Keycloak, Okta) need it, and RFC 7523 servers accept it.
+        body += [
+            ("client_id", request.client_id),
+            ("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT),
+            ("client_assertion", request.client_assertion),
+        ]
     return body
+
+
+def with_assertions(request: TokenRequest, label: str) -> TokenRequest:
+    """The request with freshly signed assertions for this attempt (a new jti each time).
+
+    The JWT Bearer grant's assertion states the configured issuer and subject (RFC 7523 §3);
+    a private_key_jwt client assertion states the client id as both (§3, §2.2). Both are for
+    the token URL unless an audience is configured. A key that cannot sign is a config error.
+    """
+    signing = request.signing
+    wants_grant = request.grant_type == Grant.JWT_BEARER
+    wants_client = label == Auth.PRIVATE_KEY_JWT
+    if signing is None or not (wants_grant or wants_client):
+        if wants_grant or wants_client:
+            raise config_error("There is no Private Key to sign the assertion with.")
+        return request
+    audience = request.token_url.strip()
+    try:
+        assertion = signing.sign(default_audience=audience) if wants_grant else ""
+        client_assertion = (
+            signing.sign(
+                default_audience=audience, issuer=request.client_id, subject=request.client_id
+            )
+            if wants_client
+            else ""
+        )
+    except SigningError as error:
+        raise config_error(f"The assertion cannot be signed: {error}") from None
+    return replace(request, assertion=assertion, client_assertion=client_assertion)
 
 
 def token_request_parts(request: TokenRequest, label: str) -> tuple[Pairs, Pairs]:
@@ -162,9 +217,16 @@ def _masked_request(
     sensitive = [param.key for param in params if param.sensitive]
     masked_headers = redact_headers(headers, sensitive_keys=sensitive)
     masked_body = redact_pairs(body, sensitive_keys=sensitive)
+    custom = {param.key for param in request.additional_request_data}
+    # The console's own assertions keep their header and claims (what a result step shows);
+    # only the signature is masked. A configured row of the same name stays masked whole.
+    shown_body = [
+        (key, unsigned_view(sent, MASK) if key in ASSERTION_FIELDS - custom and sent else masked)
+        for (key, sent), (_, masked) in zip(body, masked_body, strict=True)
+    ]
     return (
         tuple((name, redact_text(value, secrets=secrets)) for name, value in masked_headers),
-        tuple((key, redact_text(value, secrets=secrets)) for key, value in masked_body),
+        tuple((key, redact_text(value, secrets=secrets)) for key, value in shown_body),
     )
 
 
@@ -214,6 +276,8 @@ def _token_attempt(
     secrets: Sequence[str],
     labels: FieldLabels,
 ) -> tuple[Attempt, Reading]:
+    request = with_assertions(request, label)
+    secrets = (*secrets, *request.secrets())
     headers, body = token_request_parts(request, label)
     started = time.monotonic()
     answer = _Answer()
@@ -232,9 +296,7 @@ def _token_attempt(
             ),
         )
     duration_ms = round((time.monotonic() - started) * 1000)
-    attempt = _attempt(
-        request, label, transport.target.url, reading, secrets, answer, duration_ms
-    )
+    attempt = _attempt(request, label, transport.target.url, reading, secrets, answer, duration_ms)
     return attempt, reading
 
 
@@ -323,6 +385,7 @@ def token_request_perform(
     plan = [Auth.NONE]
     try:
         plan = client_auth_plan(request, labels)
+        with_assertions(request, plan[0])  # a key that cannot sign stops here, before the network
         transport = _open(request, plan, policy, resolver, labels)
     except Failure as failure:
         reading = Reading(failure.outcome, failure.message)
@@ -330,6 +393,10 @@ def token_request_perform(
         return _token_result(request, [attempt], [reading], started)
     try:
         attempts, readings = _run_plan(transport, request, plan, secrets, labels)
+    except Failure as failure:  # signing failed on a later attempt (it worked on the first)
+        reading = Reading(failure.outcome, failure.message)
+        attempt = _attempt(request, plan[0], request.token_url, reading, secrets)
+        return _token_result(request, [attempt], [reading], started)
     finally:
         transport.close()
     return _token_result(request, attempts, readings, started)
@@ -406,10 +473,12 @@ def _token_result(
 
 
 __all__ = [
+    "ASSERTION_FIELDS",
     "basic_client_value",
     "basic_value",
     "client_auth_plan",
     "exchange_secrets",
     "token_request_parts",
     "token_request_perform",
+    "with_assertions",
 ]

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.oauth_http.assertions import JwtSigning, signature_of
 from connectors.oauth_http.redaction import key_looks_sensitive
-from connectors.oauth_http.vocabulary import ClientAuthentication, Outcome
+from connectors.oauth_http.vocabulary import GRANT_WIRE_VALUES, ClientAuthentication, Outcome
 
 DEFAULT_USER_AGENT = "ConnectorConsole/0.1"
 DEFAULT_TIMEOUT = 10.0
@@ -56,16 +57,35 @@ class TokenRequest:
     timeout: float = DEFAULT_TIMEOUT
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     user_agent: str = DEFAULT_USER_AGENT
+    # The signing key and claims of the JWT Bearer grant's assertion and of a private_key_jwt
+    # client assertion (RFC 7523 §2.1, §2.2); the core signs them afresh for each attempt.
+    signing: JwtSigning | None = None
+    assertion: str = field(default="", repr=False)
+    client_assertion: str = field(default="", repr=False)
 
     @property
     def grant_type_sent(self) -> str:
         """The grant_type value on the wire: the custom one when set."""
-        return self.request_custom_grant_type or self.grant_type
+        return self.request_custom_grant_type or GRANT_WIRE_VALUES.get(
+            self.grant_type, self.grant_type
+        )
 
     def secrets(self) -> tuple[str, ...]:
-        """Every secret value, including sensitive params, for redaction."""
+        """Every secret value, including sensitive params, for redaction.
+
+        A signed JWT is a credential for its lifetime; its signature alone is listed too, so
+        an answer that quotes only part of the token is masked as well.
+        """
+        jwts = (self.assertion, self.client_assertion)
         return _secret_values(
-            (self.client_secret, self.password, self.refresh_token),
+            (
+                self.client_secret,
+                self.password,
+                self.refresh_token,
+                *jwts,
+                *(signature_of(token) for token in jwts if token),
+                self.signing.private_key_pem if self.signing else "",
+            ),
             (*self.additional_headers, *self.additional_request_data),
         )
 
@@ -83,11 +103,16 @@ class ApiRequest:
     # Bare credentials inside composed header values (the token in "Bearer <token>"), so an
     # API that echoes just the credential is masked too.
     secret_values: tuple[str, ...] = field(default=(), repr=False)
+    # A JWT the console signed for this request (Jwt Auth): the step shows its header and claims.
+    signed_jwt: str = field(default="", repr=False)
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value (Basic password, sensitive headers and params), for redaction."""
         basic_password = (self.basic_auth[1],) if self.basic_auth else ()
-        return _secret_values((*basic_password, *self.secret_values), (*self.headers, *self.params))
+        jwt_parts = (self.signed_jwt, signature_of(self.signed_jwt)) if self.signed_jwt else ()
+        return _secret_values(
+            (*basic_password, *self.secret_values, *jwt_parts), (*self.headers, *self.params)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,9 @@ class ClientAuthentication(StrEnum):
     BASIC_CLIENT = "basic_client"
     BASIC_USER = "basic_user"
     BASIC_CLIENT_UNENCODED = "basic_client_unencoded"
+    # RFC 7523 §2.2 (OpenID Connect's token_endpoint_auth_method name): a JWT signed with the
+    # client's private key replaces the shared secret.
+    PRIVATE_KEY_JWT = "private_key_jwt"
 
 
 # The methods a connector can be configured with, in the order the form offers them.
@@ -79,6 +82,7 @@ CONFIGURABLE_CLIENT_AUTHENTICATION: tuple[ClientAuthentication, ...] = (
     ClientAuthentication.BASIC_CLIENT,
     ClientAuthentication.BASIC_CLIENT_UNENCODED,
     ClientAuthentication.BASIC_USER,
+    ClientAuthentication.PRIVATE_KEY_JWT,
 )
 BASIC_METHODS = frozenset(
     {
@@ -101,21 +105,31 @@ CLIENT_AUTH_LABELS: dict[ClientAuthentication, str] = {
     ClientAuthentication.BASIC_CLIENT_UNENCODED: (
         "OAuth 2.0 with Basic Auth Header set to client id and client secret (unencoded)"
     ),
+    ClientAuthentication.PRIVATE_KEY_JWT: "OAuth 2.0 with Private Key JWT (client assertion)",
 }
+# RFC 7523 §2.2: the client_assertion_type of a JWT client assertion.
+CLIENT_ASSERTION_TYPE_JWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 class Grant(StrEnum):
-    """The OAuth2 grants a connector can use (RFC 6749 §4.3, §4.4, §6)."""
+    """The OAuth2 grants a connector can use (RFC 6749 §4.3, §4.4, §6; RFC 7523 §2.1)."""
 
     PASSWORD = "password"
     CLIENT_CREDENTIALS = "client_credentials"
     REFRESH_TOKEN = "refresh_token"
+    JWT_BEARER = "jwt_bearer"
 
 
 GRANT_LABELS: dict[Grant, str] = {
     Grant.PASSWORD: "Password Grant",
     Grant.CLIENT_CREDENTIALS: "Client Credentials Grant",
     Grant.REFRESH_TOKEN: "Refresh Token Grant",
+    Grant.JWT_BEARER: "JWT Bearer Grant",
+}
+# The grant_type sent on the wire, where it is not the stored value (a URN is too long to be a
+# tidy stored choice).
+GRANT_WIRE_VALUES: dict[str, str] = {
+    Grant.JWT_BEARER: "urn:ietf:params:oauth:grant-type:jwt-bearer",
 }
 
 
@@ -137,9 +151,11 @@ class ExpiryFormat(StrEnum):
 __all__ = [
     "BASIC_METHODS",
     "CLIENT_ACCEPTED_ERRORS",
+    "CLIENT_ASSERTION_TYPE_JWT",
     "CLIENT_AUTH_LABELS",
     "CONFIGURABLE_CLIENT_AUTHENTICATION",
     "GRANT_LABELS",
+    "GRANT_WIRE_VALUES",
     "OAUTH_ERROR_OUTCOMES",
     "ClientAuthentication",
     "ExpiryFormat",

@@ -7,7 +7,6 @@ and codes live in ERROR_MESSAGES, as Django's contrib.auth forms keep theirs.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from typing import Any, Protocol
@@ -20,6 +19,7 @@ from connectors.domain import (
     DEFAULTED_CHOICES,
     GRANT_FIELDS,
     GROUP_FIELDS,
+    JWT_ASSERTION_FIELDS,
     REQUIRED_BY_GRANT,
     SECRET_FIELDS,
     StoredConnector,
@@ -38,6 +38,7 @@ from connectors.models import (
     Connector,
     GrantType,
 )
+from connectors.oauth_http import assertions
 
 # RFC 9110 §5.6.2: token = 1*tchar.
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -67,10 +68,6 @@ ERROR_MESSAGES: dict[str, str] = {
     "jwks_audience": (
         "Enter the Jwt Audience, or a Base URL (a blank audience is the Base URL): an API "
         "refuses a token that is not addressed to it."
-    ),
-    "jwt_json": "%(label)s must be a JSON object, e.g. %(example)s.",
-    "jwt_reserved": (
-        "Remove %(names)s: the console sets %(what)s itself for every token it signs."
     ),
     "secret_destination": (
         "Enter the %(label)s again: the %(url_label)s now points to another server "
@@ -246,6 +243,9 @@ def connector_clean(target: Checked, *, stored: StoredConnector | None) -> None:
         _require(target, ["bearer_token"], AuthConfig.BEARER.label)
     elif auth_config == AuthConfig.OAUTH2:
         _clean_oauth2(target)
+    elif auth_config == AuthConfig.JWT_AUTH:
+        _require(target, ["jwt_private_key", "jwt_issuer"], AuthConfig.JWT_AUTH.label)
+        _clean_jwt(target)
     elif auth_config == AuthConfig.JWKS_AUTH:
         _clean_jwks_auth(target)
     _reset_unchosen(cleaned, auth_config)
@@ -296,7 +296,7 @@ def secret_destination_moved(
     and the access token they obtain goes to the Base URL (plus the Test request path): moving
     either one to another server would deliver a fresh token there.
     """
-    direct = url_field_of_secret(name)
+    direct = url_field_of_secret(name, cleaned.get("auth_config") or "")
     new_direct = cleaned.get(direct, "") or ""
     if stored is not None and url_origin(new_direct) != url_origin(stored.urls[direct]):
         return direct
@@ -393,7 +393,26 @@ def _clean_api_key(target: Checked) -> None:
 def _clean_oauth2(target: Checked) -> None:
     cleaned = target.cleaned_data
     grant = cleaned.get("oauth2_grant_type") or GrantType.PASSWORD
-    _require(target, REQUIRED_BY_GRANT[grant], GrantType(grant).label)
+    method = cleaned.get("oauth2_client_authentication") or ""
+    private_key_jwt = method == ClientAuthentication.PRIVATE_KEY_JWT
+    required = [
+        name
+        for name in REQUIRED_BY_GRANT[grant]
+        # A client assertion replaces the shared secret (RFC 7523 §2.2).
+        if not (private_key_jwt and name == "oauth2_client_secret")
+    ]
+    _require(target, required, GrantType(grant).label)
+    if private_key_jwt:
+        _require(
+            target,
+            ["oauth2_client_id", "jwt_private_key"],
+            ClientAuthentication.PRIVATE_KEY_JWT.label,
+        )
+    if private_key_jwt or grant == GrantType.JWT_BEARER:
+        _clean_jwt(target)
+    else:
+        for name in JWT_ASSERTION_FIELDS:
+            cleaned[name] = field_default(name)
     if (
         cleaned.get("oauth2_client_authentication") == ClientAuthentication.BASIC_USER
         and grant != GrantType.PASSWORD
@@ -417,14 +436,9 @@ def _clean_oauth2(target: Checked) -> None:
                 cleaned[name] = field_default(name)
 
 
-# What Jwks Auth sets in every token, and so refuses in the extra fields: the key's kid and
-# alg, and the claims that keep each token short-lived and unique.
-JWKS_RESERVED_HEADERS = frozenset({"alg", "kid"})
-JWKS_RESERVED_CLAIMS = frozenset({"exp", "iat", "jti"})
-
-
 def _clean_jwks_auth(target: Checked) -> None:
-    """Jwks Auth: an issuer, an audience (or a Base URL to default to), JSON objects."""
+    """Jwks Auth: an issuer, an audience (or a Base URL to default to), and the claim checks
+    of Jwt Auth. The key, its algorithm and kid are the console's (connectors.jwks)."""
     cleaned = target.cleaned_data
     _require(target, ["jwt_issuer"], AuthConfig.JWKS_AUTH.label)
     if not (cleaned.get("jwt_audience") or cleaned.get("base_url")) and not target.has_error(
@@ -433,41 +447,76 @@ def _clean_jwks_auth(target: Checked) -> None:
         target.add_error(
             "jwt_audience", ValidationError(ERROR_MESSAGES["jwks_audience"], code="required")
         )
-    for name, example, reserved, what in (
-        ("jwt_extra_claims", '{"scope": "read"}', JWKS_RESERVED_CLAIMS, "exp, iat and jti"),
-        ("jwt_extra_headers", '{"typ": "JWT"}', JWKS_RESERVED_HEADERS, "kid and alg"),
-    ):
-        _check_jwt_object(target, name, example=example, reserved=reserved, what=what)
+    _clean_jwt(target)
+    name = "jwt_extra_headers"
+    if not target.has_error(name):
+        headers = assertions.parse_json_object(cleaned.get(name) or "", what=field_label(name))
+        if "kid" in headers:
+            target.add_error(
+                name,
+                ValidationError(
+                    "Leave kid out: Jwks Auth sends the kid of the console's current key.",
+                    code="kid_header",
+                ),
+            )
 
 
-def _check_jwt_object(
-    target: Checked, name: str, *, example: str, reserved: frozenset[str], what: str
-) -> None:
-    """A blank value or one JSON object, without the names the console sets itself."""
-    text = (target.cleaned_data.get(name) or "").strip()
-    target.cleaned_data[name] = text
-    if not text or target.has_error(name):
-        return
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        params = {"label": field_label(name), "example": example}
+def _clean_jwt(target: Checked) -> None:
+    """The signing key and claims: a key that parses and fits the algorithm, JSON objects.
+
+    The key is checked here, on save, so a test or a request never meets an unusable key; a
+    weak key (RSA under 2048 bits) is saved with a warning, as identity providers still take it.
+    """
+    cleaned = target.cleaned_data
+    pem = cleaned.get("jwt_private_key") or ""
+    if pem and not target.has_error("jwt_private_key"):
+        try:
+            key = assertions.load_private_key(pem)
+            facts = assertions.key_facts(key)
+            algorithm = cleaned.get("jwt_algorithm") or ""
+            if algorithm and not target.has_error("jwt_algorithm"):
+                assertions.check_key_matches(key, algorithm)
+        except assertions.SigningError as error:
+            where = "jwt_algorithm" if error.code.startswith("algorithm") else "jwt_private_key"
+            target.add_error(where, ValidationError(str(error), code=error.code))
+        else:
+            cleaned["jwt_private_key"] = pem.strip() + "\n"
+            # The form and rules.check's Cleaning both keep a list of warnings; rows have none.
+            warnings: list[str] | None = getattr(target, "warnings", None)
+            if facts.weak and warnings is not None:
+                warnings.append(
+                    f"{field_label('jwt_private_key')}: this RSA key has {facts.bits} bits; "
+                    f"keys under {assertions.MIN_RSA_BITS} bits are weak. Generate a new key pair."
+                )
+    ttl = cleaned.get("jwt_ttl_seconds")
+    if isinstance(ttl, int) and not 1 <= ttl <= assertions.MAX_TTL_SECONDS:
         target.add_error(
-            name, ValidationError(ERROR_MESSAGES["jwt_json"], code="json", params=params)
-        )
-        return
-    clash = sorted(reserved & set(value))
-    if clash:
-        target.add_error(
-            name,
+            "jwt_ttl_seconds",
             ValidationError(
-                ERROR_MESSAGES["jwt_reserved"],
-                code="reserved",
-                params={"names": ", ".join(clash), "what": what},
+                "Enter between 1 and %(max)s seconds (2 hours).",
+                code="ttl_range",
+                params={"max": assertions.MAX_TTL_SECONDS},
             ),
         )
+    for name in ("jwt_extra_claims", "jwt_extra_headers"):
+        text = cleaned.get(name) or ""
+        try:
+            parsed = assertions.parse_json_object(text, what=field_label(name))
+        except assertions.SigningError as error:
+            target.add_error(name, ValidationError(str(error), code=error.code))
+            continue
+        if name == "jwt_extra_headers" and "alg" in parsed:
+            target.add_error(
+                name,
+                ValidationError(
+                    "Leave alg out: %(label)s sets it.",
+                    code="alg_header",
+                    params={"label": field_label("jwt_algorithm")},
+                ),
+            )
+    for name in ("jwt_issuer", "jwt_subject", "jwt_audience", "jwt_key_id"):
+        if FORBIDDEN_VALUE_CHARS_RE.search(cleaned.get(name) or ""):
+            target.add_error(name, ValidationError("Remove line breaks.", code="invalid_chars"))
 
 
 def _check_response_keys(target: Checked) -> None:

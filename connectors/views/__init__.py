@@ -21,6 +21,7 @@ from connectors.views.edit import (
     ConnectorDeleteView,
     ConnectorEditView,
     ConnectorFormView,
+    ConnectorGenerateKeyView,
 )
 from connectors.views.inventory import ConnectorDetailView, ConnectorListView
 from connectors.views.testing import (
@@ -38,6 +39,7 @@ __all__ = [
     "BatchProgressView",
     "BatchStartView",
     "ConnectorCloneView",
+    "ConnectorGenerateKeyView",
     "ConnectorCreateView",
     "ConnectorDeleteView",
     "ConnectorDetailView",

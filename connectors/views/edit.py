@@ -16,14 +16,18 @@ from django.utils.timezone import localtime
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 
+from audit.ids import id_from_text
 from audit.services import AuditWriteError
 from connectors.forms import ConnectorForms, connector_forms
 from connectors.models import Connector
+from connectors.selectors import connector_signing_key_help
 from connectors.services import (
     ConcurrentEditError,
+    KeyGenerationRefused,
     connector_clone_initial,
     connector_create,
     connector_delete,
+    connector_generate_signing_key,
     connector_update,
 )
 from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
@@ -85,6 +89,15 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
             "data_formset": bundle.data,
             "mode": self.mode,
             "connector": self.connector,
+            # The public half of the stored key, for registering it (edit only: a clone or a
+            # new connector has no key of its own yet).
+            "key_help": (
+                connector_signing_key_help(self.connector)
+                if self.connector is not None and self.mode == "edit"
+                else None
+            ),
+            "can_generate_key": self.mode == "edit"
+            and self.request.user.has_perm("connectors.change_connector"),
             "can_test": self.request.user.has_perm("connectors.test_connector"),
             "test_timeout": int(settings.CONNECTORS_TOKEN_TIMEOUT),
             # The Jwks Auth group shows the URL to register and the current key.
@@ -160,6 +173,42 @@ class ConnectorEditView(ConnectorFormView):
         )
         bundle.unchanged = not changes
         return bundle.form.instance
+
+
+class ConnectorGenerateKeyView(ConnectorPermissionMixin, View):
+    """Make a new signing key pair on the server (admins, POST only); the private half stays."""
+
+    permission_required = "connectors.change_connector"
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        connector = get_object_or_404(Connector, name=name)
+        version = id_from_text(request.POST.get("version", ""))
+        back = request.POST.get("next") == "edit"
+        target = (
+            redirect("connectors:edit", name=connector.name)
+            if back
+            else redirect(connector.get_absolute_url())
+        )
+        try:
+            connector_generate_signing_key(
+                connector=connector, user=request.user, expected_version=version
+            )
+        except KeyGenerationRefused as exc:
+            messages.error(request, f"No key pair generated: {exc}")
+        except ConcurrentEditError:
+            messages.error(
+                request, "No key pair generated: the connector changed meanwhile. Try again."
+            )
+        except AuditWriteError:
+            messages.error(request, AUDIT_FAILED_MESSAGE)
+        else:
+            messages.success(
+                request,
+                f"Generated a new {connector.get_jwt_algorithm_display()} key pair. Register "
+                "the public key (or JWK) below with the provider; the private key never leaves "
+                "this server.",
+            )
+        return target
 
 
 class ConnectorDeleteView(ConnectorPermissionMixin, View):

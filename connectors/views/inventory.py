@@ -23,7 +23,9 @@ from connectors.selectors import (
     connector_list,
     connector_list_attach_last_tests,
     connector_recent_runs,
+    connector_signing_key_help,
 )
+from connectors.services import connector_signs_jwts
 from connectors.views.base import ConnectorPermissionMixin
 from connectors.views.jwks import jwks_panel_context
 
@@ -99,6 +101,8 @@ class ConnectorDetailView(ConnectorPermissionMixin, DetailView):
         context["can_test"] = user.has_perm("connectors.test_connector")
         context["can_change"] = user.has_perm("connectors.change_connector")
         context["test_timeout"] = int(settings.CONNECTORS_TOKEN_TIMEOUT)
+        context["key_help"] = connector_signing_key_help(connector)
+        context["can_generate_key"] = context["can_change"] and connector_signs_jwts(connector)
         if connector.auth_config == AuthConfig.JWKS_AUTH:
             context.update(jwks_panel_context(self.request))
         if user.has_perm("audit.view_auditevent"):

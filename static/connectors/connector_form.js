@@ -33,11 +33,14 @@
     return field.value;
   }
 
+  // "a=x|y b=z" holds when every clause holds; "... || ..." when any of the alternatives does
+  // (the signing fields serve Jwt Auth, the JWT Bearer grant and private_key_jwt).
   function conditionHolds(element) {
-    return element.dataset.ccShowWhen.split(/\s+/).every((clause) => {
-      const [name, allowed] = clause.split("=");
-      return allowed.split("|").includes(switchValue(name));
-    });
+    return element.dataset.ccShowWhen.split("||").some((alternative) =>
+      alternative.trim().split(/\s+/).every((clause) => {
+        const [name, allowed] = clause.split("=");
+        return allowed.split("|").includes(switchValue(name));
+      }));
   }
 
   function refreshVisibility() {

@@ -33,7 +33,7 @@ def remove_periodic_task(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connectors', '0012_jwt_claim_fields'),
+        ('connectors', '0013_jwt_bearer_grant_and_jwt_auth'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
