@@ -447,6 +447,10 @@ def _clean_jwks_auth(target: Checked) -> None:
         target.add_error(
             "jwt_audience", ValidationError(ERROR_MESSAGES["jwks_audience"], code="required")
         )
+    # A key, algorithm or kid typed before switching to Jwks Auth is not the connector's: the
+    # console's key set signs, so they are neither checked nor kept.
+    for name in ("jwt_private_key", "jwt_algorithm", "jwt_key_id"):
+        cleaned[name] = field_default(name)
     _clean_jwt(target)
     name = "jwt_extra_headers"
     if not target.has_error(name):

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 
 from audit.services import audit_record
-from connectors.domain import CONNECTOR_FIELDS, StoredConnector
+from connectors.domain import CONNECTOR_FIELDS, GROUP_FIELDS, StoredConnector
 from connectors.models import AuthConfig, Connector
 from connectors.rules import ConnectorCheck, connector_check
 from connectors.rules.passphrase import passphrase_problem
@@ -36,6 +36,7 @@ from connectors.transfer.envelope import (
     envelope_seal,
 )
 from connectors.transfer.shape import (
+    BLOCK_DEFAULTS,
     BLOCKS,
     DOCUMENTED_OAUTH2_ORDER,
     EXTRA_TOP_LEVEL,
@@ -91,10 +92,14 @@ def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dic
     """
     data: dict[str, Any] = {key: getattr(connector, key) for key in TOP_LEVEL}
     data["auth_config"] = connector.auth_config
+    chosen = set(GROUP_FIELDS.get(connector.auth_config, ()))
     for block_name, fields in BLOCKS.items():
         block: dict[str, Any] = {}
         for key, model_field in fields.items():
             value = getattr(connector, model_field)
+            if block_name != connector.auth_config and model_field in chosen:
+                # A field the chosen Auth Config shares (the JWT claims) belongs to its block.
+                value = BLOCK_DEFAULTS[model_field]
             if key in SECRET_KEYS[block_name] and not include_secrets:
                 value = ""
             block[key] = value

@@ -19,6 +19,7 @@ from connectors.transfer.shape import (
     BLOCK_DEFAULTS,
     BLOCKS,
     EXTRA_TOP_LEVEL,
+    INTEGER_KEYS,
     PARAM_LISTS,
     TOP_LEVEL,
 )
@@ -124,6 +125,14 @@ class _Reader:
         self.errors.append((where, f"Must be true or false, not {kind_of(value)}."))
         return None
 
+    def number(self, holder: dict[str, Any], key: str, where: str) -> int | None:
+        """holder[key] as a whole number; None, with an error, for anything else."""
+        value = holder.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        self.errors.append((where, f"Must be a whole number, not {kind_of(value)}."))
+        return None
+
     def block(self, entry: dict[str, Any], name: str) -> dict[str, Any]:
         """The chosen Auth Config's block ({} when omitted or null)."""
         block = entry.get(name)
@@ -188,7 +197,8 @@ def entry_read(entry: dict[str, Any], existing: Connector | None) -> EntryRead:
         block = reader.block(entry, auth_config)
         for key, model_field in BLOCKS[auth_config].items():
             if block.get(key) is not None:
-                value = reader.text(block, key, f"{auth_config}.{key}")
+                read = reader.number if key in INTEGER_KEYS else reader.text
+                value = read(block, key, f"{auth_config}.{key}")
                 if value is not None:
                     values[model_field] = value
         if auth_config == AuthConfig.OAUTH2:

@@ -37,7 +37,19 @@ BLOCKS: dict[str, dict[str, str]] = {
         "api_key": "api_key",
     },
     "bearer": {"token": "bearer_token"},
+    # The claims of the JWT the console signs for each request; the keys are the console's and
+    # are never exported (README "Jwks Auth").
+    "jwks_auth": {
+        "issuer": "jwt_issuer",
+        "subject": "jwt_subject",
+        "audience": "jwt_audience",
+        "ttl_seconds": "jwt_ttl_seconds",
+        "extra_claims": "jwt_extra_claims",
+        "extra_headers": "jwt_extra_headers",
+    },
 }
+# Block keys that hold a whole number in JSON, not text.
+INTEGER_KEYS = frozenset({"ttl_seconds"})
 SECRET_KEYS = {
     block: {key for key, field in fields.items() if field in ALL_SECRET_FIELDS}
     for block, fields in BLOCKS.items()

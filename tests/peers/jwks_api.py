@@ -8,6 +8,7 @@ is imported here: the published document is the only link.
     with JwksApi(jwks_url, issuer="console", audience="https://api") as api:
         api.url("/v1/me")      # GET with Authorization: Bearer <jwt>: 200 or 401
         api.results            # [Verified(ok, kid, claims, error), ...]
+        api.tokens             # every bearer token received
 
 The key set is fetched again for every request (no cache): a key that left the document fails
 at once, as it would for a verifier whose cache expired.
@@ -38,6 +39,8 @@ class JwksApi:
         self.issuer = issuer
         self.audience = audience
         self.results: list[Verified] = []
+        # Every bearer token received, so a canary test can look for its signature elsewhere.
+        self.tokens: list[str] = []
         self._lock = threading.Lock()
         api = self
 
@@ -72,6 +75,8 @@ class JwksApi:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return Verified(ok=False, error="no bearer token")
+        with self._lock:
+            self.tokens.append(token)
         try:
             kid = str(jwt.get_unverified_header(token).get("kid", ""))
         except jwt.PyJWTError as exc:
