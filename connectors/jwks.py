@@ -33,7 +33,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from audit.services import audit_record
 from connectors.identities import scheduler_user
-from connectors.models import Connector, JwksKey, JwksSettings
+from connectors.models import AuthConfig, Connector, JwksKey, JwksSettings
 from connectors.oauth_http.assertions import (
     DEFAULT_TTL_SECONDS,
     build_claims,
@@ -345,6 +345,35 @@ def jwks_status(*, now: dt.datetime | None = None, limit: int = 20) -> JwksStatu
     )
 
 
+# The dashboard warns this many days before the signing key changes.
+ROTATION_NOTICE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class JwksFleet:
+    connectors: int  # how many connectors use Jwks Auth
+    status: JwksStatus
+    rotates_soon: bool
+
+
+def jwks_fleet_status(*, now: dt.datetime | None = None) -> JwksFleet | None:
+    """What the dashboard says about Jwks Auth; None when no connector uses it and no key exists.
+
+    It warns when Jwks Auth connectors have no signing key (every request of theirs fails), and
+    when the key changes within ROTATION_NOTICE_DAYS (an API that pins a key must take the next).
+    Four queries, whatever the inventory's size.
+    """
+    now = now or timezone.now()
+    users = Connector.objects.filter(auth_config=AuthConfig.JWKS_AUTH).count()
+    status = jwks_status(now=now, limit=0)
+    if not users and not status.has_key:
+        return None
+    soon = status.next_rotation_at is not None and status.next_rotation_at - now <= dt.timedelta(
+        days=ROTATION_NOTICE_DAYS
+    )
+    return JwksFleet(connectors=users, status=status, rotates_soon=soon)
+
+
 # --- changing the key set --------------------------------------------------------------------
 
 
@@ -565,6 +594,7 @@ __all__ = [
     "jwks_auth_token",
     "jwks_current_key",
     "jwks_document",
+    "jwks_fleet_status",
     "jwks_generate",
     "jwks_next_key",
     "jwks_rotate_due",

@@ -353,3 +353,23 @@ def test_no_private_key_or_signature_anywhere(jwks_api, jwks_connector, caplog, 
         for canary in canaries:
             assert canary not in text, f"key material or a signature in {where}"
     assert first.kid in places["/.well-known/jwks.json"]
+
+
+@pytest.mark.django_db
+def test_the_dashboard_warns_of_a_missing_key_and_a_rotation_within_a_week(make_connector, viewer):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    client = Client()
+    client.force_login(viewer)
+    assert "data-cc-jwks-fleet" not in client.get("/dashboard/").content.decode()
+    make_connector("hr_api", **JWKS)
+    page = client.get("/dashboard/").content.decode()
+    assert "data-cc-jwks-fleet" in page and "has no signing key" in page
+    key = jwks_generate(user=None, now=timezone.now() - dt.timedelta(days=10))
+    page = client.get("/dashboard/").content.decode()
+    assert key.kid in page and "within a week" not in page
+    JwksKey.objects.update(activates_at=timezone.now() - dt.timedelta(days=85))
+    page = client.get("/dashboard/").content.decode()
+    assert "within a week" in page and "alert-warning" in page

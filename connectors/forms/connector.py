@@ -206,7 +206,8 @@ class ConnectorForm(forms.ModelForm):
             "jwt_extra_claims": 'Optional JSON object of more claims, e.g. {"scope": "read"}. '
             "exp, iat and jti are always the console's own.",
             "jwt_extra_headers": 'Optional JSON object of more header fields, e.g. {"typ": '
-            '"JWT"}. alg comes from Signing Algorithm, kid from Key ID.',
+            '"JWT"}. alg comes from Signing Algorithm, kid from Key ID (Jwks Auth: both from '
+            "the console's current key).",
             "test_request_path": "Optional path under the Base URL that the connection test "
             "requests with the credentials, e.g. /api/v1/me.",
             "ca_bundle": "Optional PEM certificates to trust for this connector's servers (a "

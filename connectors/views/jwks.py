@@ -27,6 +27,7 @@ from connectors.jwks import (
     MIN_GRACE_HOURS,
     JwksError,
     jwks_document,
+    jwks_fleet_status,
     jwks_generate,
     jwks_rotate_now,
     jwks_settings,
@@ -59,6 +60,12 @@ def jwks_url(request: HttpRequest) -> str:
 def jwks_panel_context(request: HttpRequest) -> dict[str, Any]:
     """What the Jwks Auth panel of the connector form and detail page shows."""
     return {"jwks_url": jwks_url(request), "jwks": jwks_status(limit=0)}
+
+
+def jwks_fleet_context() -> dict[str, Any]:
+    """The dashboard's Jwks Auth line, when a connector uses it or a key exists."""
+    fleet = jwks_fleet_status()
+    return {"jwks_fleet": fleet} if fleet is not None else {}
 
 
 class JwksSettingsForm(forms.Form):

@@ -54,3 +54,57 @@ def test_generate_rotate_and_the_published_set(logged_in_page, live_server, arti
     )
     assert all(set(jwk) == {"kty", "n", "e", "kid", "alg", "use"} for jwk in document["keys"])
     page.screenshot(path=str(artifacts_dir / "jwks-json.png"), full_page=False)
+
+
+@pytest.mark.usefixtures("loopback_allowed")
+def test_jwks_auth_form_detail_and_a_test_verified_by_the_api(
+    logged_in_page, live_server, artifacts_dir
+):
+    from connectors.jwks import jwks_generate
+    from connectors.models import Connector
+    from tests.peers.jwks_api import JwksApi
+
+    key = jwks_generate(user=None)
+    page = logged_in_page
+    page.set_viewport_size(DESKTOP)
+    with JwksApi(
+        f"{live_server.url}/.well-known/jwks.json", issuer="connector-console", audience=""
+    ) as api:
+        api.audience = api.url("")
+        page.goto(f"{live_server.url}/connectors/new/")
+        panel = page.locator("[data-cc-jwks-panel]")
+        expect(panel).to_be_hidden()
+        page.select_option("#id_auth_config", "jwks_auth")
+        expect(panel).to_be_visible()
+        expect(panel.locator("#jwks-url")).to_have_value(f"{live_server.url}/.well-known/jwks.json")
+        expect(panel.locator("[data-cc-current-kid]")).to_have_text(key.kid)
+        # The console's key signs: no private key, algorithm or kid of the connector's own.
+        expect(page.locator("#id_jwt_private_key")).to_be_hidden()
+        expect(page.locator("#id_jwt_algorithm")).to_be_hidden()
+        expect(page.locator("#id_jwt_issuer")).to_be_visible()
+        page.fill("#id_name", "hr_jwks")
+        page.fill("#id_base_url", api.url(""))
+        page.fill("#id_test_request_path", "/v1/me")
+        page.fill("#id_jwt_issuer", "connector-console")
+        page.fill("#id_jwt_subject", "svc-hr")
+        page.screenshot(path=str(artifacts_dir / "jwks-auth-form.png"), full_page=True)
+
+        page.click("[data-cc-test]")
+        result = page.locator("#test-result [data-cc-test-result]")
+        expect(result).to_have_attribute("data-cc-outcome", "success")
+        assert api.results[-1].ok and api.results[-1].kid == key.kid
+        page.screenshot(path=str(artifacts_dir / "jwks-auth-form-test.png"), full_page=True)
+        signature = api.tokens[-1].split(".")[2]
+        assert signature not in page.content()
+
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(f"{live_server.url}/connectors/hr_jwks/")
+        assert Connector.objects.get(name="hr_jwks").auth_config == "jwks_auth"
+        detail_panel = page.locator("[data-cc-jwks-panel]")
+        expect(detail_panel.locator("[data-cc-current-kid]")).to_have_text(key.kid)
+        expect(detail_panel.locator("[data-cc-next-rotation]")).to_contain_text("UTC")
+        page.click("[data-cc-test]")
+        expect(page.locator("#test-result [data-cc-test-result]")).to_have_attribute(
+            "data-cc-outcome", "success"
+        )
+        page.screenshot(path=str(artifacts_dir / "jwks-auth-detail.png"), full_page=True)
