@@ -212,8 +212,8 @@ def test_export_and_import_carry_the_claims_never_a_key(make_connector, admin_us
         "subject": "svc-hr",
         "audience": "",
         "ttl_seconds": 300,
-        "extra_claims": '{"scope": "read"}',
-        "extra_headers": "",
+        "extra_claims": {"scope": "read"},
+        "extra_headers": {},
     }
     private = JwksKey.objects.get().private_key_pem
     for line in private.splitlines()[1:-1]:

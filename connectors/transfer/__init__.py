@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 
 from audit.services import audit_record
-from connectors.domain import CONNECTOR_FIELDS, GROUP_FIELDS, StoredConnector
+from connectors.domain import CONNECTOR_FIELDS, StoredConnector
 from connectors.models import AuthConfig, Connector
 from connectors.rules import ConnectorCheck, connector_check
 from connectors.rules.passphrase import passphrase_problem
@@ -36,10 +36,12 @@ from connectors.transfer.envelope import (
     envelope_seal,
 )
 from connectors.transfer.shape import (
-    BLOCK_DEFAULTS,
     BLOCKS,
     DOCUMENTED_OAUTH2_ORDER,
+    EXTRA_OAUTH2_KEYS,
     EXTRA_TOP_LEVEL,
+    JWT_BLOCKS,
+    JWT_OBJECT_KEYS,
     PARAM_LISTS,
     SECRET_KEYS,
     TOP_LEVEL,
@@ -92,19 +94,17 @@ def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dic
     """
     data: dict[str, Any] = {key: getattr(connector, key) for key in TOP_LEVEL}
     data["auth_config"] = connector.auth_config
-    chosen = set(GROUP_FIELDS.get(connector.auth_config, ()))
     for block_name, fields in BLOCKS.items():
         block: dict[str, Any] = {}
         for key, model_field in fields.items():
             value = getattr(connector, model_field)
-            if block_name != connector.auth_config and model_field in chosen:
-                # A field the chosen Auth Config shares (the JWT claims) belongs to its block.
-                value = BLOCK_DEFAULTS[model_field]
             if key in SECRET_KEYS[block_name] and not include_secrets:
                 value = ""
-            block[key] = value
+            block[key] = _jwt_value(key, value) if block_name in JWT_BLOCKS else value
         data[block_name] = block
     oauth2 = data["oauth2"]
+    # The oauth2 block signs with the same key and claims as Jwt Auth: one shape, twice.
+    oauth2["jwt"] = dict(data["jwt_auth"])
     oauth2["scope"] = connector.oauth2_scope
     params = list(connector.params.all())
     for list_key, kind in PARAM_LISTS.items():
@@ -118,12 +118,23 @@ def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dic
             if p.kind == kind
         ]
     # Key order as documented; this product's extra fields come last.
-    data["oauth2"] = {key: oauth2[key] for key in DOCUMENTED_OAUTH2_ORDER}
+    data["oauth2"] = {key: oauth2[key] for key in (*DOCUMENTED_OAUTH2_ORDER, *EXTRA_OAUTH2_KEYS)}
     data.update({key: getattr(connector, key) for key in EXTRA_TOP_LEVEL})
     # A date is written as YYYY-MM-DD (or null), which import reads back.
     expires_on = connector.client_secret_expires_on
     data["client_secret_expires_on"] = expires_on.isoformat() if expires_on else None
     return data
+
+
+def _jwt_value(key: str, value: Any) -> Any:
+    """Additional claims and header fields are JSON objects in a file, not text holding JSON."""
+    if key in JWT_OBJECT_KEYS:
+        try:
+            parsed = json.loads(value) if value else {}
+        except ValueError:
+            return value  # stored before the rules checked it: export it as it is
+        return parsed
+    return value
 
 
 def connectors_export(

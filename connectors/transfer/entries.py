@@ -9,6 +9,7 @@ UTF-16 surrogate ("\\ud800"), which no database or page can encode.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,10 @@ from connectors.transfer.shape import (
     BLOCK_DEFAULTS,
     BLOCKS,
     EXTRA_TOP_LEVEL,
-    INTEGER_KEYS,
+    JWT_BLOCKS,
+    JWT_INTEGER_KEYS,
+    JWT_KEYS,
+    JWT_OBJECT_KEYS,
     PARAM_LISTS,
     TOP_LEVEL,
 )
@@ -125,13 +129,40 @@ class _Reader:
         self.errors.append((where, f"Must be true or false, not {kind_of(value)}."))
         return None
 
-    def number(self, holder: dict[str, Any], key: str, where: str) -> int | None:
-        """holder[key] as a whole number; None, with an error, for anything else."""
+    def jwt_value(self, holder: dict[str, Any], key: str, where: str) -> Any:
+        """A signing key or claim: a whole number for ttl_seconds, a JSON object for the
+        additional claims and header fields (text holding one is read too), text otherwise."""
         value = holder.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        self.errors.append((where, f"Must be a whole number, not {kind_of(value)}."))
-        return None
+        if key in JWT_INTEGER_KEYS:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            self.errors.append((where, f"Must be a whole number, not {kind_of(value)}."))
+            return None
+        if key in JWT_OBJECT_KEYS and not isinstance(value, dict | str):
+            self.errors.append((where, f"Must be a JSON object, not {kind_of(value)}."))
+            return None
+        if key in JWT_OBJECT_KEYS and isinstance(value, dict):
+            text = json.dumps(value, ensure_ascii=False)
+            if not is_text(text):
+                self.errors.append((where, "Is not valid text: it holds a lone surrogate."))
+                return None
+            return text
+        return self.text(holder, key, where)
+
+    def jwt(
+        self,
+        holder: dict[str, Any],
+        where: str,
+        values: dict[str, Any],
+        keys: dict[str, str] = JWT_KEYS,
+    ) -> None:
+        """The signing key and claims of a block ("jwt_auth"; "jwks_auth" has the claims only)
+        or object ("oauth2.jwt")."""
+        for key, model_field in keys.items():
+            if holder.get(key) is not None:
+                value = self.jwt_value(holder, key, f"{where}.{key}")
+                if value is not None:
+                    values[model_field] = value
 
     def block(self, entry: dict[str, Any], name: str) -> dict[str, Any]:
         """The chosen Auth Config's block ({} when omitted or null)."""
@@ -195,15 +226,22 @@ def entry_read(entry: dict[str, Any], existing: Connector | None) -> EntryRead:
     auth_config = values["auth_config"]
     if auth_config in BLOCKS:
         block = reader.block(entry, auth_config)
-        for key, model_field in BLOCKS[auth_config].items():
-            if block.get(key) is not None:
-                read = reader.number if key in INTEGER_KEYS else reader.text
-                value = read(block, key, f"{auth_config}.{key}")
-                if value is not None:
-                    values[model_field] = value
+        if auth_config in JWT_BLOCKS:
+            reader.jwt(block, auth_config, values, keys=BLOCKS[auth_config])
+        else:
+            for key, model_field in BLOCKS[auth_config].items():
+                if block.get(key) is not None:
+                    value = reader.text(block, key, f"{auth_config}.{key}")
+                    if value is not None:
+                        values[model_field] = value
         if auth_config == AuthConfig.OAUTH2:
             _scope(reader, block, values)
             rows = reader.rows(block)
+            signing = block.get("jwt")
+            if isinstance(signing, dict):
+                reader.jwt(signing, "oauth2.jwt", values)
+            elif signing is not None:
+                reader.errors.append(("oauth2.jwt", f"Must be an object, not {kind_of(signing)}."))
     return EntryRead(values=values, rows=rows, errors=reader.errors)
 
 

@@ -37,19 +37,35 @@ BLOCKS: dict[str, dict[str, str]] = {
         "api_key": "api_key",
     },
     "bearer": {"token": "bearer_token"},
-    # The claims of the JWT the console signs for each request; the keys are the console's and
-    # are never exported (README "Jwks Auth").
-    "jwks_auth": {
-        "issuer": "jwt_issuer",
-        "subject": "jwt_subject",
-        "audience": "jwt_audience",
-        "ttl_seconds": "jwt_ttl_seconds",
-        "extra_claims": "jwt_extra_claims",
-        "extra_headers": "jwt_extra_headers",
-    },
+    # Jwt Auth: the signing key and claims (the same keys as the oauth2 block's "jwt" object).
+    "jwt_auth": {},  # filled from JWT_KEYS below
 }
-# Block keys that hold a whole number in JSON, not text.
-INTEGER_KEYS = frozenset({"ttl_seconds"})
+# The signing key and claims, keyed as in a file: the "jwt_auth" block and the "jwt" object of
+# the "oauth2" block (the JWT Bearer grant and private_key_jwt) both hold these.
+JWT_KEYS: dict[str, str] = {
+    "private_key": "jwt_private_key",
+    "algorithm": "jwt_algorithm",
+    "issuer": "jwt_issuer",
+    "subject": "jwt_subject",
+    "audience": "jwt_audience",
+    "ttl_seconds": "jwt_ttl_seconds",
+    "key_id": "jwt_key_id",
+    "extra_claims": "jwt_extra_claims",
+    "extra_headers": "jwt_extra_headers",
+}
+BLOCKS["jwt_auth"] = dict(JWT_KEYS)
+# Keys whose value in a file is not text: a whole number, and JSON objects.
+JWT_INTEGER_KEYS = frozenset({"ttl_seconds"})
+JWT_OBJECT_KEYS = frozenset({"extra_claims", "extra_headers"})
+# The oauth2 block's keys beyond the documented shape, after it; "jwt" holds JWT_KEYS.
+EXTRA_OAUTH2_KEYS = ("jwt",)
+# Jwks Auth: the claims only. Its keys are the console's (README "Jwks Auth"): never exported.
+BLOCKS["jwks_auth"] = {
+    key: JWT_KEYS[key]
+    for key in ("issuer", "subject", "audience", "ttl_seconds", "extra_claims", "extra_headers")
+}
+# The blocks whose keys are JWT_KEYS (or some of them), read and written alike.
+JWT_BLOCKS = frozenset({"jwt_auth", "jwks_auth"})
 SECRET_KEYS = {
     block: {key for key, field in fields.items() if field in ALL_SECRET_FIELDS}
     for block, fields in BLOCKS.items()
