@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from connectors.models import Connector, TokenRequestParam
+from connectors.oauth_http import assertions
 from connectors.rules import connector_check
 from connectors.services import connector_create
 
@@ -25,6 +26,11 @@ SANDBOX_API_KEY = "demo-api-key"
 SANDBOX_BEARER = "demo-bearer-token"
 SANDBOX_BASIC = ("demo", "demo-basic-password")
 SANDBOX_REFRESH_TOKEN = "demo-refresh-token"  # noqa: S105 - public demo value
+# The signed-JWT demos sign with a key generated when they are created (never a key in the
+# source); the sandbox verifies with the public half of the stored key.
+SANDBOX_JWT_ISSUER = "demo-signer"
+DEMO_JWT_AUTH = "demo_jwt_auth"
+DEMO_JWT_BEARER = "demo_oauth2_jwt_bearer"
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,29 @@ def _demo_connectors(base: str) -> list[dict[str, Any]]:
         },
         {
             **common,
+            "name": DEMO_JWT_AUTH,
+            "display_name": "Demo: Jwt Auth",
+            "auth_config": "jwt_auth",
+            "jwt_private_key": assertions.generate_private_key_pem("ES256"),
+            "jwt_algorithm": "ES256",
+            "jwt_issuer": SANDBOX_JWT_ISSUER,
+            "jwt_subject": "demo-service",
+            "jwt_key_id": "demo-1",
+        },
+        {
+            **common,
+            "name": DEMO_JWT_BEARER,
+            "display_name": "Demo: Oauth2 JWT Bearer Grant",
+            "auth_config": "oauth2",
+            "oauth2_grant_type": "jwt_bearer",
+            "oauth2_token_url": token_url,
+            "jwt_private_key": assertions.generate_private_key_pem("RS256"),
+            "jwt_issuer": SANDBOX_JWT_ISSUER,
+            "jwt_subject": SANDBOX_USERNAME,
+            "jwt_extra_headers": '{"typ": "JWT"}',
+        },
+        {
+            **common,
             "name": "demo_oauth2_misconfigured",
             "display_name": "Demo: Oauth2 misconfigured on purpose",
             "description": "The sandbox wants the client credentials in the request body, but this "
@@ -151,8 +180,9 @@ def _demo_connectors(base: str) -> list[dict[str, Any]]:
 def demo_connectors_ensure(*, base_url: str, user: Any = None) -> list[str]:
     """Create the demo connectors that do not exist yet; return the names created."""
     created = []
+    existing = set(Connector.objects.values_list("name", flat=True))
     for values in _demo_connectors(base_url.rstrip("/")):
-        if Connector.objects.filter(name=values["name"]).exists():
+        if values["name"] in existing:
             continue
         check = connector_check(values=values, rows=values.get("rows", {}))
         if not check.ok:

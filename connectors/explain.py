@@ -116,7 +116,8 @@ def _outcome_texts() -> dict[str, OutcomeText]:
             Outcome.INVALID_GRANT,
             "Grant rejected",
             "The client was accepted but the grant was not: the username or password is wrong, "
-            "the account is locked, or the refresh token is expired or revoked.",
+            "the account is locked, the refresh token is expired or revoked, or the server "
+            "refused a signed assertion.",
             f"Check {label('oauth2_username')} and {label('oauth2_password')}, or get a new "
             "refresh token.",
         ),
@@ -514,7 +515,7 @@ def _assertion_hint(result: TokenResult) -> str | None:
         return (
             f"The server did not accept the audience (aud) of the {which}. Set "
             f"{label('jwt_audience')} to the value the provider documents (its token URL, or "
-            f"its issuer URL); blank sends {label('oauth2_token_url')}."
+            f"its issuer URL); blank sends the {label('oauth2_token_url')}."
         )
     if problem == "algorithm":
         return (

@@ -12,14 +12,19 @@ import binascii
 import secrets
 from urllib.parse import unquote_plus
 
+import jwt
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from connectors import demo
+from connectors.models import Connector
+from connectors.oauth_http import assertions
+
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 TOKEN_LIFETIME = 3600
 CLIENTS = {
@@ -66,6 +71,44 @@ def _client(request: HttpRequest) -> str | JsonResponse:
     return client_id
 
 
+def _verified_claims(token: str, connector_name: str, audience: str) -> dict | None:
+    """The claims of a JWT signed by the demo connector's stored key, or None (PyJWT checks
+    the signature, exp, iss and aud)."""
+    key = (
+        Connector.objects.filter(name=connector_name)
+        .values_list("jwt_private_key", flat=True)
+        .first()
+    )
+    if not key:
+        return None
+    try:
+        public = assertions.public_key_pem(key)
+        return jwt.decode(
+            token,
+            public,
+            algorithms=["RS256", "PS256", "ES256"],
+            audience=audience,
+            issuer=demo.SANDBOX_JWT_ISSUER,
+            options={"require": ["exp", "iat", "iss"]},
+        )
+    except (jwt.PyJWTError, assertions.SigningError):
+        return None
+
+
+def _jwt_bearer(request: HttpRequest) -> JsonResponse:
+    """RFC 7523 §2.1: the assertion signed by the demo JWT Bearer connector, for the demo user."""
+    claims = _verified_claims(
+        request.POST.get("assertion", ""),
+        demo.DEMO_JWT_BEARER,
+        request.build_absolute_uri(request.path),
+    )
+    if claims is None:
+        return _error("invalid_grant", "The assertion's signature, issuer or audience is wrong.")
+    if claims.get("sub") != demo.SANDBOX_USERNAME:
+        return _error("invalid_grant", "Invalid 'sub' value in assertion.")
+    return _issue(demo.SANDBOX_JWT_ISSUER, demo.SANDBOX_USERNAME, request.POST.get("scope", ""))
+
+
 def _issue(client_id: str, subject: str, scope: str) -> JsonResponse:
     token = secrets.token_urlsafe(24)
     cache.set(f"sandbox-token:{token}", subject, timeout=TOKEN_LIFETIME)
@@ -85,7 +128,9 @@ def _issue(client_id: str, subject: str, scope: str) -> JsonResponse:
 @login_not_required
 @require_POST
 def sandbox_token(request: HttpRequest) -> JsonResponse:
-    """The demo token endpoint: password, client credentials and refresh token grants."""
+    """The demo token endpoint: password, client credentials, refresh token and JWT Bearer."""
+    if request.POST.get("grant_type") == JWT_BEARER_GRANT:
+        return _jwt_bearer(request)  # client authentication is optional for it (§3.1)
     client_id = _client(request)
     if isinstance(client_id, JsonResponse):
         return client_id
@@ -119,6 +164,11 @@ def _api_subject(request: HttpRequest) -> str | None:
         token = header[7:]
         if token == demo.SANDBOX_BEARER:
             return "bearer"
+        if token.count(".") == 2:  # Jwt Auth: a JWT for the API's Base URL
+            # The aud a Jwt Auth demo signs by default: its Base URL, this API's root.
+            audience = request.build_absolute_uri(reverse("sandbox-api", args=["x"]))[:-2]
+            claims = _verified_claims(token, demo.DEMO_JWT_AUTH, audience)
+            return f"jwt:{claims['sub']}" if claims else None
         return cache.get(f"sandbox-token:{token}")
     return None
 

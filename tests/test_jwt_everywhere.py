@@ -262,3 +262,82 @@ def test_form_renders_the_signing_block_and_key_help(signing_inventory, admin_cl
     viewer.force_login(make_user("viewer", "jwt_form_viewer"))
     detail = viewer.get(reverse("connectors:detail", args=["jwt_grant"])).content.decode()
     assert public.splitlines()[1] in detail and "Generate key pair" not in detail
+
+
+def test_a_new_connector_can_have_its_key_generated_on_save(admin_client):
+    from tests.conftest import form_data
+
+    values = {
+        "name": "gen_on_save",
+        "enabled": True,
+        "base_url": "https://api.example.com",
+        "auth_config": "jwt_auth",
+        "jwt_issuer": "console",
+        "jwt_algorithm": "ES256",
+    }
+    refused = admin_client.post(reverse("connectors:new"), form_data(values))
+    assert refused.status_code == 400
+    assert "Enter the Private Key: Jwt Auth needs it." in refused.content.decode()
+    saved = admin_client.post(
+        reverse("connectors:new"), form_data({**values, "jwt_generate_key": True})
+    )
+    assert saved.status_code == 302
+    connector = Connector.objects.get(name="gen_on_save")
+    facts = assertions.key_facts(assertions.load_private_key(connector.jwt_private_key))
+    assert facts.description == "EC P-256"
+    event = AuditEvent.objects.get(action="create", connector_name="gen_on_save")
+    change = {c["field"]: c for c in event.details["changes"]}["jwt_private_key"]
+    assert change["after"] == "set"
+    page = admin_client.get(connector.get_absolute_url()).content.decode()
+    assert assertions.public_key_pem(connector.jwt_private_key).splitlines()[1] in page
+
+
+def test_a_moved_token_url_needs_the_key_again(make_connector, admin_client):
+    from tests.conftest import form_data
+
+    connector = make_connector(
+        "moved_grant",
+        auth_config="oauth2",
+        oauth2_grant_type="jwt_bearer",
+        oauth2_token_url="https://login.example.com/token",
+        jwt_private_key=RSA_KEY,
+        jwt_issuer="i",
+        jwt_subject="s",
+    )
+    values = {
+        "name": "moved_grant",
+        "enabled": True,
+        "base_url": "https://api.example.com",
+        "auth_config": "oauth2",
+        "oauth2_grant_type": "jwt_bearer",
+        "oauth2_token_url": "https://attacker.example.net/token",
+        "jwt_issuer": "i",
+        "jwt_subject": "s",
+        "jwt_audience": "https://login.example.com/token",
+        "version": connector.version,
+    }
+    response = admin_client.post(
+        reverse("connectors:edit", args=["moved_grant"]), form_data(values)
+    )
+    assert response.status_code == 400
+    assert "Enter the Private Key again" in response.content.decode()
+    connector.refresh_from_db()
+    assert connector.oauth2_token_url == "https://login.example.com/token"
+
+
+def test_private_key_jwt_refuses_a_row_that_would_replace_its_assertion():
+    values = {
+        "name": "pk_rows",
+        "auth_config": "oauth2",
+        "oauth2_grant_type": "client_credentials",
+        "oauth2_client_id": "c",
+        "oauth2_client_authentication": "private_key_jwt",
+        "oauth2_token_url": "https://login.example.com/token",
+        "jwt_private_key": RSA_KEY,
+    }
+    rows = {"data": [{"key": "client_assertion", "value": "x", "sensitive": True}]}
+    check = connector_check(values=values, rows=rows)
+    assert not check.ok
+    assert "signs the client assertion itself" in str(check.error_list())
+    plain = {**values, "oauth2_client_authentication": "request_body", "oauth2_client_secret": "s"}
+    assert connector_check(values=plain, rows=rows).ok

@@ -24,7 +24,7 @@ from connectors.domain import (
     field_default,
 )
 from connectors.models import Connector
-from connectors.oauth_http import redaction
+from connectors.oauth_http import assertions, redaction
 
 # The optional OAuth2 fields, shown under a collapsed "Additional info".
 OAUTH2_ADDITIONAL_FIELDS = (
@@ -235,6 +235,13 @@ class ConnectorForm(forms.ModelForm):
         # the rules fill in or require them depending on the choices.
         for name in rules.OPTIONAL_FIELDS:
             self.fields[name].required = False
+        self.fields["jwt_generate_key"] = forms.BooleanField(
+            label="Generate a key pair on this server when saving",
+            required=False,
+            help_text="Instead of pasting a key: RSA 2048 for RS256/PS256, EC P-256 for ES256. "
+            "The private key never leaves the server; register the public key shown after "
+            "saving.",
+        )
         if self.editing:
             self.fields["name"].disabled = True
             self.fields["name"].help_text = "The name cannot change after creation."
@@ -292,8 +299,21 @@ class ConnectorForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         super().clean()
+        self._generate_key_if_asked()
         rules.connector_clean(self, stored=self.stored)
         return self.cleaned_data
+
+    def _generate_key_if_asked(self) -> None:
+        """ "Generate a key pair" on a connector not saved yet: the key is made here, on the
+        server, for the chosen algorithm, and goes to the rules like a typed one. It is never
+        rendered back; a submit that fails makes a new one next time."""
+        cleaned = self.cleaned_data
+        if not cleaned.get("jwt_generate_key") or cleaned.get("jwt_private_key"):
+            return
+        algorithm = cleaned.get("jwt_algorithm") or field_default("jwt_algorithm")
+        if algorithm in set(assertions.SigningAlgorithm):
+            cleaned["jwt_private_key"] = assertions.generate_private_key_pem(algorithm)
+            cleaned["jwt_private_key_clear"] = False
 
     def token_destination_changed(self) -> bool:
         """Whether the token request would now go to another server than the stored one."""

@@ -305,7 +305,9 @@ def public_jwk(private_key_pem: str, *, algorithm: str = "", kid: str = "") -> d
         ].to_jwk(key.public_key())
     )
     # Only public members: to_jwk of a public key has none of d, p, q, dp, dq, qi.
-    jwk = {k: v for k, v in jwk.items() if k not in {"d", "p", "q", "dp", "dq", "qi", "oth"}}
+    # RFC 7517 §4.3: "use" and "key_ops" should not both be present; providers read "use".
+    private_members = {"d", "p", "q", "dp", "dq", "qi", "oth", "key_ops"}
+    jwk = {k: v for k, v in jwk.items() if k not in private_members}
     jwk["use"] = "sig"
     if algorithm:
         jwk["alg"] = algorithm

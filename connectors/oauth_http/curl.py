@@ -130,6 +130,11 @@ def token_request_as_curl(request: TokenRequest, *, client_authentication: str) 
     _add_headers(command, request, label)
     _add_basic(command, request, label)
     _add_body(command, request, label)
+    if {"ASSERTION", "CLIENT_ASSERTION"} & set(command.variables):
+        command.preamble.append(
+            "# ASSERTION / CLIENT_ASSERTION: a JWT signed with the connector's private key, "
+            "with the header and claims shown in this step (a fresh jti and exp each time)."
+        )
     command.options.append(shlex.quote(redact_url(request.token_url.strip())))
     return command.text()
 

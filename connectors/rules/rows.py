@@ -49,6 +49,12 @@ RESERVED_BODY_KEYS: dict[str, str] = {
     "refresh_token": "Use the Refresh Token Grant Refresh Token field; it is stored encrypted.",
     "scope": "Use the Scope field of the chosen grant type.",
 }
+# Sent by private_key_jwt client authentication (RFC 7523 §2.2); other methods leave them free.
+CLIENT_ASSERTION_KEYS = frozenset({"client_assertion", "client_assertion_type"})
+CLIENT_ASSERTION_SIGNED = (
+    "With OAuth 2.0 with Private Key JWT the console signs the client assertion itself, with "
+    "the Private Key."
+)
 AUTHORIZATION_NEEDS_REQUEST_BODY = (
     "Client authentication may send its own Authorization header. Set Oauth2 "
     "Client Authentication to OAuth 2.0 with Request Body to send this one."
@@ -134,6 +140,11 @@ def _check_name(row: Checked, kind: str, key: str, client_authentication: str | 
                 "key", ValidationError("Remove line breaks from the name.", "invalid_chars")
             )
         reason = RESERVED_BODY_KEYS.get(key)
+        if (
+            key in CLIENT_ASSERTION_KEYS
+            and client_authentication == ClientAuthentication.PRIVATE_KEY_JWT
+        ):
+            reason = CLIENT_ASSERTION_SIGNED
     if reason:
         row.add_error(
             "key",
