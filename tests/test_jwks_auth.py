@@ -373,3 +373,24 @@ def test_the_dashboard_warns_of_a_missing_key_and_a_rotation_within_a_week(make_
     JwksKey.objects.update(activates_at=timezone.now() - dt.timedelta(days=85))
     page = client.get("/dashboard/").content.decode()
     assert "within a week" in page and "alert-warning" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_jwks_connector_passes_against_the_sandbox(
+    live_server, settings, loopback_allowed
+):
+    """`make run`'s demo: the key is generated with the demo connectors, and the sandbox API
+    verifies the token with the published keys."""
+    from connectors.demo import DEMO_JWKS_AUTH, demo_connectors_ensure
+
+    settings.ROOT_URLCONF = "tests.urls_with_sandbox"
+    created = demo_connectors_ensure(base_url=live_server.url)
+    assert DEMO_JWKS_AUTH in created
+    key = JwksKey.objects.get()
+    outcome = connector_test(connector=Connector.objects.get(name=DEMO_JWKS_AUTH), user=None)
+    assert outcome.run.ok, (outcome.run.outcome, outcome.run.message)
+    body = json.loads(outcome.attempts[-1].response_excerpt)
+    assert body["subject"] == "jwks:demo-jwks-service"
+    # Running it again makes no second key.
+    assert demo_connectors_ensure(base_url=live_server.url) == []
+    assert list(JwksKey.objects.values_list("kid", flat=True)) == [key.kid]
