@@ -191,8 +191,8 @@ class ConnectorForm(forms.ModelForm):
             "oauth2_jwt_bearer_scope": "Space-separated scopes to request. Leave blank to get "
             "the server's default scopes.",
             "jwt_private_key": "PEM private key (RSA, or EC P-256 for ES256) that signs the JWT, "
-            "unencrypted. Or save, then use Generate key pair: the key is made on this server "
-            "and never leaves it. Stored encrypted and never shown again.",
+            "unencrypted; or let this server generate one, which never leaves it. Stored "
+            "encrypted and never shown again.",
             "jwt_algorithm": "RS256 or PS256 sign with an RSA key, ES256 with an EC P-256 key.",
             "jwt_issuer": "The iss claim: who signs, usually the client id or service account.",
             "jwt_subject": "The sub claim: whom the token is for (a user or the service "

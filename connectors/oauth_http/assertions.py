@@ -10,6 +10,7 @@ secret; `decoded_view` returns only its header and claims, the parts a result st
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -98,8 +99,15 @@ def _pem_lines(text: str) -> bytes:
 def load_private_key(private_key_pem: str) -> PrivateKey:
     """Parse an unencrypted PEM private key (PKCS#8 or traditional); RSA or EC only.
 
-    The error never quotes the input: it is a private key.
+    The error never quotes the input: it is a private key. Parsed keys are kept (a few dozen):
+    loading an RSA key checks it, which costs tens of milliseconds, and Jwt Auth signs a JWT
+    for every request.
     """
+    return _load_private_key(private_key_pem)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_private_key(private_key_pem: str) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(_pem_lines(private_key_pem), password=None)
     except TypeError:

@@ -393,26 +393,7 @@ def _clean_api_key(target: Checked) -> None:
 def _clean_oauth2(target: Checked) -> None:
     cleaned = target.cleaned_data
     grant = cleaned.get("oauth2_grant_type") or GrantType.PASSWORD
-    method = cleaned.get("oauth2_client_authentication") or ""
-    private_key_jwt = method == ClientAuthentication.PRIVATE_KEY_JWT
-    required = [
-        name
-        for name in REQUIRED_BY_GRANT[grant]
-        # A client assertion replaces the shared secret (RFC 7523 §2.2).
-        if not (private_key_jwt and name == "oauth2_client_secret")
-    ]
-    _require(target, required, GrantType(grant).label)
-    if private_key_jwt:
-        _require(
-            target,
-            ["oauth2_client_id", "jwt_private_key"],
-            ClientAuthentication.PRIVATE_KEY_JWT.label,
-        )
-    if private_key_jwt or grant == GrantType.JWT_BEARER:
-        _clean_jwt(target)
-    else:
-        for name in JWT_ASSERTION_FIELDS:
-            cleaned[name] = field_default(name)
+    _require_oauth2(target, grant)
     if (
         cleaned.get("oauth2_client_authentication") == ClientAuthentication.BASIC_USER
         and grant != GrantType.PASSWORD
@@ -465,6 +446,30 @@ def _clean_jwks_auth(target: Checked) -> None:
             )
 
 
+def _require_oauth2(target: Checked, grant: str) -> None:
+    """What the grant and the client authentication need; the signing fields when they sign.
+
+    A client assertion (private_key_jwt, RFC 7523 §2.2) replaces the shared secret.
+    """
+    cleaned = target.cleaned_data
+    private_key_jwt = (
+        cleaned.get("oauth2_client_authentication") == ClientAuthentication.PRIVATE_KEY_JWT
+    )
+    skip = {"oauth2_client_secret"} if private_key_jwt else set()
+    _require(target, [n for n in REQUIRED_BY_GRANT[grant] if n not in skip], GrantType(grant).label)
+    if private_key_jwt:
+        _require(
+            target,
+            ["oauth2_client_id", "jwt_private_key"],
+            ClientAuthentication.PRIVATE_KEY_JWT.label,
+        )
+    if private_key_jwt or grant == GrantType.JWT_BEARER:
+        _clean_jwt(target)
+    else:
+        for name in JWT_ASSERTION_FIELDS:
+            cleaned[name] = field_default(name)
+
+
 def _clean_jwt(target: Checked) -> None:
     """The signing key and claims: a key that parses and fits the algorithm, JSON objects.
 
@@ -472,26 +477,8 @@ def _clean_jwt(target: Checked) -> None:
     weak key (RSA under 2048 bits) is saved with a warning, as identity providers still take it.
     """
     cleaned = target.cleaned_data
-    pem = cleaned.get("jwt_private_key") or ""
-    if pem and not target.has_error("jwt_private_key"):
-        try:
-            key = assertions.load_private_key(pem)
-            facts = assertions.key_facts(key)
-            algorithm = cleaned.get("jwt_algorithm") or ""
-            if algorithm and not target.has_error("jwt_algorithm"):
-                assertions.check_key_matches(key, algorithm)
-        except assertions.SigningError as error:
-            where = "jwt_algorithm" if error.code.startswith("algorithm") else "jwt_private_key"
-            target.add_error(where, ValidationError(str(error), code=error.code))
-        else:
-            cleaned["jwt_private_key"] = pem.strip() + "\n"
-            # The form and rules.check's Cleaning both keep a list of warnings; rows have none.
-            warnings: list[str] | None = getattr(target, "warnings", None)
-            if facts.weak and warnings is not None:
-                warnings.append(
-                    f"{field_label('jwt_private_key')}: this RSA key has {facts.bits} bits; "
-                    f"keys under {assertions.MIN_RSA_BITS} bits are weak. Generate a new key pair."
-                )
+    if cleaned.get("jwt_private_key") and not target.has_error("jwt_private_key"):
+        _check_signing_key(target)
     ttl = cleaned.get("jwt_ttl_seconds")
     if isinstance(ttl, int) and not 1 <= ttl <= assertions.MAX_TTL_SECONDS:
         target.add_error(
@@ -503,24 +490,54 @@ def _clean_jwt(target: Checked) -> None:
             ),
         )
     for name in ("jwt_extra_claims", "jwt_extra_headers"):
-        text = cleaned.get(name) or ""
-        try:
-            parsed = assertions.parse_json_object(text, what=field_label(name))
-        except assertions.SigningError as error:
-            target.add_error(name, ValidationError(str(error), code=error.code))
-            continue
-        if name == "jwt_extra_headers" and "alg" in parsed:
-            target.add_error(
-                name,
-                ValidationError(
-                    "Leave alg out: %(label)s sets it.",
-                    code="alg_header",
-                    params={"label": field_label("jwt_algorithm")},
-                ),
-            )
+        _check_json_object(target, name)
     for name in ("jwt_issuer", "jwt_subject", "jwt_audience", "jwt_key_id"):
         if FORBIDDEN_VALUE_CHARS_RE.search(cleaned.get(name) or ""):
             target.add_error(name, ValidationError("Remove line breaks.", code="invalid_chars"))
+
+
+def _check_signing_key(target: Checked) -> None:
+    """The key parses (RSA or EC, unencrypted) and fits the Signing Algorithm; weak is a warning."""
+    cleaned = target.cleaned_data
+    pem = cleaned["jwt_private_key"]
+    algorithm = cleaned.get("jwt_algorithm") or ""
+    try:
+        key = assertions.load_private_key(pem)
+        if algorithm and not target.has_error("jwt_algorithm"):
+            assertions.check_key_matches(key, algorithm)
+    except assertions.SigningError as error:
+        where = "jwt_algorithm" if error.code.startswith("algorithm") else "jwt_private_key"
+        target.add_error(where, ValidationError(str(error), code=error.code))
+        return
+    cleaned["jwt_private_key"] = pem.strip() + "\n"
+    facts = assertions.key_facts(key)
+    # The form and rules.check's Cleaning both keep a list of warnings; rows have none.
+    warnings: list[str] | None = getattr(target, "warnings", None)
+    if facts.weak and warnings is not None:
+        warnings.append(
+            f"{field_label('jwt_private_key')}: this RSA key has {facts.bits} bits; "
+            f"keys under {assertions.MIN_RSA_BITS} bits are weak. Generate a new key pair."
+        )
+
+
+def _check_json_object(target: Checked, name: str) -> None:
+    """Additional Claims and Header Fields: a JSON object; alg is the Signing Algorithm's."""
+    try:
+        parsed = assertions.parse_json_object(
+            target.cleaned_data.get(name) or "", what=field_label(name)
+        )
+    except assertions.SigningError as error:
+        target.add_error(name, ValidationError(str(error), code=error.code))
+        return
+    if name == "jwt_extra_headers" and "alg" in parsed:
+        target.add_error(
+            name,
+            ValidationError(
+                "Leave alg out: %(label)s sets it.",
+                code="alg_header",
+                params={"label": field_label("jwt_algorithm")},
+            ),
+        )
 
 
 def _check_response_keys(target: Checked) -> None:
