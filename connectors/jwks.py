@@ -254,12 +254,7 @@ class KeyState:
     PREVIOUS = "previous"  # stopped signing, still published (grace)
     RETIRED = "retired"  # unpublished; private key wiped
 
-    LABELS = {
-        NEXT: "Next (published, not signing yet)",
-        CURRENT: "Current (signing)",
-        PREVIOUS: "Previous (published for the grace period)",
-        RETIRED: "Retired",
-    }
+    LABELS = {NEXT: "Next", CURRENT: "Current", PREVIOUS: "Previous", RETIRED: "Retired"}
 
 
 def key_state(key: JwksKey, now: dt.datetime) -> str:
