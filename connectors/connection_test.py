@@ -181,6 +181,16 @@ def jwt_auth_token(connector: Connector) -> str:
     return signing.sign(default_audience=connector.base_url.strip())
 
 
+def _signed_jwt_for(connector: Connector, signed: SignedToken | None) -> str:
+    """The JWT that is the credential, or "": Jwt Auth signs with the connector's own key,
+    Jwks Auth with the console's current one (`signed`, when the caller signed it already)."""
+    if connector.auth_config == AuthConfig.JWT_AUTH:
+        return jwt_auth_token(connector)
+    if connector.auth_config == AuthConfig.JWKS_AUTH:
+        return (signed or jwks_auth_token(connector=connector)).token
+    return ""
+
+
 def api_request_for(
     connector: Connector,
     *,
@@ -196,22 +206,14 @@ def api_request_for(
     headers: list[oauth_http.Param] = []
     params: list[oauth_http.Param] = []
     basic_auth = None
-    if connector.auth_config == AuthConfig.JWKS_AUTH and signed is None:
-        signed = jwks_auth_token(connector=connector)
     bare_by_config: dict[str, str] = {
         AuthConfig.API_KEY: connector.api_key,
         AuthConfig.BEARER: connector.bearer_token,
         AuthConfig.OAUTH2: access_token,
-        AuthConfig.JWKS_AUTH: signed.token if signed else "",
     }
-    bare = bare_by_config.get(connector.auth_config, "")
-    signed_jwt = ""
-    if connector.auth_config == AuthConfig.JWT_AUTH:
-        signed_jwt = jwt_auth_token(connector)
-    elif signed is not None:  # Jwks Auth: signed with the console's current key
-        signed_jwt = signed.token
+    signed_jwt = _signed_jwt_for(connector, signed)
+    bare = signed_jwt or bare_by_config.get(connector.auth_config, "")
     if signed_jwt:
-        bare = signed_jwt
         headers.append(oauth_http.Param("Authorization", f"Bearer {signed_jwt}", sensitive=True))
     if connector.auth_config == AuthConfig.BASIC:
         basic_auth = (connector.basic_username, connector.basic_password)
@@ -413,18 +415,10 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
             collected.message = "There is nothing to request: this connector has no Base URL."
             collected.hint = "Enter the Base URL and, optionally, a Test request path."
             return
-        signed = None
-        if connector.auth_config == AuthConfig.JWKS_AUTH:
-            signed = _jwks_sign(connector, collected)
-            if signed is None:
-                return
-        try:
-            described = api_request_for(connector, signed=signed)
-        except oauth_http.SigningError as error:
-            collected.outcome = Outcome.CONFIG_ERROR
-            collected.message = f"The JWT cannot be signed: {error}"
-            collected.hint = jwt_config_hint(error.code)
+        prepared = _api_request_prepared(connector, collected)
+        if prepared is None:
             return
+        described, signed = prepared
         api = oauth_http.api_request_perform(described, policy=policy, labels=FIELD_LABELS)
         collected.message = api.message
         collected.hint = api_hint(api, signed_jwt=connector.auth_config == AuthConfig.JWT_AUTH)
@@ -440,6 +434,25 @@ def _run_requests(connector: Connector, rows: list[RowLike], collected: _Collect
                 f"The token request worked, but the API request failed: {api.message}"
             )
             collected.hint = api_hint(api)
+
+
+def _api_request_prepared(
+    connector: Connector, collected: _Collected
+) -> tuple[oauth_http.ApiRequest, SignedToken | None] | None:
+    """The API request of a non-OAuth2 test, and the Jwks Auth token it carries; None (with the
+    outcome set) when the JWT that is the credential cannot be signed."""
+    signed = None
+    if connector.auth_config == AuthConfig.JWKS_AUTH:
+        signed = _jwks_sign(connector, collected)
+        if signed is None:
+            return None
+    try:
+        return api_request_for(connector, signed=signed), signed
+    except oauth_http.SigningError as error:
+        collected.outcome = Outcome.CONFIG_ERROR
+        collected.message = f"The JWT cannot be signed: {error}"
+        collected.hint = jwt_config_hint(error.code)
+        return None
 
 
 def _jwks_sign(connector: Connector, collected: _Collected) -> SignedToken | None:
