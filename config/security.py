@@ -27,6 +27,8 @@ class SecurityHeadersMiddleware:
         if policy and "Permissions-Policy" not in response:
             response["Permissions-Policy"] = policy
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
+        # A public document (the JWK Set) is the same for everyone: it keeps its own caching.
+        public = getattr(response, "cc_public_document", False)
+        if user is not None and user.is_authenticated and not public:
             add_never_cache_headers(response)
         return response

@@ -430,7 +430,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Schedules live in the database (django-celery-beat), edited in the admin and by the console.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Task modules beyond each app's tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["connectors.tasks_schedule", "connectors.tasks_notify"]
+CELERY_IMPORTS = ["connectors.tasks_schedule", "connectors.tasks_notify", "connectors.tasks_jwks"]
 INSTALLED_APPS += ["django_celery_beat"]
 # Load balancers probe /healthz over plain HTTP; it must answer instead of redirecting.
 SECURE_REDIRECT_EXEMPT = [r"^healthz(/live)?$"]

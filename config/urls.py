@@ -10,6 +10,7 @@ from django.views.generic import RedirectView
 
 from config.health import healthz, healthz_live
 from connectors.views import DashboardView
+from connectors.views.jwks import jwks_json
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connectors:list", permanent=False)),
@@ -23,6 +24,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("healthz/live", healthz_live, name="healthz-live"),
+    # Jwks Auth: the console's public signing keys, for the APIs that verify its tokens.
+    path(".well-known/jwks.json", jwks_json, name="jwks"),
 ]
 
 # Every refusal, in every app, goes to the audit log; templates/403.html says which role allows it.

@@ -11,10 +11,12 @@ checks the origin and the outbound policy before it adds credentials, but the co
 pinned and the caller's timeout applies.
 
 Credentials go only to URLs under the connector's Base URL origin (scheme, host, port); any other
-URL is refused with ConnectorAuthError before anything is sent. For Oauth2 the token is fetched
-with the stored credentials, through the same transport, kept in Django's cache (encrypted with
-the field-encryption key, so a cache that writes to disk never holds it in plaintext) until
-shortly before it expires, and fetched again when the API answers 401 (once).
+URL is refused with ConnectorAuthError before anything is sent. For Jwks Auth each request
+carries a short-lived JWT signed for it with the console's current key (connectors.jwks).
+For Oauth2 the token is fetched with the stored credentials, through the same transport, kept
+in Django's cache (encrypted with the field-encryption key, so a cache that writes to disk never
+holds it in plaintext) until shortly before it expires, and fetched again when the API answers
+401 (once).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from connectors import oauth_http
 from connectors.authorization_code import connection_refresh
 from connectors.connection_test import api_request_for, outbound_policy, token_request_for
 from connectors.explain import FIELD_LABELS, ConsoleOutcome
+from connectors.jwks import JwksError
 from connectors.models import AuthConfig, Connector, GrantType
 from connectors.oauth_http import Outcome, url_origin
 
@@ -99,11 +102,11 @@ class ConnectorAuth(requests.auth.AuthBase):
             self._apply_token(request, self.access_token())
             request.register_hook("response", functools.partial(self._retry_on_401, origin=origin))
             return request
-        # Basic, Api Key, Bearer and Jwt Auth are applied exactly as the connection test applies
-        # them; Jwt Auth signs a fresh short-lived JWT for every request.
+        # Basic, Api Key, Bearer, Jwt Auth and Jwks Auth are applied exactly as the connection
+        # test applies them; Jwt and Jwks Auth sign a fresh short-lived JWT for every request.
         try:
             described = api_request_for(connector)
-        except oauth_http.SigningError as error:
+        except (JwksError, oauth_http.SigningError) as error:
             raise ConnectorAuthError(connector.name, Outcome.CONFIG_ERROR, str(error)) from None
         for param in described.headers:
             request.headers[param.key] = param.value

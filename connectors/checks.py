@@ -25,11 +25,12 @@ CHUNK_SIZE = 2000
 @register("connectors")
 def encryption_key_reads_stored_secrets(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     from connectors.fields import SecretDecryptionError
-    from connectors.models import ALL_SECRET_FIELDS, Connector, TokenRequestParam
+    from connectors.models import ALL_SECRET_FIELDS, Connector, JwksKey, TokenRequestParam
 
     try:
         Connector.objects.only("pk", *ALL_SECRET_FIELDS).order_by("-pk").first()
         TokenRequestParam.objects.only("pk", "value").order_by("-pk").first()
+        JwksKey.objects.only("pk", "private_key_pem").order_by("-pk").first()
     except SecretDecryptionError as exc:
         return [
             Error(
@@ -73,7 +74,7 @@ def stored_secrets_unreadable(*, chunk_size: int = CHUNK_SIZE) -> Iterator[Unrea
 
     Memory stays bounded by `chunk_size` rows of the secret columns, whatever the inventory's size.
     """
-    from connectors.models import ALL_SECRET_FIELDS, Connector, TokenRequestParam
+    from connectors.models import ALL_SECRET_FIELDS, Connector, JwksKey, TokenRequestParam
 
     raw = _raw(ALL_SECRET_FIELDS)
     connectors = (
@@ -91,3 +92,12 @@ def stored_secrets_unreadable(*, chunk_size: int = CHUNK_SIZE) -> Iterator[Unrea
     for name, kind, key, value in rows:
         if not _readable(value):
             yield UnreadableSecret(connector=name, field=f"{kind} row {key}")
+    # Jwks Auth's console-wide signing keys belong to no connector.
+    keys = (
+        JwksKey.objects.annotate(raw_value=Cast("private_key_pem", output_field=TextField()))
+        .order_by("pk")
+        .values_list("kid", "raw_value")
+    ).iterator(chunk_size=chunk_size)
+    for kid, value in keys:
+        if not _readable(value):
+            yield UnreadableSecret(connector="(console)", field=f"JWKS key {kid}")

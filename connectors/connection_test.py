@@ -39,6 +39,7 @@ from connectors.explain import (
 )
 from connectors.health import connector_health_record
 from connectors.identities import is_system_user
+from connectors.jwks import JWKS_PATH, JwksError, SignedToken, jwks_auth_token
 from connectors.models import (
     ALL_SECRET_FIELDS,
     ApiKeyLocation,
@@ -195,10 +196,28 @@ def jwt_auth_token(connector: Connector) -> str:
     return signing.sign(default_audience=connector.base_url.strip())
 
 
+def _signed_jwt_for(connector: Connector, signed: SignedToken | None) -> str:
+    """The JWT that is the credential, or "": Jwt Auth signs with the connector's own key,
+    Jwks Auth with the console's current one (`signed`, when the caller signed it already)."""
+    if connector.auth_config == AuthConfig.JWT_AUTH:
+        return jwt_auth_token(connector)
+    if connector.auth_config == AuthConfig.JWKS_AUTH:
+        return (signed or jwks_auth_token(connector=connector)).token
+    return ""
+
+
 def api_request_for(
-    connector: Connector, *, access_token: str = "", timeout: float | None = None
+    connector: Connector,
+    *,
+    access_token: str = "",
+    timeout: float | None = None,
+    signed: SignedToken | None = None,
 ) -> oauth_http.ApiRequest:
-    """The API request that proves the credentials work, with the configured auth applied."""
+    """The API request that proves the credentials work, with the configured auth applied.
+
+    Jwks Auth signs a fresh JWT here unless `signed` is given (JwksError / SigningError when it
+    cannot): every request carries its own short-lived token.
+    """
     headers: list[oauth_http.Param] = []
     params: list[oauth_http.Param] = []
     basic_auth = None
@@ -207,11 +226,9 @@ def api_request_for(
         AuthConfig.BEARER: connector.bearer_token,
         AuthConfig.OAUTH2: access_token,
     }
-    bare = bare_by_config.get(connector.auth_config, "")
-    signed_jwt = ""
-    if connector.auth_config == AuthConfig.JWT_AUTH:
-        signed_jwt = jwt_auth_token(connector)
-        bare = signed_jwt
+    signed_jwt = _signed_jwt_for(connector, signed)
+    bare = signed_jwt or bare_by_config.get(connector.auth_config, "")
+    if signed_jwt:
         headers.append(oauth_http.Param("Authorization", f"Bearer {signed_jwt}", sensitive=True))
     if connector.auth_config == AuthConfig.BASIC:
         basic_auth = (connector.basic_username, connector.basic_password)
@@ -360,6 +377,7 @@ _CURL_VARIABLES: dict[str, str] = {
     AuthConfig.BEARER: "BEARER_TOKEN",
     AuthConfig.OAUTH2: "ACCESS_TOKEN",
     AuthConfig.JWT_AUTH: "JWT",
+    AuthConfig.JWKS_AUTH: "JWT",
 }
 # What each variable holds, where the step above does not say it.
 _CURL_NOTES: dict[str, str] = {
@@ -370,6 +388,10 @@ _CURL_NOTES: dict[str, str] = {
         "JWT is a token signed with the connector's Private Key, with the header and claims shown "
         "above; it expires after Jwt Expiry Seconds."
     ),
+    AuthConfig.JWKS_AUTH: (
+        "JWT is a token signed with the console's current JWKS key, with the header and claims "
+        "shown above; it expires after Jwt Expiry Seconds."
+    ),
 }
 
 
@@ -379,6 +401,7 @@ def _api_curl_for(connector: Connector, request: oauth_http.ApiRequest, access_t
         AuthConfig.BEARER: connector.bearer_token,
         AuthConfig.OAUTH2: access_token,
         AuthConfig.JWT_AUTH: request.signed_jwt,
+        AuthConfig.JWKS_AUTH: request.signed_jwt,
     }
     bare = bares.get(connector.auth_config, "")
     variable = _CURL_VARIABLES.get(connector.auth_config, "")
@@ -542,16 +565,16 @@ def _run_requests(
             )
             return
         access_token = ""
-        try:
-            api_request = api_request_for(connector)
-        except oauth_http.SigningError as error:
-            collected.outcome = Outcome.CONFIG_ERROR
-            collected.message = f"The JWT cannot be signed: {error}"
-            collected.advise(Advice(why=jwt_config_hint(error.code)))
+        prepared = _api_request_prepared(connector, collected)
+        if prepared is None:
             return
+        api_request, signed = prepared
         api = oauth_http.api_request_perform(api_request, policy=policy, labels=FIELD_LABELS)
         collected.message = api.message
         collected.advise(api_advice(api, auth_config=connector.auth_config))
+        refused = _jwks_refused_hint(connector, signed, api) if signed is not None else ""
+        if refused:
+            collected.advise(Advice(why=refused))
     curl = _api_curl_for(connector, api_request, access_token)
     collected.attempts.append(("api", api.attempt, curl))
     collected.ok, collected.outcome = api.ok, api.outcome
@@ -563,6 +586,68 @@ def _run_requests(
                 f"The token request worked, but the API request failed: {api.message}"
             )
             collected.advise(api_advice(api, auth_config=connector.auth_config))
+
+
+def _api_request_prepared(
+    connector: Connector, collected: _Collected
+) -> tuple[oauth_http.ApiRequest, SignedToken | None] | None:
+    """The API request of a non-OAuth2 test, and the Jwks Auth token it carries; None (with the
+    outcome set) when the JWT that is the credential cannot be signed."""
+    signed = None
+    if connector.auth_config == AuthConfig.JWKS_AUTH:
+        signed = _jwks_sign(connector, collected)
+        if signed is None:
+            return None
+    try:
+        return api_request_for(connector, signed=signed), signed
+    except oauth_http.SigningError as error:
+        collected.outcome = Outcome.CONFIG_ERROR
+        collected.message = f"The JWT cannot be signed: {error}"
+        collected.advise(Advice(why=jwt_config_hint(error.code)))
+        return None
+
+
+def _jwks_sign(connector: Connector, collected: _Collected) -> SignedToken | None:
+    """Sign the Jwks Auth token for the test; None (with the outcome set) when it cannot be."""
+    try:
+        signed = jwks_auth_token(connector=connector)
+    except JwksError as exc:
+        collected.outcome = Outcome.CONFIG_ERROR
+        collected.message = str(exc)
+        collected.advise(
+            Advice(
+                why="The console has no signing key yet.",
+                change=(
+                    "generate the console's signing key once (Generate JWKS), register the JWKS "
+                    "URL with the API and test again"
+                ),
+            )
+        )
+        return None
+    except oauth_http.SigningError as error:
+        collected.outcome = Outcome.CONFIG_ERROR
+        collected.message = f"The JWT cannot be signed: {error}"
+        collected.advise(Advice(why=jwt_config_hint(error.code)))
+        return None
+    # The API step shows the token's header and claims (never its signature): ApiRequest's
+    # signed_jwt, as for Jwt Auth.
+    return signed
+
+
+def _jwks_refused_hint(
+    connector: Connector, signed: SignedToken, api: oauth_http.ApiResult
+) -> str:
+    """A 401/403 to a signed JWT: say what the API must know to verify it; "" otherwise."""
+    if api.ok or api.facts.status not in (401, 403):
+        return ""
+    url = settings.CONNECTORS_CONSOLE_URL.rstrip("/") + JWKS_PATH
+    audience = signed.claims.get("aud", "")
+    return (
+        f"The API refused the JWT signed with key {signed.kid}. Check that it fetches this "
+        f"console's JWKS URL ({url}) and expects iss {connector.jwt_issuer!r}"
+        + (f" and aud {audience!r}" if audience else "")
+        + ". A key published less than its cache time ago may not be known to it yet."
+    )
 
 
 def connector_test(

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from connectors.domain import StoredConnector
+from connectors.jwks import jwks_current_key, jwks_generate
 from connectors.models import ALL_SECRET_FIELDS, Connector, TokenRequestParam
 from connectors.oauth_http import assertions
 from connectors.rules import connector_check
@@ -32,6 +33,7 @@ SANDBOX_REFRESH_TOKEN = "demo-refresh-token"  # noqa: S105 - public demo value
 # source); the sandbox verifies with the public half of the stored key.
 SANDBOX_JWT_ISSUER = "demo-signer"
 DEMO_JWT_AUTH = "demo_jwt_auth"
+DEMO_JWKS_AUTH = "demo_jwks_auth"
 DEMO_JWT_BEARER = "demo_oauth2_jwt_bearer"
 
 
@@ -163,6 +165,16 @@ def _demo_connectors(base: str) -> list[dict[str, Any]]:
         },
         {
             **common,
+            "name": DEMO_JWKS_AUTH,
+            "display_name": "Demo: Jwks Auth",
+            "description": "Signed with the console's own key; the sandbox API verifies it with "
+            "the keys published at /.well-known/jwks.json.",
+            "auth_config": "jwks_auth",
+            "jwt_issuer": SANDBOX_JWT_ISSUER,
+            "jwt_subject": "demo-jwks-service",
+        },
+        {
+            **common,
             "name": "demo_oauth2_misconfigured",
             "display_name": "Demo: Oauth2 misconfigured on purpose",
             "description": "The sandbox wants the client credentials in the request body, but this "
@@ -191,6 +203,9 @@ def demo_connectors_ensure(*, base_url: str, user: Any = None) -> list[str]:
             raise ValueError(f"Demo connector {values['name']} is invalid: {check.error_list()}")
         connector_create(connector=check.instance, rows=check.param_rows(), user=user)
         created.append(values["name"])
+    if DEMO_JWKS_AUTH in created and jwks_current_key() is None:
+        # So that the Jwks Auth demo passes out of the box; admins rotate it from then on.
+        jwks_generate(user=user)
     return created
 
 

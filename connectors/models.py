@@ -37,6 +37,9 @@ class AuthConfig(models.TextChoices):
     OAUTH2 = "oauth2", "Oauth2"
     # The signed JWT itself is the API credential (label in the product's style).
     JWT_AUTH = "jwt_auth", "Jwt Auth"
+    # The console signs a short-lived JWT for each API request with its own rotating keys,
+    # published at /.well-known/jwks.json (connectors.jwks).
+    JWKS_AUTH = "jwks_auth", "Jwks Auth"
 
 
 class ApiKeyLocation(models.TextChoices):
@@ -104,6 +107,8 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
         "jwt_private_key",
     ),
     AuthConfig.JWT_AUTH: ("jwt_private_key",),
+    # Its keys are the console's (connectors.jwks), not the connector's: nothing to store here.
+    AuthConfig.JWKS_AUTH: (),
 }
 # Secrets typed into the form (and imported); blank keeps the stored one.
 # Several Auth Configs share a field (the signing key): each field is named once here.
@@ -134,6 +139,17 @@ JWT_FIELDS: tuple[str, ...] = (
     "jwt_audience",
     "jwt_ttl_seconds",
     "jwt_key_id",
+    "jwt_extra_claims",
+    "jwt_extra_headers",
+)
+
+# Jwks Auth signs with the console's keys (connectors.jwks): of the JWT fields it uses only the
+# claims, never a connector's own key, algorithm (always RS256) or kid (the current key's).
+JWKS_AUTH_FIELDS: tuple[str, ...] = (
+    "jwt_issuer",
+    "jwt_subject",
+    "jwt_audience",
+    "jwt_ttl_seconds",
     "jwt_extra_claims",
     "jwt_extra_headers",
 )
@@ -177,6 +193,7 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
         "oauth2_jwt_bearer_scope",
     ),
     AuthConfig.JWT_AUTH: JWT_FIELDS,
+    AuthConfig.JWKS_AUTH: JWKS_AUTH_FIELDS,
 }
 
 # OAuth2 fields that only one grant type uses.
@@ -577,6 +594,11 @@ from connectors.fleet_models import NotificationRule as NotificationRule  # noqa
 from connectors.fleet_models import NotificationState as NotificationState  # noqa: E402
 from connectors.fleet_models import ScheduleSettings as ScheduleSettings  # noqa: E402
 from connectors.fleet_models import SecretExpiryNotice as SecretExpiryNotice  # noqa: E402
+
+# Jwks Auth's console-wide signing keys live in their own module; imported here so Django
+# registers them with this app.
+from connectors.jwks_models import JwksKey as JwksKey  # noqa: E402
+from connectors.jwks_models import JwksSettings as JwksSettings  # noqa: E402
 
 # Batches live in their own module; imported here so Django registers them with this app.
 from connectors.models_batch import Batch as Batch  # noqa: E402

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from connectors import demo
+from connectors.jwks import jwks_document
 from connectors.models import Connector
 from connectors.oauth_http import assertions
 
@@ -95,6 +96,30 @@ def _verified_claims(token: str, connector_name: str, audience: str) -> dict | N
         return None
 
 
+def _jwks_verified_claims(token: str, audience: str) -> dict | None:
+    """Jwks Auth: the claims of a JWT signed with a key of the console's published JWK Set
+    (picked by the token's kid, as an API does with the JWKS URL), or None."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        return None
+    for jwk in jwks_document()["keys"]:
+        if jwk.get("kid") != kid:
+            continue
+        try:
+            return jwt.decode(
+                token,
+                jwt.PyJWK(jwk).key,
+                algorithms=["RS256"],
+                audience=audience,
+                issuer=demo.SANDBOX_JWT_ISSUER,
+                options={"require": ["exp", "iat", "iss", "jti"]},
+            )
+        except jwt.PyJWTError:
+            return None
+    return None
+
+
 def _jwt_bearer(request: HttpRequest) -> JsonResponse:
     """RFC 7523 §2.1: the assertion signed by the demo JWT Bearer connector, for the demo user."""
     claims = _verified_claims(
@@ -164,9 +189,12 @@ def _api_subject(request: HttpRequest) -> str | None:
         token = header[7:]
         if token == demo.SANDBOX_BEARER:
             return "bearer"
-        if token.count(".") == 2:  # Jwt Auth: a JWT for the API's Base URL
+        if token.count(".") == 2:  # Jwt or Jwks Auth: a JWT for the API's Base URL
             # The aud a Jwt Auth demo signs by default: its Base URL, this API's root.
             audience = request.build_absolute_uri(reverse("sandbox-api", args=["x"]))[:-2]
+            claims = _jwks_verified_claims(token, audience)
+            if claims is not None:
+                return f"jwks:{claims['sub']}"
             claims = _verified_claims(token, demo.DEMO_JWT_AUTH, audience)
             return f"jwt:{claims['sub']}" if claims else None
         return cache.get(f"sandbox-token:{token}")

@@ -17,6 +17,7 @@ from connectors.models import (
     ClientAuthentication,
     Connector,
     GrantType,
+    JwksKey,
     TokenRequestParam,
 )
 from connectors.oauth_http import assertions
@@ -397,6 +398,10 @@ def connector_rotate_key(*, user: UserLike = None) -> int:
             touched += 1
         for param in TokenRequestParam.objects.select_for_update().order_by("pk"):
             TokenRequestParam.objects.filter(pk=param.pk).update(value=param.value)
+            touched += 1
+        # Jwks Auth's private keys (those not wiped yet) are secrets of the console too.
+        for key in JwksKey.objects.select_for_update().filter(wiped_at__isnull=True).order_by("pk"):
+            JwksKey.objects.filter(pk=key.pk).update(private_key_pem=key.private_key_pem)
             touched += 1
         audit_record(
             kind="change",

@@ -227,8 +227,8 @@ class ConnectorForm(forms.ModelForm):
             "jwt_issuer": "The iss claim: who signs, usually the client id or service account.",
             "jwt_subject": "The sub claim: whom the token is for (a user or the service "
             "account). Required for JWT Bearer Grant.",
-            "jwt_audience": "The aud claim. Leave blank for the Oauth2 Token Url (Jwt Auth: the "
-            "Base URL).",
+            "jwt_audience": "The aud claim. Leave blank for the Oauth2 Token Url (Jwt Auth and "
+            "Jwks Auth: the Base URL).",
             "jwt_ttl_seconds": "How long each signed JWT is valid: at most 7200 seconds (2 "
             "hours). A fresh one is signed for every request.",
             "jwt_key_id": "The kid header: the id under which the provider registered the public "
@@ -236,7 +236,8 @@ class ConnectorForm(forms.ModelForm):
             "jwt_extra_claims": 'Optional JSON object of more claims, e.g. {"scope": "read"}. '
             "exp, iat and jti are always the console's own.",
             "jwt_extra_headers": 'Optional JSON object of more header fields, e.g. {"typ": '
-            '"JWT"}. alg comes from Signing Algorithm, kid from Key ID.',
+            '"JWT"}. alg comes from Signing Algorithm, kid from Key ID (Jwks Auth: both from '
+            "the console's current key).",
             "test_request_path": "Optional path under the Base URL that the connection test "
             "requests with the credentials, e.g. /api/v1/me.",
             "ca_bundle": "Optional PEM certificates to trust for this connector's servers (a "

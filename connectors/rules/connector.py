@@ -65,6 +65,10 @@ ERROR_MESSAGES: dict[str, str] = {
         "saved: compare the changes below, then keep the saved version or save yours over it."
     ),
     "name_taken": "A connector with this name already exists.",
+    "jwks_audience": (
+        "Enter the Jwt Audience, or a Base URL (a blank audience is the Base URL): an API "
+        "refuses a token that is not addressed to it."
+    ),
     "secret_destination": (
         "Enter the %(label)s again: the %(url_label)s now points to another server "
         "(%(host)s), and a stored secret is only ever sent to the server it was entered for."
@@ -242,6 +246,8 @@ def connector_clean(target: Checked, *, stored: StoredConnector | None) -> None:
     elif auth_config == AuthConfig.JWT_AUTH:
         _require(target, ["jwt_private_key", "jwt_issuer"], AuthConfig.JWT_AUTH.label)
         _clean_jwt(target)
+    elif auth_config == AuthConfig.JWKS_AUTH:
+        _clean_jwks_auth(target)
     _reset_unchosen(cleaned, auth_config)
     _check_api_url_origin(target)
     if stored is not None:
@@ -409,6 +415,35 @@ def _clean_oauth2(target: Checked) -> None:
         if other_grant != grant:
             for name in fields:
                 cleaned[name] = field_default(name)
+
+
+def _clean_jwks_auth(target: Checked) -> None:
+    """Jwks Auth: an issuer, an audience (or a Base URL to default to), and the claim checks
+    of Jwt Auth. The key, its algorithm and kid are the console's (connectors.jwks)."""
+    cleaned = target.cleaned_data
+    _require(target, ["jwt_issuer"], AuthConfig.JWKS_AUTH.label)
+    if not (cleaned.get("jwt_audience") or cleaned.get("base_url")) and not target.has_error(
+        "base_url"
+    ):
+        target.add_error(
+            "jwt_audience", ValidationError(ERROR_MESSAGES["jwks_audience"], code="required")
+        )
+    # A key, algorithm or kid typed before switching to Jwks Auth is not the connector's: the
+    # console's key set signs, so they are neither checked nor kept.
+    for name in ("jwt_private_key", "jwt_algorithm", "jwt_key_id"):
+        cleaned[name] = field_default(name)
+    _clean_jwt(target)
+    name = "jwt_extra_headers"
+    if not target.has_error(name):
+        headers = assertions.parse_json_object(cleaned.get(name) or "", what=field_label(name))
+        if "kid" in headers:
+            target.add_error(
+                name,
+                ValidationError(
+                    "Leave kid out: Jwks Auth sends the kid of the console's current key.",
+                    code="kid_header",
+                ),
+            )
 
 
 def _require_oauth2(target: Checked, grant: str) -> None:

@@ -42,6 +42,7 @@ from connectors.transfer.shape import (
     DOCUMENTED_OAUTH2_ORDER,
     EXTRA_OAUTH2,
     EXTRA_TOP_LEVEL,
+    JWT_BLOCKS,
     JWT_OBJECT_KEYS,
     PARAM_LISTS,
     SECRET_KEYS,
@@ -101,7 +102,7 @@ def connector_export_dict(connector: Connector, *, include_secrets: bool) -> dic
             value = getattr(connector, model_field)
             if key in SECRET_KEYS[block_name] and not include_secrets:
                 value = ""
-            block[key] = _jwt_value(key, value) if block_name == "jwt_auth" else value
+            block[key] = _jwt_value(key, value) if block_name in JWT_BLOCKS else value
         data[block_name] = block
     oauth2 = data["oauth2"]
     # The oauth2 block signs with the same key and claims as Jwt Auth: one shape, twice.

@@ -20,6 +20,7 @@ from connectors.transfer.shape import (
     BLOCK_DEFAULTS,
     BLOCKS,
     EXTRA_TOP_LEVEL,
+    JWT_BLOCKS,
     JWT_INTEGER_KEYS,
     JWT_KEYS,
     JWT_OBJECT_KEYS,
@@ -148,9 +149,16 @@ class _Reader:
             return text
         return self.text(holder, key, where)
 
-    def jwt(self, holder: dict[str, Any], where: str, values: dict[str, Any]) -> None:
-        """The signing key and claims of a block ("jwt_auth") or object ("oauth2.jwt")."""
-        for key, model_field in JWT_KEYS.items():
+    def jwt(
+        self,
+        holder: dict[str, Any],
+        where: str,
+        values: dict[str, Any],
+        keys: dict[str, str] = JWT_KEYS,
+    ) -> None:
+        """The signing key and claims of a block ("jwt_auth"; "jwks_auth" has the claims only)
+        or object ("oauth2.jwt")."""
+        for key, model_field in keys.items():
             if holder.get(key) is not None:
                 value = self.jwt_value(holder, key, f"{where}.{key}")
                 if value is not None:
@@ -218,8 +226,8 @@ def entry_read(entry: dict[str, Any], existing: Connector | None) -> EntryRead:
     auth_config = values["auth_config"]
     if auth_config in BLOCKS:
         block = reader.block(entry, auth_config)
-        if auth_config == AuthConfig.JWT_AUTH:
-            reader.jwt(block, auth_config, values)
+        if auth_config in JWT_BLOCKS:
+            reader.jwt(block, auth_config, values, keys=BLOCKS[auth_config])
         else:
             for key, model_field in BLOCKS[auth_config].items():
                 if block.get(key) is not None:

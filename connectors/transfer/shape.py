@@ -60,6 +60,13 @@ BLOCKS["jwt_auth"] = dict(JWT_KEYS)
 # Keys whose value in a file is not text: a whole number, and JSON objects.
 JWT_INTEGER_KEYS = frozenset({"ttl_seconds"})
 JWT_OBJECT_KEYS = frozenset({"extra_claims", "extra_headers"})
+# Jwks Auth: the claims only. Its keys are the console's (README "Jwks Auth"): never exported.
+BLOCKS["jwks_auth"] = {
+    key: JWT_KEYS[key]
+    for key in ("issuer", "subject", "audience", "ttl_seconds", "extra_claims", "extra_headers")
+}
+# The blocks whose keys are JWT_KEYS (or some of them), read and written alike.
+JWT_BLOCKS = frozenset({"jwt_auth", "jwks_auth"})
 SECRET_KEYS = {
     block: {key for key, field in fields.items() if field in ALL_SECRET_FIELDS}
     for block, fields in BLOCKS.items()

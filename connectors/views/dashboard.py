@@ -18,6 +18,7 @@ from connectors.selectors import (
 )
 from connectors.views.base import ConnectorPermissionMixin
 from connectors.views.inventory import health_summary_context
+from connectors.views.jwks import jwks_fleet_context
 
 # The chart's drawing area, in SVG user units (it scales to the card's width).
 CHART_WIDTH = 720
@@ -96,5 +97,6 @@ class DashboardView(ConnectorPermissionMixin, TemplateView):
             failing=failing,
             expiring=expiring,
             endpoints=slowest_token_endpoints(days=7, limit=10),
+            **jwks_fleet_context(),
         )
         return context

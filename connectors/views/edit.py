@@ -36,6 +36,7 @@ from connectors.services import (
 )
 from connectors.views.base import AUDIT_FAILED_MESSAGE, ConnectorPermissionMixin
 from connectors.views.conflict import Conflict, conflict_describe
+from connectors.views.jwks import jwks_panel_context
 
 # The conflict page's "Save mine over theirs" names the version it compared against.
 OVERWRITE_FIELD = "overwrite_version"
@@ -180,6 +181,8 @@ class ConnectorFormView(ConnectorPermissionMixin, View):
             "carry_minutes": CARRY_SECONDS // 60,
             "error_summary": summary,
             "conflict": conflict,
+            # The Jwks Auth group shows the URL to register and the current key.
+            **jwks_panel_context(self.request),
         }
         return render(self.request, self.template_name, context, status=status)
 

@@ -30,6 +30,7 @@ from connectors.selectors import (
 from connectors.services import connector_signs_jwts
 from connectors.views.base import ConnectorPermissionMixin
 from connectors.views.connect import ConnectFormActionMixin, connect_context
+from connectors.views.jwks import jwks_panel_context
 
 
 class ConnectorListView(ConnectorPermissionMixin, ListView):
@@ -158,6 +159,8 @@ class ConnectorDetailView(ConnectFormActionMixin, ConnectorPermissionMixin, Deta
         context.update(connect_context(self.request, connector))
         context["key_help"] = connector_signing_key_help(connector)
         context["can_generate_key"] = context["can_change"] and connector_signs_jwts(connector)
+        if connector.auth_config == AuthConfig.JWKS_AUTH:
+            context.update(jwks_panel_context(self.request))
         if user.has_perm("audit.view_auditevent"):
             context["audit_events"] = audit_events_for_connector(connector.pk)
         return context
