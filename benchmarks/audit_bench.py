@@ -24,9 +24,9 @@ attempts), --db uxaudit_verify_bench, chunk 5000:
 
     before (commit 8724e5e, one process)   66.3 s wall, 34.3 s CPU, peak RSS 125 MB   load 3.5
     --workers 1                             31.9 s wall, 22.2 s CPU, peak RSS 126 MB   load 10.6-2
-                                            74-102 s wall, 23-25 s CPU                 load 6-8.5
+                                            58-102 s wall, 23-25 s CPU                 load 6-8.5
     --workers 2 (the default here: 1/CPU)   26.6 s wall, 23.1 s CPU in the workers     load 2.0
-                                            73-101 s wall, 22.7-23.8 s CPU            load 4-11
+                                            61-101 s wall, 22.7-23.8 s CPU            load 3.7-11
                                             parent 86 MB, each worker's peak RSS 123 MB (flat:
                                             a chunk per cursor, whatever the log's size)
     PostgreSQL's side (the backend's CPU from /proc, 250,000 records: 1.44 s): ~5.8 s per 1M
