@@ -343,6 +343,21 @@ def _result_wording() -> dict[str, ResultWording]:
             failed=f"{capfirst(api)} with the {label('bearer_token')} failed.",
             after_pass="Nothing to fix.",
         ),
+        AuthConfig.JWT_AUTH: ResultWording(
+            passed=f"The API accepted the JWT signed with the {label('jwt_private_key')}.",
+            failed=(
+                f"{capfirst(api)} with the JWT signed with the {label('jwt_private_key')} failed."
+            ),
+            after_pass="Nothing to fix. A new JWT is signed for every request.",
+        ),
+        AuthConfig.JWKS_AUTH: ResultWording(
+            passed="The API accepted the JWT signed with the console's current JWKS key.",
+            failed=f"{capfirst(api)} with the JWT signed with the console's JWKS key failed.",
+            after_pass=(
+                "Nothing to fix. A new JWT is signed for every request; keys rotate on the "
+                "schedule set under Signing keys."
+            ),
+        ),
         AuthConfig.OAUTH2: ResultWording(
             passed="The server accepted the client and the grant and issued an access token.",
             failed="The token request failed: no access token was issued.",
@@ -956,6 +971,7 @@ def _api_url_fields() -> str:
 
 # The Auth Configs whose API credential is a JWT the console signs.
 SIGNED_JWT_AUTH_CONFIGS = frozenset({AuthConfig.JWT_AUTH})
+
 
 # The credential fields the API request uses, by Auth Config: a 401 names only these.
 def _api_credentials(auth_config: str) -> str:

@@ -122,7 +122,15 @@ def test_results_without_oauth_never_speak_of_tokens(
 
 def test_each_auth_config_has_its_own_wording() -> None:
     wordings = list(explain.RESULT_WORDING.values())
-    assert set(explain.RESULT_WORDING) == {"none", "basic", "api_key", "bearer", "oauth2"}
+    assert set(explain.RESULT_WORDING) == {
+        "none",
+        "basic",
+        "api_key",
+        "bearer",
+        "oauth2",
+        "jwt_auth",
+        "jwks_auth",
+    }
     assert len({w.passed for w in wordings}) == len(wordings)
     assert len({w.failed for w in wordings}) == len(wordings)
     for code, wording in explain.RESULT_WORDING.items():
@@ -454,3 +462,14 @@ def test_no_template_draws_a_badge_of_a_bare_outcome_code() -> None:
     bare = re.compile(r'class="badge[^"]*"[^>]*>\s*\{\{\s*[\w.]*outcome\s*\}\}')
     for path in TEMPLATES.rglob("*.html"):
         assert not bare.search(path.read_text()), path
+
+
+def test_every_auth_config_has_its_own_result_wording():
+    """A new Auth Config must not fall back to the OAuth2 wording ("issued an access token")."""
+    from connectors.explain import RESULT_WORDING
+    from connectors.models import AuthConfig
+
+    assert set(RESULT_WORDING) == {str(choice) for choice in AuthConfig.values}
+    for auth_config, wording in RESULT_WORDING.items():
+        if auth_config != AuthConfig.OAUTH2:
+            assert "access token" not in wording.passed.lower()
