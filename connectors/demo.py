@@ -233,10 +233,17 @@ def _moved_url(url: str, origin: str) -> str:
     return urlunsplit((parts.scheme, target.netloc, parts.path, parts.query, parts.fragment))
 
 
+# Secrets the demo makes on this server itself: a private key never leaves it (only what it
+# signs does, to the sandbox), so a demo key does not keep its connector from moving.
+MADE_HERE = frozenset({"jwt_private_key"})
+
+
 def _demo_secrets_kept(current: Connector, values: dict[str, Any]) -> bool:
-    """Whether every secret `current` stores is the demo's own (public) value."""
+    """Whether every secret `current` stores is the demo's own (public or made-here) value."""
     return all(
-        (getattr(current, name) or "") == (values.get(name) or "") for name in ALL_SECRET_FIELDS
+        (getattr(current, name) or "") == (values.get(name) or "")
+        for name in ALL_SECRET_FIELDS
+        if name not in MADE_HERE
     )
 
 

@@ -256,7 +256,8 @@ def test_a_revoked_connection_shows_reconnect_needed(
     assert outcome.run.outcome == "reconnect_needed"
     page.goto(f"{live_server.url}/dashboard/")
     expect(page.locator('[data-cc-count="reconnect"]')).to_contain_text("Reconnect needed")
-    expect(page.locator('[data-cc-outcome="reconnect_needed"]').first).to_have_text(
+    # The badge reads the label; the code sits beside it.
+    expect(page.locator('[data-cc-outcome="reconnect_needed"] .badge').first).to_have_text(
         "Reconnect needed"
     )
     page.screenshot(path=str(artifacts_dir / "authcode-dashboard-reconnect.png"), full_page=True)
