@@ -505,6 +505,76 @@ def _token_via_connection(
     return refreshed.request, refreshed.result
 
 
+def _token_exchange(
+    connector: Connector,
+    rows: list[RowLike],
+    collected: _Collected,
+    source: str,
+    actor: Any,
+    policy: oauth_http.OutboundPolicy,
+) -> tuple[oauth_http.TokenRequest, oauth_http.TokenResult] | None:
+    """The token request and its result; None (collected says why) when none could be sent."""
+    if _uses_connection(connector):
+        return _token_via_connection(connector, rows, collected, source, actor)
+    try:
+        request = token_request_for(connector, rows=rows)
+    except oauth_http.SigningError as error:
+        collected.outcome = Outcome.CONFIG_ERROR
+        collected.message = f"The assertion cannot be signed: {error}"
+        collected.advise(Advice(why=jwt_config_hint(error.code)))
+        return None
+    # Politeness: a bounded number of requests in flight to one identity provider.
+    with host_slot(request.token_url):
+        result = oauth_http.token_request_perform(request, policy=policy, labels=FIELD_LABELS)
+    return request, result
+
+
+def _collect_token_result(
+    connector: Connector,
+    request: oauth_http.TokenRequest,
+    result: oauth_http.TokenResult,
+    collected: _Collected,
+) -> None:
+    collected.attempts = [
+        *(collected.attempts or []),
+        *(("token", attempt, _curl_for(request, attempt)) for attempt in result.attempts),
+    ]
+    collected.ok, collected.outcome = result.ok, result.outcome
+    collected.message = result.message
+    advice = token_advice(result, secrets=exchange_secrets(request))
+    # A refusal with a secret that was never set says "missing", not "check it".
+    empty = [name for name in ALL_SECRET_FIELDS if not getattr(connector, name)]
+    collected.advise(secret_missing_advice(result, empty=empty) or advice)
+    if _uses_connection(connector) and result.outcome == Outcome.INVALID_GRANT:
+        collected.outcome = ConsoleOutcome.RECONNECT_NEEDED
+        collected.advise(Advice(why=RECONNECT_HINT))
+    collected.client_authentication_used = result.client_authentication_used or ""
+    collected.token = _token_facts(result.token)
+    collected.pin_offer = _pin_offer(connector, result) if result.ok else None
+
+
+def _api_without_token(
+    connector: Connector, collected: _Collected, policy: oauth_http.OutboundPolicy
+) -> tuple[oauth_http.ApiRequest, oauth_http.ApiResult] | None:
+    """The API request of an Auth Config without a token step; None when it cannot be sent."""
+    if not connector.base_url:
+        collected.outcome = Outcome.CONFIG_ERROR
+        collected.message = "There is nothing to request: this connector has no Base URL."
+        collected.advise(Advice(change="enter the Base URL and, optionally, a Test request path"))
+        return None
+    prepared = _api_request_prepared(connector, collected)
+    if prepared is None:
+        return None
+    api_request, signed = prepared
+    api = oauth_http.api_request_perform(api_request, policy=policy, labels=FIELD_LABELS)
+    collected.message = api.message
+    collected.advise(api_advice(api, auth_config=connector.auth_config))
+    refused = _jwks_refused_hint(connector, signed, api) if signed is not None else ""
+    if refused:
+        collected.advise(Advice(why=refused))
+    return api_request, api
+
+
 def _run_requests(
     connector: Connector,
     rows: list[RowLike],
@@ -514,40 +584,14 @@ def _run_requests(
 ) -> None:
     policy = outbound_policy()
     collected.attempts = []
+    access_token = ""
     if connector.auth_config == AuthConfig.OAUTH2:
         started = time.monotonic()
-        if _uses_connection(connector):
-            via_connection = _token_via_connection(connector, rows, collected, source, actor)
-            if via_connection is None:
-                return
-            request, result = via_connection
-        else:
-            try:
-                request = token_request_for(connector, rows=rows)
-            except oauth_http.SigningError as error:
-                collected.outcome = Outcome.CONFIG_ERROR
-                collected.message = f"The assertion cannot be signed: {error}"
-                collected.advise(Advice(why=jwt_config_hint(error.code)))
-                return
-            # Politeness: a bounded number of requests in flight to one identity provider.
-            with host_slot(request.token_url):
-                result = oauth_http.token_request_perform(
-                    request, policy=policy, labels=FIELD_LABELS
-                )
-        for attempt in result.attempts:
-            collected.attempts.append(("token", attempt, _curl_for(request, attempt)))
-        collected.ok, collected.outcome = result.ok, result.outcome
-        collected.message = result.message
-        advice = token_advice(result, secrets=exchange_secrets(request))
-        # A refusal with a secret that was never set says "missing", not "check it".
-        empty = [name for name in ALL_SECRET_FIELDS if not getattr(connector, name)]
-        collected.advise(secret_missing_advice(result, empty=empty) or advice)
-        if _uses_connection(connector) and result.outcome == Outcome.INVALID_GRANT:
-            collected.outcome = ConsoleOutcome.RECONNECT_NEEDED
-            collected.advise(Advice(why=RECONNECT_HINT))
-        collected.client_authentication_used = result.client_authentication_used or ""
-        collected.token = _token_facts(result.token)
-        collected.pin_offer = _pin_offer(connector, result) if result.ok else None
+        exchanged = _token_exchange(connector, rows, collected, source, actor, policy)
+        if exchanged is None:
+            return
+        request, result = exchanged
+        _collect_token_result(connector, request, result, collected)
         if not result.ok or not connector.test_request_path or not connector.base_url:
             return
         remaining = settings.CONNECTORS_TOKEN_TIMEOUT - (time.monotonic() - started)
@@ -557,24 +601,10 @@ def _run_requests(
         )
         api = oauth_http.api_request_perform(api_request, policy=policy, labels=FIELD_LABELS)
     else:
-        if not connector.base_url:
-            collected.outcome = Outcome.CONFIG_ERROR
-            collected.message = "There is nothing to request: this connector has no Base URL."
-            collected.advise(
-                Advice(change="enter the Base URL and, optionally, a Test request path")
-            )
+        sent = _api_without_token(connector, collected, policy)
+        if sent is None:
             return
-        access_token = ""
-        prepared = _api_request_prepared(connector, collected)
-        if prepared is None:
-            return
-        api_request, signed = prepared
-        api = oauth_http.api_request_perform(api_request, policy=policy, labels=FIELD_LABELS)
-        collected.message = api.message
-        collected.advise(api_advice(api, auth_config=connector.auth_config))
-        refused = _jwks_refused_hint(connector, signed, api) if signed is not None else ""
-        if refused:
-            collected.advise(Advice(why=refused))
+        api_request, api = sent
     curl = _api_curl_for(connector, api_request, access_token)
     collected.attempts.append(("api", api.attempt, curl))
     collected.ok, collected.outcome = api.ok, api.outcome
