@@ -88,6 +88,48 @@ def sample_data(make_connector, fault_server, user):
     return connector
 
 
+def issue12_connectors(make_connector, fault_server) -> list[str]:
+    """A Jwt Auth, a Jwks Auth and an Authorization Code Grant connector, made through the form."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    api = fault_server.url("/")
+    make_connector(
+        "signed_api",
+        auth_config="jwt_auth",
+        base_url=api,
+        jwt_private_key=pem,
+        jwt_algorithm="ES256",
+        jwt_issuer="console",
+        jwt_ttl_seconds="300",
+    )
+    make_connector(
+        "jwks_api",
+        auth_config="jwks_auth",
+        base_url=api,
+        jwt_issuer="console",
+        jwt_ttl_seconds="300",
+    )
+    make_connector(
+        "authcode_api",
+        auth_config="oauth2",
+        oauth2_grant_type="authorization_code",
+        oauth2_client_id="authcode-client",
+        oauth2_authorization_url=fault_server.url("/authorize"),
+        oauth2_token_url=fault_server.url("/ok"),
+    )
+    return ["signed_api", "jwks_api", "authcode_api"]
+
+
 PHONE_WIDTH = 390
 
 
@@ -125,6 +167,7 @@ def test_every_page_has_no_serious_axe_violation(
         "/fleet/schedule/",
         "/fleet/notifications/",
         "/fleet/notifications/new/",
+        "/fleet/jwks/",
         "/connectors/no_such_connector/",
         "/broken-for-test/",
     ):
@@ -138,6 +181,21 @@ def test_every_page_has_no_serious_axe_violation(
     page.locator("#oauth2-additional > summary").click()
     found += serious_violations(page)
     if width != PHONE_WIDTH:
+        # The Auth Configs and grants of the signed JWTs and the Authorization Code Grant.
+        for auth_config, grant in (
+            ("jwt_auth", ""),
+            ("jwks_auth", ""),
+            ("oauth2", "authorization_code"),
+            ("oauth2", "jwt_bearer"),
+        ):
+            page.goto(f"{base}/connectors/new/")
+            page.select_option("#id_auth_config", auth_config)
+            if grant:
+                page.select_option("#id_oauth2_grant_type", grant)
+            found += serious_violations(page)
+        page.goto(f"{base}/connectors/new/")
+        page.select_option("#id_auth_config", "oauth2")
+        page.locator("#oauth2-additional > summary").click()
         # The same form refused with errors.
         page.get_by_role("button", name="Save").click()
         page.wait_for_load_state()
@@ -151,6 +209,12 @@ def test_every_page_has_no_serious_axe_violation(
     found += serious_violations(page)
     page.get_by_role("tab", name="History").click()
     found += serious_violations(page)
+
+    if width != PHONE_WIDTH:
+        # The detail pages of the auth types issue 12 added: key help, Connect, the JWKS panel.
+        for name in issue12_connectors(make_connector, fault_server):
+            page.goto(f"{base}/connectors/{name}/")
+            found += serious_violations(page)
 
     make_user("viewer", username="a11y_viewer")
     page.context.clear_cookies()
