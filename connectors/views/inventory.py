@@ -119,6 +119,10 @@ def _setting_row(connector: Connector, name: str) -> SettingRow:
     display = getattr(connector, f"get_{name}_display", None)
     if display is not None:
         return SettingRow(label, str(display()))
+    if name == "jwt_audience" and not value:
+        # Blank signs the token for where it is sent (connectors.oauth_http.assertions).
+        oauth2 = connector.auth_config == AuthConfig.OAUTH2
+        return SettingRow(label, "(the Oauth2 Token Url)" if oauth2 else "(the Base URL)")
     if value is None or value == "":
         return SettingRow(label, "(server default)" if name in _SCOPE_FIELDS else "—")
     if name.endswith("_url"):
