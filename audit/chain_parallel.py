@@ -21,7 +21,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from audit.chain import (
     IdRange,
@@ -122,6 +122,21 @@ def _to_the_end(walk: Generator[VerifyResult, None, VerifyResult | None]) -> Ver
             return stop.value
 
 
+def _forget_inherited_connections() -> None:
+    """Pool initializer: drop, unclosed, every database connection the fork copied.
+
+    The parent's sockets are shared with it: closing one here would end the parent's session,
+    and using one would interleave two processes on one session. The parent closes its own
+    before forking, but it cannot close one held open by a transaction or by another thread.
+    """
+    for wrapper in connections.all(initialized_only=True):
+        wrapper.connection = None
+        wrapper.in_atomic_block = False
+        wrapper.needs_rollback = False
+        wrapper.closed_in_transaction = False
+        wrapper.savepoint_ids = []
+
+
 def _run_stretch(task: tuple[IdRange, int, str]) -> StretchResult:
     ids, chunk_size, snapshot = task
     try:
@@ -171,7 +186,9 @@ def parallel_verify(*, chunk_size: int, workers: int) -> Iterator[VerifyResult]:
         )
         tasks = [(ids, chunk_size, snapshot.id) for ids in ranges]
         context = multiprocessing.get_context("fork")
-        with context.Pool(min(workers, len(tasks))) as pool:
+        with context.Pool(
+            min(workers, len(tasks)), initializer=_forget_inherited_connections
+        ) as pool:
             yield from _merge(pool.imap(_run_stretch, tasks), head)
 
 
