@@ -17,15 +17,20 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
-from django.core.cache.backends.base import BaseCache
-from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 from django.utils import timezone
 
 from audit.models import TestAttempt, TestRun
 from audit.services import audit_record, test_run_record
 from connectors import lean_sql, oauth_http, recording
+from connectors.connector_requests import (
+    RowLike,
+    _api_curl_for,
+    _curl_for,
+    api_request_for,
+    outbound_policy,
+    token_request_for,
+)
 from connectors.explain import (
     FIELD_LABELS,
     NOT_CONNECTED_HINT,
@@ -38,42 +43,28 @@ from connectors.explain import (
     token_advice,
 )
 from connectors.health import connector_health_record
-from connectors.identities import is_system_user
 from connectors.jwks import JWKS_PATH, JwksError, SignedToken, jwks_auth_token
 from connectors.models import (
     ALL_SECRET_FIELDS,
-    ApiKeyLocation,
     AuthConfig,
-    ClientAuthentication,
     Connector,
     GrantType,
     TokenRequestParam,
 )
 from connectors.notifications import notify_after_record
 from connectors.oauth_http import Outcome
-from connectors.oauth_http.assertions import parse_json_object
 from connectors.oauth_http.redaction import redact_text
 from connectors.oauth_http.token_request import exchange_secrets
 from connectors.politeness import host_slot
+from connectors.rate_limit import (
+    TestRateLimited,
+    _rate_check_unless_batch,
+    connector_test_rate_check,
+)
 from connectors.rules.testing import TestRefused, connector_test_check_allowed
 from connectors.services import TRACKED_FIELDS, acting_user
 
 logger = logging.getLogger(__name__)
-
-RowLike = Any  # TokenRequestParam or forms.ParamRow: both have kind, key, value, sensitive
-
-
-class TestRateLimited(Exception):
-    """The user ran too many tests in the current window."""
-
-    __test__ = False
-
-    def __init__(self, limit: int, window: int, retry_after: int) -> None:
-        self.limit, self.window, self.retry_after = limit, window, retry_after
-        super().__init__(
-            f"You can run {limit} connection tests every {window} seconds. "
-            f"Try again in {retry_after} seconds."
-        )
 
 
 @dataclass(frozen=True)
@@ -87,184 +78,6 @@ class TestOutcome:
     pin_offer: str | None  # client authentication that worked, when not pinned yet
     # The next step for both kinds of reader, and its one-click fix (run.hint is the editor's).
     advice: Advice | None = None
-
-
-def outbound_policy() -> oauth_http.OutboundPolicy:
-    return oauth_http.OutboundPolicy.from_setting(
-        settings.CONNECTORS_OUTBOUND_ALLOW,
-        allow_loopback=settings.CONNECTORS_OUTBOUND_ALLOW_LOOPBACK,
-    )
-
-
-def _params(rows: list[RowLike], kind: str) -> tuple[oauth_http.Param, ...]:
-    return tuple(
-        oauth_http.Param(key=r.key, value=r.value, sensitive=r.sensitive)
-        for r in rows
-        if r.kind == kind
-    )
-
-
-def jwt_signing_for(connector: Connector) -> oauth_http.JwtSigning | None:
-    """How the connector signs its JWTs, when it signs any (the key and claims it stores).
-
-    Raises oauth_http.SigningError for additional claims or header fields that are not a JSON
-    object (the rules refuse them on save; a test of unsaved values can still carry them).
-    """
-    if not connector.jwt_private_key:
-        return None
-    return oauth_http.JwtSigning(
-        private_key_pem=connector.jwt_private_key,
-        algorithm=connector.jwt_algorithm,
-        issuer=connector.jwt_issuer,
-        subject=connector.jwt_subject,
-        audience=connector.jwt_audience,
-        ttl_seconds=connector.jwt_ttl_seconds,
-        key_id=connector.jwt_key_id,
-        extra_claims=parse_json_object(
-            connector.jwt_extra_claims, what=str(Connector._field("jwt_extra_claims").verbose_name)
-        ),
-        extra_headers=parse_json_object(
-            connector.jwt_extra_headers,
-            what=str(Connector._field("jwt_extra_headers").verbose_name),
-        ),
-    )
-
-
-def signs_assertions(connector: Connector) -> bool:
-    """Whether the connector's token request carries an assertion it signs (RFC 7523)."""
-    return connector.auth_config == AuthConfig.OAUTH2 and (
-        connector.oauth2_grant_type == GrantType.JWT_BEARER
-        or connector.oauth2_client_authentication == ClientAuthentication.PRIVATE_KEY_JWT
-    )
-
-
-def token_request_for(
-    connector: Connector, *, rows: list[RowLike] | None = None
-) -> oauth_http.TokenRequest:
-    """The token request a connector's OAuth2 settings describe.
-
-    An Authorization Code Grant connector gets its tokens with the refresh token its "Connect"
-    stored (RFC 6749 §6), without a scope: the refresh keeps the scope that was granted.
-    """
-    rows = list(connector.params.all()) if rows is None else rows
-    connected = connector.oauth2_grant_type == GrantType.AUTHORIZATION_CODE
-    return oauth_http.TokenRequest(
-        signing=jwt_signing_for(connector) if signs_assertions(connector) else None,
-        token_url=connector.oauth2_token_url,
-        grant_type=GrantType.REFRESH_TOKEN if connected else connector.oauth2_grant_type,
-        client_id=connector.oauth2_client_id,
-        client_secret=connector.oauth2_client_secret,
-        username=connector.oauth2_username,
-        password=connector.oauth2_password,
-        refresh_token=(
-            connector.oauth2_authorization_code_refresh_token
-            if connected
-            else connector.oauth2_refresh_token
-        ),
-        scope="" if connected else connector.oauth2_scope,
-        client_authentication=connector.oauth2_client_authentication,
-        request_custom_grant_type="" if connected else connector.oauth2_request_custom_grant_type,
-        additional_headers=_params(rows, TokenRequestParam.Kind.HEADER),
-        additional_request_data=_params(rows, TokenRequestParam.Kind.DATA),
-        response_type=connector.oauth2_response_type,
-        access_token_key=connector.oauth2_access_token_key or "access_token",
-        expires_in_key=connector.oauth2_expires_in_key or "expires_in",
-        expires_in_format=connector.oauth2_expires_in_format,
-        ca_bundle=connector.ca_bundle,
-        timeout=settings.CONNECTORS_TOKEN_TIMEOUT,
-    )
-
-
-def api_url_for(connector: Connector) -> str:
-    base = connector.base_url
-    path = connector.test_request_path
-    if not path:
-        return base
-    # Plain concatenation: the path can only extend the Base URL, never name another host.
-    return base.rstrip("/") + "/" + path.lstrip("/")
-
-
-def jwt_auth_token(connector: Connector) -> str:
-    """A freshly signed JWT for one API request of a Jwt Auth connector (RFC 7519).
-
-    Its audience is the configured one, else the Base URL. Raises oauth_http.SigningError when
-    the key or the claims cannot make a token.
-    """
-    signing = jwt_signing_for(connector)
-    if signing is None:
-        raise oauth_http.SigningError("key_missing", "There is no Private Key to sign with.")
-    return signing.sign(default_audience=connector.base_url.strip())
-
-
-def _signed_jwt_for(connector: Connector, signed: SignedToken | None) -> str:
-    """The JWT that is the credential, or "": Jwt Auth signs with the connector's own key,
-    Jwks Auth with the console's current one (`signed`, when the caller signed it already)."""
-    if connector.auth_config == AuthConfig.JWT_AUTH:
-        return jwt_auth_token(connector)
-    if connector.auth_config == AuthConfig.JWKS_AUTH:
-        return (signed or jwks_auth_token(connector=connector)).token
-    return ""
-
-
-def api_request_for(
-    connector: Connector,
-    *,
-    access_token: str = "",
-    timeout: float | None = None,
-    signed: SignedToken | None = None,
-) -> oauth_http.ApiRequest:
-    """The API request that proves the credentials work, with the configured auth applied.
-
-    Jwks Auth signs a fresh JWT here unless `signed` is given (JwksError / SigningError when it
-    cannot): every request carries its own short-lived token.
-    """
-    headers: list[oauth_http.Param] = []
-    params: list[oauth_http.Param] = []
-    basic_auth = None
-    bare_by_config: dict[str, str] = {
-        AuthConfig.API_KEY: connector.api_key,
-        AuthConfig.BEARER: connector.bearer_token,
-        AuthConfig.OAUTH2: access_token,
-    }
-    signed_jwt = _signed_jwt_for(connector, signed)
-    bare = signed_jwt or bare_by_config.get(connector.auth_config, "")
-    if signed_jwt:
-        headers.append(oauth_http.Param("Authorization", f"Bearer {signed_jwt}", sensitive=True))
-    if connector.auth_config == AuthConfig.BASIC:
-        basic_auth = (connector.basic_username, connector.basic_password)
-    elif connector.auth_config == AuthConfig.API_KEY:
-        if connector.api_key_location == ApiKeyLocation.PARAM:
-            params.append(
-                oauth_http.Param(connector.api_key_param_name, connector.api_key, sensitive=True)
-            )
-        else:
-            value = connector.api_key_header_auth_value_pattern.replace("%s", connector.api_key, 1)
-            headers.append(
-                oauth_http.Param(connector.api_key_header_auth_key, value, sensitive=True)
-            )
-    elif connector.auth_config == AuthConfig.BEARER:
-        headers.append(
-            oauth_http.Param("Authorization", f"Bearer {connector.bearer_token}", sensitive=True)
-        )
-    elif connector.auth_config == AuthConfig.OAUTH2 and access_token:
-        pattern = connector.oauth2_header_auth_value_pattern or "Bearer %s"
-        headers.append(
-            oauth_http.Param(
-                connector.oauth2_header_auth_key or "Authorization",
-                pattern.replace("%s", access_token, 1),
-                sensitive=True,
-            )
-        )
-    return oauth_http.ApiRequest(
-        url=api_url_for(connector),
-        headers=tuple(headers),
-        params=tuple(params),
-        basic_auth=basic_auth,
-        secret_values=(bare,) if bare else (),
-        signed_jwt=signed_jwt,
-        ca_bundle=connector.ca_bundle,
-        timeout=timeout if timeout is not None else settings.CONNECTORS_TOKEN_TIMEOUT,
-    )
 
 
 def _saved_params(connector: Connector) -> list[TokenRequestParam]:
@@ -283,65 +96,6 @@ def _saved_params(connector: Connector) -> list[TokenRequestParam]:
     return list(cache["params"])
 
 
-def _rate_limit() -> tuple[int, int]:
-    limit, _, window = settings.CONNECTORS_TEST_RATE_LIMIT.partition("/")
-    return int(limit), int(window or 60)
-
-
-# Counts tests while the shared cache is unreachable: per process, so the limit still holds
-# for each worker instead of not at all.
-_LOCAL_RATE_COUNTS = LocMemCache("connector-test-rate-fallback", {"MAX_ENTRIES": 10_000})
-
-CACHE_DOWN_NOTICE = (
-    "Note: the shared cache is unreachable, so the test rate limit was counted by this server "
-    "process alone. Tell an administrator to check REDIS_URL."
-)
-
-
-def _count_test(store: BaseCache, key: str, window: int) -> int:
-    store.add(key, 0, timeout=window + 5)
-    try:
-        return store.incr(key)
-    except ValueError:  # evicted between add and incr
-        store.set(key, 1, timeout=window + 5)
-        return 1
-
-
-def connector_test_rate_check(*, user: Any) -> str:
-    """Count one test against the user's window; raise TestRateLimited past the limit.
-
-    Returns a notice for the user when the count could not use the shared cache (e.g. Redis is
-    down): the test is then counted in this process, with a logged warning, never a crash.
-    """
-    if user is None or not getattr(user, "is_authenticated", False) or is_system_user(user):
-        return ""  # the scheduler is no person: its runs are spread by the schedule instead
-    limit, window = _rate_limit()
-    if limit <= 0:
-        return ""
-    now = int(time.time())
-    window_start = now - now % window
-    key = f"connector-test-rate:{user.pk}:{window_start}"
-    notice = ""
-    try:
-        count = _count_test(cache, key, window)
-    except Exception as exc:  # noqa: BLE001 - any cache failure: degrade, do not fail the test
-        logger.warning(
-            "The connection-test rate limit cannot reach the cache (%s); counting in this "
-            "process only until it is back. Check REDIS_URL.",
-            type(exc).__name__,
-        )
-        count = _count_test(_LOCAL_RATE_COUNTS, key, window)
-        notice = CACHE_DOWN_NOTICE
-    if count > limit:
-        raise TestRateLimited(limit, window, window_start + window - now)
-    return notice
-
-
-def _rate_check_unless_batch(actor: Any, batch_id: int | None) -> str:
-    """A batch's tests are not counted one by one: starting the batch counted once."""
-    return "" if batch_id is not None else connector_test_rate_check(user=actor)
-
-
 def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any]:
     """The configuration that was tested, with secrets reduced to set / not set."""
     snapshot: dict[str, Any] = {}
@@ -358,62 +112,6 @@ def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any
         for r in rows
     ]
     return snapshot
-
-
-def _curl_for(request: oauth_http.TokenRequest, attempt: oauth_http.Attempt) -> str:
-    # The attempt's own method, so the curl line repeats exactly what was sent.
-    try:
-        return oauth_http.token_request_as_curl(
-            request, client_authentication=attempt.client_authentication
-        )
-    except Exception:  # noqa: BLE001 - a curl line is a convenience; the run must still record
-        logger.exception("Could not build the curl command for a test attempt")
-        return ""
-
-
-# The shell variable each Auth Config's bare credential is read from in "Copy as curl".
-_CURL_VARIABLES: dict[str, str] = {
-    AuthConfig.API_KEY: "API_KEY",
-    AuthConfig.BEARER: "BEARER_TOKEN",
-    AuthConfig.OAUTH2: "ACCESS_TOKEN",
-    AuthConfig.JWT_AUTH: "JWT",
-    AuthConfig.JWKS_AUTH: "JWT",
-}
-# What each variable holds, where the step above does not say it.
-_CURL_NOTES: dict[str, str] = {
-    AuthConfig.OAUTH2: (
-        "ACCESS_TOKEN is the access token the token request (the step above) returns."
-    ),
-    AuthConfig.JWT_AUTH: (
-        "JWT is a token signed with the connector's Private Key, with the header and claims shown "
-        "above; it expires after Jwt Expiry Seconds."
-    ),
-    AuthConfig.JWKS_AUTH: (
-        "JWT is a token signed with the console's current JWKS key, with the header and claims "
-        "shown above; it expires after Jwt Expiry Seconds."
-    ),
-}
-
-
-def _api_curl_for(connector: Connector, request: oauth_http.ApiRequest, access_token: str) -> str:
-    bares: dict[str, str] = {
-        AuthConfig.API_KEY: connector.api_key,
-        AuthConfig.BEARER: connector.bearer_token,
-        AuthConfig.OAUTH2: access_token,
-        AuthConfig.JWT_AUTH: request.signed_jwt,
-        AuthConfig.JWKS_AUTH: request.signed_jwt,
-    }
-    bare = bares.get(connector.auth_config, "")
-    variable = _CURL_VARIABLES.get(connector.auth_config, "")
-    note = _CURL_NOTES.get(connector.auth_config)
-    notes = [note] if note else []
-    try:
-        return oauth_http.api_request_as_curl(
-            request, secret_names={bare: variable} if bare else {}, notes=notes
-        )
-    except Exception:  # noqa: BLE001 - a curl line is a convenience; the run must still record
-        logger.exception("Could not build the curl command for an API request")
-        return ""
 
 
 def _pin_offer(connector: Connector, result: oauth_http.TokenResult) -> str | None:
@@ -664,9 +362,7 @@ def _jwks_sign(connector: Connector, collected: _Collected) -> SignedToken | Non
     return signed
 
 
-def _jwks_refused_hint(
-    connector: Connector, signed: SignedToken, api: oauth_http.ApiResult
-) -> str:
+def _jwks_refused_hint(connector: Connector, signed: SignedToken, api: oauth_http.ApiResult) -> str:
     """A 401/403 to a signed JWT: say what the API must know to verify it; "" otherwise."""
     if api.ok or api.facts.status not in (401, 403):
         return ""
@@ -867,8 +563,6 @@ __all__ = [
     "TestRateLimited",
     "api_request_for",
     "connector_test",
-    "jwt_auth_token",
-    "jwt_signing_for",
     "connector_test_rate_check",
     "outbound_policy",
     "token_request_for",

@@ -358,7 +358,7 @@ def test_an_api_that_echoes_the_access_token_never_gets_it_stored(fault_connecto
 
 
 def test_test_request_path_cannot_name_another_host(make_connector):
-    from connectors.connection_test import api_url_for
+    from connectors.connector_requests import api_url_for
 
     connector = make_connector("pathy", auth_config="none", test_request_path="/v1/me")
     connector.base_url = "https://api.example.com/base/"

@@ -48,7 +48,7 @@ def short_deadline(settings):
 @pytest.fixture(autouse=True)
 def clear_local_rate_counts():
     """The per-process fallback counter outlives a test, like the cache the conftest clears."""
-    from connectors.connection_test import _LOCAL_RATE_COUNTS
+    from connectors.rate_limit import _LOCAL_RATE_COUNTS
 
     _LOCAL_RATE_COUNTS.clear()
 
