@@ -19,28 +19,32 @@ Nothing here writes the code, the verifier or a token to a page, a log or an aud
 from __future__ import annotations
 
 import base64
-import contextlib
-import datetime as dt
 import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import audit_record
 from connectors import oauth_http
-from connectors.explain import FIELD_LABELS, ConsoleOutcome, token_hint
+from connectors.connection_refresh import (
+    Refreshed,
+    connection_refresh,
+    refresh_outcome,
+    token_hash,
+)
+from connectors.connection_refresh import (
+    _swap as _swap,  # re-exported: the rotation's compare-and-swap, tested directly
+)
+from connectors.explain import FIELD_LABELS, token_hint
 from connectors.models import AuthConfig, Connector, GrantType, TokenRequestParam
-from connectors.oauth_http import Outcome
 from connectors.oauth_http.token_request import exchange_secrets
 from connectors.rules.rows import RESERVED_AUTHORIZE_KEYS
 from connectors.services import acting_user
@@ -53,9 +57,6 @@ SESSION_KEY = "connectors_oauth2_pending"
 STATE_TTL_SECONDS = 600
 # Pending connects kept per session: enough for a few tabs, never an unbounded session.
 MAX_PENDING = 5
-# The refresh lease lasts one token request's deadline plus this; waiters poll this often.
-LEASE_MARGIN_SECONDS = 5
-LEASE_POLL_SECONDS = 0.05
 VERIFIER_BYTES = 48  # 64 characters once base64url-encoded: within RFC 7636's 43 to 128
 
 
@@ -76,11 +77,6 @@ def pkce_challenge(verifier: str) -> str:
     """The S256 code challenge: BASE64URL(SHA256(ASCII(verifier))), unpadded (§4.2)."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def token_hash(token: str) -> str:
-    """What the compare-and-swap compares: the SHA-256 of a refresh token ("" for none)."""
-    return hashlib.sha256(token.encode()).hexdigest() if token else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -524,152 +520,6 @@ def _forget_cached_token(connector: Connector) -> None:
         cache.delete(ConnectorAuth(connector).cache_key)
     except Exception:  # noqa: BLE001 - a stale cached token expires on its own
         logger.warning("Could not drop the cached token of %s", connector.name)
-
-
-# --------------------------------------------------------------------------------------------
-# Refreshing with the stored token
-
-
-def _stored_token(connector_id: int) -> tuple[str, str]:
-    row = (
-        Connector.objects.filter(pk=connector_id)
-        .values_list("oauth2_authorization_code_refresh_token", "oauth2_connection_token_hash")
-        .first()
-    )
-    return (row[0] or "", row[1] or "") if row else ("", "")
-
-
-def _swap(connector_id: int, *, old_hash: str, new_token: str) -> bool:
-    """Replace the stored refresh token only if it is still the one used (compare-and-swap)."""
-    updated = Connector.objects.filter(
-        pk=connector_id, oauth2_connection_token_hash=old_hash
-    ).update(
-        oauth2_authorization_code_refresh_token=new_token,
-        oauth2_connection_token_hash=token_hash(new_token),
-    )
-    return updated == 1
-
-
-@dataclass(frozen=True)
-class Refreshed:
-    """A refresh with the stored token: the core's result and the console's outcome."""
-
-    result: oauth_http.TokenResult
-    request: oauth_http.TokenRequest
-    outcome: str  # the result's outcome, or reconnect_needed / not_connected
-    rotated: bool = False
-
-
-def refresh_outcome(result: oauth_http.TokenResult) -> str:
-    """invalid_grant on a refresh of a connection means only a new Connect can help."""
-    if result.outcome == Outcome.INVALID_GRANT:
-        return ConsoleOutcome.RECONNECT_NEEDED
-    return str(result.outcome)
-
-
-def connection_refresh(
-    *,
-    connector: Connector,
-    perform: Callable[[oauth_http.TokenRequest], oauth_http.TokenResult],
-    rows: list[Any] | None = None,
-    user: Any = None,
-    audit: bool = True,
-) -> Refreshed | None:
-    """Get an access token with the stored refresh token; None when there is none to use.
-
-    The stored token is read fresh from the database (never from a possibly older instance).
-    A rotated refresh token in the answer replaces the stored one only where the stored hash
-    still names the token used; when the server refuses the token because another worker
-    rotated it meanwhile, the refresh is tried once more with the new one.
-    """
-    with _refresh_lease(connector.pk):
-        return _refresh(connector, perform, rows, user, audit)
-
-
-@contextlib.contextmanager
-def _refresh_lease(connector_id: int) -> Iterator[None]:
-    """Wait until no other worker refreshes this connection, then hold the lease meanwhile.
-
-    A lease left by a worker that died lapses after LEASE_SECONDS; waiting stops then too and
-    the refresh goes ahead (the compare-and-swap still keeps the stored token right).
-    """
-    lease = settings.CONNECTORS_TOKEN_TIMEOUT + LEASE_MARGIN_SECONDS
-    deadline = time.monotonic() + lease
-    rows = Connector.objects.filter(pk=connector_id)
-    held = False
-    while True:
-        now = timezone.now()
-        free = Q(oauth2_refresh_lease_until__isnull=True) | Q(oauth2_refresh_lease_until__lt=now)
-        held = bool(
-            rows.filter(free).update(oauth2_refresh_lease_until=now + dt.timedelta(seconds=lease))
-        )
-        if held or time.monotonic() > deadline:
-            break
-        time.sleep(LEASE_POLL_SECONDS)
-    try:
-        yield
-    finally:
-        if held:
-            rows.update(oauth2_refresh_lease_until=None)
-
-
-def _refresh(
-    connector: Connector,
-    perform: Callable[[oauth_http.TokenRequest], oauth_http.TokenResult],
-    rows: list[Any] | None,
-    user: Any,
-    audit: bool,
-) -> Refreshed | None:
-    from connectors.connection_test import token_request_for
-
-    for attempt in range(2):
-        token, old_hash = _stored_token(connector.pk)
-        if not token:
-            return None
-        connector.oauth2_authorization_code_refresh_token = token  # type: ignore[assignment]
-        connector.oauth2_connection_token_hash = old_hash
-        request = token_request_for(connector, rows=rows)
-        result = perform(request)
-        rotated = False
-        if result.ok and result.refresh_token and result.refresh_token != token:
-            rotated = _swap(connector.pk, old_hash=old_hash, new_token=result.refresh_token)
-            if rotated:
-                connector.oauth2_authorization_code_refresh_token = result.refresh_token  # type: ignore[assignment]
-                connector.oauth2_connection_token_hash = token_hash(result.refresh_token)
-        if (
-            attempt == 0
-            and result.outcome == Outcome.INVALID_GRANT
-            and _stored_token(connector.pk)[1] not in ("", old_hash)
-        ):
-            continue  # another worker rotated the token while this one used the old one
-        refreshed = Refreshed(result, request, refresh_outcome(result), rotated)
-        if audit:
-            _audit_refresh(connector, refreshed, user)
-        return refreshed
-    raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
-
-
-def _audit_refresh(connector: Connector, refreshed: Refreshed, user: Any) -> None:
-    result = refreshed.result
-    what = "rotated its refresh token" if refreshed.rotated else "kept its refresh token"
-    summary = (
-        f"Refreshed the access token of {connector.name} ({what})"
-        if result.ok
-        else f"Refresh of {connector.name} failed: {refreshed.outcome}"
-    )
-    audit_record(
-        kind="system",
-        action="oauth2_refresh",
-        user=acting_user(user),
-        connector=connector,
-        outcome=refreshed.outcome if not result.ok else "success",
-        summary=summary,
-        details={
-            "rotated": refreshed.rotated,
-            "status": result.attempts[-1].status_code if result.attempts else None,
-            "duration_ms": result.duration_ms,
-        },
-    )
 
 
 def redirect_uri_for(request: Any) -> str:
