@@ -22,8 +22,8 @@ from connectors.jwks import (
     jwks_rotate_now,
     jwks_settings_set,
     jwks_signing_key,
-    jwks_status,
 )
+from connectors.jwks_status import jwks_status
 from connectors.models import JwksKey
 
 pytestmark = pytest.mark.django_db

@@ -27,14 +27,13 @@ from connectors.jwks import (
     MIN_GRACE_HOURS,
     JwksError,
     jwks_document,
-    jwks_fleet_status,
     jwks_generate,
     jwks_rotate_now,
     jwks_settings,
     jwks_settings_errors,
     jwks_settings_set,
-    jwks_status,
 )
+from connectors.jwks_status import jwks_fleet_status, jwks_status
 from connectors.views.base import AUDIT_FAILED_MESSAGE
 from connectors.views.fleet_settings import FleetAdminMixin
 
