@@ -535,45 +535,6 @@ class TokenRequestParam(models.Model):
         return f"{self.get_kind_display()}: {self.key}"
 
 
-class ConnectorHealth(models.Model):
-    """A connector's health, derived from its saved-configuration test runs, one row each.
-
-    Written in the transaction that records a run (connectors.health), so reading it costs a
-    join, never a scan of the runs. Only passing or failing is stored: "never tested" is a
-    missing row (or no test yet) and "stale" depends on today, so both are decided when read,
-    on the indexed last_tested_at.
-    """
-
-    connector = models.OneToOneField(
-        Connector, on_delete=models.CASCADE, primary_key=True, related_name="health"
-    )
-    last_run_id = models.BigIntegerField(null=True, blank=True)
-    last_tested_at = models.DateTimeField(null=True, blank=True)
-    last_ok = models.BooleanField(null=True, blank=True)
-    last_outcome = models.CharField(max_length=32, blank=True)
-    # When the current passing or failing streak began (its first run's start).
-    state_since = models.DateTimeField(null=True, blank=True)
-    # state_since while failing, else null: its own column so "failing since" sorts on an index.
-    failing_since = models.DateTimeField(null=True, blank=True)
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    # The access token's expiry as the last successful test saw it.
-    token_expires_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        default_permissions = ()
-        verbose_name_plural = "connector health"
-        indexes = [
-            models.Index(fields=["last_tested_at"], name="health_last_tested"),
-            models.Index(fields=["last_ok", "last_tested_at"], name="health_ok_tested"),
-            models.Index(fields=["failing_since"], name="health_failing_since"),
-            models.Index(fields=["last_outcome"], name="health_outcome"),
-        ]
-
-    def __str__(self) -> str:
-        return f"health of connector #{self.pk}"
-
-
 class TestRun(audit.models.TestRun):
     """Test runs as the Django admin's Connectors section lists them (/admin/connectors/testrun/).
 
@@ -587,8 +548,9 @@ class TestRun(audit.models.TestRun):
         proxy = True
 
 
-# The schedule and notification models live in their own module; importing them here registers
-# them with the connectors app.
+# The health, schedule and notification models live in their own module; importing them here
+# registers them with the connectors app.
+from connectors.fleet_models import ConnectorHealth as ConnectorHealth  # noqa: E402
 from connectors.fleet_models import ConnectorSchedule as ConnectorSchedule  # noqa: E402
 from connectors.fleet_models import NotificationRule as NotificationRule  # noqa: E402
 from connectors.fleet_models import NotificationState as NotificationState  # noqa: E402
