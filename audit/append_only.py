@@ -4,7 +4,7 @@ Reusable by any model that is audit history (the audit log itself, connection-te
 their attempts). The database adds its own refusal on PostgreSQL (see the audit migrations);
 this layer makes the ORM refuse loudly on every database, so a bug is caught in development.
 
-The one sanctioned way to remove rows is retention pruning (`audit.services.audit_prune`),
+The one sanctioned way to remove rows is retention pruning (`audit.pruning.audit_prune`),
 which runs inside `pruning()` and deletes with `AppendOnlyQuerySet.prune_delete()`.
 """
 

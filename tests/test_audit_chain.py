@@ -19,7 +19,8 @@ from django.utils import timezone
 from audit.append_only import AppendOnlyError, AppendOnlyModel
 from audit.chain import chain_verify, prune_boundary
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
-from audit.services import AuditWriteError, audit_prune, audit_record
+from audit.pruning import audit_prune
+from audit.services import AuditWriteError, audit_record
 from tests.test_audit_support import (
     make_connector,
     make_run,

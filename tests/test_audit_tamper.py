@@ -22,7 +22,8 @@ from audit.chain import chain_hash, chain_verify, event_payload, run_and_attempt
 from audit.keys import key_id, mac
 from audit.models import AuditChainHead, AuditEvent, AuditPrunePermit
 from audit.permits import permit_link
-from audit.services import AuditWriteError, audit_prune
+from audit.pruning import audit_prune
+from audit.services import AuditWriteError
 from tests.test_audit_support import (
     make_connector,
     make_run,

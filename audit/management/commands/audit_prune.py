@@ -8,7 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from audit.services import AuditWriteError, audit_prune
+from audit.pruning import audit_prune
+from audit.services import AuditWriteError
 
 
 class Command(BaseCommand):
