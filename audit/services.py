@@ -129,6 +129,15 @@ def chain_lock_timing() -> Iterator[list[float]]:
         _lock_holds = previous
 
 
+def chain_lock_holds() -> list[float] | None:
+    """The list chain_lock_timing() is collecting into, or None when timing is off.
+
+    A process forked inside chain_lock_timing() collects into its own copy; the parent adds
+    what its children hand back.
+    """
+    return _lock_holds
+
+
 def _time_lock_hold() -> None:
     holds = _lock_holds
     if holds is None:
@@ -151,6 +160,7 @@ def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
     storable_row(event)
     with transaction.atomic():
         audit_group_flush()  # the records of a group's runs come first, in order
+        writer.insist_on_durable_commit()  # not a test run: this transaction waits for the disk
         head = _lock_head()
         _time_lock_hold()
         run, attempts = _load_run(test_run) if test_run is not None else (None, [])

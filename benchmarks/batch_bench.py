@@ -129,7 +129,8 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
 
     from audit.models import TestRun
     from audit.services import chain_lock_timing
-    from connectors.batches import batch_run_local, batch_start, batch_wait
+    from connectors.batch_local import batch_run_local
+    from connectors.batches import batch_start, batch_wait
     from connectors.models import Batch, BatchItem, Connector
 
     Connector.objects.bulk_create(
@@ -157,6 +158,7 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
                 raise SystemExit("the workers did not answer")
     with chain_lock_timing() as holds:
         started, cpu_started = time.monotonic(), time.process_time()
+        children_started = _children_cpu()
         batch = batch_start(
             user_or_system=None, connector_ids=ids, filter_description="benchmark",
             source=Batch.Source.CLI, dispatch=args.runner == "workers",
@@ -167,6 +169,7 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
         batch = batch_wait(batch=batch, poll=0.05)
         wall = time.monotonic() - started
         cpu = time.process_time() - cpu_started
+        children_cpu = _children_cpu() - children_started
     items = list(BatchItem.objects.filter(batch=batch))
     to_result = [(i.finished_at - batch.created_at).total_seconds() for i in items if i.finished_at]
     out = StringIO_verify(call_command)
@@ -185,6 +188,8 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
         "wall_s": round(wall, 2),
         # CPU of this process (all its threads): with one interpreter, the GIL caps it at 1/s.
         "cpu_s_this_process": round(cpu, 2),
+        # The runner's forked processes (--runner local on PostgreSQL: one per CPU).
+        "cpu_s_runner_processes": round(children_cpu, 2),
         "throughput_per_s": round(len(to_result) / wall, 1),
         "start_to_result_p50_s": round(statistics.median(to_result), 3),
         "start_to_result_p95_s": round(percentile(to_result, 0.95), 3),
@@ -194,6 +199,13 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
         "audit_verify": out,
         "sequential_would_be_s": round(args.connectors * args.delay, 1),
     }
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def lock_figures(holds: list[float]) -> dict[str, float] | str:

@@ -98,6 +98,9 @@ def _audit_chain_keys() -> list[bytes]:
 
 
 AUDIT_CHAIN_KEYS = _audit_chain_keys()
+# On PostgreSQL a transaction that records only test runs commits without waiting for the disk
+# (audit.writer explains what a crash of the database server can then lose); 1 makes it wait.
+AUDIT_DURABLE_TEST_RUNS = env_bool("AUDIT_DURABLE_TEST_RUNS", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -281,6 +284,10 @@ CONNECTORS_PER_HOST_CONCURRENCY = int(os.environ.get("CONNECTORS_PER_HOST_CONCUR
 # How long a claimed batch item may run before the reaper calls its worker gone; longer than
 # any one test (token and API request, each bounded by CONNECTORS_TOKEN_TIMEOUT).
 CONNECTORS_BATCH_LEASE_SECONDS = int(os.environ.get("CONNECTORS_BATCH_LEASE_SECONDS", "120"))
+# Processes a batch run by the command itself (no worker reachable) is spread over, on
+# PostgreSQL: 0 means one per CPU. A batch is bound by Python's CPU, which one interpreter
+# spends on one core at a time. SQLite writes one at a time, so there it is always one.
+CONNECTORS_BATCH_PROCESSES = int(os.environ.get("CONNECTORS_BATCH_PROCESSES", "0"))
 
 # --- Scheduled re-validation and notifications (issue 10; README "Schedules", "Notifications") ---
 # The global interval used until an admin stores one on /fleet/schedule/ (0: off).

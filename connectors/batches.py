@@ -10,15 +10,12 @@ reported lost.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import logging
-import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -31,7 +28,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent, TestRun
 from audit.services import AuditWriteError, audit_record
-from connectors import lean_sql, recording
+from connectors import lean_sql
 from connectors.connection_test import connector_test, connector_test_rate_check
 from connectors.explain import outcome_label
 from connectors.health import HealthState
@@ -46,7 +43,6 @@ logger = logging.getLogger(__name__)
 # An item is requeued once after its worker vanished; a second loss is reported, not retried.
 MAX_CLAIMS = 2
 OPEN_STATES = (BatchItem.State.PENDING, BatchItem.State.RUNNING)
-LOCK_FRIENDLY_SWITCH_INTERVAL = 0.0005
 RUNNER_UNREACHABLE_TEXT = (
     "Nothing was started: the background runner is not reachable. Try again in a minute; if it "
     "keeps failing, tell an administrator (the worker or its broker is down)."
@@ -269,38 +265,6 @@ def batch_item_run(*, item_id: int) -> str:
         )
     _finish_if_done(batch_id)
     return "done"
-
-
-def batch_run_local(*, batch: Batch, concurrency: int = 8) -> None:
-    """Run a batch's waiting items in this process on `concurrency` threads (same code path)."""
-    from django.db import connections
-
-    def run(item_id: int) -> None:
-        try:
-            batch_item_run(item_id=item_id)
-        finally:
-            # Each thread has its own database connection: close it before the thread ends.
-            connections.close_all()
-
-    pending = list(
-        BatchItem.objects.filter(batch=batch, state=BatchItem.State.PENDING).values_list(
-            "pk", flat=True
-        )
-    )
-    # A thread that holds the chain-head lock needs the GIL back after each database round trip;
-    # at the default 5 ms switch interval, dozens of busy threads made each append wait ~30 ms.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, LOCK_FRIENDLY_SWITCH_INTERVAL))
-    # Several at once: their recordings are committed in groups (connectors.recording). One at
-    # a time there is nothing to group, and a second writing thread would only contend.
-    grouping = recording.grouped_recording() if concurrency > 1 else contextlib.nullcontext()
-    try:
-        with grouping, ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            for future in [pool.submit(run, item_id) for item_id in pending]:
-                future.result()
-    finally:
-        sys.setswitchinterval(interval)
-    _finish_if_done(batch.pk)
 
 
 def workers_reachable(*, timeout: float = 1.0) -> bool:

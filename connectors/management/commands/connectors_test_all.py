@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from config.celery import RunnerUnreachable
+from connectors.batch_local import batch_processes, batch_run_local
 from connectors.batches import (
     HEALTH_CHOICES,
     BatchSelectionError,
@@ -17,7 +18,6 @@ from connectors.batches import (
     batch_filter_description,
     batch_items,
     batch_progress,
-    batch_run_local,
     batch_start,
     batch_wait,
     workers_reachable,
@@ -88,11 +88,13 @@ class Command(BaseCommand):
             user_or_system=None, connector_ids=ids, filter_description=described,
             source=Batch.Source.CLI, dispatch=False,
         )  # fmt: skip
+        processes = batch_processes(items=batch.total, concurrency=concurrency)
+        where = "in this process" if processes == 1 else f"in {processes} processes of this command"
         say(
-            f"Batch #{batch.pk}: {batch.total} connectors, in this process "
+            f"Batch #{batch.pk}: {batch.total} connectors, {where} "
             f"(no background worker is reachable), {concurrency} at once."
         )
-        batch_run_local(batch=batch, concurrency=concurrency)
+        batch_run_local(batch=batch, concurrency=concurrency, processes=processes)
         return batch
 
     def _print(self, document: dict[str, Any], batch: Batch) -> None:

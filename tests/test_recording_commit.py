@@ -1,0 +1,95 @@
+"""How a test run's transaction commits on PostgreSQL (audit.writer, "How a test run's
+transaction commits"): without waiting for the disk when it records only test runs, durably as
+soon as it records anything else, and durably everywhere with AUDIT_DURABLE_TEST_RUNS."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+
+from audit.services import audit_group, audit_group_flush, audit_record
+from connectors import recording
+from tests.test_recording_groups import job, record_as_one_group
+
+# Each test opens the transaction it inspects: the connectors' creation (itself audited, so
+# durable) commits before it.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def commit_setting() -> str:
+    """What the open transaction's COMMIT will do (the test's transaction stands for it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+def record_a_test_run(connector, **kwargs) -> None:
+    job(connector, **kwargs)()  # the recording connector_test makes once its exchange is over
+
+
+def test_a_transaction_that_records_only_test_runs_does_not_wait_for_the_disk(make_connector):
+    connector = make_connector("relaxed")
+    with transaction.atomic():
+        assert commit_setting() == "on"
+        record_a_test_run(connector)
+        record_a_test_run(connector, ok=False)
+        assert commit_setting() == "off"
+    assert commit_setting() == "on"  # SET LOCAL: that transaction only
+
+
+def test_a_group_of_test_runs_commits_without_waiting(make_connector):
+    connectors = [make_connector(f"grouped_{n}") for n in range(2)]
+    with transaction.atomic(), audit_group():
+        for each in connectors:
+            job(each)()
+        audit_group_flush()
+        assert commit_setting() == "off"
+
+
+def test_any_other_record_in_the_transaction_makes_it_durable_again(make_connector):
+    connector = make_connector("mixed")
+    with transaction.atomic():
+        record_a_test_run(connector)
+        assert commit_setting() == "off"
+        # A refusal (a blocked test), a change, anything that is not a test run:
+        audit_record(kind="denial", action="blocked", connector=connector, summary="refused")
+        assert commit_setting() == "on"
+        record_a_test_run(connector)  # a later test run does not relax it again
+        assert commit_setting() == "on"
+
+
+def test_a_change_recorded_first_keeps_the_transaction_durable(make_connector):
+    connector = make_connector("changed_first")
+    with transaction.atomic():
+        audit_record(kind="change", action="edit", connector=connector, summary="edited")
+        record_a_test_run(connector)
+        assert commit_setting() == "on"
+
+
+def test_a_group_with_a_refusal_commits_durably(make_connector):
+    connectors = [make_connector(f"group_refused_{n}") for n in range(2)]
+    with transaction.atomic(), audit_group():
+        job(connectors[0])()
+        audit_record(kind="denial", action="blocked", connector=connectors[0], summary="no")
+        job(connectors[1])()
+        audit_group_flush()
+        assert commit_setting() == "on"
+
+
+def test_with_audit_durable_test_runs_every_test_run_waits_for_the_disk(make_connector, settings):
+    settings.AUDIT_DURABLE_TEST_RUNS = True
+    connectors = [make_connector("durable"), make_connector("durable_group")]
+    with transaction.atomic():
+        record_a_test_run(connectors[0])
+        assert commit_setting() == "on"
+    with transaction.atomic():
+        results = record_as_one_group([job(connectors[1]), job(connectors[1])])
+        assert results[0].result()[0].pk is not None
+        assert commit_setting() == "on"
+
+
+def test_a_batch_recording_outside_a_group_is_relaxed_too(make_connector):
+    connector = make_connector("batch_alone")
+    with transaction.atomic():
+        recording.record(job(connector), batch=True)  # no grouped_recording(): at once
+        assert commit_setting() == "off"
