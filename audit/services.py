@@ -223,7 +223,8 @@ def audit_group() -> Iterator[None]:
     """
     reset = _GROUP.set([])
     try:
-        yield
+        with writer.riders():
+            yield
     finally:
         _GROUP.reset(reset)
 
@@ -232,6 +233,7 @@ def audit_group_flush() -> None:
     """Append the waiting records of the current group, in order, under one chain-head lock."""
     pending = _GROUP.get()
     if not pending:
+        writer.flush_riders()
         return
     waiting = list(pending)
     pending.clear()
@@ -393,7 +395,9 @@ def _write_run(
     """
     group = _GROUP.get()
     # In a group (audit_group) a failure rolls the whole group back, so no savepoint is needed.
-    with transaction.atomic(savepoint=group is None):
+    # The before_append rows ride with the head lock (or in a group, the next run's INSERT).
+    riding = writer.riders() if group is None else contextlib.nullcontext()
+    with transaction.atomic(savepoint=group is None), riding:
         head = None
         if group is not None and writer.lean_writes_supported():
             # The record waits for the group's one append (audit_group_flush).

@@ -16,6 +16,7 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -90,19 +91,24 @@ def lean_writes_supported() -> bool:
 
 
 def insert_run(run: TestRun, attempts: Sequence[TestAttempt]) -> None:
-    """Insert the run and its attempts; set their ids (and each attempt's run)."""
+    """Insert the run and its attempts; set their ids (and each attempt's run).
+
+    Statements waiting to ride (in a group, the previous run's) go first, in the same trip.
+    """
     db = _db()
     run_values = _values(db, run, _columns(TestRun))
     together = db.vendor == "postgresql" and bool(attempts)
     if not together:
-        _saved(db, run, _fetch(db, _insert_sql(db.vendor, TestRun, ("id",)), run_values)[0][0])
+        insert = _insert_sql(db.vendor, TestRun, ("id",))
+        _saved(db, run, _with_riders(db, insert, run_values)[0][0])
         if not attempts:
             return
     own = _own_attempt_fields()
     params: list[Any] = list(run_values) if together else []
     for attempt in attempts:
         params += ([] if together else [run.pk]) + _values(db, attempt, own)
-    _attach(db, run, attempts, _fetch(db, _attempts_sql(db.vendor, len(attempts)), params))
+    rows = _with_riders(db, _attempts_sql(db.vendor, len(attempts)), params)
+    _attach(db, run, attempts, rows)
 
 
 def _attach(
@@ -142,12 +148,98 @@ def _batches(db: BaseDatabaseWrapper) -> bool:
     return issubclass(getattr(db.connection, "cursor_factory", type), psycopg.ClientCursor)
 
 
+def several_statements_per_trip(db: BaseDatabaseWrapper) -> bool:
+    """Whether statements joined by "; " may be sent in one round trip (see _batches)."""
+    return _batches(db)
+
+
 def _head_sql(db: BaseDatabaseWrapper) -> str:
     return HEAD_SQL + (" FOR UPDATE" if db.features.has_select_for_update else "")
 
 
 def _head(rows: list[tuple[Any, ...]]) -> tuple[int | None, str] | None:
     return (rows[0][0], rows[0][1]) if rows else None
+
+
+# --- Statements that ride with the recording's round trips (PostgreSQL) ----------------------
+#
+# What goes with a run but not to the chain (its connector's health row, a notice's claim, its
+# batch item) used to cost a round trip each, between the run's INSERT and the chain-head lock.
+# Inside `riders()` (a recording's transaction) those statements wait and travel with the
+# recording's next statement of its own: the head lock, or in a group the next run's INSERT, in
+# the order they were made. Each one's row count is handed to its `then`, in order, once the
+# round trip is back; one that raises (a batch item whose claim was lost) fails the recording
+# as it did when the statement ran at once. A statement that must see what they wrote (any
+# `flush_riders()` caller) sends them first. Elsewhere (no recording open, or a database that
+# takes one statement per round trip) `ride` runs the statement at once.
+
+
+@dataclass(frozen=True)
+class _Rider:
+    sql: str
+    params: tuple[Any, ...]
+    then: Callable[[int], Any] | None
+
+
+_RIDERS: ContextVar[list[_Rider] | None] = ContextVar("audit_riders", default=None)
+
+
+@contextmanager
+def riders() -> Iterator[None]:
+    """Within: statements passed to `ride` travel with the recording's next round trip."""
+    token = _RIDERS.set([] if _batches(_db()) else None)
+    try:
+        yield
+    finally:
+        _RIDERS.reset(token)
+
+
+def ride(sql: str, params: Sequence[Any], then: Callable[[int], Any] | None = None) -> None:
+    """Run a statement of the recording's transaction, now or with its next round trip; then
+    `then(row count)`."""
+    waiting = _RIDERS.get()
+    if waiting is None:
+        db = _db()
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            count = int(cursor.rowcount)
+        if then is not None:
+            then(count)
+        return
+    waiting.append(_Rider(sql, tuple(params), then))
+
+
+def flush_riders() -> None:
+    """Send the waiting statements now (for a statement that must see what they write)."""
+    waiting = _RIDERS.get()
+    if waiting:
+        _with_riders(_db(), "", [])
+
+
+def _with_riders(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Run the waiting statements and then `sql` (if any) in one round trip; `sql`'s rows."""
+    waiting = _RIDERS.get() or []
+    if not waiting:
+        return _fetch(db, sql, list(params))
+    sent = list(waiting)
+    waiting.clear()
+    statements = [rider.sql for rider in sent] + ([sql] if sql else [])
+    values: list[Any] = [value for rider in sent for value in rider.params]
+    counts: list[int] = []
+    rows: list[tuple] = []
+    with db.cursor() as cursor:
+        cursor.execute("; ".join(statements), [*values, *params])
+        for position in range(len(sent)):
+            if position:
+                cursor.nextset()
+            counts.append(int(cursor.rowcount))
+        if sql:
+            cursor.nextset()
+            rows = list(cursor.fetchall())
+    for rider, count in zip(sent, counts, strict=True):
+        if rider.then is not None:
+            rider.then(count)
+    return rows
 
 
 _BEFORE_HEAD_LOCK: ContextVar[Callable[[Any], Any] | None] = ContextVar(
@@ -198,9 +290,12 @@ def insert_run_and_lock_head(
 
 
 def lock_head() -> tuple[int | None, str] | None:
-    """Lock the chain head and return (last id, hash); None when the row is missing."""
+    """Lock the chain head and return (last id, hash); None when the row is missing.
+
+    The statements waiting to ride (see riders()) go first, in the same round trip.
+    """
     db = _db()
-    return _head(_fetch(db, _head_sql(db), []))
+    return _head(_with_riders(db, _head_sql(db), []))
 
 
 # --- How a test run's transaction commits (PostgreSQL) ---------------------------------------

@@ -129,7 +129,7 @@ def _run_items(take: Callable[[], int | None]) -> None:
         while (item_id := take()) is not None:
             for connection in connections.all(initialized_only=True):
                 connection.close_if_unusable_or_obsolete()
-            batch_item_run(item_id=item_id)
+            batch_item_run(item_id=item_id, finish_batch=False)  # finished once, at the end
     finally:
         connections.close_all()  # this thread's own connection, before the thread ends
 

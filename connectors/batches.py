@@ -15,7 +15,7 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -29,10 +29,14 @@ from django.utils import timezone
 from audit.models import AuditEvent, TestRun
 from audit.services import AuditWriteError, audit_record
 from connectors import lean_sql
-from connectors.connection_test import connector_test, connector_test_rate_check
+from connectors.connection_test import (
+    connector_test,
+    connector_test_rate_check,
+    params_preloaded,
+)
 from connectors.explain import outcome_label
 from connectors.health import HealthState
-from connectors.models import Connector
+from connectors.models import Connector, TokenRequestParam
 from connectors.models_batch import Batch, BatchItem
 from connectors.rules.testing import TestRefused
 from connectors.selectors import ConnectorListFilters, connector_list
@@ -126,38 +130,60 @@ def batch_start(
     return batch
 
 
-def batch_item_claim(*, item_id: int, seen_claims: int | None = None) -> int | None:
+def batch_item_claim(*, item_id: int) -> int | None:
     """Claim a pending item for this runner; returns the claim number, or None if not ours.
 
     One conditional UPDATE: of two runners (a redelivered message, a requeue) only one matches.
     Cancelling turns pending items into skipped ones in its own UPDATE, so a cancelled batch's
     items can't be claimed either.
     """
-    if seen_claims is None:
-        seen_claims = BatchItem.objects.values_list("claims", flat=True).filter(pk=item_id).first()
-        if seen_claims is None:
-            return None
+    rows = lean_sql.fetch(_claim_sql(lean_sql.vendor()), _claim_params(item_id))
+    return rows[0][0] if rows else None
+
+
+def _claim_params(item_id: int) -> list[Any]:
     now = timezone.now()
-    claimed = lean_sql.execute(
-        _claim_sql(lean_sql.vendor()),
+    values = _item_values(state=BatchItem.State.RUNNING, lease_until=now + _lease(), started_at=now)
+    return [*values, item_id, BatchItem.State.PENDING]
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    claim: int
+    batch_id: int
+    created_by_id: int | None
+    connector: Connector | None  # None: deleted since the batch started
+
+
+def _claim_and_load(item_id: int) -> _Claimed | None:
+    """batch_item_claim, and the item's connector with its params, in one round trip
+    (PostgreSQL); None if the item is not ours to run."""
+    vendor = lean_sql.vendor()
+    item = lean_sql.table(BatchItem)
+    connector_of_item = (
+        f"SELECT {lean_sql.column(BatchItem, 'connector_id')} FROM {item} "  # noqa: S608
+        f"WHERE {lean_sql.column(BatchItem, 'id')} = %s"
+    )
+    rows, (connectors, params) = lean_sql.fetch_and_load(
+        _claim_sql(vendor),
+        _claim_params(item_id),
         [
-            *_item_values(
-                state=BatchItem.State.RUNNING,
-                claims=seen_claims + 1,
-                lease_until=now + _lease(),
-                started_at=now,
-            ),
-            item_id,
-            BatchItem.State.PENDING,
-            seen_claims,
+            lean_sql.Load(Connector, "pk", connector_of_item, [item_id]),
+            lean_sql.Load(TokenRequestParam, "connector", connector_of_item, [item_id]),
         ],
     )
-    return seen_claims + 1 if claimed else None
+    if not rows:
+        return None
+    claim, batch_id, created_by_id = rows[0]
+    connector = connectors[0] if connectors else None
+    if connector is not None:
+        params_preloaded(connector, params)
+    return _Claimed(claim, batch_id, created_by_id, connector)
 
 
 # The statements every item runs, built once (connectors.lean_sql): through the ORM they cost
 # more Python than the rest of recording a test.
-_CLAIM_SETS = ("state", "claims", "lease_until", "started_at")
+_CLAIM_SETS = ("state", "lease_until", "started_at")
 _FINISH_SETS = (
     "state", "test_run_id", "ok", "outcome", "duration_ms", "finished_at", "lease_until",
 )  # fmt: skip
@@ -177,25 +203,24 @@ def _item_update_sql(sets: Sequence[str], where: Sequence[str]) -> str:
 
 @functools.cache
 def _claim_sql(vendor: str) -> str:
-    return _item_update_sql(_CLAIM_SETS, ("id", "state", "claims"))
+    """The claim: pending -> running, claims + 1; it returns the claim, the batch, and who
+    started the batch."""
+    column = functools.partial(lean_sql.column, BatchItem)
+    item, batch = lean_sql.table(BatchItem), lean_sql.table(Batch)
+    update = _item_update_sql(_CLAIM_SETS, ("id", "state"))
+    claims = column("claims")
+    started_by = (
+        f"(SELECT {lean_sql.column(Batch, 'created_by')} FROM {batch} "  # noqa: S608
+        f"WHERE {batch}.{lean_sql.column(Batch, 'id')} = {item}.{column('batch')})"
+    )
+    return update.replace(" SET ", f" SET {claims} = {claims} + 1, ", 1) + (
+        f" RETURNING {claims}, {column('batch')}, {started_by}"
+    )
 
 
 @functools.cache
 def _finish_sql(vendor: str) -> str:
     return _item_update_sql(_FINISH_SETS, ("id", "claims", "state"))
-
-
-@functools.cache
-def _item_sql(vendor: str) -> str:
-    """An item's claims, batch and connector, and who started its batch."""
-    item, batch = lean_sql.table(BatchItem), lean_sql.table(Batch)
-    column = functools.partial(lean_sql.column, BatchItem)
-    return (
-        f"SELECT {item}.{column('claims')}, {item}.{column('batch')}, "  # noqa: S608
-        f"{item}.{column('connector_id')}, {batch}.{lean_sql.column(Batch, 'created_by')} "
-        f"FROM {item} INNER JOIN {batch} ON {batch}.{lean_sql.column(Batch, 'id')} = "
-        f"{item}.{column('batch')} WHERE {item}.{column('id')} = %s"
-    )
 
 
 def _batch_creator(user_id: int | None) -> Any:
@@ -206,8 +231,9 @@ def _batch_creator(user_id: int | None) -> Any:
     return found[0] if found else None
 
 
-def _item_finish(item_id: int, claim: int, run: TestRun) -> bool:
-    """Mark a running item done with its run's result; False when the claim is not ours."""
+def _item_finish(item_id: int, claim: int, run: TestRun, then: Callable[[int], Any]) -> None:
+    """Mark a running item done with its run's result, riding with the recording's next round
+    trip; then(0) when the claim is no longer ours."""
     values = _item_values(
         state=BatchItem.State.DONE,
         test_run_id=run.pk,
@@ -218,38 +244,40 @@ def _item_finish(item_id: int, claim: int, run: TestRun) -> bool:
         lease_until=None,
     )
     params = [*values, item_id, claim, BatchItem.State.RUNNING]
-    return bool(lean_sql.execute(_finish_sql(lean_sql.vendor()), params))
+    lean_sql.ride(_finish_sql(lean_sql.vendor()), params, then)
 
 
-def batch_item_run(*, item_id: int) -> str:
-    """Claim and run one item: "done", "not-claimed" (taken, cancelled, gone) or "missing"."""
-    found = lean_sql.fetch(_item_sql(lean_sql.vendor()), [item_id])
-    if not found:
-        return "missing"
-    claims, batch_id, connector_id, created_by_id = found[0]
-    claim = batch_item_claim(item_id=item_id, seen_claims=claims)
-    if claim is None:
-        return "not-claimed"
-    loaded = lean_sql.load(Connector, "pk", connector_id)
-    if not loaded:
+def batch_item_run(*, item_id: int, finish_batch: bool = True) -> str:
+    """Claim and run one item: "done", "not-claimed" (taken, cancelled, gone) or "missing".
+
+    With finish_batch, the batch is marked finished if this was its last open item; a runner
+    that finishes the batch itself once all its items are run passes False.
+    """
+    claimed = _claim_and_load(item_id)
+    if claimed is None:
+        return "not-claimed" if BatchItem.objects.filter(pk=item_id).exists() else "missing"
+    claim, batch_id, connector = claimed.claim, claimed.batch_id, claimed.connector
+    if connector is None:
         BatchItem.objects.filter(pk=item_id, claims=claim).update(
             state=BatchItem.State.DONE, ok=False, outcome="deleted", finished_at=timezone.now()
         )
         _finish_if_done(batch_id)
         return "done"
-    connector = loaded[0]
 
-    def finish(run: TestRun) -> None:
-        # In the recording transaction: the item is done exactly when its run is stored.
-        if not _item_finish(item_id, claim, run):
+    def finished(count: int) -> None:
+        if not count:
             # Our lease ran out and the item was requeued: the other claim records it. Raising
             # rolls this recording back, so the test is never recorded twice.
             raise StaleClaim(item_id)
 
+    def finish(run: TestRun) -> None:
+        # In the recording transaction: the item is done exactly when its run is stored.
+        _item_finish(item_id, claim, run, finished)
+
     try:
         connector_test(
             connector=connector,
-            user=_batch_creator(created_by_id),
+            user=_batch_creator(claimed.created_by_id),
             source=TestRun.Source.BACKGROUND,
             batch_id=batch_id,
             on_recorded=finish,
@@ -263,7 +291,8 @@ def batch_item_run(*, item_id: int) -> str:
         BatchItem.objects.filter(pk=item_id, claims=claim).update(
             state=BatchItem.State.DONE, ok=False, outcome=exc.action, finished_at=timezone.now()
         )
-    _finish_if_done(batch_id)
+    if finish_batch:
+        _finish_if_done(batch_id)
     return "done"
 
 

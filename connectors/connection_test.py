@@ -88,12 +88,18 @@ def _saved_params(connector: Connector) -> list[TokenRequestParam]:
     """
     cache: dict[str, Any] = connector.__dict__.setdefault("_prefetched_objects_cache", {})
     if "params" not in cache:
-        queryset = connector.params.all()
-        # What prefetch_related_objects stores: the related queryset with its rows filled in.
-        queryset._result_cache = lean_sql.load(TokenRequestParam, "connector", connector.pk)
-        queryset._prefetch_done = True  # type: ignore[attr-defined]
-        cache["params"] = queryset
+        params_preloaded(connector, lean_sql.load(TokenRequestParam, "connector", connector.pk))
     return list(cache["params"])
+
+
+def params_preloaded(connector: Connector, params: list[TokenRequestParam]) -> None:
+    """Cache the connector's stored params (loaded elsewhere) on it, as prefetch_related does."""
+    cache: dict[str, Any] = connector.__dict__.setdefault("_prefetched_objects_cache", {})
+    queryset = connector.params.all()
+    # What prefetch_related_objects stores: the related queryset with its rows filled in.
+    queryset._result_cache = params
+    queryset._prefetch_done = True  # type: ignore[attr-defined]
+    cache["params"] = queryset
 
 
 def _config_snapshot(connector: Connector, rows: list[RowLike]) -> dict[str, Any]:

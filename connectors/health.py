@@ -104,7 +104,8 @@ def connector_health_record(*, connector_id: int | None, run: Any) -> None:
     first.add(run)
     values = {"connector_id": connector_id, **first.values()}
     params = [lean_sql.prep(ConnectorHealth, name, value) for name, value in values.items()]
-    lean_sql.execute(_upsert_sql(lean_sql.vendor(), bool(run.ok)), params)
+    # It rides with the recording's next round trip (audit.writer.ride).
+    lean_sql.ride(_upsert_sql(lean_sql.vendor(), bool(run.ok)), params)
 
 
 # What a run changes in an existing row. "new" is the row the run alone would make (the

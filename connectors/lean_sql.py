@@ -19,6 +19,8 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from audit import writer
+
 
 def db() -> BaseDatabaseWrapper:
     return connections[DEFAULT_DB_ALIAS]
@@ -53,12 +55,14 @@ def prep(model: type[models.Model], name: str, value: Any) -> Any:
 
 def execute(sql: str, params: Sequence[Any]) -> int:
     """Run a statement; the number of rows it changed."""
+    writer.flush_riders()  # what rides with a recording is written first
     with db().cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 
 
 def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    writer.flush_riders()
     with db().cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
@@ -92,13 +96,26 @@ def _select(vendor: str, model: type[models.Model], field: str) -> _Select:
     return _Select(sql, attnames, converters)
 
 
+def ride(sql: str, params: Sequence[Any], then: Callable[[int], Any] | None = None) -> None:
+    """In a recording's transaction, a statement that travels with its next round trip
+    (audit.writer.ride); `then(row count)` once it has run. Elsewhere it runs at once."""
+    writer.ride(sql, params, then)
+
+
 def load(model: type[models.Model], field: str, value: Any) -> list[Any]:
     """`list(model.objects.filter(field=value))`, without building the query each time."""
+    writer.flush_riders()
     wrapper = db()
     select = _select(wrapper.vendor, model, field)
     with wrapper.cursor() as cursor:
         cursor.execute(select.sql, [value])
         rows = cursor.fetchall()
+    return _instances(wrapper, model, select, rows)
+
+
+def _instances(
+    wrapper: BaseDatabaseWrapper, model: type[models.Model], select: _Select, rows: Sequence[Any]
+) -> list[Any]:
     found = []
     for row in rows:
         values = list(row)
@@ -109,4 +126,49 @@ def load(model: type[models.Model], field: str, value: Any) -> list[Any]:
     return found
 
 
-__all__ = ["column", "db", "execute", "fetch", "load", "prep", "quote", "table", "vendor"]
+@dataclass(frozen=True)
+class Load:
+    """A `load` whose value is a SQL expression (e.g. a subquery) with its own parameters."""
+
+    model: type[models.Model]
+    field: str
+    value_sql: str
+    params: Sequence[Any]
+
+
+def fetch_and_load(
+    sql: str, params: Sequence[Any], loads: Sequence[Load]
+) -> tuple[list[tuple[Any, ...]], list[list[Any]]]:
+    """`fetch(sql, params)`, then each of `loads`, in one round trip where the database takes
+    several statements at once (PostgreSQL), one after another elsewhere."""
+    writer.flush_riders()
+    wrapper = db()
+    selects = [_select(wrapper.vendor, each.model, each.field) for each in loads]
+    # The compiled SELECT has one placeholder, the value looked up (checked in _select).
+    texts = [
+        select.sql.replace("%s", f"({each.value_sql})")
+        for select, each in zip(selects, loads, strict=True)
+    ]
+    found: list[list[Any]] = []
+    with wrapper.cursor() as cursor:
+        if writer.several_statements_per_trip(wrapper):
+            cursor.execute(
+                "; ".join([sql, *texts]), [*params, *(p for e in loads for p in e.params)]
+            )
+            rows = list(cursor.fetchall())
+            for select, each in zip(selects, loads, strict=True):
+                cursor.nextset()
+                found.append(_instances(wrapper, each.model, select, cursor.fetchall()))
+            return rows, found
+        cursor.execute(sql, params)
+        rows = list(cursor.fetchall())
+        for select, each, text in zip(selects, loads, texts, strict=True):
+            cursor.execute(text, each.params)
+            found.append(_instances(wrapper, each.model, select, cursor.fetchall()))
+    return rows, found
+
+
+__all__ = [
+    "Load", "column", "db", "execute", "fetch", "fetch_and_load", "load", "prep", "quote", "ride",
+    "table", "vendor",
+]  # fmt: skip

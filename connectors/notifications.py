@@ -70,7 +70,15 @@ def notify_after_record(*, connector_id: int | None, run: Any) -> None:
     """
     if connector_id is None or getattr(run, "source", "") == UNSAVED_SOURCE:
         return
-    event = _transition_claim(connector_id=connector_id, ok=bool(run.ok))
+    if run.ok:
+        # A pass, the common case: its one claim rides with the recording's next round trip.
+        def claimed(count: int) -> None:
+            if count:
+                transaction.on_commit(lambda: _send_safely(connector_id, RECOVERED))
+
+        lean_sql.ride(_recovery_claim_sql(lean_sql.vendor()), [connector_id], claimed)
+        return
+    event = _transition_claim(connector_id=connector_id, ok=False)
     if event:
         transaction.on_commit(lambda: _send_safely(connector_id, event))
 

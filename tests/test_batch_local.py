@@ -19,6 +19,7 @@ from connectors.batches import batch_start
 from connectors.models import Batch, BatchItem
 from tests.conftest import OAUTH2_PASSWORD
 from tests.peers.slow_token_server import SlowTokenServer
+from tests.test_audit_support import postgres_only
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,7 @@ def test_on_sqlite_or_where_it_cannot_fork_the_batch_stays_in_one_process(settin
 
 
 @pytest.mark.postgres
+@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_each_thread_opens_one_database_connection_for_all_its_items(fleet):
     opened: list[str] = []
@@ -94,6 +96,7 @@ def test_each_thread_opens_one_database_connection_for_all_its_items(fleet):
 
 
 @pytest.mark.postgres
+@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_the_command_spreads_a_batch_over_processes_on_postgresql(
     fleet, settings, celery_no_worker
@@ -112,6 +115,7 @@ def test_the_command_spreads_a_batch_over_processes_on_postgresql(
 
 
 @pytest.mark.postgres
+@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_runner_process_that_fails_is_reported_and_its_items_left_to_the_reaper(fleet):
     batch = _local_batch(fleet)

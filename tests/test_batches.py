@@ -384,18 +384,18 @@ def test_a_test_that_outlived_its_lease_is_not_recorded_twice(
 
     batch = batch_start(user_or_system=operator, connector_ids=[fleet[0].pk])
     item = batch.items.get()
-    real_claim = batches.batch_item_claim
+    real_claim = batches._claim_and_load
 
-    def claim_then_lose_the_lease(**kwargs):
-        claim = real_claim(**kwargs)
+    def claim_then_lose_the_lease(item_id):
+        claimed = real_claim(item_id)
         # Meanwhile the lease expired, the reaper requeued it and another runner claimed it.
         BatchItem.objects.filter(pk=item.pk).update(state="pending")
-        assert real_claim(item_id=item.pk) == claim + 1
-        return claim
+        assert batch_item_claim(item_id=item.pk) == claimed.claim + 1
+        return claimed
 
     from unittest import mock
 
-    with mock.patch.object(batches, "batch_item_claim", claim_then_lose_the_lease):
+    with mock.patch.object(batches, "_claim_and_load", claim_then_lose_the_lease):
         assert batch_item_run(item_id=item.pk) == "stale"
     assert not TestRun.objects.exists()
     item.refresh_from_db()

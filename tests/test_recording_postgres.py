@@ -1,19 +1,28 @@
-"""How a test run's transaction commits on PostgreSQL (audit.writer, "How a test run's
-transaction commits"): without waiting for the disk when it records only test runs, durably as
-soon as it records anything else, and durably everywhere with AUDIT_DURABLE_TEST_RUNS."""
+"""A test run's transaction on PostgreSQL (audit.writer).
+
+It commits without waiting for the disk when it records only test runs, durably as soon as it
+records anything else, and durably everywhere with AUDIT_DURABLE_TEST_RUNS. The rows that go
+with a run (health, notice claim, batch item) ride with its next round trip.
+"""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from audit.services import audit_group, audit_group_flush, audit_record
 from connectors import recording
+from tests.test_audit_support import postgres_only
 from tests.test_recording_groups import job, record_as_one_group
 
 # Each test opens the transaction it inspects: the connectors' creation (itself audited, so
 # durable) commits before it.
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    postgres_only,
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def commit_setting() -> str:
@@ -93,3 +102,43 @@ def test_a_batch_recording_outside_a_group_is_relaxed_too(make_connector):
     with transaction.atomic():
         recording.record(job(connector), batch=True)  # no grouped_recording(): at once
         assert commit_setting() == "off"
+
+
+def writes(queries: CaptureQueriesContext) -> list[str]:
+    """The round trips that write or lock (not BEGIN, savepoints, COMMIT or reads of params)."""
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith(("INSERT", "UPDATE", "SET", "SELECT last_event_id"))
+    ]
+
+
+def test_the_rows_that_go_with_a_run_ride_with_the_head_lock(make_connector):
+    connector = make_connector("riding")
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        record_a_test_run(connector)
+    trips = writes(queries)
+    # The run (and attempts); then its health row, notice claim and the head lock in one trip
+    # (three before); then the record and the head's move.
+    assert len(trips) == 3, trips
+    assert trips[0].startswith('INSERT INTO "connectors_testrun"')
+    assert trips[1].startswith('INSERT INTO "connectors_connectorhealth"')
+    assert 'UPDATE "connectors_notificationstate"' in trips[1]
+    assert trips[1].endswith("FOR UPDATE")
+    assert 'INSERT INTO "audit_auditevent"' in trips[2]
+
+
+def test_in_a_group_a_runs_rows_ride_with_the_next_runs_insert(make_connector):
+    connectors = [make_connector(f"group_riding_{n}") for n in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        results = record_as_one_group([job(each) for each in connectors])
+    assert all(done.result()[0].pk for done in results)
+    trips = writes(queries)
+    assert len(trips) == 5, trips  # three runs, the head lock, the records (was 3 more per run)
+    assert trips[0].startswith('INSERT INTO "connectors_testrun"')
+    for trip in trips[1:3]:  # the previous run's rows, then this run's INSERT
+        assert trip.startswith('INSERT INTO "connectors_connectorhealth"')
+        assert 'INSERT INTO "connectors_testrun"' in trip
+    assert trips[3].startswith('INSERT INTO "connectors_connectorhealth"')
+    assert trips[3].endswith("FOR UPDATE")  # the last run's rows ride with the group's lock
+    assert trips[4].count('INSERT INTO "audit_auditevent"') == 3
