@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 from django.db import connection, models
 
 _cursor_names = itertools.count(1)
@@ -51,6 +53,26 @@ JSON_CACHE = 4096  # distinct JSON values remembered per stream (then forgotten,
 JSON_CACHE_ITEM = 4096  # bytes: longer values are parsed each time
 
 
+# 19 digits in a row: possibly an integer beyond 64 bits, which orjson parses as a float.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def _json_value(raw: bytes) -> Any:
+    """json.loads of the text, parsed by orjson (in C, 2-3x faster) where both agree.
+
+    They agree on any JSON that jsonb stores (jsonb refuses NaN, lone surrogates and \\u0000)
+    except integers beyond 64 bits, which orjson turns into floats: text with a long run of
+    digits (such an integer, a long decimal, or digits in a string) goes to json.loads, as does
+    anything orjson refuses.
+    """
+    if _LONG_DIGITS.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw.decode("utf-8"))
+
+
 def _repeated_json_loader() -> type[Any]:
     """A jsonb loader that parses as json.loads does, each repeated value once.
 
@@ -71,7 +93,7 @@ def _repeated_json_loader() -> type[Any]:
             raw = bytes(data[1:])  # binary jsonb: a version byte (1), then the JSON text
             value = seen.get(raw, seen)
             if value is seen:
-                value = json.loads(raw.decode("utf-8"))
+                value = _json_value(raw)
                 if len(raw) <= JSON_CACHE_ITEM:
                     if len(seen) >= JSON_CACHE:
                         seen.clear()

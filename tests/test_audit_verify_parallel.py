@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -178,3 +179,44 @@ def test_the_known_differences_still_hash_alike():
     payload = {"f": 1e-05, "t": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC), "n": 2**70}
     stored = chain_hash(PREV, payload, KEY)
     assert fast_chain_hash(PREV, payload, KEY, stored) == stored
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "b": [1.5, -0.0, 1e-05, 0.1, 12345678901234567890123], "c": null}',
+        '{"deep": ' + "[" * 50 + "1" + "]" * 50 + "}",
+        '{"k\\u00e9y": "caf\\u00e9 \\ud83d\\ude00 \\u2028", "n": 9223372036854775808}',
+        '"a string"',
+        "123.456e-7",
+        "1" + "0" * 400,
+    ],
+)
+def test_the_verifier_parses_stored_json_to_exactly_what_json_loads_gives(text):
+    from audit.chain_stream import _json_value
+
+    parsed, expected = _json_value(text.encode()), json.loads(text)
+    assert parsed == expected
+    assert json.dumps(parsed, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_any_json_value_parses_as_json_loads_parses_it(value):
+    from audit.chain_stream import _json_value
+
+    text = json.dumps(value, ensure_ascii=False)
+    assert json.dumps(_json_value(text.encode()), sort_keys=True) == json.dumps(
+        json.loads(text), sort_keys=True
+    )
