@@ -75,11 +75,11 @@ def start_token_server(delay: float) -> tuple[subprocess.Popen[str], str]:
 
 
 def start_workers(
-    count: int, concurrency: int, env: dict[str, str]
+    count: int, concurrency: int, env: dict[str, str], pool: str = "threads"
 ) -> list[subprocess.Popen[bytes]]:
     workers = []
     for index in range(count):
-        argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=threads",
+        argv = [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={pool}",
                 f"--concurrency={concurrency}", "--loglevel=WARNING", "-n", f"bench{index}@%h",
                 "--without-mingle", "--without-gossip", "--without-heartbeat"]  # fmt: skip
         workers.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL))
@@ -100,6 +100,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--per-host", type=int, default=200)
     parser.add_argument("--broker", default="")
+    parser.add_argument(
+        "--pool", choices=["threads", "prefork"], default="threads",
+        help="The workers' pool: threads (--concurrency threads each), or Celery's default "
+        "prefork (--concurrency processes each, every task running its chunk on its own threads)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     os.environ["CONNECTORS_PER_HOST_CONCURRENCY"] = str(args.per_host)
@@ -149,7 +154,7 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
     ids = list(Connector.objects.values_list("pk", flat=True))
     if args.runner == "workers":
         env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-        workers.extend(start_workers(args.workers, args.concurrency, env))
+        workers.extend(start_workers(args.workers, args.concurrency, env, args.pool))
         from connectors.batches import workers_reachable
 
         deadline = time.monotonic() + 60
@@ -179,6 +184,7 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
         "broker": str(settings.CELERY_BROKER_URL).split(":", 1)[0],
         "runner": args.runner,
         "workers": args.workers if args.runner == "workers" else 0,
+        "pool": args.pool if args.runner == "workers" else "",
         "concurrency": args.concurrency,
         "per_host_limit": settings.CONNECTORS_PER_HOST_CONCURRENCY,
         "limiter": "redis" if settings.REDIS_URL else "flock",

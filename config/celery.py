@@ -19,6 +19,7 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.result import AsyncResult
+from celery.signals import task_postrun, task_prerun
 from django.core import checks
 from kombu.exceptions import OperationalError
 
@@ -30,6 +31,23 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # tasks.py of each installed app, and config/tasks.py (config is not an installed app).
 app.autodiscover_tasks()
 app.autodiscover_tasks(["config"])
+
+
+# Celery's Django fixup closes the database connection before and after every task unless
+# CELERY_DB_REUSE_MAX is set, and then only every 2 x that many tasks: a new connection for each
+# test of a batch costs a worker more CPU than recording the test. So the fixup never closes it
+# (a count no worker reaches), and between tasks Django's own rule applies, as between requests:
+# a connection that is broken or older than CONN_MAX_AGE is closed (_database_between_tasks).
+app.conf.CELERY_DB_REUSE_MAX = 2**62
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _database_between_tasks(**_: Any) -> None:
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        connection.close_if_unusable_or_obsolete()
 
 
 @app.on_after_configure.connect

@@ -288,6 +288,9 @@ CONNECTORS_BATCH_LEASE_SECONDS = int(os.environ.get("CONNECTORS_BATCH_LEASE_SECO
 # PostgreSQL: 0 means one per CPU. A batch is bound by Python's CPU, which one interpreter
 # spends on one core at a time. SQLite writes one at a time, so there it is always one.
 CONNECTORS_BATCH_PROCESSES = int(os.environ.get("CONNECTORS_BATCH_PROCESSES", "0"))
+# Batch items per task message: a worker runs a message's items at once, on threads of its own,
+# so even a worker with one process per CPU (Celery's default pool) runs that many tests at once.
+CONNECTORS_BATCH_CHUNK = max(1, int(os.environ.get("CONNECTORS_BATCH_CHUNK", "25")))
 
 # --- Scheduled re-validation and notifications (issue 10; README "Schedules", "Notifications") ---
 # The global interval used until an admin stores one on /fleet/schedule/ (0: off).
@@ -408,6 +411,9 @@ if CELERY_BROKER_URL.startswith("filesystem:"):
         "data_folder_in": str(CELERY_DATA_DIR / "queue"),
         "data_folder_out": str(CELERY_DATA_DIR / "queue"),
         "control_folder": str(CELERY_DATA_DIR / "control"),
+        # A worker that has taken all it may (a task per process) looks for the next message
+        # this often; kombu's default, 1 s, made a batch wait a second per task it ran.
+        "polling_interval": 0.1,
     }
 elif CELERY_BROKER_URL.startswith(("redis:", "rediss:")):
     # A broker gone without closing the connection fails a send in seconds instead of hanging

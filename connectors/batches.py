@@ -1,11 +1,11 @@
 """Batches of connection tests: start, claim, run, cancel, reap, and read progress.
 
 One code path runs an item wherever it runs: `batch_item_run` is what the Celery task
-(connectors.tasks.connector_test_task) calls on a worker, and what the CLI's thread pool calls
-when no worker is reachable. An item is claimed with a conditional UPDATE (pending -> running),
-and finished by the same transaction that records its test run, so no test is recorded twice;
-an item whose worker died is found by its expired lease (`batch_reap`) and requeued once, then
-reported lost.
+(connectors.tasks.connector_tests_task, through connectors.batch_local) calls on a worker, and
+what the CLI's own runner calls when no worker is reachable. An item is claimed with a
+conditional UPDATE (pending -> running), and finished by the same transaction that records its
+test run, so no test is recorded twice; an item whose worker died is found by its expired lease
+(`batch_reap`) and requeued once, then reported lost.
 """
 
 from __future__ import annotations
@@ -63,12 +63,17 @@ class StaleClaim(Exception):
 
 
 def _send_items(item_ids: Sequence[int]) -> None:
-    """Queue one task per item (raises RunnerUnreachable when the broker is down)."""
-    from config.celery import task_send
-    from connectors.tasks import connector_test_task
+    """Queue a task per CONNECTORS_BATCH_CHUNK items (RunnerUnreachable if the broker is down).
 
-    for item_id in item_ids:
-        task_send(task=connector_test_task, args=(item_id,))
+    A message costs a worker more than a test's recording (and the embedded queue lists its
+    folder for each); a worker runs a message's items at once, on threads of its own.
+    """
+    from config.celery import task_send
+    from connectors.tasks import connector_tests_task
+
+    size = settings.CONNECTORS_BATCH_CHUNK
+    for start in range(0, len(item_ids), size):
+        task_send(task=connector_tests_task, args=(list(item_ids[start : start + size]),))
 
 
 def batch_start(
@@ -104,8 +109,12 @@ def batch_start(
             total=len(connectors),
             runner=Batch.Runner.WORKERS if dispatch else Batch.Runner.LOCAL,
         )
+        # A waiting item's deadline for a runner to claim it: one still unclaimed after it (its
+        # message lost with a killed worker) is queued again by the reaper (batch_reap).
+        claim_by = timezone.now() + _lease() if dispatch else None
         items = BatchItem.objects.bulk_create(
-            BatchItem(batch=batch, connector_id=pk, connector_name=name) for pk, name in connectors
+            BatchItem(batch=batch, connector_id=pk, connector_name=name, lease_until=claim_by)
+            for pk, name in connectors
         )
         if not connectors:
             _finish_if_done(batch.pk)
@@ -255,7 +264,10 @@ def batch_item_run(*, item_id: int, finish_batch: bool = True) -> str:
     """
     claimed = _claim_and_load(item_id)
     if claimed is None:
-        return "not-claimed" if BatchItem.objects.filter(pk=item_id).exists() else "missing"
+        # Still pending: the claim ran before the batch's transaction committed (its messages
+        # go out inside it), like an item not there yet. Otherwise another runner has it.
+        state = BatchItem.objects.filter(pk=item_id).values_list("state", flat=True).first()
+        return "missing" if state in (None, BatchItem.State.PENDING) else "not-claimed"
     claim, batch_id, connector = claimed.claim, claimed.batch_id, claimed.connector
     if connector is None:
         BatchItem.objects.filter(pk=item_id, claims=claim).update(
@@ -375,7 +387,8 @@ def batch_reap(*, batch_id: int, requeue: bool = True) -> list[int]:
     Returns the ids requeued. Called when the batch page or the CLI looks at the batch, so a
     batch whose worker was killed still finishes, or says which tests were lost.
 
-    A requeued item waits with a deadline (`lease_until`, one lease) for a runner to claim it.
+    A queued or requeued item waits with a deadline (`lease_until`, one lease) for a runner to
+    claim it.
     Marking it waiting and queueing its message cannot be one transaction (a runner may take
     the message before the mark commits, find the item still running and drop it), so the mark
     comes first, and an item still unclaimed past its deadline is queued again by a later reap:
@@ -402,7 +415,7 @@ def batch_reap(*, batch_id: int, requeue: bool = True) -> list[int]:
 
 
 def _send_unclaimed(batch_id: int, requeued: list[int], now: dt.datetime) -> None:
-    """Queue the items just requeued, and those requeued earlier that no runner claimed."""
+    """Queue the items just requeued, and those queued earlier that no runner claimed."""
     waiting = BatchItem.objects.filter(batch_id=batch_id, state=BatchItem.State.PENDING)
     unclaimed = list(waiting.filter(lease_until__lt=now).values_list("pk", flat=True))
     if not (requeued or unclaimed):

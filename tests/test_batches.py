@@ -84,11 +84,28 @@ def test_test_selected_creates_a_batch_and_queues_it(fleet, operator, celery_no_
     # One audit record groups the batch.
     event = AuditEvent.objects.get(action="batch_test")
     assert event.details["batch"] == batch.pk and event.username == "operator"
-    # Two task messages wait in the embedded queue for a worker.
+    # One task message (up to CONNECTORS_BATCH_CHUNK items each) waits in the embedded queue.
     from pathlib import Path
 
     queue = Path(celery_no_worker.conf.broker_transport_options["data_folder_in"])
-    assert len(list(queue.glob("*.msg"))) == 2
+    assert len(list(queue.glob("*.msg"))) == 1
+
+
+def test_a_batch_is_queued_in_chunks_of_items(fleet, operator, celery_no_worker, settings):
+    from pathlib import Path
+
+    settings.CONNECTORS_BATCH_CHUNK = 2
+    batch = batch_start(user_or_system=operator, connector_ids=[c.pk for c in fleet])
+    queue = Path(celery_no_worker.conf.broker_transport_options["data_folder_in"])
+    messages = [json.loads(path.read_text()) for path in queue.glob("*.msg")]
+    assert len(messages) == 2  # three items: two, then one
+    bodies = [json.loads(__import__("base64").b64decode(m["body"])) for m in messages]
+    chunks = sorted(len(args[0]) for args, _, _ in bodies)
+    assert chunks == [1, 2]
+    assert {m["headers"]["task"] for m in messages} == {"connectors.tasks.connector_tests_task"}
+    assert sorted(i for args, _, _ in bodies for i in args[0]) == sorted(
+        batch.items.values_list("pk", flat=True)
+    )
 
 
 def test_all_matching_this_filter_takes_every_match(fleet, operator, celery_no_worker):
@@ -416,3 +433,25 @@ def test_the_periodic_reaper_finishes_batches_nobody_watches(
     assert batches_reap() == 0
     batch.refresh_from_db()
     assert batch.state == "finished" and batch.items.get().state == "lost"
+
+
+def test_items_whose_message_was_lost_before_any_claim_are_queued_again(
+    fleet, operator, celery_no_worker
+):
+    """A worker took a chunk's message and was killed before claiming its items."""
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    batch = batch_start(user_or_system=operator, connector_ids=[c.pk for c in fleet])
+    queue = Path(celery_no_worker.conf.broker_transport_options["data_folder_in"])
+    for message in queue.glob("*.msg"):
+        message.unlink()  # taken by the killed worker
+    assert all(item.lease_until > timezone.now() for item in batch.items.all())
+    assert batch_reap(batch_id=batch.pk) == []
+    assert not list(queue.glob("*.msg"))  # not yet: the claim deadline has not passed
+    batch.items.update(lease_until=timezone.now() - __import__("datetime").timedelta(seconds=1))
+    batch_reap(batch_id=batch.pk)
+    assert len(list(queue.glob("*.msg"))) == 1  # the three items again, in one message
+    assert all(item.lease_until > timezone.now() for item in batch.items.all())
+    assert set(batch.items.values_list("state", flat=True)) == {"pending"}

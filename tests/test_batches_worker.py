@@ -116,4 +116,4 @@ def test_the_cli_runs_on_the_workers_when_one_answers(tmp_path):
     assert "on the background workers" in out.stderr
     document = json.loads(out.stdout)
     assert (document["total"], document["ok"], document["failed"]) == (4, 4, 0)
-    assert "connectors.tasks.connector_test_task" in worker_log
+    assert "connectors.tasks.connector_tests_task" in worker_log
