@@ -17,31 +17,24 @@ Records are signed with a bench-only AUDIT_CHAIN_KEY (keyed HMAC, as production 
 Targets: each of ours under 50 ms median, and at least 5x faster than the admin changelist;
 audit_verify over 1,000,000 records in 15 s or less, in constant memory.
 
-audit_verify figures, 2026-11-30, PostgreSQL 15 on this machine: 2 CPUs, shared with other
-sessions' test suites (the load average at the start of each run is given; wall times at a load
-above the CPU count mostly measure the others). 1,000,000 records (400,568 test runs, 801,136
-attempts), --db uxaudit_verify_bench, chunk 5000:
+audit_verify figures, 2026-11-30, PostgreSQL 15 on this machine (2 CPUs, idle: load average
+0.7-1.5 at each start), 1,000,000 records (400,568 test runs, 801,136 attempts), chunk 5000:
 
-    before (commit 8724e5e, one process)   66.3 s wall, 34.3 s CPU, peak RSS 125 MB   load 3.5
-    --workers 1                             31.9 s wall, 22.2 s CPU, peak RSS 126 MB   load 10.6-2
-                                            58-102 s wall, 23-25 s CPU                 load 6-8.5
-    --workers 2 (the default here: 1/CPU)   26.6 s wall, 23.1 s CPU in the workers     load 2.0
-                                            61-101 s wall, 22.7-23.8 s CPU            load 3.7-11
-                                            parent 86 MB, each worker's peak RSS 123 MB (flat:
-                                            a chunk per cursor, whatever the log's size)
-    PostgreSQL's side (the backend's CPU from /proc, 250,000 records: 1.44 s): ~5.8 s per 1M
+    .venv/bin/python benchmarks/audit_bench.py --db verify_bench --no-pages --verify --workers 2
 
-    floor (--floor), the same 986 MiB of hashed bytes already in memory:
-        at load 8-10: HMAC-SHA256 9.9 s; canonical JSON with json (as written) 65.6 s; the
-        fast encoder (orjson) 13.3 s, 4.9x less; byte-identical for 1,000,000 of 1,000,000;
-        at load 16-18: 30.3 s; 191.7 s; 43.7 s (4.4x less); again 1,000,000 of 1,000,000.
-        The lead's figures on an idle core: HMAC 3.0 s + canonical JSON 16.6 s = 19.6 s.
+    before this version, --workers 2   13.7, 13.9, 14.5 s wall; 20.3-21.4 s CPU in the workers
+    --workers 2 (the default: 1/CPU)   12.5, 13.0 s wall; 18.8-19.3 s CPU in the workers;
+                                       each worker's peak RSS 123 MB (flat: a chunk per cursor)
+    --workers 1                        24.2 s wall, 19.0 s CPU, peak RSS 128 MB
+    (earlier, at load 2-10 on the shared machine: 26.6 s with 2 workers, 66.3 s before 8724e5e)
 
-So the walk costs about 23 s of Python CPU and 6 s of PostgreSQL CPU per million records
-(from 34 s + the same 6 s before); on two idle CPUs that is at best about 14.5 s of wall time,
-which this shared machine never offered: the best run seen is 26.6 s at load 2. The 15 s target
-is not demonstrated here. The stretches scale with CPUs (each is an independent process and
-backend), so more CPUs than two should bring it under; not measured.
+    floor (--floor), the same 986 MiB of hashed bytes already in memory, idle: HMAC-SHA256
+    2.67 s; canonical JSON as written (json) 15.41 s; the fast encoder (orjson) 3.99 s,
+    byte-identical for 1,000,000 of 1,000,000 records: 6.66 s for one core, 3.3 s on two.
+
+What this version changed: the stored JSON (jsonb) is parsed by orjson where it gives exactly
+what json.loads gives (text with 19 digits in a row, which could be an integer beyond 64 bits,
+goes to json.loads; property-tested), about 1.5 s of CPU per million records less.
 """
 
 from __future__ import annotations

@@ -20,32 +20,50 @@ runs and audit_verify's verdict. Sequential would be 1,000 x 100 ms = 100 s. The
 its recordings in groups (connectors.recording): each chain-lock hold (lock to commit) covers one
 group's appends, so "appends" counts the holds (groups), not the records.
 
-Figures (2026-11-30, 2-core machine shared with other sessions' test suites: load average
-18-28 throughout, PostgreSQL commits 4-7 ms instead of 2-3; so read them as a comparison, each
-pair measured back to back), 1,000 connectors, --runner local, 64 threads:
+Figures (2026-11-30, 2-core machine, idle: load average under 1 at each start; 1,000 connectors,
+a token server answering after 100 ms in its own process; PostgreSQL 15 on the same machine).
+Each database afresh before each run:
 
-    dropdb -h 127.0.0.1 -U postgres perf_bench; createdb -h 127.0.0.1 -U postgres perf_bench
+    dropdb -h 127.0.0.1 -U postgres --if-exists perf_bench
+    createdb -h 127.0.0.1 -U postgres perf_bench
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/perf_bench \
-        /work/main/.venv/bin/python benchmarks/batch_bench.py
-    /work/main/.venv/bin/python benchmarks/batch_bench.py                   # SQLite
+        /work/main/.venv/bin/python benchmarks/batch_bench.py [--runner workers ...]
+    /work/main/.venv/bin/python benchmarks/batch_bench.py [...]               # SQLite
 
-                     before (8724e5e)            after (this version)
-    PostgreSQL       65.8 s, 15.2/s, p95 60.0 s  18.5 s, 54.0/s, p95 17.5 s
-      chain lock     1,001 holds, p50 51 ms,     176 holds (groups), p50 49 ms, p95 116 ms,
-                     total 64.8 s                total 9.5 s; 7.3 s CPU in this process
-    SQLite           failed: "database is        19.8 s, 50.5/s, p95 18.8 s; 196 holds, p50 6.8 ms,
-                     locked" (20 s busy timeout) total 6.3 s; 7.5 s CPU in this process
-    both: 1,000 recorded runs, audit_verify "Audit chain intact: 1001 records verified".
+                                          wall    per s  p50 / p95 to result  chain lock
+    PostgreSQL, command's runner (local,  4.39 s  228    2.37 / 4.15 s        349 holds, p50 8.0 ms,
+      64 at once, 2 forked processes)                                         total 3.8 s
+      (two more runs: 4.21 s, 4.23 s; 4.5-4.7 s of CPU in the two processes)
+    SQLite, command's runner (local,      5.25 s  190    2.29 / 4.78 s        439 holds, p50 1.2 ms,
+      64 at once, one process)                                                total 0.8 s
+    SQLite + embedded queue + one worker  8.35 s  120    4.56 / 7.96 s        (in the worker)
+      as `make run` starts it (--runner workers --workers 1 --concurrency 2 --pool prefork):
+      the whole embedded default
+    PostgreSQL + embedded queue, same      6.55 s  153    - / 6.27 s
+      worker (--pool prefork)
+    PostgreSQL + Redis, same worker       6.46 s  155    - / 6.15 s
+      (--broker redis://127.0.0.1:6379/14, a Redis database of its own, emptied first)
+    PostgreSQL + embedded queue, two      6.27 s  159    - / 5.83 s
+      --pool=threads workers of 32 threads
+    each: 1,000 recorded runs, audit_verify "Audit chain intact: 1001 records verified".
 
-The targets (5 s on PostgreSQL, 10 s on SQLite) were not reached on this loaded machine. The
-floor of one interpreter is its CPU per test, under the GIL: 5.9 ms per batch test measured
-without a profiler (one thread calling batch_item_run in a loop, SQLite, same load; it was
-15.5 ms before this version), i.e. about 6 s per 1,000 tests, plus the commit of each group on
-PostgreSQL. With the process getting well under a core here, the wall time is 2.5-3x that CPU.
-Where the CPU goes (cProfile with a CPU clock, shares of one batch test): the exchange 48%
-(requests/urllib3 preparing and sending 21%, masking of headers and body 9%, transport open and
-close 3%), recording 37% (the transaction's statements 25%, making rows storable 5%, the audit
-event's redaction 4%, canonical JSON + HMAC 2%), loading the connector (decryption) 8%.
+Before this version, at the same idle load: PostgreSQL local 10.41 s (7.35 s CPU in one
+process), embedded queue + two threaded workers 17.7 s, + Redis 13.2 s; a worker as `make run`
+starts it ran one test per process at a time (1,000 x 100 ms over 2 processes: 50 s or more).
+
+What made the difference, measured one change at a time (PostgreSQL, local runner):
+- a database connection per thread for all its items, instead of one opened and closed per
+  item (a third of the CPU went to connecting): 10.41 -> 8.65 s;
+- the batch spread over one forked process per CPU: -> 5.81 s (one interpreter runs Python on
+  one core at a time, and the runner is CPU-bound: 7-8 ms of CPU per test in one process);
+- a test run's transaction not waiting for the disk (audit.writer): 5.81 -> 6.19 s, i.e. no
+  gain here (the runner is CPU-bound; it shortens each recording by about a millisecond);
+- fewer round trips per test (13 -> 5): the claim, the connector and its params in one; the
+  health row, notice claim and batch item riding with the head lock; the batch finished once
+  at the end: -> 4.79, 4.21, 4.23 s.
+On workers: a task message per 25 items (CONNECTORS_BATCH_CHUNK), run at once on the process's
+kept item threads; Celery's Django fixup no longer closes the database connection around every
+task; the embedded queue polled every 0.1 s instead of every second.
 """
 
 from __future__ import annotations

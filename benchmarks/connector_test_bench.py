@@ -26,33 +26,37 @@ Reported, as medians over interleaved runs:
   fsync of the commit record, a property of the disk, not of this code.
 Targets (issue 10): recording <= 1 ms on PostgreSQL; connector_test <= 2x bare.
 
-Figures (2026-11-30, 2-core machine shared with other sessions' test suites, load average
-12-16), 300 runs each:
+Figures (2026-11-30, 2-core machine, idle), 300 runs each, a fresh database each time:
 
-    dropdb -h 127.0.0.1 -U postgres perf_ct; createdb -h 127.0.0.1 -U postgres perf_ct
+    dropdb -h 127.0.0.1 -U postgres --if-exists perf_ct; createdb -h 127.0.0.1 -U postgres perf_ct
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/perf_ct \
         /work/main/.venv/bin/python benchmarks/connector_test_bench.py --runs 300
     /work/main/.venv/bin/python benchmarks/connector_test_bench.py --runs 300     # SQLite
 
-                          PostgreSQL                      SQLite
-    bare requests.post    2.61 ms                         2.77 ms
-    connector_test        14.89 ms (5.70x bare)           5.34 ms (1.93x bare)
-    HTTP part alone       2.89 ms (1.10x bare)            3.71 ms (1.34x bare)
-    recording             10.57 ms, 5 round trips         1.32 ms, 8 round trips
-    commit floor          6.88 ms                         0.32 ms
+                          PostgreSQL                          SQLite
+    bare requests.post    1.30 ms                             1.12 ms
+    connector_test        4.01 ms (3.09x bare)                2.38 ms (2.13x bare)
+    HTTP part alone       1.35 ms (1.04x bare)                1.16 ms (1.04x bare)
+    recording             2.08 ms, 3 round trips + BEGIN      0.82 ms, 8 round trips
+                          and COMMIT (was 4.30 ms and 5)
+    chain lock held       0.87 ms                             0.80 ms (the database's)
+    commit floor          0.94 ms (durable); 0.58 ms without waiting for the disk, as a test
+                          run's transaction now commits       0.13 ms
 
-On SQLite the target holds (1.93x). On PostgreSQL the recording is its durable commit: the
-floor measured alongside (lock the head, touch it, commit; nothing else) was 6.9 ms on this
-disk under this load, so no recording can reach 1 ms here, nor connector_test 2x a 2.6 ms
-request; what is ours above the floor is ~3.7 ms of round trips (insert run and attempt, health
-upsert, notice claim, lock the head, insert the record and move the head) and ~1.4 ms of Python.
-Masking no longer compiles a pattern per test (it was most of the HTTP part's overhead: that
-ratio was 1.99x on SQLite before, measured at a heavier load).
+The PostgreSQL targets (recording <= 1 ms, connector_test <= 2x) are not met. On this machine
+one round trip through Django and psycopg costs about 0.13 ms and an empty transaction with one
+statement 0.40 ms; the smallest write transaction that locks and moves the chain head already
+costs 0.58 ms without waiting for the disk. A recording is BEGIN, the run's INSERT, one trip
+with the health row, notice claim and head lock, one with the record and the head's move, and
+COMMIT: measured per trip, 0.9 ms (BEGIN and the INSERT), 0.47, 0.51 and 0.21 ms, with 0.5 ms
+of Python between them. Reaching 1 ms would take the recording's writes in two round trips
+with nothing between them.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -253,13 +257,19 @@ def measure(url: str, token_url: str, runs: int) -> None:
         # The HTTP part alone (policy, pinning, deadline, parsing, redaction), not recorded.
         assert oauth_http.token_request_perform(described, policy=outbound_policy()).ok
 
-    def floor() -> None:
+    def floor(relaxed: bool = False) -> None:
         # Unchanged head values: the head's guard trigger accepts them; the commit is real.
         probe.paused = True
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        # As a test run's transaction commits on PostgreSQL (audit.writer): no wait for the disk.
+        relax = "SET LOCAL synchronous_commit TO off; " if relaxed else ""
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"SELECT last_hash FROM audit_auditchainhead WHERE id = 1{lock}")
+                cursor.execute(
+                    f"{relax}SELECT last_hash FROM audit_auditchainhead WHERE id = 1{lock}"
+                )
+                if relax:
+                    cursor.nextset()
                 cursor.fetchall()
                 cursor.execute(
                     "UPDATE audit_auditchainhead SET updated_at = %s WHERE id = 1",
@@ -270,6 +280,8 @@ def measure(url: str, token_url: str, runs: int) -> None:
 
     updated_at = AuditChainHead._meta.get_field("updated_at")
     series = (("bare", bare), ("ours", ours), ("transport", transport), ("floor", floor))
+    if connection.vendor == "postgresql":
+        series += (("relaxed floor", functools.partial(floor, relaxed=True)),)
     timings: dict[str, list[float]] = {name: [] for name, _ in series}
     with probing(connection) as probe:
         for _, warm in series:
@@ -317,6 +329,11 @@ def report(url: str, runs: int, timings: dict[str, list[float]], probe: SqlProbe
         f"p95 {p95(probe.locks):.3f} ms, max {max(probe.locks, default=float('nan')):.3f} ms"
     )
     print(f"  commit floor (lock, touch, commit the head): {median(timings['floor']):.2f} ms")
+    if "relaxed floor" in timings:
+        print(
+            "  the same without waiting for the disk, as a test run commits: "
+            f"{median(timings['relaxed floor']):.2f} ms"
+        )
     print(f"ratio connector_test / bare: {ours_median / bare_median:.2f} (target <= 2)")
     print(f"ratio HTTP part / bare:      {transport_median / bare_median:.2f}")
 

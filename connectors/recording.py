@@ -2,9 +2,9 @@
 
 Every recording appends to the audit chain, and the chain-head lock is held until the commit
 (the next record links to this one's hash, so it must not read the head before this commit).
-On PostgreSQL a durable commit waits for the disk (2-4 ms here), so recordings one at a time
-cannot go faster than one per commit: 1,000 tests would spend 2-4 s in commits alone, with the
-lock held throughout. Inside `grouped_recording()` (the batch runner's own process), the
+Recordings one at a time each pay their round trips and a commit with the lock held (a commit
+that waits for the disk costs 1-7 ms here; test runs no longer wait, see audit.writer, but a
+commit is still a round trip), so 1,000 of them queue behind one another for the lock. Inside `grouped_recording()` (the batch runner's own process), the
 recording of each test of a batch is handed to a few recorder threads; each writes whatever
 recordings are waiting, up to `GROUP_MAX`, in one transaction: each with its own run, attempts,
 health row, batch item and audit record, exactly as alone, but the records are appended
