@@ -4,13 +4,15 @@ Every recording appends to the audit chain, and the chain-head lock is held unti
 (the next record links to this one's hash, so it must not read the head before this commit).
 Recordings one at a time each pay their round trips and a commit with the lock held (a commit
 that waits for the disk costs 1-7 ms here; test runs no longer wait, see audit.writer, but a
-commit is still a round trip), so 1,000 of them queue behind one another for the lock. Inside `grouped_recording()` (the batch runner's own process), the
-recording of each test of a batch is handed to a few recorder threads; each writes whatever
-recordings are waiting, up to `GROUP_MAX`, in one transaction: each with its own run, attempts,
-health row, batch item and audit record, exactly as alone, but the records are appended
-together at the end (audit.services.audit_group): one chain-head lock, held from one round trip
-to the commit, and one commit for the group. A test's `connector_test` returns once its group
-has committed, so a returned test is durably recorded, as before.
+commit is still a round trip), so 1,000 of them queue behind one another for the lock.
+
+Inside `grouped_recording()` (a batch runner's process), the recording of each test of a batch
+is handed to a few recorder threads; each writes whatever recordings are waiting, up to
+`GROUP_MAX`, in one transaction: each with its own run, attempts, health row, batch item and
+audit record, exactly as alone, but the records are appended together at the end
+(audit.services.audit_group): one chain-head lock, held from one round trip to the commit, and
+one commit for the group. A test's `connector_test` returns once its group has committed, so a
+returned test is recorded, as before.
 
 If anything in a group fails (e.g. a test whose lease ran out, which must not be recorded),
 the group is rolled back and each of its recordings is written again alone, in its own
