@@ -43,7 +43,11 @@ app.conf.CELERY_DB_REUSE_MAX = 2**62
 
 @task_prerun.connect
 @task_postrun.connect
-def _database_between_tasks(**_: Any) -> None:
+def _database_between_tasks(sender: Any = None, **_: Any) -> None:
+    # As the fixup does: a task run eagerly (in the caller's thread) is part of the caller's
+    # work, whose transaction may be open.
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
     from django.db import connections
 
     for connection in connections.all(initialized_only=True):

@@ -26,7 +26,7 @@ from django.db import connections
 
 from audit.services import chain_lock_holds
 from connectors import lean_sql, recording
-from connectors.batches import _finish_if_done, batch_item_run
+from connectors.batches import batch_finish_if_done, batch_item_run
 from connectors.models_batch import Batch, BatchItem
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def batch_run_local(*, batch: Batch, concurrency: int = 8, processes: int | None
         _run_forked(pending, concurrency, processes)
     else:
         _run_threads(pending, concurrency)
-    _finish_if_done(batch.pk)
+    batch_finish_if_done(batch.pk)
 
 
 def _run_forked(pending: Sequence[int], concurrency: int, processes: int) -> None:
@@ -120,7 +120,7 @@ def batch_items_run(*, item_ids: Sequence[int]) -> dict[int, str]:
     for batch_id in set(
         BatchItem.objects.filter(pk__in=item_ids).values_list("batch_id", flat=True)
     ):
-        _finish_if_done(batch_id)
+        batch_finish_if_done(batch_id)
     return statuses
 
 

@@ -117,7 +117,7 @@ def batch_start(
             for pk, name in connectors
         )
         if not connectors:
-            _finish_if_done(batch.pk)
+            batch_finish_if_done(batch.pk)
         if dispatch:
             # Inside the transaction: a dead broker rolls every row back. A task that runs
             # before the commit finds no item yet and retries (connectors.tasks).
@@ -273,7 +273,7 @@ def batch_item_run(*, item_id: int, finish_batch: bool = True) -> str:
         BatchItem.objects.filter(pk=item_id, claims=claim).update(
             state=BatchItem.State.DONE, ok=False, outcome="deleted", finished_at=timezone.now()
         )
-        _finish_if_done(batch_id)
+        batch_finish_if_done(batch_id)
         return "done"
 
     def finished(count: int) -> None:
@@ -304,7 +304,7 @@ def batch_item_run(*, item_id: int, finish_batch: bool = True) -> str:
             state=BatchItem.State.DONE, ok=False, outcome=exc.action, finished_at=timezone.now()
         )
     if finish_batch:
-        _finish_if_done(batch_id)
+        batch_finish_if_done(batch_id)
     return "done"
 
 
@@ -348,7 +348,7 @@ def _open_item_sql(vendor: str) -> str:
     )
 
 
-def _finish_if_done(batch_id: int) -> None:
+def batch_finish_if_done(batch_id: int) -> None:
     """Mark a running batch finished once no item is waiting or running."""
     if lean_sql.fetch(_open_item_sql(lean_sql.vendor()), [batch_id, *OPEN_STATES]):
         return
@@ -410,7 +410,7 @@ def batch_reap(*, batch_id: int, requeue: bool = True) -> list[int]:
             requeued.append(item_id)
     if requeue and Batch.objects.filter(pk=batch_id, runner=Batch.Runner.WORKERS).exists():
         _send_unclaimed(batch_id, requeued, now)
-    _finish_if_done(batch_id)
+    batch_finish_if_done(batch_id)
     return requeued
 
 
