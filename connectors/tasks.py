@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from celery import shared_task
@@ -12,17 +13,20 @@ _MISSING_RETRIES = 20
 _MISSING_COUNTDOWN = 0.25
 
 
-@shared_task(
-    bind=True,
-    name="connectors.tasks.connector_test_task",
-    # Acknowledged after the test: a worker killed mid-test leaves the message to be delivered
-    # again; the item's claim (pending -> running) makes the redelivery a no-op or a requeue.
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=_MISSING_RETRIES,
-    # The outcome is recorded in the batch's own tables; a stored task result is never read.
-    ignore_result=True,
-)
+# Both batch tasks: acknowledged after the tests, so a worker killed mid-task leaves the message
+# to be delivered again (the items' claims, pending -> running, make a redelivery a no-op for
+# finished items and a requeue for those left running); retried while their items are not
+# committed yet; no stored result (the outcome is in the batch's own tables, never read back).
+_BATCH_TASK: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "max_retries": _MISSING_RETRIES,
+    "ignore_result": True,
+}
+
+
+@shared_task(name="connectors.tasks.connector_test_task", **_BATCH_TASK)
 def connector_test_task(self: Any, batch_item_id: int) -> str:
     """Test the connector of one batch item and record it (connectors.batches.batch_item_run).
 
@@ -46,28 +50,17 @@ def connector_test_task(self: Any, batch_item_id: int) -> str:
     return status
 
 
-@shared_task(
-    bind=True,
-    name="connectors.tasks.connector_tests_task",
-    # As connector_test_task: a worker killed mid-chunk leaves the message to be delivered
-    # again; the items it finished are not claimed again, those it left running are requeued.
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=_MISSING_RETRIES,
-    ignore_result=True,
-)
+@shared_task(name="connectors.tasks.connector_tests_task", **_BATCH_TASK)
 def connector_tests_task(self: Any, batch_item_ids: list[int]) -> dict[str, int]:
-    """Test the connectors of some batch items at once, on threads of this task's own."""
+    """Test the connectors of some batch items at once, on this worker process's item threads
+    (connectors.batch_local.batch_items_run); retry those whose rows are not committed yet."""
     from connectors.batch_local import batch_items_run
 
     statuses = batch_items_run(item_ids=batch_item_ids)
     missing = [item_id for item_id, status in statuses.items() if status == "missing"]
     if missing and self.request.retries < _MISSING_RETRIES:
         raise self.retry(args=(missing,), countdown=_MISSING_COUNTDOWN)
-    counts: dict[str, int] = {}
-    for status in statuses.values():
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+    return dict(Counter(statuses.values()))
 
 
 @shared_task(name="connectors.tasks.batches_reap")
