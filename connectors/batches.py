@@ -66,7 +66,7 @@ def _send_items(item_ids: Sequence[int]) -> None:
     """Queue a task per CONNECTORS_BATCH_CHUNK items (RunnerUnreachable if the broker is down).
 
     A message costs a worker more than a test's recording (and the embedded queue lists its
-    folder for each); a worker runs a message's items at once, on threads of its own.
+    folder for each); a worker runs a message's items at once, on its kept item threads.
     """
     from config.celery import task_send
     from connectors.tasks import connector_tests_task
@@ -156,6 +156,15 @@ def _claim_params(item_id: int) -> list[Any]:
     return [*values, item_id, BatchItem.State.PENDING]
 
 
+@functools.cache
+def _connector_of_item_sql(vendor: str) -> str:
+    """The connector an item names, as a subquery (built once, as every item runs it)."""
+    return (
+        f"SELECT {lean_sql.column(BatchItem, 'connector_id')} "  # noqa: S608
+        f"FROM {lean_sql.table(BatchItem)} WHERE {lean_sql.column(BatchItem, 'id')} = %s"
+    )
+
+
 @dataclass(frozen=True)
 class _Claimed:
     claim: int
@@ -168,11 +177,7 @@ def _claim_and_load(item_id: int) -> _Claimed | None:
     """batch_item_claim, and the item's connector with its params, in one round trip
     (PostgreSQL); None if the item is not ours to run."""
     vendor = lean_sql.vendor()
-    item = lean_sql.table(BatchItem)
-    connector_of_item = (
-        f"SELECT {lean_sql.column(BatchItem, 'connector_id')} FROM {item} "  # noqa: S608
-        f"WHERE {lean_sql.column(BatchItem, 'id')} = %s"
-    )
+    connector_of_item = _connector_of_item_sql(vendor)
     rows, (connectors, params) = lean_sql.fetch_and_load(
         _claim_sql(vendor),
         _claim_params(item_id),
