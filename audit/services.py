@@ -180,6 +180,8 @@ def _append_written(
     run: TestRun,
     attempts: Sequence[TestAttempt],
     head: tuple[int | None, str] | None,
+    *,
+    last: bool = False,
 ) -> None:
     """Append the record of a run written in this transaction, hashing the rows as written.
 
@@ -187,8 +189,10 @@ def _append_written(
     is what the database gives back: nothing is read again. `head` is the chain head locked
     after the run's rows were written (None: missing, or no lean SQL here), so the lock is
     held for this append and the commit that follows, never for the exchange or the run.
+    `last`: nothing more is written in this transaction (its COMMIT may ride with the append).
     """
-    audit_group_flush()  # in a group without lean writes: the group's waiting records first
+    if _GROUP.get():  # in a group without lean writes: the group's waiting records first
+        audit_group_flush()
     keys = current_chain_keys()
     if head is None:  # the ORM path locks the head, creating it from the newest record
         locked = _lock_head()
@@ -198,7 +202,7 @@ def _append_written(
         _refuse_unkeyed_after_keyed(head[0])
     _sign(event, head[1], keys, run, attempts)
     if writer.lean_writes_supported():
-        writer.append_event(event)
+        writer.append_event(event, last=last)
     else:
         event.save()
         writer.move_head(event.pk, event.hash)
@@ -391,13 +395,22 @@ def _write_run(
     """One transaction: the run, its attempts, its record; the head lock is taken last.
 
     `before_append(run)` writes what belongs with the run but not to the chain (the health
-    row, a batch item) before the head is locked, so concurrent recorders wait only for appends.
+    row, a batch item). In a transaction opened by someone else, those rows go before the head
+    is locked, so concurrent recorders wait only for appends. In a transaction of its own
+    (writer.own_transaction, the usual case), the run's rows and the lock go with BEGIN in one
+    round trip, and the before_append rows with the record's append and the COMMIT in a second:
+    two round trips in all, the lock held for the second (and one more if a rider may refuse).
     """
     group = _GROUP.get()
+    alone = group is None and not transaction.get_connection().in_atomic_block
     # In a group (audit_group) a failure rolls the whole group back, so no savepoint is needed.
     # The before_append rows ride with the head lock (or in a group, the next run's INSERT).
     riding = writer.riders() if group is None else contextlib.nullcontext()
-    with transaction.atomic(savepoint=group is None), riding:
+    with (
+        transaction.atomic(savepoint=group is None),
+        riding,
+        writer.own_transaction(alone) as own,
+    ):
         head = None
         if group is not None and writer.lean_writes_supported():
             # The record waits for the group's one append (audit_group_flush).
@@ -409,7 +422,11 @@ def _write_run(
             if then is not None:
                 then(run)
             return
-        if writer.lean_writes_supported():
+        if own:
+            head = writer.insert_run_and_lock_head(run, attempts)
+            if before_append is not None:
+                before_append(run)  # its rows ride with the append
+        elif writer.lean_writes_supported():
             with writer.before_head_lock(before_append):
                 head = writer.insert_run_and_lock_head(run, attempts)
         else:
@@ -420,7 +437,7 @@ def _write_run(
             if before_append is not None:
                 before_append(run)
         event.test_run_id = run.pk
-        _append_written(event, run, attempts, head)
+        _append_written(event, run, attempts, head, last=then is None)
         if then is not None:
             then(run)
 

@@ -179,6 +179,7 @@ class _Rider:
     sql: str
     params: tuple[Any, ...]
     then: Callable[[int], Any] | None
+    may_refuse: bool
 
 
 _RIDERS: ContextVar[list[_Rider] | None] = ContextVar("audit_riders", default=None)
@@ -194,9 +195,17 @@ def riders() -> Iterator[None]:
         _RIDERS.reset(token)
 
 
-def ride(sql: str, params: Sequence[Any], then: Callable[[int], Any] | None = None) -> None:
+def ride(
+    sql: str,
+    params: Sequence[Any],
+    then: Callable[[int], Any] | None = None,
+    *,
+    may_refuse: bool = True,
+) -> None:
     """Run a statement of the recording's transaction, now or with its next round trip; then
-    `then(row count)`."""
+    `then(row count)`. A `then` that may refuse the recording (raise) is called before the
+    transaction commits; one that never does (may_refuse=False) may be called after a COMMIT
+    that rode in the same round trip (see own_transaction)."""
     waiting = _RIDERS.get()
     if waiting is None:
         db = _db()
@@ -206,40 +215,155 @@ def ride(sql: str, params: Sequence[Any], then: Callable[[int], Any] | None = No
         if then is not None:
             then(count)
         return
-    waiting.append(_Rider(sql, tuple(params), then))
+    waiting.append(_Rider(sql, tuple(params), then, may_refuse and then is not None))
 
 
 def flush_riders() -> None:
     """Send the waiting statements now (for a statement that must see what they write)."""
-    waiting = _RIDERS.get()
-    if waiting:
-        _with_riders(_db(), "", [])
+    if _RIDERS.get():
+        _trip(_db(), [], [])
 
 
 def _with_riders(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> list[tuple]:
-    """Run the waiting statements and then `sql` (if any) in one round trip; `sql`'s rows."""
-    waiting = _RIDERS.get() or []
-    if not waiting:
+    """Run the waiting statements and then `sql` in one round trip; `sql`'s rows."""
+    if not _batches(db):  # nothing waits there: riders run at once (riders())
         return _fetch(db, sql, list(params))
-    sent = list(waiting)
-    waiting.clear()
-    statements = [rider.sql for rider in sent] + ([sql] if sql else [])
-    values: list[Any] = [value for rider in sent for value in rider.params]
+    return _trip(db, [sql], params)[0]
+
+
+def _trip(
+    db: BaseDatabaseWrapper,
+    statements: Sequence[str],
+    params: Sequence[Any],
+    *,
+    setting: str = "",
+    commit: bool = False,
+) -> list[list[tuple[Any, ...]]]:
+    """One round trip (PostgreSQL): BEGIN when this is the first of a transaction of our own
+    (own_transaction), the waiting riders, `setting` (a SET LOCAL), `statements`, and COMMIT
+    when asked for and allowed; the rows of each of `statements`, then the riders' `then`."""
+    waiting = _RIDERS.get()
+    sent = list(waiting or [])
+    if waiting:
+        waiting.clear()
+    if not sent and not statements:
+        return []
+    begin = _begin(db)
+    commit = commit and _may_commit(db, sent)
+    texts = [*begin, *(rider.sql for rider in sent), *([setting] if setting else [])]
+    leading = len(texts)
+    texts += [*statements, *(["COMMIT"] if commit else [])]
+    values = [*(value for rider in sent for value in rider.params), *params]
     counts: list[int] = []
-    rows: list[tuple] = []
+    rows: list[list[tuple[Any, ...]]] = []
     with db.cursor() as cursor:
-        cursor.execute("; ".join(statements), [*values, *params])
-        for position in range(len(sent)):
+        cursor.execute("; ".join(texts), values)
+        for position in range(leading + len(statements)):
             if position:
                 cursor.nextset()
-            counts.append(int(cursor.rowcount))
-        if sql:
-            cursor.nextset()
-            rows = list(cursor.fetchall())
-    for rider, count in zip(sent, counts, strict=True):
+            if position < leading:
+                counts.append(int(cursor.rowcount))
+            else:
+                rows.append(list(cursor.fetchall()) if cursor.description else [])
+    if commit:
+        _committed(db)
+    for rider, count in zip(sent, counts[len(begin) : len(begin) + len(sent)], strict=True):
         if rider.then is not None:
             rider.then(count)
     return rows
+
+
+# --- A recording's own transaction (PostgreSQL): BEGIN and COMMIT ride too -------------------
+#
+# A test recorded outside any transaction (connector_test's usual case) opens one of its own,
+# an atomic block. Through it psycopg sends BEGIN as a round trip of its own before the first
+# statement, and COMMIT as another at the end: two of a recording's round trips. Within
+# `own_transaction()`, entered first thing in that block, the first round trip the writer makes
+# carries BEGIN (psycopg is set to send none of its own: the connection is idle, so it may be),
+# and the record's append carries COMMIT when nothing else is left to write. The atomic block
+# still stands for the transaction: on_commit hooks run when it ends, and an error rolls back
+# as before (psycopg's rollback() sends ROLLBACK whenever a transaction is open, and its
+# commit() sends nothing once ours has committed; Django puts autocommit back as it leaves).
+
+
+@dataclass
+class _Own:
+    block: object  # the atomic block that stands for the transaction
+    begun: bool = False
+    committed: bool = False
+
+
+_OWN: ContextVar[_Own | None] = ContextVar("audit_own_transaction", default=None)
+
+
+@contextmanager
+def own_transaction(alone: bool) -> Iterator[bool]:
+    """Entered first thing in an outermost atomic block (`alone`: the caller opened none before
+    it): the writer's first round trip carries BEGIN and a final append may carry COMMIT.
+
+    Yields whether it does: only on PostgreSQL with psycopg 3, for a plain BEGIN (a configured
+    isolation level or read-only mode is the driver's to send), before any statement was sent.
+    """
+    db = _db()
+    block = _transaction(db)
+    raw = db.connection
+    if not (alone and _batches(db) and block is not None and len(db.atomic_blocks) == 1):
+        yield False
+        return
+    import psycopg
+
+    plain = raw.isolation_level is None and raw.read_only is None and raw.deferrable is None
+    if not plain or raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        yield False
+        return
+    token = _OWN.set(_Own(block))
+    try:
+        yield True
+    finally:
+        _OWN.reset(token)
+
+
+def _ours(db: BaseDatabaseWrapper) -> _Own | None:
+    own = _OWN.get()
+    if own is None or own.block is not _transaction(db):
+        return None
+    if own.committed:  # nothing may follow a COMMIT that rode: it would run outside
+        raise RuntimeError("this transaction has committed; nothing more can be written in it")
+    return own
+
+
+def _begin(db: BaseDatabaseWrapper) -> list[str]:
+    """["BEGIN"] when this round trip opens our own transaction (psycopg then sends none)."""
+    own = _ours(db)
+    if own is None or own.begun:
+        return []
+    own.begun = True
+    import psycopg
+
+    raw = db.connection
+    if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return []  # a statement went first, and psycopg opened the transaction then
+    raw.autocommit = True
+    return ["BEGIN"]
+
+
+def _may_commit(db: BaseDatabaseWrapper, sent: Sequence[_Rider]) -> bool:
+    """Whether COMMIT may ride now: our own transaction, begun, nothing to roll back, no
+    savepoint open, and no rider whose `then` could still refuse the recording."""
+    own = _ours(db)
+    return (
+        own is not None
+        and own.begun
+        and not db.needs_rollback
+        and not db.savepoint_ids
+        and not any(rider.may_refuse for rider in sent)
+    )
+
+
+def _committed(db: BaseDatabaseWrapper) -> None:
+    own = _ours(db)
+    assert own is not None
+    own.committed = True
 
 
 _BEFORE_HEAD_LOCK: ContextVar[Callable[[Any], Any] | None] = ContextVar(
@@ -263,8 +387,9 @@ def insert_run_and_lock_head(
     """Insert the run and its attempts, then lock the chain head and return (last id, hash).
 
     None when the head row is missing (the caller creates it). On PostgreSQL the inserts and
-    the lock travel in one round trip; the lock comes last, so it waits for no insert. On
-    SQLite the transaction already holds the database's write lock (IMMEDIATE mode).
+    the lock travel in one round trip (with BEGIN, in a transaction of our own); the lock comes
+    last, so it waits for no insert. On SQLite the transaction already holds the database's
+    write lock (IMMEDIATE mode).
     """
     db = _db()
     hook = _BEFORE_HEAD_LOCK.get()
@@ -273,20 +398,23 @@ def insert_run_and_lock_head(
         insert_run(run, attempts)
         hook(run)
         return lock_head()
-    if not _batches(db) or not attempts:
+    if not _batches(db):
         insert_run(run, attempts)
         return _head(_fetch(db, _head_sql(db), []))
-    own = _own_attempt_fields()
     params: list[Any] = _values(db, run, _columns(TestRun))
-    for attempt in attempts:
-        params += _values(db, attempt, own)
-    with db.cursor() as cursor:
-        cursor.execute(f"{_attempts_sql(db.vendor, len(attempts))}; {_head_sql(db)}", params)
-        rows = cursor.fetchall()
-        cursor.nextset()
-        head = _head(cursor.fetchall())
-    _attach(db, run, attempts, rows)
-    return head
+    if attempts:
+        own = _own_attempt_fields()
+        for attempt in attempts:
+            params += _values(db, attempt, own)
+        insert = _attempts_sql(db.vendor, len(attempts))
+    else:
+        insert = _insert_sql(db.vendor, TestRun, ("id",))
+    rows, head = _trip(db, [insert, _head_sql(db)], params)
+    if attempts:
+        _attach(db, run, attempts, rows)
+    else:
+        _saved(db, run, rows[0][0])
+    return _head(head)
 
 
 def lock_head() -> tuple[int | None, str] | None:
@@ -322,14 +450,14 @@ def _transaction(db: BaseDatabaseWrapper) -> object | None:
 
 
 def _relax_commit(db: BaseDatabaseWrapper) -> str:
-    """RELAXED_COMMIT_SQL and "; " when this transaction may commit without waiting, or ""."""
+    """RELAXED_COMMIT_SQL when this transaction may commit without waiting, or ""."""
     if db.vendor != "postgresql" or settings.AUDIT_DURABLE_TEST_RUNS:
         return ""
     current = _transaction(db)
     if current is None or getattr(db, "_audit_durable_transaction", None) is current:
         return ""
     db._audit_relaxed_transaction = current  # type: ignore[attr-defined]
-    return RELAXED_COMMIT_SQL + "; "
+    return RELAXED_COMMIT_SQL
 
 
 def insist_on_durable_commit() -> None:
@@ -344,9 +472,13 @@ def insist_on_durable_commit() -> None:
             cursor.execute(DURABLE_COMMIT_SQL)
 
 
-def append_event(event: AuditEvent) -> None:
+def append_event(event: AuditEvent, *, last: bool = False) -> None:
     """Insert a test run's (signed) record and move the chain head to it, in one round trip on
-    PostgreSQL, where the transaction then commits without waiting for the disk (see above)."""
+    PostgreSQL, where the transaction then commits without waiting for the disk (see above).
+
+    With `last` (nothing more is written in this transaction), a transaction of our own
+    commits in the same round trip (own_transaction).
+    """
     db = _db()
     insert = _insert_sql(db.vendor, AuditEvent, ("id",))
     values = _values(db, event, _columns(AuditEvent))
@@ -357,15 +489,14 @@ def append_event(event: AuditEvent) -> None:
         _saved(db, event, _fetch(db, insert, values)[0][0])
         _fetch(db, MOVE_HEAD_SQL.format(event_id="%s"), [event.pk, event.hash, moved_at])
         return
-    relax = _relax_commit(db)
-    with db.cursor() as cursor:
-        cursor.execute(
-            f"{relax}{insert}; {MOVE_HEAD_SQL.format(event_id=CURRENT_EVENT_ID)}",
-            [*values, event.hash, moved_at],
-        )
-        if relax:
-            cursor.nextset()
-        _saved(db, event, cursor.fetchall()[0][0])
+    rows, _ = _trip(
+        db,
+        [insert, MOVE_HEAD_SQL.format(event_id=CURRENT_EVENT_ID)],
+        [*values, event.hash, moved_at],
+        setting=_relax_commit(db),
+        commit=last,
+    )
+    _saved(db, event, rows[0][0])
 
 
 def append_events(events: Sequence[AuditEvent]) -> None:
@@ -390,14 +521,10 @@ def append_events(events: Sequence[AuditEvent]) -> None:
     params: list[Any] = []
     for event in events:
         params += _values(db, event, _columns(AuditEvent))
-    relax = _relax_commit(db)
-    sql = "; ".join([insert] * len(events) + [MOVE_HEAD_SQL.format(event_id=CURRENT_EVENT_ID)])
-    with db.cursor() as cursor:
-        cursor.execute(relax + sql, [*params, events[-1].hash, moved_at])
-        for position, event in enumerate(events):
-            if position or relax:
-                cursor.nextset()
-            _saved(db, event, cursor.fetchall()[0][0])
+    statements = [insert] * len(events) + [MOVE_HEAD_SQL.format(event_id=CURRENT_EVENT_ID)]
+    rows = _trip(db, statements, [*params, events[-1].hash, moved_at], setting=_relax_commit(db))
+    for event, inserted in zip(events, rows, strict=False):
+        _saved(db, event, inserted[0][0])
 
 
 def move_head(event_id: int, event_hash: str) -> None:

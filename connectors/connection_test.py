@@ -525,22 +525,23 @@ def _record(
         if on_recorded is not None:
             on_recorded(stored)
 
-    def then(stored: TestRun) -> None:
-        if stored.outcome == Outcome.BLOCKED:
-            _record_denial(
-                connector,
-                actor,
-                Outcome.BLOCKED,
-                "A connection test was refused by the outbound policy.",
-                details={"test_run": stored.pk},
-            )
+    def refused(stored: TestRun) -> None:
+        _record_denial(
+            connector,
+            actor,
+            Outcome.BLOCKED,
+            "A connection test was refused by the outbound policy.",
+            details={"test_run": stored.pk},
+        )
 
     stored = test_run_record(
         run=run,
         attempts=attempts,
         user=actor,
         connector=connector,
-        then=then,
+        # Only a refusal writes more in the run's transaction; without it the COMMIT may ride
+        # with the record's append (audit.writer.own_transaction).
+        then=refused if run.outcome == Outcome.BLOCKED else None,
         details=details,
         before_append=before_append,
     )

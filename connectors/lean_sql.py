@@ -96,10 +96,17 @@ def _select(vendor: str, model: type[models.Model], field: str) -> _Select:
     return _Select(sql, attnames, converters)
 
 
-def ride(sql: str, params: Sequence[Any], then: Callable[[int], Any] | None = None) -> None:
+def ride(
+    sql: str,
+    params: Sequence[Any],
+    then: Callable[[int], Any] | None = None,
+    *,
+    may_refuse: bool = True,
+) -> None:
     """In a recording's transaction, a statement that travels with its next round trip
-    (audit.writer.ride); `then(row count)` once it has run. Elsewhere it runs at once."""
-    writer.ride(sql, params, then)
+    (audit.writer.ride); `then(row count)` once it has run, before the commit unless
+    may_refuse=False (`then` never raises). Elsewhere it runs at once."""
+    writer.ride(sql, params, then, may_refuse=may_refuse)
 
 
 def load(model: type[models.Model], field: str, value: Any) -> list[Any]:

@@ -2,17 +2,29 @@
 
 It commits without waiting for the disk when it records only test runs, durably as soon as it
 records anything else, and durably everywhere with AUDIT_DURABLE_TEST_RUNS. The rows that go
-with a run (health, notice claim, batch item) ride with its next round trip.
+with a run (health, notice claim, batch item) ride with its next round trip. A recording in a
+transaction of its own sends BEGIN and COMMIT with its two round trips.
 """
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from audit.services import audit_group, audit_group_flush, audit_record
+from audit import writer
+from audit.chain import chain_verify
+from audit.models import AuditEvent, TestRun
+from audit.services import (
+    AuditWriteError,
+    audit_group,
+    audit_group_flush,
+    audit_record,
+    chain_lock_timing,
+)
 from connectors import recording
+from connectors.models import ConnectorHealth
 from tests.test_audit_support import postgres_only
 from tests.test_recording_groups import job, record_as_one_group
 
@@ -32,8 +44,8 @@ def commit_setting() -> str:
         return cursor.fetchone()[0]
 
 
-def record_a_test_run(connector, **kwargs) -> None:
-    job(connector, **kwargs)()  # the recording connector_test makes once its exchange is over
+def record_a_test_run(connector, **kwargs):
+    return job(connector, **kwargs)()  # the recording connector_test makes after its exchange
 
 
 def test_a_transaction_that_records_only_test_runs_does_not_wait_for_the_disk(make_connector):
@@ -105,11 +117,14 @@ def test_a_batch_recording_outside_a_group_is_relaxed_too(make_connector):
 
 
 def writes(queries: CaptureQueriesContext) -> list[str]:
-    """The round trips that write or lock (not BEGIN, savepoints, COMMIT or reads of params)."""
+    """The round trips that write or lock (not savepoints, reads of params, or the COMMIT and
+    ROLLBACK Django logs whether or not the driver sends them); BEGIN when one rides along."""
     return [
         q["sql"]
         for q in queries.captured_queries
-        if q["sql"].startswith(("INSERT", "UPDATE", "SET", "SELECT last_event_id"))
+        if q["sql"]
+        .removeprefix("BEGIN; ")
+        .startswith(("INSERT", "UPDATE", "SET", "SELECT last_event_id"))
     ]
 
 
@@ -142,3 +157,127 @@ def test_in_a_group_a_runs_rows_ride_with_the_next_runs_insert(make_connector):
     assert trips[3].startswith('INSERT INTO "connectors_connectorhealth"')
     assert trips[3].endswith("FOR UPDATE")  # the last run's rows ride with the group's lock
     assert trips[4].count('INSERT INTO "audit_auditevent"') == 3
+
+
+# --- a recording in a transaction of its own: BEGIN and COMMIT ride too ---------------------
+
+
+def test_a_recording_alone_is_two_round_trips_with_begin_and_commit_riding(make_connector):
+    connector = make_connector("own")
+    warnings: list[str] = []
+
+    def warned(notice) -> None:
+        warnings.append(notice.message_primary)
+
+    raw = connection.connection
+    raw.add_notice_handler(warned)
+    try:
+        with CaptureQueriesContext(connection) as queries, chain_lock_timing() as holds:
+            run, _ = record_a_test_run(connector)
+    finally:
+        raw.remove_notice_handler(warned)
+    trips = writes(queries)
+    assert len(trips) == 2, trips
+    # BEGIN, the run (and attempts) and the head lock; then the health row, the notice claim,
+    # the relaxed commit setting, the record, the head's move and COMMIT.
+    assert trips[0].startswith('BEGIN; INSERT INTO "connectors_testrun"')
+    assert trips[0].endswith("FOR UPDATE")
+    assert trips[1].startswith('INSERT INTO "connectors_connectorhealth"')
+    assert 'UPDATE "connectors_notificationstate"' in trips[1]
+    assert "SET LOCAL synchronous_commit TO off" in trips[1]
+    assert 'INSERT INTO "audit_auditevent"' in trips[1]
+    assert trips[1].endswith("; COMMIT")
+    # psycopg sent no BEGIN or COMMIT of its own (PostgreSQL warns of a BEGIN inside a
+    # transaction and of a COMMIT outside one; Django logs a "COMMIT" either way)...
+    assert warnings == []
+    # ...and the atomic block still ended as one: its on_commit hooks ran, autocommit is back.
+    assert len(holds) == 1
+    assert connection.get_autocommit() and raw.autocommit
+    assert not connection.in_atomic_block
+    stored = TestRun.objects.get(pk=run.pk)
+    assert AuditEvent.objects.get(test_run_id=stored.pk).hash == run.audit_event.hash
+    assert ConnectorHealth.objects.get(pk=connector.pk).last_run_id == run.pk
+    assert list(chain_verify())[-1].ok
+
+
+def test_a_fault_in_the_commit_trip_rolls_everything_back(make_connector, monkeypatch):
+    connector = make_connector("own_fault")
+    runs, events = TestRun.objects.count(), AuditEvent.objects.count()
+    # The head's move names a record that is not the newest: its guard trigger refuses it, in
+    # the round trip that would have committed.
+    monkeypatch.setattr(writer, "CURRENT_EVENT_ID", "0")
+    with pytest.raises(AuditWriteError):
+        record_a_test_run(connector)  # and its minimal record, refused alike
+    assert (TestRun.objects.count(), AuditEvent.objects.count()) == (runs, events)
+    assert not ConnectorHealth.objects.filter(pk=connector.pk).exists()
+    raw = connection.connection
+    assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert connection.get_autocommit() and raw.autocommit
+    monkeypatch.undo()
+    run, _ = record_a_test_run(connector)  # the connection is fine for the next one
+    assert TestRun.objects.filter(pk=run.pk).exists()
+    assert list(chain_verify())[-1].ok
+
+
+def test_a_rider_that_may_refuse_keeps_the_commit_apart(make_connector):
+    connector = make_connector("own_refusal")
+    seen: list[int] = []
+
+    def lost(count: int) -> None:  # as a batch item whose claim was taken by another runner
+        seen.append(count)
+        raise RuntimeError("not ours any more")
+
+    def on_recorded(run) -> None:
+        writer.ride("UPDATE connectors_connector SET name = name WHERE id = %s", [-1], lost)
+
+    runs = TestRun.objects.count()
+    with CaptureQueriesContext(connection) as queries, pytest.raises(AuditWriteError):
+        record_a_test_run(connector, on_recorded=on_recorded)
+    assert seen == [0, 0]  # the run, then its minimal record: both refused before a commit
+    assert not any(trip.endswith("COMMIT") for trip in writes(queries))
+    assert TestRun.objects.count() == runs
+
+
+def test_a_rider_that_never_refuses_runs_after_the_commit_and_its_hooks_after_that(
+    make_connector,
+):
+    connector = make_connector("own_hook")
+    order: list[str] = []
+
+    def counted(count: int) -> None:
+        order.append(f"then {count} committed={connection.connection.info.transaction_status}")
+        transaction.on_commit(lambda: order.append("on_commit"))
+
+    def on_recorded(run) -> None:
+        writer.ride(
+            "UPDATE connectors_connector SET name = name WHERE id = %s",
+            [connector.pk],
+            counted,
+            may_refuse=False,
+        )
+
+    record_a_test_run(connector, on_recorded=on_recorded)
+    idle = psycopg.pq.TransactionStatus.IDLE
+    assert order == [f"then 1 committed={idle}", "on_commit"]
+
+
+def test_a_transaction_opened_by_the_caller_is_left_to_the_caller(make_connector):
+    connector = make_connector("callers")
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        record_a_test_run(connector)
+        assert connection.connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    assert not any("BEGIN" in trip or "COMMIT" in trip for trip in writes(queries))
+
+
+def test_a_configured_isolation_level_leaves_begin_to_the_driver(make_connector):
+    connector = make_connector("isolated")
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            run, _ = record_a_test_run(connector)
+    finally:
+        raw.isolation_level = None
+    assert not any("BEGIN" in trip or "COMMIT" in trip for trip in writes(queries))
+    assert TestRun.objects.filter(pk=run.pk).exists()
