@@ -101,7 +101,12 @@ class UnknownChainKey(LookupError):
 
 
 def chain_hash(prev_hash: str, payload: dict[str, Any], key: bytes | None = None) -> str:
-    data = (prev_hash + "\n" + _CANONICAL(payload)).encode("utf-8")
+    return text_hash(prev_hash, _CANONICAL(payload), key)
+
+
+def text_hash(prev_hash: str, text: str, key: bytes | None = None) -> str:
+    """chain_hash of the payload whose canonical JSON is `text`."""
+    data = (prev_hash + "\n" + text).encode("utf-8")
     if key is None:  # written before AUDIT_CHAIN_KEY existed
         return hashlib.sha256(data).hexdigest()
     # audit.keys.mac in one C call (hmac.digest): same HMAC-SHA256, without the Python object.
@@ -147,14 +152,20 @@ def event_hash(
     attempts: Iterable[models.Model],
     *,
     keys: ChainKeys | None = None,
+    payload_text: str | None = None,
 ) -> str:
-    """The hash the record must carry, under the key its key_id names."""
+    """The hash the record must carry, under the key its key_id names.
+
+    `payload_text`: the payload's canonical JSON, when the caller has it (audit.run_text).
+    """
     key = None
     if event.key_id:
         key = (keys or current_chain_keys()).by_id.get(event.key_id)
         if key is None:
             raise UnknownChainKey(event.key_id)
-    return chain_hash(event.prev_hash, event_payload(event, run, attempts), key)
+    if payload_text is None:
+        payload_text = _CANONICAL(event_payload(event, run, attempts))
+    return text_hash(event.prev_hash, payload_text, key)
 
 
 def attempts_prefetch() -> Prefetch:

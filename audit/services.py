@@ -16,6 +16,7 @@ from audit import writer
 from audit.chain import event_hash
 from audit.keys import ChainKeys, current_chain_keys
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
+from audit.run_text import RunText, payload_text, run_text
 from audit.sanitize import (
     NO_SECRETS,
     Secrets,
@@ -147,13 +148,23 @@ def _time_lock_hold() -> None:
 
 
 def _sign(
-    event: AuditEvent, prev_hash: str, keys: ChainKeys, run: Any, attempts: Sequence[Any]
+    event: AuditEvent,
+    prev_hash: str,
+    keys: ChainKeys,
+    run: Any,
+    attempts: Sequence[Any],
+    encoded: RunText | None = None,
 ) -> None:
-    """Link and hash an event; the hash covers the run and attempts exactly as given."""
+    """Link and hash an event; the hash covers the run and attempts exactly as given.
+
+    `encoded`: the run's rows encoded before they were written (audit.run_text), so that the
+    chain-head lock is not held while they are encoded.
+    """
     event.created_at = timezone.now()
     event.prev_hash = prev_hash
     event.key_id = keys.signing_key_id
-    event.hash = event_hash(event, run, attempts, keys=keys)
+    text = None if encoded is None else payload_text(event, encoded, run, attempts)
+    event.hash = event_hash(event, run, attempts, keys=keys, payload_text=text)
 
 
 def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
@@ -180,6 +191,7 @@ def _append_written(
     run: TestRun,
     attempts: Sequence[TestAttempt],
     head: tuple[int | None, str] | None,
+    encoded: RunText,
     *,
     last: bool = False,
 ) -> None:
@@ -200,7 +212,7 @@ def _append_written(
     _time_lock_hold()
     if keys.signing_key is None:
         _refuse_unkeyed_after_keyed(head[0])
-    _sign(event, head[1], keys, run, attempts)
+    _sign(event, head[1], keys, run, attempts, encoded)
     if writer.lean_writes_supported():
         writer.append_event(event, last=last)
     else:
@@ -210,8 +222,9 @@ def _append_written(
 
 # --- a group of recordings in one transaction (connectors.recording) ------------------------
 
-_GROUP: contextvars.ContextVar[list[tuple[AuditEvent, TestRun, Sequence[TestAttempt]]] | None] = (
-    contextvars.ContextVar("audit_group", default=None)
+_Waiting = tuple[AuditEvent, TestRun, Sequence[TestAttempt], RunText]
+_GROUP: contextvars.ContextVar[list[_Waiting] | None] = contextvars.ContextVar(
+    "audit_group", default=None
 )
 
 
@@ -250,10 +263,10 @@ def audit_group_flush() -> None:
     if keys.signing_key is None:
         _refuse_unkeyed_after_keyed(head[0])
     previous = head[1]
-    for event, run, attempts in waiting:
-        _sign(event, previous, keys, run, attempts)
+    for event, run, attempts, encoded in waiting:
+        _sign(event, previous, keys, run, attempts, encoded)
         previous = event.hash
-    writer.append_events([event for event, _, _ in waiting])
+    writer.append_events([each[0] for each in waiting])
 
 
 def _user_fields(user: Any) -> tuple[int | None, str]:
@@ -403,6 +416,7 @@ def _write_run(
     """
     group = _GROUP.get()
     alone = group is None and not transaction.get_connection().in_atomic_block
+    encoded = run_text(run, attempts)  # before the transaction (and the lock)
     # In a group (audit_group) a failure rolls the whole group back, so no savepoint is needed.
     # The before_append rows ride with the head lock (or in a group, the next run's INSERT).
     riding = writer.riders() if group is None else contextlib.nullcontext()
@@ -418,7 +432,7 @@ def _write_run(
             if before_append is not None:
                 before_append(run)
             event.test_run_id = run.pk
-            group.append((event, run, attempts))
+            group.append((event, run, attempts, encoded))
             if then is not None:
                 then(run)
             return
@@ -437,7 +451,7 @@ def _write_run(
             if before_append is not None:
                 before_append(run)
         event.test_run_id = run.pk
-        _append_written(event, run, attempts, head, last=then is None)
+        _append_written(event, run, attempts, head, encoded, last=then is None)
         if then is not None:
             then(run)
 
