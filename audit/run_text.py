@@ -32,8 +32,8 @@ class Spliced:
 
     def __init__(self, values: Mapping[str, Any], late: Iterable[str]) -> None:
         waiting = frozenset(late)
-        # Each part: the encoded items of a run of keys, or the name of a late key (a tuple).
-        parts: list[str | tuple[str]] = []
+        # Each part: the encoded items of a run of keys, or a late key's name and encoded name.
+        parts: list[str | tuple[str, str]] = []
         segment: dict[str, Any] = {}
         for key in sorted(set(values) | waiting):
             if key not in waiting:
@@ -42,31 +42,34 @@ class Spliced:
             if segment:
                 parts.append(canonical_json(segment)[1:-1])
                 segment = {}
-            parts.append((key,))
+            parts.append((key, canonical_json(key) + ":"))
         if segment:
             parts.append(canonical_json(segment)[1:-1])
         self._parts = tuple(parts)
 
     def text(self, late: Mapping[str, str]) -> str:
         """The whole object's canonical JSON; `late` holds each late key's value, encoded."""
-        items = [
-            part if isinstance(part, str) else f"{canonical_json(part[0])}:{late[part[0]]}"
-            for part in self._parts
-        ]
+        items = [part if isinstance(part, str) else part[1] + late[part[0]] for part in self._parts]
         return "{" + ",".join(items) + "}"
+
+
+# What only the recording's transaction knows: the rows' ids, and the record's time and run.
+_EVENT_LATE = ("attempts", "created_at", "test_run", "test_run_id")
 
 
 @dataclass(frozen=True)
 class RunText:
-    """A run's and its attempts' rows, encoded but for their ids (and each attempt's run id)."""
+    """A test run's record, run and attempts, encoded but for what _EVENT_LATE names."""
 
+    event: Spliced
     run: Spliced
     attempts: tuple[Spliced, ...]
 
 
-def run_text(run: models.Model, attempts: Sequence[models.Model]) -> RunText:
-    """Encode the rows as they will be written: call it once they are storable, before."""
+def run_text(event: AuditEvent, run: models.Model, attempts: Sequence[models.Model]) -> RunText:
+    """Encode the record and rows as they will be written: once they are storable, before."""
     return RunText(
+        Spliced({name: getattr(event, name) for name in EVENT_FIELDS}, _EVENT_LATE),
         Spliced(row_dict(run), ("id",)),
         tuple(Spliced(row_dict(attempt), ("id", "run_id")) for attempt in attempts),
     )
@@ -75,16 +78,20 @@ def run_text(run: models.Model, attempts: Sequence[models.Model]) -> RunText:
 def payload_text(
     event: AuditEvent, text: RunText, run: models.Model, attempts: Sequence[models.Model]
 ) -> str:
-    """canonical_json(event_payload(event, run, attempts)) once the rows have their ids."""
+    """canonical_json(event_payload(event, run, attempts)) once the rows have their ids and
+    the record its time; the record's other fields as they were when `text` was made."""
     run_id = canonical_json(run.pk)
-    run_json = text.run.text({"id": run_id})
     attempts_json = ",".join(
         spliced.text({"id": canonical_json(attempt.pk), "run_id": run_id})
         for spliced, attempt in zip(text.attempts, attempts, strict=True)
     )
-    fields = {name: getattr(event, name) for name in EVENT_FIELDS}
-    return Spliced(fields, ("attempts", "test_run")).text(
-        {"attempts": f"[{attempts_json}]", "test_run": run_json}
+    return text.event.text(
+        {
+            "attempts": f"[{attempts_json}]",
+            "created_at": canonical_json(event.created_at),
+            "test_run": text.run.text({"id": run_id}),
+            "test_run_id": canonical_json(event.test_run_id),
+        }
     )
 
 

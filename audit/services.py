@@ -416,7 +416,7 @@ def _write_run(
     """
     group = _GROUP.get()
     alone = group is None and not transaction.get_connection().in_atomic_block
-    encoded = run_text(run, attempts)  # before the transaction (and the lock)
+    encoded = run_text(event, run, attempts)  # before the transaction (and the lock)
     # In a group (audit_group) a failure rolls the whole group back, so no savepoint is needed.
     # The before_append rows ride with the head lock (or in a group, the next run's INSERT).
     riding = writer.riders() if group is None else contextlib.nullcontext()
