@@ -129,9 +129,11 @@ class TestRun(AppendOnlyModel):
 
     __test__ = False  # not a pytest test class, despite the name
 
-    # Null for a test of a connector that was never saved (the New connector form).
-    connector_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    connector_name = models.CharField(max_length=64, db_index=True)
+    # Null for a test of a connector that was never saved (the New connector form). Indexed
+    # by testrun_connector_latest; the name is never looked up here (the audit log's is), and
+    # every index is written by every recording.
+    connector_id = models.BigIntegerField(null=True, blank=True)
+    connector_name = models.CharField(max_length=64)
     user_id = models.BigIntegerField(null=True, blank=True)
     username = models.CharField(max_length=150, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)
@@ -166,7 +168,10 @@ class TestAttempt(AppendOnlyModel):
 
     __test__ = False
 
-    run = models.ForeignKey(TestRun, on_delete=models.CASCADE, related_name="attempts")
+    # Indexed by attempt_position_unique (run, position), which a lookup by run uses.
+    run = models.ForeignKey(
+        TestRun, on_delete=models.CASCADE, related_name="attempts", db_index=False
+    )
     position = models.PositiveSmallIntegerField()
     step = models.CharField(max_length=8, choices=Step.choices, default=Step.TOKEN)
     client_authentication = models.CharField(max_length=32, blank=True)
