@@ -7,7 +7,9 @@ built once from the model's own fields, with values adapted by the fields themse
 (`get_db_prep_save`), so the database receives what the ORM would have sent. On PostgreSQL the
 run and its attempts go in one statement.
 
-Callers hold the transaction (`audit.services`); nothing here opens one or commits.
+Callers hold the transaction (`audit.services`, an atomic block). Within `own_transaction()`
+the BEGIN and COMMIT of that block ride with the writer's first and last round trips;
+otherwise nothing here opens a transaction or commits.
 """
 
 from __future__ import annotations
@@ -166,10 +168,11 @@ def _head(rows: list[tuple[Any, ...]]) -> tuple[int | None, str] | None:
 # What goes with a run but not to the chain (its connector's health row, a notice's claim, its
 # batch item) used to cost a round trip each, between the run's INSERT and the chain-head lock.
 # Inside `riders()` (a recording's transaction) those statements wait and travel with the
-# recording's next statement of its own: the head lock, or in a group the next run's INSERT, in
-# the order they were made. Each one's row count is handed to its `then`, in order, once the
-# round trip is back; one that raises (a batch item whose claim was lost) fails the recording
-# as it did when the statement ran at once. A statement that must see what they wrote (any
+# recording's next statement of its own: the head lock, in a group the next run's INSERT, and
+# in a transaction of its own (own_transaction) the record's append, in the order they were
+# made. Each one's row count is handed to its `then`, in order, once the round trip is back; one
+# that raises (a batch item whose claim was lost) fails the recording as it did when the
+# statement ran at once, so a COMMIT never rides with a rider whose `then` may refuse. A statement that must see what they wrote (any
 # `flush_riders()` caller) sends them first. Elsewhere (no recording open, or a database that
 # takes one statement per round trip) `ride` runs the statement at once.
 
