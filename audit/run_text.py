@@ -7,10 +7,14 @@ in a group, whose records are all signed under one lock). Here the rows are enco
 transaction opens, around the values that come later, and the record's JSON is put together
 from the pieces once they are known.
 
-Exact by construction, not by testing alone: compact sorted-key JSON of an object is "{", its
-items in key order joined by ",", then "}", and an item's text does not depend on the items
-around it. So an object encoded as consecutive ranges of its keys, the pieces joined in order,
-is the object encoded whole, by the same encoder (audit.chain.canonical_json).
+Exact by construction, not by testing alone. Each object is encoded once, by the same encoder
+(audit.chain.canonical_json), with a mark in place of each value that comes later: a string
+holding NUL characters, which the encoder writes as "\\u0000" escapes. Such a string's text can
+only be that string (a quote there can only open it, and a data string's backslash would be
+written doubled), so a mark found exactly once is the one put there, and the value's text
+replaces it. Where the data holds a mark's text itself (counted), the object is encoded in
+ranges of its keys instead (Spliced): compact sorted-key JSON is "{", the items in key order
+joined by ",", then "}", and an item's text does not depend on the items around it.
 """
 
 from __future__ import annotations
@@ -57,21 +61,57 @@ class Spliced:
 _EVENT_LATE = ("attempts", "created_at", "test_run", "test_run_id")
 
 
+class Marked:
+    """An object's canonical JSON with a mark for each `late` key's value, filled in later."""
+
+    __slots__ = ("_fallback", "_keys", "_pieces")
+
+    def __init__(self, values: Mapping[str, Any], late: Iterable[str]) -> None:
+        waiting = tuple(late)
+        marked = {**values, **{key: f"\x00late:{key}\x00" for key in waiting}}
+        text = canonical_json(marked)
+        marks = {key: canonical_json(marked[key]) for key in waiting}
+        self._fallback: Spliced | None = None
+        self._keys: tuple[str, ...] = ()
+        self._pieces: tuple[str, ...] = ()
+        if not all(text.count(mark) == 1 for mark in marks.values()):
+            self._fallback = Spliced(values, waiting)  # the data holds a mark's text
+            return
+        # The text around the marks, cut once: a value put in is never searched for a mark.
+        found = sorted((text.index(mark), key, len(mark)) for key, mark in marks.items())
+        pieces, at = [], 0
+        for position, _, length in found:
+            pieces.append(text[at:position])
+            at = position + length
+        pieces.append(text[at:])
+        self._keys = tuple(key for _, key, _ in found)
+        self._pieces = tuple(pieces)
+
+    def text(self, late: Mapping[str, str]) -> str:
+        """The whole object's canonical JSON; `late` holds each late key's value, encoded."""
+        if self._fallback is not None:
+            return self._fallback.text(late)
+        parts = [self._pieces[0]]
+        for key, piece in zip(self._keys, self._pieces[1:], strict=True):
+            parts += (late[key], piece)
+        return "".join(parts)
+
+
 @dataclass(frozen=True)
 class RunText:
     """A test run's record, run and attempts, encoded but for what _EVENT_LATE names."""
 
-    event: Spliced
-    run: Spliced
-    attempts: tuple[Spliced, ...]
+    event: Marked
+    run: Marked
+    attempts: tuple[Marked, ...]
 
 
 def run_text(event: AuditEvent, run: models.Model, attempts: Sequence[models.Model]) -> RunText:
     """Encode the record and rows as they will be written: once they are storable, before."""
     return RunText(
-        Spliced({name: getattr(event, name) for name in EVENT_FIELDS}, _EVENT_LATE),
-        Spliced(row_dict(run), ("id",)),
-        tuple(Spliced(row_dict(attempt), ("id", "run_id")) for attempt in attempts),
+        Marked({name: getattr(event, name) for name in EVENT_FIELDS}, _EVENT_LATE),
+        Marked(row_dict(run), ("id",)),
+        tuple(Marked(row_dict(attempt), ("id", "run_id")) for attempt in attempts),
     )
 
 
@@ -82,8 +122,8 @@ def payload_text(
     the record its time; the record's other fields as they were when `text` was made."""
     run_id = canonical_json(run.pk)
     attempts_json = ",".join(
-        spliced.text({"id": canonical_json(attempt.pk), "run_id": run_id})
-        for spliced, attempt in zip(text.attempts, attempts, strict=True)
+        marked.text({"id": canonical_json(attempt.pk), "run_id": run_id})
+        for marked, attempt in zip(text.attempts, attempts, strict=True)
     )
     return text.event.text(
         {
@@ -95,4 +135,4 @@ def payload_text(
     )
 
 
-__all__ = ["RunText", "Spliced", "payload_text", "run_text"]
+__all__ = ["Marked", "RunText", "Spliced", "payload_text", "run_text"]

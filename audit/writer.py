@@ -172,9 +172,10 @@ def _head(rows: list[tuple[Any, ...]]) -> tuple[int | None, str] | None:
 # in a transaction of its own (own_transaction) the record's append, in the order they were
 # made. Each one's row count is handed to its `then`, in order, once the round trip is back; one
 # that raises (a batch item whose claim was lost) fails the recording as it did when the
-# statement ran at once, so a COMMIT never rides with a rider whose `then` may refuse. A statement that must see what they wrote (any
-# `flush_riders()` caller) sends them first. Elsewhere (no recording open, or a database that
-# takes one statement per round trip) `ride` runs the statement at once.
+# statement ran at once, so a COMMIT never rides with a rider whose `then` may refuse. A
+# statement that must see what they wrote (any `flush_riders()` caller) sends them first.
+# Elsewhere (no recording open, or a database that takes one statement per round trip) `ride`
+# runs the statement at once.
 
 
 @dataclass(frozen=True)

@@ -33,24 +33,32 @@ Figures (2026-11-30, 2-core machine, idle), 300 runs each, a fresh database each
         /work/main/.venv/bin/python benchmarks/connector_test_bench.py --runs 300
     /work/main/.venv/bin/python benchmarks/connector_test_bench.py --runs 300     # SQLite
 
-                          PostgreSQL                          SQLite
-    bare requests.post    1.30 ms                             1.12 ms
-    connector_test        4.01 ms (3.09x bare)                2.38 ms (2.13x bare)
-    HTTP part alone       1.35 ms (1.04x bare)                1.16 ms (1.04x bare)
-    recording             2.08 ms, 3 round trips + BEGIN      0.82 ms, 8 round trips
-                          and COMMIT (was 4.30 ms and 5)
-    chain lock held       0.87 ms                             0.80 ms (the database's)
-    commit floor          0.94 ms (durable); 0.58 ms without waiting for the disk, as a test
-                          run's transaction now commits       0.13 ms
+This version and the one before it (6cb12c3), run in turn on the same machine state (two runs
+each on PostgreSQL; this machine ran about 15% slower than for the figures of the earlier note:
+its commit floor was 1.11-1.18 ms, was 0.94):
 
-The PostgreSQL targets (recording <= 1 ms, connector_test <= 2x) are not met. On this machine
-one round trip through Django and psycopg costs about 0.13 ms and an empty transaction with one
-statement 0.40 ms; the smallest write transaction that locks and moves the chain head already
-costs 0.58 ms without waiting for the disk. A recording is BEGIN, the run's INSERT, one trip
-with the health row, notice claim and head lock, one with the record and the head's move, and
-COMMIT: measured per trip, 0.9 ms (BEGIN and the INSERT), 0.47, 0.51 and 0.21 ms, with 0.5 ms
-of Python between them. Reaching 1 ms would take the recording's writes in two round trips
-with nothing between them.
+                          PostgreSQL                          SQLite
+                          before          now                 before     now
+    bare requests.post    1.52-1.54 ms    1.49-1.54 ms        1.31 ms    1.34 ms
+    connector_test        4.47-4.48 ms    4.02-4.20 ms        2.85 ms    2.90 ms
+      / bare              2.91-2.95x      2.70-2.72x          2.17x      2.16x
+    HTTP part alone       1.61-1.65 ms    1.60-1.67 ms        1.48 ms    1.50 ms
+    recording             2.31 ms         1.77-1.82 ms        0.92 ms    0.81 ms
+    round trips           3 + BEGIN and   2 (BEGIN and        8          8
+                          COMMIT          COMMIT ride along)
+    chain lock held       0.94-0.95 ms    1.07-1.11 ms        0.89 ms    0.79 ms
+    commit floor          1.11-1.18 ms durable; 0.68-0.72 ms without waiting for the disk
+
+The PostgreSQL targets (recording <= 1 ms, connector_test <= 2x) are not met. What is left is
+mostly the database's own work: the same statements sent as one round trip of plain text (no
+Python between, values already bound) take 0.70-0.93 ms here, an empty transaction in one round
+trip 0.13 ms; PostgreSQL spends 0.19 ms on the run's INSERT alone (timed inside the server with
+clock_timestamp(), parse to execution). The recording is now BEGIN, the run, its attempts and
+the head lock in one round trip (0.63 ms), 0.31 ms of Python (the ids into the run's record,
+the health row, the hash), and the health row, notice claim, record, head move and COMMIT in the
+second (0.60 ms). The chain lock is held about 0.1 ms longer than before: the health row and the
+notice claim now travel in the round trip that commits, with the lock held, instead of before
+the lock in one of their own.
 """
 
 from __future__ import annotations
@@ -137,6 +145,9 @@ class SqlProbe:
     recordings: list[float] = field(default_factory=list)
     locks: list[float] = field(default_factory=list)
     counts: list[tuple[int, int]] = field(default_factory=list)
+    # Per recording: each round trip's (start, end), to split it into trips and the gaps between.
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    splits: list[list[float]] = field(default_factory=list)
 
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, ctx: Any):
         if self.paused:
@@ -145,7 +156,9 @@ class SqlProbe:
             self.first_at = time.perf_counter()
         self.trips += 1
         self.statements += sql.count("; ") + 1
+        started = time.perf_counter()
         result = execute(sql, params, many, ctx)
+        self.spans.append((started, time.perf_counter()))
         upper = sql.upper()
         if self.lock_at is None and (
             ("AUDIT_AUDITCHAINHEAD" in upper and "FOR UPDATE" in upper)
@@ -163,7 +176,17 @@ class SqlProbe:
         if self.lock_at is not None:
             self.locks.append((now - self.lock_at) * 1000)
         self.counts.append((self.trips, self.statements))
+        # trip, gap, trip, ..., trip, then from the last trip's end to the commit's end (ms)
+        split: list[float] = []
+        for position, (started, ended) in enumerate(self.spans):
+            if position:
+                split.append((started - self.spans[position - 1][1]) * 1000)
+            split.append((ended - started) * 1000)
+        if self.spans:
+            split.append((now - self.spans[-1][1]) * 1000)
+        self.splits.append(split)
         self.statements, self.trips, self.first_at, self.lock_at = 0, 0, None, None
+        self.spans = []
 
 
 @contextmanager
@@ -288,6 +311,7 @@ def measure(url: str, token_url: str, runs: int) -> None:
             for _ in range(20):
                 warm()
         probe.recordings.clear(), probe.locks.clear(), probe.counts.clear()
+        probe.splits.clear()
         # Interleaved, so drift on the machine affects every side alike.
         for _ in range(runs):
             for label, call in series:
@@ -323,6 +347,12 @@ def report(url: str, runs: int, timings: dict[str, list[float]], probe: SqlProbe
         f"{trips} round trips, {statements} statements" for trips, statements in counts
     )
     print(f"  SQL per recording:                    {shown}")
+    if len(counts) == 1:  # every recording alike: its round trips and the Python between
+        columns = zip(*probe.splits, strict=True)
+        parts = [f"{median(list(column)):.2f}" for column in columns]
+        names = ["trip" if n % 2 == 0 else "Python" for n in range(len(parts) - 1)]
+        shown = ", ".join(f"{name} {part}" for name, part in zip(names, parts, strict=False))
+        print(f"  its parts (ms, medians):              {shown}, to the commit's end {parts[-1]}")
     lock_what = "database write lock" if probe.vendor == "sqlite" else "chain-head row lock"
     print(
         f"  {lock_what} held: median {median(probe.locks):.3f} ms, "

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from audit.chain import canonical_json, chain_verify, event_hash
 from audit.models import AuditEvent, TestAttempt, TestRun
-from audit.run_text import Spliced
+from audit.run_text import Marked, Spliced
 from audit.services import test_run_record
 from tests.test_audit_support import make_connector
 
@@ -80,3 +80,24 @@ def test_a_recorded_runs_hash_is_the_hash_of_its_stored_rows():
     assert [row.pk for row in rows] == [attempt.pk for attempt in attempts]
     assert event.hash == event_hash(event, again, rows)
     assert list(chain_verify())[-1].ok
+
+
+@settings(max_examples=500, deadline=None)
+@given(objects, st.data())
+def test_an_object_with_marks_for_its_late_values_is_the_object_encoded_whole(whole, data):
+    keys = sorted(whole)
+    late = data.draw(st.lists(st.sampled_from(keys), unique=True) if keys else st.just([]))
+    early = {key: value for key, value in whole.items() if key not in late}
+    marked = Marked(early, late)
+    assert marked.text({key: canonical_json(whole[key]) for key in late}) == canonical_json(whole)
+
+
+def test_data_that_holds_a_marks_text_is_encoded_exactly_all_the_same():
+    mark = "\x00late:id\x00"  # what Marked puts in place of "id": here also in the data
+    whole = {"id": 7, "message": mark, "z": [mark, {"id": mark}]}
+    marked = Marked({key: value for key, value in whole.items() if key != "id"}, ["id"])
+    assert marked.text({"id": "7"}) == canonical_json(whole)
+    # A late value whose text holds another mark's text is put in as it is.
+    both = {"a": mark, "id": 7}
+    marked = Marked({}, ["a", "id"])
+    assert marked.text({"a": canonical_json(mark), "id": "7"}) == canonical_json(both)
