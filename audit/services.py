@@ -415,7 +415,9 @@ def _write_run(
     two round trips in all, the lock held for the second (and one more if a rider may refuse).
     """
     group = _GROUP.get()
-    alone = group is None and not transaction.get_connection().in_atomic_block
+    connection = transaction.get_connection()
+    # Alone: no transaction of anyone else's is open (an atomic block, or autocommit turned off).
+    alone = group is None and not connection.in_atomic_block and connection.get_autocommit()
     encoded = run_text(event, run, attempts)  # before the transaction (and the lock)
     # In a group (audit_group) a failure rolls the whole group back, so no savepoint is needed.
     # The before_append rows ride with the head lock (or in a group, the next run's INSERT).

@@ -246,35 +246,46 @@ def _trip(
     """One round trip (PostgreSQL): BEGIN when this is the first of a transaction of our own
     (own_transaction), the waiting riders, `setting` (a SET LOCAL), `statements`, and COMMIT
     when asked for and allowed; the rows of each of `statements`, then the riders' `then`."""
-    waiting = _RIDERS.get()
-    sent = list(waiting or [])
-    if waiting:
-        waiting.clear()
+    sent = _take_riders()
     if not sent and not statements:
         return []
     begin = _begin(db)
     commit = commit and _may_commit(db, sent)
-    texts = [*begin, *(rider.sql for rider in sent), *([setting] if setting else [])]
-    leading = len(texts)
-    texts += [*statements, *(["COMMIT"] if commit else [])]
+    leading = [*begin, *(rider.sql for rider in sent), *([setting] if setting else [])]
+    texts = [*leading, *statements, *(["COMMIT"] if commit else [])]
     values = [*(value for rider in sent for value in rider.params), *params]
-    counts: list[int] = []
-    rows: list[list[tuple[Any, ...]]] = []
-    with db.cursor() as cursor:
-        cursor.execute("; ".join(texts), values)
-        for position in range(leading + len(statements)):
-            if position:
-                cursor.nextset()
-            if position < leading:
-                counts.append(int(cursor.rowcount))
-            else:
-                rows.append(list(cursor.fetchall()) if cursor.description else [])
+    results = _execute(db, "; ".join(texts), values, len(leading) + len(statements))
     if commit:
         _committed(db)
-    for rider, count in zip(sent, counts[len(begin) : len(begin) + len(sent)], strict=True):
+    counts = [count for count, _ in results[len(begin) : len(begin) + len(sent)]]
+    for rider, count in zip(sent, counts, strict=True):
         if rider.then is not None:
             rider.then(count)
-    return rows
+    return [rows for _, rows in results[len(leading) :]]
+
+
+def _take_riders() -> list[_Rider]:
+    waiting = _RIDERS.get()
+    if not waiting:
+        return []
+    sent = list(waiting)
+    waiting.clear()
+    return sent
+
+
+def _execute(
+    db: BaseDatabaseWrapper, sql: str, values: Sequence[Any], results: int
+) -> list[tuple[int, list[tuple[Any, ...]]]]:
+    """Run several statements in one round trip; the first `results` ones' (row count, rows)."""
+    found: list[tuple[int, list[tuple[Any, ...]]]] = []
+    with db.cursor() as cursor:
+        cursor.execute(sql, values)
+        for position in range(results):
+            if position:
+                cursor.nextset()
+            rows = list(cursor.fetchall()) if cursor.description else []
+            found.append((int(cursor.rowcount), rows))
+    return found
 
 
 # --- A recording's own transaction (PostgreSQL): BEGIN and COMMIT ride too -------------------

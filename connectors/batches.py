@@ -204,7 +204,7 @@ _FINISH_SETS = (
 
 
 def _item_values(**values: Any) -> list[Any]:
-    return [lean_sql.prep(BatchItem, name, value) for name, value in values.items()]
+    return lean_sql.prep_all(BatchItem, values)
 
 
 def _item_update_sql(sets: Sequence[str], where: Sequence[str]) -> str:

@@ -103,7 +103,7 @@ def connector_health_record(*, connector_id: int | None, run: Any) -> None:
     first = HealthFold()
     first.add(run)
     values = {"connector_id": connector_id, **first.values()}
-    params = [lean_sql.prep(ConnectorHealth, name, value) for name, value in values.items()]
+    params = lean_sql.prep_all(ConnectorHealth, values)
     # It rides with the recording's next round trip (audit.writer.ride).
     lean_sql.ride(_upsert_sql(lean_sql.vendor(), bool(run.ok)), params)
 

@@ -53,6 +53,22 @@ def prep(model: type[models.Model], name: str, value: Any) -> Any:
     return _field(model, name).get_db_prep_save(value, connection=db())
 
 
+@functools.cache
+def _fields(model: type[models.Model], names: tuple[str, ...]) -> tuple[models.Field, ...]:
+    return tuple(_field(model, name) for name in names)
+
+
+def prep_all(model: type[models.Model], values: dict[str, Any]) -> list[Any]:
+    """`[prep(model, name, value) for name, value in values.items()]`, the fields looked up
+    once per set of names (a recording preps a row's worth with the chain head locked)."""
+    wrapper = db()
+    fields = _fields(model, tuple(values))
+    return [
+        field.get_db_prep_save(value, connection=wrapper)
+        for field, value in zip(fields, values.values(), strict=True)
+    ]
+
+
 def execute(sql: str, params: Sequence[Any]) -> int:
     """Run a statement; the number of rows it changed."""
     writer.flush_riders()  # what rides with a recording is written first
@@ -176,6 +192,6 @@ def fetch_and_load(
 
 
 __all__ = [
-    "Load", "column", "db", "execute", "fetch", "fetch_and_load", "load", "prep", "quote", "ride",
-    "table", "vendor",
+    "Load", "column", "db", "execute", "fetch", "fetch_and_load", "load", "prep", "prep_all",
+    "quote", "ride", "table", "vendor",
 ]  # fmt: skip

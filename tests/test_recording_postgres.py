@@ -281,3 +281,17 @@ def test_a_configured_isolation_level_leaves_begin_to_the_driver(make_connector)
         raw.isolation_level = None
     assert not any("BEGIN" in trip or "COMMIT" in trip for trip in writes(queries))
     assert TestRun.objects.filter(pk=run.pk).exists()
+
+
+def test_a_caller_that_turned_autocommit_off_keeps_its_transaction(make_connector):
+    connector = make_connector("manual")
+    runs = TestRun.objects.count()
+    transaction.set_autocommit(False)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            record_a_test_run(connector)
+        assert not any("BEGIN" in trip or "COMMIT" in trip for trip in writes(queries))
+        transaction.rollback()  # the caller's to end: nothing of it was committed
+    finally:
+        transaction.set_autocommit(True)
+    assert TestRun.objects.count() == runs
