@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,21 @@ import pytest
 from tests.conftest import USER_PASSWORD, make_user
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def live_server_outlasts_the_browser(live_server) -> Iterator[None]:
+    """Set up before the browser, so torn down after it: the live server's request threads
+    (which serve the browser's keep-alive connections) end before the server does.
+
+    Otherwise they ended after it, once the browser closed its sockets, and closed the
+    database connection that on SQLite they share with the tests, which by then was no
+    longer shared: an error in each thread, reported as a pytest warning.
+    """
+    yield
+    for thread in threading.enumerate():
+        if thread.name.endswith("(process_request_thread)"):
+            thread.join(timeout=5)
 
 
 @pytest.fixture
