@@ -439,9 +439,7 @@ def _write_run(
                 then(run)
             return
         if own:
-            head = writer.insert_run_and_lock_head(run, attempts)
-            if before_append is not None:
-                before_append(run)  # its rows ride with the append
+            head = _write_run_riding(run, attempts, before_append)
         elif writer.lean_writes_supported():
             with writer.before_head_lock(before_append):
                 head = writer.insert_run_and_lock_head(run, attempts)
@@ -456,6 +454,28 @@ def _write_run(
         _append_written(event, run, attempts, head, encoded, last=then is None)
         if then is not None:
             then(run)
+
+
+def _write_run_riding(
+    run: TestRun,
+    attempts: Sequence[TestAttempt],
+    before_append: Callable[[TestRun], Any] | None,
+) -> tuple[int | None, str] | None:
+    """In a transaction of its own: BEGIN, the run's INSERT and the before_append rows ride
+    with the head lock, in one round trip; the head as writer.lock_head() gives it.
+
+    run.pk reads writer.NEW_RUN_ID until the INSERT is back.
+    """
+    writer.insert_run_riding(run, attempts)
+    try:
+        if before_append is not None:
+            with writer.riders_before_every_statement():
+                before_append(run)
+        return writer.lock_head()
+    except BaseException:
+        if run.pk is writer.NEW_RUN_ID:  # never written: no id
+            run.pk = None
+        raise
 
 
 def _minimal_run(run: TestRun, reason: str) -> TestRun:

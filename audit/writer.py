@@ -183,7 +183,45 @@ class _Rider:
     sql: str
     params: tuple[Any, ...]
     then: Callable[[int], Any] | None
-    may_refuse: bool
+    rows: Callable[[list[tuple[Any, ...]]], Any] | None = None  # what RETURNING gave back
+
+
+class _NewRunId:
+    """Stands for the id of the run whose INSERT rides ahead of it (own_transaction)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<the new run's id>"
+
+
+# A value that a rider may hold for the run's id before the run's INSERT is back: the statement
+# gets the id from the INSERT before it, in the same round trip (PostgreSQL's currval: this
+# session's last value of the sequence, which that INSERT has just drawn).
+NEW_RUN_ID: Any = _NewRunId()
+
+
+@functools.cache
+def _new_run_id_sql() -> str:
+    return f"currval(pg_get_serial_sequence('{TestRun._meta.db_table}', 'id'))"
+
+
+def _bind_new_run_id(rider: _Rider) -> tuple[str, Sequence[Any]]:
+    """The rider's statement and values, NEW_RUN_ID in the text, not among the values."""
+    if not any(value is NEW_RUN_ID for value in rider.params):
+        return rider.sql, rider.params
+    # Our statements' only "%s" are their placeholders (identifiers come from models).
+    pieces = rider.sql.split("%s")
+    assert len(pieces) == len(rider.params) + 1, rider.sql
+    text, values = [pieces[0]], []
+    for value, piece in zip(rider.params, pieces[1:], strict=True):
+        if value is NEW_RUN_ID:
+            text.append(_new_run_id_sql())
+        else:
+            text.append("%s")
+            values.append(value)
+        text.append(piece)
+    return "".join(text), values
 
 
 _RIDERS: ContextVar[list[_Rider] | None] = ContextVar("audit_riders", default=None)
@@ -199,17 +237,9 @@ def riders() -> Iterator[None]:
         _RIDERS.reset(token)
 
 
-def ride(
-    sql: str,
-    params: Sequence[Any],
-    then: Callable[[int], Any] | None = None,
-    *,
-    may_refuse: bool = True,
-) -> None:
+def ride(sql: str, params: Sequence[Any], then: Callable[[int], Any] | None = None) -> None:
     """Run a statement of the recording's transaction, now or with its next round trip; then
-    `then(row count)`. A `then` that may refuse the recording (raise) is called before the
-    transaction commits; one that never does (may_refuse=False) may be called after a COMMIT
-    that rode in the same round trip (see own_transaction)."""
+    `then(row count)`, before the transaction commits (`then` may refuse the recording)."""
     waiting = _RIDERS.get()
     if waiting is None:
         db = _db()
@@ -219,7 +249,7 @@ def ride(
         if then is not None:
             then(count)
         return
-    waiting.append(_Rider(sql, tuple(params), then, may_refuse and then is not None))
+    waiting.append(_Rider(sql, tuple(params), then))
 
 
 def flush_riders() -> None:
@@ -251,14 +281,17 @@ def _trip(
         return []
     begin = _begin(db)
     commit = commit and _may_commit(db, sent)
-    leading = [*begin, *(rider.sql for rider in sent), *([setting] if setting else [])]
+    bound = [_bind_new_run_id(rider) for rider in sent]
+    leading = [*begin, *(sql for sql, _ in bound), *([setting] if setting else [])]
     texts = [*leading, *statements, *(["COMMIT"] if commit else [])]
-    values = [*(value for rider in sent for value in rider.params), *params]
+    values = [*(value for _, values in bound for value in values), *params]
     results = _execute(db, "; ".join(texts), values, len(leading) + len(statements))
     if commit:
         _committed(db)
-    counts = [count for count, _ in results[len(begin) : len(begin) + len(sent)]]
-    for rider, count in zip(sent, counts, strict=True):
+    ridden = results[len(begin) : len(begin) + len(sent)]
+    for rider, (count, rows) in zip(sent, ridden, strict=True):
+        if rider.rows is not None:
+            rider.rows(rows)
         if rider.then is not None:
             rider.then(count)
     return [rows for _, rows in results[len(leading) :]]
@@ -371,7 +404,7 @@ def _may_commit(db: BaseDatabaseWrapper, sent: Sequence[_Rider]) -> bool:
         and own.begun
         and not db.needs_rollback
         and not db.savepoint_ids
-        and not any(rider.may_refuse for rider in sent)
+        and not any(rider.then is not None for rider in sent)
     )
 
 
@@ -430,6 +463,46 @@ def insert_run_and_lock_head(
     else:
         _saved(db, run, rows[0][0])
     return _head(head)
+
+
+def insert_run_riding(run: TestRun, attempts: Sequence[TestAttempt]) -> None:
+    """In a transaction of our own: the run's and attempts' INSERT rides ahead of everything
+    else (see own_transaction), and until it is back the run's id reads NEW_RUN_ID."""
+    db = _db()
+    params: list[Any] = _values(db, run, _columns(TestRun))
+    if attempts:
+        own = _own_attempt_fields()
+        for attempt in attempts:
+            params += _values(db, attempt, own)
+        insert = _attempts_sql(db.vendor, len(attempts))
+    else:
+        insert = _insert_sql(db.vendor, TestRun, ("id",))
+
+    def inserted(rows: list[tuple[Any, ...]]) -> None:
+        run.pk = None
+        if attempts:
+            _attach(db, run, attempts, rows)
+        else:
+            _saved(db, run, rows[0][0])
+
+    waiting = _RIDERS.get()
+    assert waiting is not None and not waiting, "the run's INSERT goes first"
+    waiting.append(_Rider(insert, tuple(params), None, inserted))
+    run.pk = NEW_RUN_ID
+
+
+@contextmanager
+def riders_before_every_statement() -> Iterator[None]:
+    """Within: any statement (the ORM's too) sends the waiting riders first, so that it sees
+    the run they insert (for code that goes with a run but does not ride, e.g. a read)."""
+    db = _db()
+
+    def flush_first(execute: Callable[..., Any], *args: Any) -> Any:
+        flush_riders()  # the riders' own round trip comes through here with none waiting
+        return execute(*args)
+
+    with db.execute_wrapper(flush_first):
+        yield
 
 
 def lock_head() -> tuple[int | None, str] | None:

@@ -50,6 +50,8 @@ def column(model: type[models.Model], name: str) -> str:
 
 def prep(model: type[models.Model], name: str, value: Any) -> Any:
     """A value as the field would send it (e.g. a datetime as text on SQLite)."""
+    if value is writer.NEW_RUN_ID:  # see prep_all
+        return value
     return _field(model, name).get_db_prep_save(value, connection=db())
 
 
@@ -64,7 +66,8 @@ def prep_all(model: type[models.Model], values: dict[str, Any]) -> list[Any]:
     wrapper = db()
     fields = _fields(model, tuple(values))
     return [
-        field.get_db_prep_save(value, connection=wrapper)
+        # The id of a run whose INSERT rides ahead stays a stand-in (audit.writer.NEW_RUN_ID).
+        value if value is writer.NEW_RUN_ID else field.get_db_prep_save(value, connection=wrapper)
         for field, value in zip(fields, values.values(), strict=True)
     ]
 
@@ -112,17 +115,10 @@ def _select(vendor: str, model: type[models.Model], field: str) -> _Select:
     return _Select(sql, attnames, converters)
 
 
-def ride(
-    sql: str,
-    params: Sequence[Any],
-    then: Callable[[int], Any] | None = None,
-    *,
-    may_refuse: bool = True,
-) -> None:
+def ride(sql: str, params: Sequence[Any], then: Callable[[int], Any] | None = None) -> None:
     """In a recording's transaction, a statement that travels with its next round trip
-    (audit.writer.ride); `then(row count)` once it has run, before the commit unless
-    may_refuse=False (`then` never raises). Elsewhere it runs at once."""
-    writer.ride(sql, params, then, may_refuse=may_refuse)
+    (audit.writer.ride); `then(row count)` once it has run. Elsewhere it runs at once."""
+    writer.ride(sql, params, then)
 
 
 def load(model: type[models.Model], field: str, value: Any) -> list[Any]:

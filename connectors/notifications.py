@@ -76,10 +76,7 @@ def notify_after_record(*, connector_id: int | None, run: Any) -> None:
             if count:
                 transaction.on_commit(lambda: _send_safely(connector_id, RECOVERED))
 
-        # `claimed` never refuses the recording: it may run after a COMMIT that rode along.
-        lean_sql.ride(
-            _recovery_claim_sql(lean_sql.vendor()), [connector_id], claimed, may_refuse=False
-        )
+        lean_sql.ride(_recovery_claim_sql(lean_sql.vendor()), [connector_id], claimed)
         return
     event = _transition_claim(connector_id=connector_id, ok=False)
     if event:

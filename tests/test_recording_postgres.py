@@ -178,13 +178,13 @@ def test_a_recording_alone_is_two_round_trips_with_begin_and_commit_riding(make_
         raw.remove_notice_handler(warned)
     trips = writes(queries)
     assert len(trips) == 2, trips
-    # BEGIN, the run (and attempts) and the head lock; then the health row, the notice claim,
+    # BEGIN, the run (and attempts), its health row and notice claim, and the head lock; then
     # the relaxed commit setting, the record, the head's move and COMMIT.
     assert trips[0].startswith('BEGIN; INSERT INTO "connectors_testrun"')
+    assert 'INSERT INTO "connectors_connectorhealth"' in trips[0]
+    assert 'UPDATE "connectors_notificationstate"' in trips[0]
     assert trips[0].endswith("FOR UPDATE")
-    assert trips[1].startswith('INSERT INTO "connectors_connectorhealth"')
-    assert 'UPDATE "connectors_notificationstate"' in trips[1]
-    assert "SET LOCAL synchronous_commit TO off" in trips[1]
+    assert trips[1].startswith("SET LOCAL synchronous_commit TO off; ")
     assert 'INSERT INTO "audit_auditevent"' in trips[1]
     assert trips[1].endswith("; COMMIT")
     # psycopg sent no BEGIN or COMMIT of its own (PostgreSQL warns of a BEGIN inside a
@@ -219,7 +219,7 @@ def test_a_fault_in_the_commit_trip_rolls_everything_back(make_connector, monkey
     assert list(chain_verify())[-1].ok
 
 
-def test_a_rider_that_may_refuse_keeps_the_commit_apart(make_connector):
+def test_a_rider_that_refuses_rolls_the_recording_back_before_anything_commits(make_connector):
     connector = make_connector("own_refusal")
     seen: list[int] = []
 
@@ -238,27 +238,23 @@ def test_a_rider_that_may_refuse_keeps_the_commit_apart(make_connector):
     assert TestRun.objects.count() == runs
 
 
-def test_a_rider_that_never_refuses_runs_after_the_commit_and_its_hooks_after_that(
+def test_a_riders_then_runs_in_the_transaction_and_its_on_commit_hooks_after_it(
     make_connector,
 ):
     connector = make_connector("own_hook")
     order: list[str] = []
 
     def counted(count: int) -> None:
-        order.append(f"then {count} committed={connection.connection.info.transaction_status}")
+        order.append(f"then {count} in {connection.connection.info.transaction_status.name}")
         transaction.on_commit(lambda: order.append("on_commit"))
 
     def on_recorded(run) -> None:
         writer.ride(
-            "UPDATE connectors_connector SET name = name WHERE id = %s",
-            [connector.pk],
-            counted,
-            may_refuse=False,
+            "UPDATE connectors_connector SET name = name WHERE id = %s", [connector.pk], counted
         )
 
     record_a_test_run(connector, on_recorded=on_recorded)
-    idle = psycopg.pq.TransactionStatus.IDLE
-    assert order == [f"then 1 committed={idle}", "on_commit"]
+    assert order == ["then 1 in INTRANS", "on_commit"]
 
 
 def test_a_transaction_opened_by_the_caller_is_left_to_the_caller(make_connector):
@@ -295,3 +291,47 @@ def test_a_caller_that_turned_autocommit_off_keeps_its_transaction(make_connecto
     finally:
         transaction.set_autocommit(True)
     assert TestRun.objects.count() == runs
+
+
+def test_rows_that_ride_with_the_runs_insert_name_that_run(make_connector, settings):
+    # The health row and a batch item take the run's id in the round trip that inserts it. The
+    # session has drawn ids before (earlier runs), so an id taken too early would be one of
+    # theirs; and a failure past the threshold reads and writes before the head lock.
+    settings.CONNECTORS_FAIL_THRESHOLD = 2
+    connector = make_connector("named")
+    seen: dict[str, object] = {}
+
+    def on_recorded(run) -> None:
+        seen["pk while riding"] = run.pk
+        # A read of the ORM's: the run's INSERT and its health row go first, so it sees them.
+        seen["health"] = ConnectorHealth.objects.get(pk=connector.pk).last_run_id
+        seen["pk after the read"] = run.pk
+
+    first = record_a_test_run(connector)[0]
+    failures = [record_a_test_run(connector, ok=False)[0] for _ in range(3)]
+    health = ConnectorHealth.objects.get(pk=connector.pk)
+    assert (health.last_run_id, health.consecutive_failures) == (failures[-1].pk, 3)
+    passed = record_a_test_run(connector, on_recorded=on_recorded)[0]
+    assert seen == {
+        "pk while riding": writer.NEW_RUN_ID,  # a pass: nothing sent before the hook
+        "health": passed.pk,
+        "pk after the read": passed.pk,
+    }
+    assert len({run.pk for run in [first, *failures, passed]}) == 5
+    health = ConnectorHealth.objects.get(pk=connector.pk)
+    assert (health.last_run_id, health.consecutive_failures) == (passed.pk, 0)
+    assert AuditEvent.objects.get(test_run_id=passed.pk).test_run_id == passed.pk
+    assert list(chain_verify())[-1].ok
+
+
+def test_a_run_that_never_got_written_keeps_no_stand_in_id(make_connector):
+    connector = make_connector("unwritten")
+
+    def refuse(run) -> None:
+        raise RuntimeError("refused before anything was sent")
+
+    run_before = TestRun.objects.count()
+    job_ = job(connector, on_recorded=refuse)
+    with pytest.raises(AuditWriteError):
+        job_()
+    assert TestRun.objects.count() == run_before

@@ -204,7 +204,6 @@ class OutboundPolicy:
         return ""
 
 
-
 __all__ = [
     "BLOCKED_MESSAGE",
     "METADATA_ADDRESSES",
