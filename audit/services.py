@@ -408,11 +408,10 @@ def _write_run(
     """One transaction: the run, its attempts, its record; the head lock is taken last.
 
     `before_append(run)` writes what belongs with the run but not to the chain (the health
-    row, a batch item). In a transaction opened by someone else, those rows go before the head
-    is locked, so concurrent recorders wait only for appends. In a transaction of its own
-    (writer.own_transaction, the usual case), the run's rows and the lock go with BEGIN in one
-    round trip, and the before_append rows with the record's append and the COMMIT in a second:
-    two round trips in all, the lock held for the second (and one more if a rider may refuse).
+    row, a batch item) before the head is locked, so concurrent recorders wait only for
+    appends. In a transaction of its own (writer.own_transaction, the usual case) that is two
+    round trips: BEGIN, the run's rows, the before_append rows and the lock in one; the record,
+    the head's move and COMMIT in the other.
     """
     group = _GROUP.get()
     connection = transaction.get_connection()

@@ -168,11 +168,11 @@ def _head(rows: list[tuple[Any, ...]]) -> tuple[int | None, str] | None:
 # What goes with a run but not to the chain (its connector's health row, a notice's claim, its
 # batch item) used to cost a round trip each, between the run's INSERT and the chain-head lock.
 # Inside `riders()` (a recording's transaction) those statements wait and travel with the
-# recording's next statement of its own: the head lock, in a group the next run's INSERT, and
-# in a transaction of its own (own_transaction) the record's append, in the order they were
-# made. Each one's row count is handed to its `then`, in order, once the round trip is back; one
-# that raises (a batch item whose claim was lost) fails the recording as it did when the
-# statement ran at once, so a COMMIT never rides with a rider whose `then` may refuse. A
+# recording's next statement of its own: the head lock (in a transaction of its own, behind the
+# run's INSERT, which rides too: insert_run_riding), or in a group the next run's INSERT, in the
+# order they were made. Each one's row count is handed to its `then`, in order, once the round
+# trip is back; one that raises (a batch item whose claim was lost) fails the recording as it
+# did when the statement ran at once, so a COMMIT never rides with a rider that has a `then`. A
 # statement that must see what they wrote (any `flush_riders()` caller) sends them first.
 # Elsewhere (no recording open, or a database that takes one statement per round trip) `ride`
 # runs the statement at once.
@@ -328,7 +328,10 @@ def _execute(
 # statement, and COMMIT as another at the end: two of a recording's round trips. Within
 # `own_transaction()`, entered first thing in that block, the first round trip the writer makes
 # carries BEGIN (psycopg is set to send none of its own: the connection is idle, so it may be),
-# and the record's append carries COMMIT when nothing else is left to write. The atomic block
+# and the record's append carries COMMIT when nothing else is left to write. The run's INSERT
+# rides in the first, ahead of the rows that go with the run (which name it by currval:
+# NEW_RUN_ID) and the head lock, so a recording is two round trips and the lock is held for the
+# second alone. The atomic block
 # still stands for the transaction: on_commit hooks run when it ends, and an error rolls back
 # as before (psycopg's rollback() sends ROLLBACK whenever a transaction is open, and its
 # commit() sends nothing once ours has committed; Django puts autocommit back as it leaves).
@@ -449,41 +452,47 @@ def insert_run_and_lock_head(
     if not _batches(db):
         insert_run(run, attempts)
         return _head(_fetch(db, _head_sql(db), []))
-    params: list[Any] = _values(db, run, _columns(TestRun))
-    if attempts:
-        own = _own_attempt_fields()
-        for attempt in attempts:
-            params += _values(db, attempt, own)
-        insert = _attempts_sql(db.vendor, len(attempts))
-    else:
-        insert = _insert_sql(db.vendor, TestRun, ("id",))
+    insert, params = _run_insert(db, run, attempts)
     rows, head = _trip(db, [insert, _head_sql(db)], params)
+    _run_inserted(db, run, attempts, rows)
+    return _head(head)
+
+
+def _run_insert(
+    db: BaseDatabaseWrapper, run: TestRun, attempts: Sequence[TestAttempt]
+) -> tuple[str, list[Any]]:
+    """The one statement that inserts a run and its attempts (PostgreSQL), and its values."""
+    params: list[Any] = _values(db, run, _columns(TestRun))
+    if not attempts:
+        return _insert_sql(db.vendor, TestRun, ("id",)), params
+    own = _own_attempt_fields()
+    for attempt in attempts:
+        params += _values(db, attempt, own)
+    return _attempts_sql(db.vendor, len(attempts)), params
+
+
+def _run_inserted(
+    db: BaseDatabaseWrapper,
+    run: TestRun,
+    attempts: Sequence[TestAttempt],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """Set the ids _run_insert's statement gave back."""
     if attempts:
         _attach(db, run, attempts, rows)
     else:
         _saved(db, run, rows[0][0])
-    return _head(head)
 
 
 def insert_run_riding(run: TestRun, attempts: Sequence[TestAttempt]) -> None:
     """In a transaction of our own: the run's and attempts' INSERT rides ahead of everything
     else (see own_transaction), and until it is back the run's id reads NEW_RUN_ID."""
     db = _db()
-    params: list[Any] = _values(db, run, _columns(TestRun))
-    if attempts:
-        own = _own_attempt_fields()
-        for attempt in attempts:
-            params += _values(db, attempt, own)
-        insert = _attempts_sql(db.vendor, len(attempts))
-    else:
-        insert = _insert_sql(db.vendor, TestRun, ("id",))
+    insert, params = _run_insert(db, run, attempts)
 
     def inserted(rows: list[tuple[Any, ...]]) -> None:
         run.pk = None
-        if attempts:
-            _attach(db, run, attempts, rows)
-        else:
-            _saved(db, run, rows[0][0])
+        _run_inserted(db, run, attempts, rows)
 
     waiting = _RIDERS.get()
     assert waiting is not None and not waiting, "the run's INSERT goes first"
