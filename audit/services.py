@@ -12,7 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit import writer
+from audit import round_trips, writer
 from audit.chain import event_hash
 from audit.keys import ChainKeys, current_chain_keys
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
@@ -240,7 +240,7 @@ def audit_group() -> Iterator[None]:
     """
     reset = _GROUP.set([])
     try:
-        with writer.riders():
+        with round_trips.riders():
             yield
     finally:
         _GROUP.reset(reset)
@@ -250,7 +250,7 @@ def audit_group_flush() -> None:
     """Append the waiting records of the current group, in order, under one chain-head lock."""
     pending = _GROUP.get()
     if not pending:
-        writer.flush_riders()
+        round_trips.flush_riders()
         return
     waiting = list(pending)
     pending.clear()
@@ -409,7 +409,7 @@ def _write_run(
 
     `before_append(run)` writes what belongs with the run but not to the chain (the health
     row, a batch item) before the head is locked, so concurrent recorders wait only for
-    appends. In a transaction of its own (writer.own_transaction, the usual case) that is two
+    appends. In a transaction of its own (round_trips.own_transaction, the usual case) that is two
     round trips: BEGIN, the run's rows, the before_append rows and the lock in one; the record,
     the head's move and COMMIT in the other.
     """
@@ -420,11 +420,11 @@ def _write_run(
     encoded = run_text(event, run, attempts)  # before the transaction (and the lock)
     # In a group (audit_group) a failure rolls the whole group back, so no savepoint is needed.
     # The before_append rows ride with the head lock (or in a group, the next run's INSERT).
-    riding = writer.riders() if group is None else contextlib.nullcontext()
+    riding = round_trips.riders() if group is None else contextlib.nullcontext()
     with (
         transaction.atomic(savepoint=group is None),
         riding,
-        writer.own_transaction(alone) as own,
+        round_trips.own_transaction(alone) as own,
     ):
         head = None
         if group is not None and writer.lean_writes_supported():
@@ -463,16 +463,16 @@ def _write_run_riding(
     """In a transaction of its own: BEGIN, the run's INSERT and the before_append rows ride
     with the head lock, in one round trip; the head as writer.lock_head() gives it.
 
-    run.pk reads writer.NEW_RUN_ID until the INSERT is back.
+    run.pk reads round_trips.NEW_RUN_ID until the INSERT is back.
     """
     writer.insert_run_riding(run, attempts)
     try:
         if before_append is not None:
-            with writer.riders_before_every_statement():
+            with round_trips.riders_before_every_statement():
                 before_append(run)
         return writer.lock_head()
     except BaseException:
-        if run.pk is writer.NEW_RUN_ID:  # never written: no id
+        if run.pk is round_trips.NEW_RUN_ID:  # never written: no id
             run.pk = None
         raise
 

@@ -540,7 +540,7 @@ def _record(
         user=actor,
         connector=connector,
         # Only a refusal writes more in the run's transaction; without it the COMMIT may ride
-        # with the record's append (audit.writer.own_transaction).
+        # with the record's append (audit.round_trips.own_transaction).
         then=refused if run.outcome == Outcome.BLOCKED else None,
         details=details,
         before_append=before_append,

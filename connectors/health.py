@@ -104,7 +104,7 @@ def connector_health_record(*, connector_id: int | None, run: Any) -> None:
     first.add(run)
     values = {"connector_id": connector_id, **first.values()}
     params = lean_sql.prep_all(ConnectorHealth, values)
-    # It rides with the recording's next round trip (audit.writer.ride).
+    # It rides with the recording's next round trip (audit.round_trips.ride).
     lean_sql.ride(_upsert_sql(lean_sql.vendor(), bool(run.ok)), params)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from audit import writer
+from audit import round_trips
 
 
 def db() -> BaseDatabaseWrapper:
@@ -50,7 +50,7 @@ def column(model: type[models.Model], name: str) -> str:
 
 def prep(model: type[models.Model], name: str, value: Any) -> Any:
     """A value as the field would send it (e.g. a datetime as text on SQLite)."""
-    if value is writer.NEW_RUN_ID:  # see prep_all
+    if value is round_trips.NEW_RUN_ID:  # see prep_all
         return value
     return _field(model, name).get_db_prep_save(value, connection=db())
 
@@ -65,23 +65,24 @@ def prep_all(model: type[models.Model], values: dict[str, Any]) -> list[Any]:
     once per set of names (a recording preps a row's worth with the chain head locked)."""
     wrapper = db()
     fields = _fields(model, tuple(values))
+    # The id of a run whose INSERT rides ahead stays a stand-in (audit.round_trips.NEW_RUN_ID).
+    pending = round_trips.NEW_RUN_ID
     return [
-        # The id of a run whose INSERT rides ahead stays a stand-in (audit.writer.NEW_RUN_ID).
-        value if value is writer.NEW_RUN_ID else field.get_db_prep_save(value, connection=wrapper)
+        value if value is pending else field.get_db_prep_save(value, connection=wrapper)
         for field, value in zip(fields, values.values(), strict=True)
     ]
 
 
 def execute(sql: str, params: Sequence[Any]) -> int:
     """Run a statement; the number of rows it changed."""
-    writer.flush_riders()  # what rides with a recording is written first
+    round_trips.flush_riders()  # what rides with a recording is written first
     with db().cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 
 
 def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    writer.flush_riders()
+    round_trips.flush_riders()
     with db().cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
@@ -117,13 +118,13 @@ def _select(vendor: str, model: type[models.Model], field: str) -> _Select:
 
 def ride(sql: str, params: Sequence[Any], then: Callable[[int], Any] | None = None) -> None:
     """In a recording's transaction, a statement that travels with its next round trip
-    (audit.writer.ride); `then(row count)` once it has run. Elsewhere it runs at once."""
-    writer.ride(sql, params, then)
+    (audit.round_trips.ride); `then(row count)` once it has run. Elsewhere it runs at once."""
+    round_trips.ride(sql, params, then)
 
 
 def load(model: type[models.Model], field: str, value: Any) -> list[Any]:
     """`list(model.objects.filter(field=value))`, without building the query each time."""
-    writer.flush_riders()
+    round_trips.flush_riders()
     wrapper = db()
     select = _select(wrapper.vendor, model, field)
     with wrapper.cursor() as cursor:
@@ -160,7 +161,7 @@ def fetch_and_load(
 ) -> tuple[list[tuple[Any, ...]], list[list[Any]]]:
     """`fetch(sql, params)`, then each of `loads`, in one round trip where the database takes
     several statements at once (PostgreSQL), one after another elsewhere."""
-    writer.flush_riders()
+    round_trips.flush_riders()
     wrapper = db()
     selects = [_select(wrapper.vendor, each.model, each.field) for each in loads]
     # The compiled SELECT has one placeholder, the value looked up (checked in _select).
@@ -170,7 +171,7 @@ def fetch_and_load(
     ]
     found: list[list[Any]] = []
     with wrapper.cursor() as cursor:
-        if writer.several_statements_per_trip(wrapper):
+        if round_trips.several_statements_per_trip(wrapper):
             cursor.execute(
                 "; ".join([sql, *texts]), [*params, *(p for e in loads for p in e.params)]
             )

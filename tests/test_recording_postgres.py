@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from audit import writer
+from audit import round_trips, writer
 from audit.chain import chain_verify
 from audit.models import AuditEvent, TestRun
 from audit.services import (
@@ -228,7 +228,7 @@ def test_a_rider_that_refuses_rolls_the_recording_back_before_anything_commits(m
         raise RuntimeError("not ours any more")
 
     def on_recorded(run) -> None:
-        writer.ride("UPDATE connectors_connector SET name = name WHERE id = %s", [-1], lost)
+        round_trips.ride("UPDATE connectors_connector SET name = name WHERE id = %s", [-1], lost)
 
     runs = TestRun.objects.count()
     with CaptureQueriesContext(connection) as queries, pytest.raises(AuditWriteError):
@@ -249,7 +249,7 @@ def test_a_riders_then_runs_in_the_transaction_and_its_on_commit_hooks_after_it(
         transaction.on_commit(lambda: order.append("on_commit"))
 
     def on_recorded(run) -> None:
-        writer.ride(
+        round_trips.ride(
             "UPDATE connectors_connector SET name = name WHERE id = %s", [connector.pk], counted
         )
 
@@ -313,7 +313,7 @@ def test_rows_that_ride_with_the_runs_insert_name_that_run(make_connector, setti
     assert (health.last_run_id, health.consecutive_failures) == (failures[-1].pk, 3)
     passed = record_a_test_run(connector, on_recorded=on_recorded)[0]
     assert seen == {
-        "pk while riding": writer.NEW_RUN_ID,  # a pass: nothing sent before the hook
+        "pk while riding": round_trips.NEW_RUN_ID,  # a pass: nothing sent before the hook
         "health": passed.pk,
         "pk after the read": passed.pk,
     }
