@@ -237,10 +237,10 @@ def _execute(
 # and the record's append carries COMMIT when nothing else is left to write. The run's INSERT
 # rides in the first, ahead of the rows that go with the run (which name it by currval:
 # NEW_RUN_ID) and the head lock, so a recording is two round trips and the lock is held for the
-# second alone. The atomic block
-# still stands for the transaction: on_commit hooks run when it ends, and an error rolls back
-# as before (psycopg's rollback() sends ROLLBACK whenever a transaction is open, and its
-# commit() sends nothing once ours has committed; Django puts autocommit back as it leaves).
+# second alone. The atomic block still stands for the transaction: on_commit hooks run when it
+# ends, and an error rolls back as before (psycopg's rollback() sends ROLLBACK whenever a
+# transaction is open, and its commit() sends nothing once ours has committed; Django puts
+# autocommit back as it leaves).
 
 
 def transaction_block(db: BaseDatabaseWrapper) -> object | None:
