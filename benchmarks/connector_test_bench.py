@@ -33,27 +33,28 @@ Figures (2026-11-30, 2-core machine, idle), 300 runs each, a fresh database each
         /work/main/.venv/bin/python benchmarks/connector_test_bench.py --runs 300
     /work/main/.venv/bin/python benchmarks/connector_test_bench.py --runs 300     # SQLite
 
-This version and the one before it (6cb12c3) run in turn, twice each, in the same machine state
-(which drifted through the day: bare requests.post measured 1.30 ms in the earlier session,
-1.46-1.70 ms today; compare within a column pair, not across days):
+This version and the one before it (6cb12c3) run in turn, twice each, in the same machine state,
+at two times of the day (ranges over the four runs of each; the machine drifted: bare
+requests.post measured 1.30 ms in the earlier session, 1.45-1.70 ms today; compare within a
+column pair, not across days):
 
                           PostgreSQL                          SQLite
                           before          now                 before     now
-    bare requests.post    1.59-1.68 ms    1.64-1.70 ms        1.31 ms    1.34 ms
-    connector_test        4.69-5.02 ms    4.61-4.71 ms        2.85 ms    2.90 ms
-      / bare              2.95-2.98x      2.77-2.81x          2.17x      2.16x
+    bare requests.post    1.45-1.68 ms    1.50-1.70 ms        1.31 ms    1.34 ms
+    connector_test        4.34-5.02 ms    4.31-4.71 ms        2.85 ms    2.90 ms
+      / bare              2.95-3.00x      2.77-2.87x          2.17x      2.16x
     HTTP part alone       1.71-1.80 ms    1.75-1.76 ms        1.48 ms    1.50 ms
-    recording             2.40-2.62 ms    1.94-2.04 ms        0.92 ms    0.81 ms
+    recording             2.27-2.62 ms    1.84-2.04 ms        0.92 ms    0.81 ms
     round trips           3 + BEGIN and   2 (BEGIN and        8          8
                           COMMIT          COMMIT ride along)
-    chain lock held       0.98-1.08 ms    0.96-1.03 ms        0.89 ms    0.79 ms
+    chain lock held       0.94-1.08 ms    0.90-1.03 ms        0.89 ms    0.79 ms
     commit floor          1.18-1.31 ms durable; 0.70-0.77 ms without waiting for the disk
 
 The PostgreSQL targets (recording <= 1 ms, connector_test <= 2x) are not met. What is left is
 mostly the database's own work. The recording is now two round trips: BEGIN, the run and its
-attempts, the health row, the notice claim and the head lock (0.96-0.99 ms); 0.31 ms of Python
-(the ids into the record's JSON, the hash, the record's values); then the relaxed commit
-setting, the record, the head's move and COMMIT (0.52-0.56 ms). Measured once outside this
+attempts, the health row, the notice claim and the head lock (0.91-0.99 ms); 0.30-0.31 ms of
+Python (the ids into the record's JSON, the hash, the record's values); then the relaxed commit
+setting, the record, the head's move and COMMIT (0.50-0.56 ms). Measured once outside this
 script, with the statements of one recording replayed through psycopg: the same statements as
 one round trip of plain text, values already bound and no Python between, took 0.70-0.93 ms;
 an empty transaction in one round trip 0.13 ms; PostgreSQL spends 0.19 ms on the run's INSERT
