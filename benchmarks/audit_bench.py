@@ -26,6 +26,8 @@ audit_verify figures, 2026-11-30, PostgreSQL 15 on this machine (2 CPUs, idle: l
     --workers 2 (the default: 1/CPU)   12.5, 13.0 s wall; 18.8-19.3 s CPU in the workers;
                                        each worker's peak RSS 123 MB (flat: a chunk per cursor)
     --workers 1                        24.2 s wall, 19.0 s CPU, peak RSS 128 MB
+    again later that day (audit.round_trips, a slower machine state), --workers 2:
+                                       13.2, 12.6 s wall; 18.8-19.8 s CPU in the workers
     (earlier, at load 2-10 on the shared machine: 26.6 s with 2 workers, 66.3 s before 8724e5e)
 
     floor (--floor), the same 986 MiB of hashed bytes already in memory, idle: HMAC-SHA256
