@@ -106,7 +106,10 @@ def chain_hash(prev_hash: str, payload: dict[str, Any], key: bytes | None = None
 
 def text_hash(prev_hash: str, text: str, key: bytes | None = None) -> str:
     """chain_hash of the payload whose canonical JSON is `text`."""
-    data = (prev_hash + "\n" + text).encode("utf-8")
+    return _digest((prev_hash + "\n" + text).encode("utf-8"), key)
+
+
+def _digest(data: bytes, key: bytes | None) -> str:
     if key is None:  # written before AUDIT_CHAIN_KEY existed
         return hashlib.sha256(data).hexdigest()
     # audit.keys.mac in one C call (hmac.digest): same HMAC-SHA256, without the Python object.
@@ -140,9 +143,7 @@ def fast_chain_hash(prev_hash: str, payload: dict[str, Any], key: bytes | None, 
         data = prev_hash.encode("ascii") + b"\n" + fast_canonical_json(payload)
     except (TypeError, UnicodeEncodeError):
         return chain_hash(prev_hash, payload, key)
-    digest = (
-        hashlib.sha256(data).hexdigest() if key is None else hmac.digest(key, data, "sha256").hex()
-    )
+    digest = _digest(data, key)
     return digest if digest == stored else chain_hash(prev_hash, payload, key)
 
 

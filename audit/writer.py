@@ -106,17 +106,18 @@ def insert_run(run: TestRun, attempts: Sequence[TestAttempt]) -> None:
     Statements waiting to ride (in a group, the previous run's) go first, in the same trip.
     """
     db = _db()
-    run_values = _values(db, run, _columns(TestRun))
-    together = db.vendor == "postgresql" and bool(attempts)
-    if not together:
-        insert = _insert_sql(db.vendor, TestRun, ("id",))
-        _saved(db, run, with_riders(db, insert, run_values)[0][0])
-        if not attempts:
-            return
+    if db.vendor == "postgresql":  # the run and its attempts in one statement
+        insert, params = _run_insert(db, run, attempts)
+        _run_inserted(db, run, attempts, with_riders(db, insert, params))
+        return
+    insert = _insert_sql(db.vendor, TestRun, ("id",))
+    _saved(db, run, with_riders(db, insert, _values(db, run, _columns(TestRun)))[0][0])
+    if not attempts:
+        return
     own = _own_attempt_fields()
-    params: list[Any] = list(run_values) if together else []
+    params = []
     for attempt in attempts:
-        params += ([] if together else [run.pk]) + _values(db, attempt, own)
+        params += [run.pk, *_values(db, attempt, own)]
     rows = with_riders(db, _attempts_sql(db.vendor, len(attempts)), params)
     _attach(db, run, attempts, rows)
 
@@ -197,7 +198,8 @@ def insert_run_and_lock_head(
 def _run_insert(
     db: BaseDatabaseWrapper, run: TestRun, attempts: Sequence[TestAttempt]
 ) -> tuple[str, list[Any]]:
-    """The one statement that inserts a run and its attempts (PostgreSQL), and its values."""
+    """The one statement that inserts a run and its attempts (PostgreSQL: _attempts_sql puts
+    the run's INSERT in front), and its values."""
     params: list[Any] = _values(db, run, _columns(TestRun))
     if not attempts:
         return _insert_sql(db.vendor, TestRun, ("id",)), params
@@ -285,38 +287,18 @@ def insist_on_durable_commit() -> None:
 
 
 def append_event(event: AuditEvent, *, last: bool = False) -> None:
-    """Insert a test run's (signed) record and move the chain head to it, in one round trip on
-    PostgreSQL, where the transaction then commits without waiting for the disk (see above).
-
-    With `last` (nothing more is written in this transaction), a transaction of our own
-    commits in the same round trip (own_transaction).
-    """
-    db = _db()
-    insert = _insert_sql(db.vendor, AuditEvent, ("id",))
-    values = _values(db, event, _columns(AuditEvent))
-    moved_at = AuditChainHead._meta.get_field("updated_at").get_db_prep_save(
-        timezone.now(), connection=db
-    )
-    if not several_statements_per_trip(db):
-        _saved(db, event, _fetch(db, insert, values)[0][0])
-        _fetch(db, MOVE_HEAD_SQL.format(event_id="%s"), [event.pk, event.hash, moved_at])
-        return
-    rows, _ = trip(
-        db,
-        [insert, MOVE_HEAD_SQL.format(event_id=CURRENT_EVENT_ID)],
-        [*values, event.hash, moved_at],
-        setting=_relax_commit(db),
-        commit=last,
-    )
-    _saved(db, event, rows[0][0])
+    """Insert a test run's (signed) record and move the chain head to it (append_events)."""
+    append_events([event], last=last)
 
 
-def append_events(events: Sequence[AuditEvent]) -> None:
+def append_events(events: Sequence[AuditEvent], *, last: bool = False) -> None:
     """Insert test runs' (signed) records in chain order and move the head to the last.
 
     On PostgreSQL all in one round trip: one INSERT per record, in order, so their ids ascend
     in chain order (as the verifier reads them), then the head's UPDATE; the transaction then
-    commits as append_event's does.
+    commits without waiting for the disk (see above). With `last` (nothing more is written in
+    this transaction), a transaction of our own commits in the same round trip
+    (audit.round_trips.own_transaction).
     """
     db = _db()
     if not several_statements_per_trip(db) or not events:
@@ -334,7 +316,13 @@ def append_events(events: Sequence[AuditEvent]) -> None:
     for event in events:
         params += _values(db, event, _columns(AuditEvent))
     statements = [insert] * len(events) + [MOVE_HEAD_SQL.format(event_id=CURRENT_EVENT_ID)]
-    rows = trip(db, statements, [*params, events[-1].hash, moved_at], setting=_relax_commit(db))
+    rows = trip(
+        db,
+        statements,
+        [*params, events[-1].hash, moved_at],
+        setting=_relax_commit(db),
+        commit=last,
+    )
     for event, inserted in zip(events, rows, strict=False):
         _saved(db, event, inserted[0][0])
 

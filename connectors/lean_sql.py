@@ -48,21 +48,14 @@ def column(model: type[models.Model], name: str) -> str:
     return quote(str(_field(model, name).column))
 
 
-def prep(model: type[models.Model], name: str, value: Any) -> Any:
-    """A value as the field would send it (e.g. a datetime as text on SQLite)."""
-    if value is round_trips.NEW_RUN_ID:  # see prep_all
-        return value
-    return _field(model, name).get_db_prep_save(value, connection=db())
-
-
 @functools.cache
 def _fields(model: type[models.Model], names: tuple[str, ...]) -> tuple[models.Field, ...]:
     return tuple(_field(model, name) for name in names)
 
 
 def prep_all(model: type[models.Model], values: dict[str, Any]) -> list[Any]:
-    """`[prep(model, name, value) for name, value in values.items()]`, the fields looked up
-    once per set of names (a recording preps a row's worth with the chain head locked)."""
+    """The values as their fields would send them (e.g. a datetime as text on SQLite), in
+    order; the fields looked up once per set of names (a row's worth on every recording)."""
     wrapper = db()
     fields = _fields(model, tuple(values))
     # The id of a run whose INSERT rides ahead stays a stand-in (audit.round_trips.NEW_RUN_ID).
@@ -189,6 +182,6 @@ def fetch_and_load(
 
 
 __all__ = [
-    "Load", "column", "db", "execute", "fetch", "fetch_and_load", "load", "prep", "prep_all",
-    "quote", "ride", "table", "vendor",
+    "Load", "column", "db", "execute", "fetch", "fetch_and_load", "load", "prep_all", "quote",
+    "ride", "table", "vendor",
 ]  # fmt: skip
