@@ -8,6 +8,8 @@ Two mechanisms put them together, for audit.writer and the lean SQL of the conne
 - own_transaction: a recording that opens its own transaction sends BEGIN with its first
   round trip and COMMIT with its last.
 Elsewhere (SQLite, psycopg 2, a transaction someone else opened) each statement runs as before.
+A round trip's statements go as one psycopg pipeline, each with its values bound apart and
+prepared once it has run often enough (`_Pipelined`).
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ def _db() -> BaseDatabaseWrapper:
 
 
 def several_statements_per_trip(db: BaseDatabaseWrapper) -> bool:
-    """Whether statements joined by "; " may be sent in one round trip: psycopg 3's client-side
-    binding cursor (Django's default on PostgreSQL) sends them with the simple query protocol,
-    each statement its own command, so triggers see what the statements before them wrote."""
+    """Whether several statements may share a round trip: on psycopg 3 as a pipeline (libpq
+    14+), else joined by "; " through its client-side binding cursor (Django's default on
+    PostgreSQL) by the simple query protocol. Either way each statement is its own command, in
+    order, so triggers see what the statements before them wrote."""
     if db.vendor != "postgresql":
         return False
     try:

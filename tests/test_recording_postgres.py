@@ -335,3 +335,68 @@ def test_a_run_that_never_got_written_keeps_no_stand_in_id(make_connector):
     with pytest.raises(AuditWriteError):
         job_()
     assert TestRun.objects.count() == run_before
+
+
+# --- a round trip's statements go as one pipeline, prepared after repeated use ---------------
+
+
+def prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+def test_a_round_trips_statements_are_prepared_once_run_often_enough(make_connector):
+    connector = make_connector("prepared")
+    raw = connection.connection
+    assert raw.prepare_threshold == 5  # config.settings: DATABASE_PREPARE_THRESHOLD's default
+    record_a_test_run(connector)
+    assert not any("connectors_testrun" in s for s in prepared_statements())
+    for _ in range(5):
+        record_a_test_run(connector)
+    prepared = prepared_statements()
+    assert any(s.startswith('INSERT INTO "connectors_testrun"') for s in prepared), prepared
+    assert any(s.startswith('INSERT INTO "audit_auditevent"') for s in prepared), prepared
+    # Only the round trips' statements: the ORM's cursor binds its values on the client.
+    assert not any("auth_user" in s or 'connectors_connector"' in s for s in prepared)
+    assert list(chain_verify())[-1].ok
+
+
+def test_with_prepared_statements_off_for_a_pooler_nothing_is_prepared(make_connector):
+    connector = make_connector("unprepared")
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = None  # DATABASE_PREPARE_THRESHOLD=off
+    try:
+        runs = [record_a_test_run(connector)[0] for _ in range(7)]
+        assert not any("connectors_testrun" in s for s in prepared_statements())
+    finally:
+        raw.prepare_threshold = threshold
+    assert TestRun.objects.filter(pk__in=[run.pk for run in runs]).count() == 7
+    assert list(chain_verify())[-1].ok
+
+
+def test_without_pipelines_the_statements_go_as_one_text(make_connector, monkeypatch):
+    # libpq before 14 has no pipeline mode: the same round trips, the values written in.
+    monkeypatch.setattr(round_trips, "_pipelines", lambda db: False)
+    connector = make_connector("one_text")
+    with CaptureQueriesContext(connection) as queries:
+        run, _ = record_a_test_run(connector)
+    trips = writes(queries)
+    assert len(trips) == 2, trips
+    assert f"VALUES ({connector.pk}, 'one_text'" in trips[0]  # values in the text, as sent
+    assert trips[1].endswith("; COMMIT")
+    assert AuditEvent.objects.get(test_run_id=run.pk).hash == run.audit_event.hash
+    assert ConnectorHealth.objects.get(pk=connector.pk).last_run_id == run.pk
+    assert list(chain_verify())[-1].ok
+
+
+def test_a_pipelined_trip_is_logged_as_its_statements_with_placeholders(make_connector):
+    connector = make_connector("logged")
+    with CaptureQueriesContext(connection) as queries:
+        record_a_test_run(connector)
+    trips = writes(queries)
+    # Django's query log (DEBUG) shows what was sent: the statements, values bound apart.
+    assert trips[0].startswith('BEGIN; INSERT INTO "connectors_testrun"'), trips
+    assert "VALUES (%s, %s" in trips[0]
+    assert "'logged'" not in trips[0]
