@@ -8,8 +8,8 @@ Two mechanisms put them together, for audit.writer and the lean SQL of the conne
 - own_transaction: a recording that opens its own transaction sends BEGIN with its first
   round trip and COMMIT with its last.
 Elsewhere (SQLite, psycopg 2, a transaction someone else opened) each statement runs as before.
-In a transaction of our own, a round trip's statements go as one psycopg pipeline, each with its
-values bound apart and prepared once it has run often enough (`_Pipelined`).
+In a transaction of our own, a round trip's statements go as one libpq pipeline, each with its
+values bound apart and prepared once it has run often enough (audit.pipeline).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from audit import pipeline
 from audit.models import TestRun
 
 
@@ -231,7 +232,7 @@ def _take_riders() -> list[_Rider]:
     return sent
 
 
-Statement = tuple[str, Sequence[Any]]
+Statement = pipeline.Statement
 
 
 def _execute(
@@ -262,13 +263,6 @@ def _execute(
         return found
 
 
-@functools.cache
-def _pipeline_supported() -> bool:
-    import psycopg
-
-    return bool(psycopg.Pipeline.is_supported())
-
-
 def _pipelines(db: BaseDatabaseWrapper) -> bool:
     """Whether a round trip's statements go as a pipeline (libpq 14+), not as one text: in a
     recording's own transaction (own_transaction), whose time is the server's parsing and
@@ -277,21 +271,18 @@ def _pipelines(db: BaseDatabaseWrapper) -> bool:
     more of the client's CPU per statement (batch_bench: 5.9-6.3 s, against 5.3-5.6 s as text).
     """
     own = _OWN.get()
-    return own is not None and own.block is transaction_block(db) and _pipeline_supported()
+    return own is not None and own.block is transaction_block(db) and pipeline.supported()
 
 
 class _Pipelined:
-    """A cursor for Django's wrapper that sends statements in one psycopg pipeline.
+    """A cursor for Django's wrapper that runs statements in one pipeline (audit.pipeline).
 
     Joined into one text, the statements went by the simple query protocol: psycopg wrote every
     value into the text (0.3-0.5 ms of Python for a recording's rows, its JSON included) and
     PostgreSQL parsed and planned each statement every time. In a pipeline each statement is
-    its own extended-protocol query with its values bound apart, and psycopg prepares one it
-    has run `prepare_threshold` times (5 by default; None, for poolers that cannot hold
-    prepared statements, turns that off) so the server reuses its plan; all are sent, then one
-    Sync, and the replies read: one round trip. They run in order, and an error skips those
-    after it, as in one text. One recording's statements, replayed: 1.35 ms as one text, values
-    written in by psycopg; 0.67 ms pipelined and prepared.
+    its own extended-protocol query with its values bound apart, prepared once it has run often
+    enough, so the server reuses its plan. One recording's statements, replayed: 1.35-1.66 ms
+    as one text, values written in by psycopg; 0.69 ms pipelined and prepared.
     """
 
     def __init__(self, connection: Any, statements: Sequence[Statement]) -> None:
@@ -302,18 +293,8 @@ class _Pipelined:
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         """Run the statements given at creation; `sql` and `params` are their joined form."""
-        import psycopg
-
         self._query = _Sent(sql.encode())
-        cursors = []
-        with self._connection.pipeline():
-            for text, values in self._statements:
-                cursor = psycopg.Cursor(self._connection)
-                cursor.execute(text, values or None)
-                cursors.append(cursor)
-        self.results = [
-            (int(c.rowcount), list(c.fetchall()) if c.description else []) for c in cursors
-        ]
+        self.results = pipeline.run(self._connection, self._statements)
 
     def close(self) -> None:
         pass
