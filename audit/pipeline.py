@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import errors, pq
+from psycopg import abc, errors, pq
 from psycopg.adapt import PyFormat, Transformer
 
 Statement = tuple[str, Sequence[Any]]
@@ -70,7 +70,7 @@ def run(connection: psycopg.Connection[Any], statements: Sequence[Statement]) ->
     pgconn = connection.pgconn
     prepared = _PREPARED.setdefault(connection, _Prepared())
     # In the order sent, what reads each reply: a statement's transformer, or None for a Parse.
-    readers: list[Transformer | None] = []
+    readers: list[abc.Transformer | None] = []
     parsed = []
     pgconn.enter_pipeline_mode()
     try:
@@ -78,7 +78,7 @@ def run(connection: psycopg.Connection[Any], statements: Sequence[Statement]) ->
             transformer = Transformer(connection)
             dumped = transformer.dump_sequence(values, [PyFormat.AUTO] * len(values))
             query = _numbered(sql)
-            key = (query, tuple(transformer.types))
+            key = (query, tuple(transformer.types or ()))
             name = prepared.names.get(key)
             if name is None and _ripe(prepared, key, connection.prepare_threshold):
                 name = f"cc_{next(_NAMES)}".encode()
@@ -124,7 +124,7 @@ def _flush(pgconn: Any) -> None:
 def _replies(pgconn: Any) -> list[Any]:
     """Every reply up to the Sync, in the order sent: one for each Parse and each statement
     (PIPELINE_ABORTED for those the server skipped after an error)."""
-    replies = []
+    replies: list[Any] = []
     while True:
         while pgconn.is_busy():
             select.select([pgconn.socket], [], [])
@@ -145,7 +145,7 @@ def _leave_pipeline(pgconn: Any) -> None:
             pass
 
 
-def _result(transformer: Transformer, reply: Any) -> Result:
+def _result(transformer: abc.Transformer, reply: Any) -> Result:
     count = reply.command_tuples
     if reply.status != pq.ExecStatus.TUPLES_OK:
         return (-1 if count is None else count, [])
