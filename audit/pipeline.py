@@ -65,10 +65,16 @@ def supported() -> bool:
     return bool(psycopg.Pipeline.is_supported())
 
 
-def run(connection: psycopg.Connection[Any], statements: Sequence[Statement]) -> list[Result]:
-    """Run the statements in one round trip; each one's (row count, rows)."""
+def run(connection: psycopg.Connection[Any], given: Sequence[Statement]) -> list[Result]:
+    """Run the statements in one round trip; each one's (row count, rows).
+
+    Where psycopg would open a transaction before them (autocommit off, none open), BEGIN goes
+    first, as psycopg writes it: statements sent past psycopg would otherwise each commit alone.
+    """
     pgconn = connection.pgconn
     prepared = _PREPARED.setdefault(connection, _Prepared())
+    statements = [*_begin(connection), *given]
+    begins = len(statements) - len(given)
     # In the order sent, what reads each reply: a statement's transformer, or None for a Parse.
     readers: list[abc.Transformer | None] = []
     parsed = []
@@ -101,7 +107,22 @@ def run(connection: psycopg.Connection[Any], statements: Sequence[Statement]) ->
     if failed is not None:
         raise errors.error_from_result(failed, encoding=connection.info.encoding)
     prepared.names.update(parsed)  # each Parse has succeeded
-    return [_result(t, r) for t, r in zip(readers, replies, strict=True) if t is not None]
+    results = [_result(t, r) for t, r in zip(readers, replies, strict=True) if t is not None]
+    return results[begins:]
+
+
+def _begin(connection: psycopg.Connection[Any]) -> list[Statement]:
+    """[BEGIN ...] where psycopg would send one before a statement, else []."""
+    if connection.autocommit or connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return []
+    begin = ["BEGIN"]
+    if connection.isolation_level is not None:
+        begin.append(f"ISOLATION LEVEL {connection.isolation_level.name.replace('_', ' ')}")
+    if connection.read_only is not None:
+        begin.append("READ ONLY" if connection.read_only else "READ WRITE")
+    if connection.deferrable is not None:
+        begin.append("DEFERRABLE" if connection.deferrable else "NOT DEFERRABLE")
+    return [(" ".join(begin), ())]
 
 
 def _ripe(prepared: _Prepared, key: tuple[bytes, tuple[int, ...]], threshold: int | None) -> bool:

@@ -8,8 +8,8 @@ Two mechanisms put them together, for audit.writer and the lean SQL of the conne
 - own_transaction: a recording that opens its own transaction sends BEGIN with its first
   round trip and COMMIT with its last.
 Elsewhere (SQLite, psycopg 2, a transaction someone else opened) each statement runs as before.
-In a transaction of our own, a round trip's statements go as one libpq pipeline, each with its
-values bound apart and prepared once it has run often enough (audit.pipeline).
+A round trip's statements go as one libpq pipeline, each with its values bound apart and
+prepared once it has run often enough (audit.pipeline).
 """
 
 from __future__ import annotations
@@ -264,14 +264,8 @@ def _execute(
 
 
 def _pipelines(db: BaseDatabaseWrapper) -> bool:
-    """Whether a round trip's statements go as a pipeline (libpq 14+), not as one text: in a
-    recording's own transaction (own_transaction), whose time is the server's parsing and
-    planning and psycopg's writing of the values, which a pipeline saves. A batch's groups keep
-    the text: there 64 threads in two processes share two cores, and psycopg's pipeline costs
-    more of the client's CPU per statement (batch_bench: 5.9-6.3 s, against 5.3-5.6 s as text).
-    """
-    own = _OWN.get()
-    return own is not None and own.block is transaction_block(db) and pipeline.supported()
+    """Whether a round trip's statements go as a pipeline (libpq 14+), not as one text."""
+    return pipeline.supported()
 
 
 class _Pipelined:

@@ -168,7 +168,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django turns psycopg's prepared statements off, for poolers in transaction mode. The ORM's
     # queries never use them (its cursor binds values on the client); the recording's pipelined
-    # statements (audit.round_trips) do, and run in about half the time once prepared. Behind
+    # statements (audit.pipeline) do, and run in about half the time once prepared. Behind
     # such a pooler (PgBouncer before 1.21, or without max_prepared_statements) set
     # DATABASE_PREPARE_THRESHOLD=off.
     _prepare = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5").strip().lower()

@@ -20,7 +20,9 @@ def raw():
     raw = connection.connection
     raw.execute("CREATE TEMPORARY TABLE piped (id serial PRIMARY KEY, note text UNIQUE)")
     raw.commit()
+    threshold = raw.prepare_threshold
     yield raw
+    raw.prepare_threshold = threshold  # the connection serves the tests after this one
     raw.rollback()
     raw.execute("DROP TABLE IF EXISTS piped")
     raw.commit()
@@ -102,3 +104,25 @@ def test_a_connection_stops_preparing_new_statements_past_the_cap(raw, monkeypat
     assert pipeline.run(raw, [("SELECT 2 FROM piped WHERE id = %s", [1])]) == [(0, [])]
     mine = sorted(s for s in prepared(raw) if "FROM piped WHERE id" in s)
     assert mine == ["SELECT 0 FROM piped WHERE id = $1", "SELECT 1 FROM piped WHERE id = $1"]
+
+
+def test_outside_a_transaction_with_autocommit_off_it_opens_one_as_psycopg_would(raw):
+    raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    raw.autocommit = False  # as Django's connection is within an atomic block
+    try:
+        assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        pipeline.run(raw, [("INSERT INTO piped (note) VALUES (%s)", ["kept?"])])
+        assert raw.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        assert raw.execute("SHOW transaction_isolation").fetchone() == ("repeatable read",)
+        raw.rollback()  # so it was in that transaction, not committed on its own
+    finally:
+        raw.isolation_level = None
+        raw.autocommit = True
+    assert raw.execute("SELECT count(*) FROM piped").fetchone() == (0,)
+
+
+def test_with_autocommit_on_each_round_trip_is_its_own(raw):
+    assert raw.autocommit  # Django's connection outside an atomic block
+    pipeline.run(raw, [("INSERT INTO piped (note) VALUES (%s)", ["alone"])])
+    assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert raw.execute("SELECT note FROM piped").fetchall() == [("alone",)]
