@@ -240,27 +240,34 @@ def _execute(
 ) -> list[tuple[int, list[tuple[Any, ...]]]]:
     """Run several statements in one round trip; the first `results` ones' (row count, rows).
 
-    Through Django's cursor wrapper, so execute wrappers, query logging and error mapping see
-    one execution: the statements joined by "; " with all their values.
+    Through Django's cursor wrapper either way, so execute wrappers, query logging and error
+    mapping see one execution: the statements joined by "; " with all their values.
     """
-    raw: Any = _Pipelined(db.connection, statements) if _pipelines(db) else None
-    if raw is None:
-        raw = db.connection.cursor()  # the text of all of them, in one simple query
-    cursor = db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
-    with cursor:
-        cursor.execute(
-            "; ".join(sql for sql, _ in statements),
-            [value for _, values in statements for value in values],
-        )
-        if isinstance(raw, _Pipelined):
-            return raw.results[:results]
-        found: list[tuple[int, list[tuple[Any, ...]]]] = []
+    sql = "; ".join(sql for sql, _ in statements)
+    values = [value for _, values in statements for value in values]
+    if not _pipelines(db):
+        return _execute_text(db, sql, values, results)
+    db.ensure_connection()
+    db.validate_thread_sharing()  # what db.cursor() checks before it makes a cursor
+    piped = _Pipelined(db.connection, statements)
+    with db.make_debug_cursor(piped) if db.queries_logged else db.make_cursor(piped) as cursor:
+        cursor.execute(sql, values)
+    return piped.results[:results]
+
+
+def _execute_text(
+    db: BaseDatabaseWrapper, sql: str, values: Sequence[Any], results: int
+) -> list[tuple[int, list[tuple[Any, ...]]]]:
+    """The statements as one text, values written in by psycopg (the simple query protocol)."""
+    found: list[tuple[int, list[tuple[Any, ...]]]] = []
+    with db.cursor() as cursor:
+        cursor.execute(sql, values)
         for position in range(results):
             if position:
                 cursor.nextset()
             rows = list(cursor.fetchall()) if cursor.description else []
             found.append((int(cursor.rowcount), rows))
-        return found
+    return found
 
 
 def _pipelines(db: BaseDatabaseWrapper) -> bool:

@@ -19,6 +19,7 @@ joined by ",", then "}", and an item's text does not depend on the items around 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,16 @@ class Spliced:
 _EVENT_LATE = ("attempts", "created_at", "test_run", "test_run_id")
 
 
+def _mark(key: str) -> str:
+    return f"\x00late:{key}\x00"
+
+
+@functools.cache
+def _mark_text(key: str) -> str:
+    """The mark's JSON text, as it appears in the object's (the same for every object)."""
+    return canonical_json(_mark(key))
+
+
 class Marked:
     """An object's canonical JSON with a mark for each `late` key's value, filled in later."""
 
@@ -68,9 +79,9 @@ class Marked:
 
     def __init__(self, values: Mapping[str, Any], late: Iterable[str]) -> None:
         waiting = tuple(late)
-        marked = {**values, **{key: f"\x00late:{key}\x00" for key in waiting}}
+        marked = {**values, **{key: _mark(key) for key in waiting}}
         text = canonical_json(marked)
-        marks = {key: canonical_json(marked[key]) for key in waiting}
+        marks = {key: _mark_text(key) for key in waiting}
         self._fallback: Spliced | None = None
         self._keys: tuple[str, ...] = ()
         self._pieces: tuple[str, ...] = ()
