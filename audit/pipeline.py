@@ -61,8 +61,20 @@ def _numbered(sql: str) -> bytes:
 
 
 def supported() -> bool:
-    """libpq 14 or later: pipeline mode."""
-    return bool(psycopg.Pipeline.is_supported())
+    """libpq 14 or later (pipeline mode), where select.poll exists (not on Windows)."""
+    return bool(psycopg.Pipeline.is_supported()) and hasattr(select, "poll")
+
+
+@dataclass(frozen=True)
+class _Send:
+    """One statement, ready to go: its text, values as dumped, and its prepared name."""
+
+    query: bytes
+    transformer: abc.Transformer
+    dumped: Sequence[Any]
+    name: bytes | None  # prepared under this name (now, with `parse`, or before)
+    parse: bool
+    key: tuple[bytes, tuple[int, ...]]
 
 
 def run(connection: psycopg.Connection[Any], given: Sequence[Statement]) -> list[Result]:
@@ -70,45 +82,78 @@ def run(connection: psycopg.Connection[Any], given: Sequence[Statement]) -> list
 
     Where psycopg would open a transaction before them (autocommit off, none open), BEGIN goes
     first, as psycopg writes it: statements sent past psycopg would otherwise each commit alone.
+    Every value is dumped before anything is sent, so a value that cannot be adapted sends
+    nothing. A fault while the pipeline is open (a broken connection, an interrupt) reads what
+    is left or, failing that, closes the connection: it is never left half-read.
     """
-    pgconn = connection.pgconn
-    prepared = _PREPARED.setdefault(connection, _Prepared())
     statements = [*_begin(connection), *given]
     begins = len(statements) - len(given)
-    # In the order sent, what reads each reply: a statement's transformer, or None for a Parse.
-    readers: list[abc.Transformer | None] = []
-    parsed = []
+    prepared = _PREPARED.setdefault(connection, _Prepared())
+    sends = [_ready(connection, prepared, sql, values) for sql, values in statements]
+    pgconn = connection.pgconn
     pgconn.enter_pipeline_mode()
+    synced = False
     try:
-        for sql, values in statements:
-            transformer = Transformer(connection)
-            dumped = transformer.dump_sequence(values, [PyFormat.AUTO] * len(values))
-            query = _numbered(sql)
-            key = (query, tuple(transformer.types or ()))
-            name = prepared.names.get(key)
-            if name is None and _ripe(prepared, key, connection.prepare_threshold):
-                name = f"cc_{next(_NAMES)}".encode()
-                pgconn.send_prepare(name, query, param_types=transformer.types)
-                parsed.append((key, name))
-                readers.append(None)
-            if name is None:
+        for send in sends:
+            if send.parse and send.name is not None:
+                pgconn.send_prepare(send.name, send.query, param_types=send.transformer.types)
+            formats = send.transformer.formats
+            if send.name is None:
+                types = send.transformer.types
                 pgconn.send_query_params(
-                    query, dumped, param_types=transformer.types, param_formats=transformer.formats
+                    send.query, send.dumped, param_types=types, param_formats=formats
                 )
             else:
-                pgconn.send_query_prepared(name, dumped, param_formats=transformer.formats)
-            readers.append(transformer)
+                pgconn.send_query_prepared(send.name, send.dumped, param_formats=formats)
         pgconn.pipeline_sync()
+        synced = True
         _flush(pgconn)
         replies = _replies(pgconn)
-    finally:
-        _leave_pipeline(pgconn)
+    except BaseException:
+        _abandon(connection, synced)
+        raise
+    pgconn.exit_pipeline_mode()
     failed = next((r for r in replies if r.status == pq.ExecStatus.FATAL_ERROR), None)
     if failed is not None:
+        # Those prepared in this round trip are not counted as prepared (a Parse after the
+        # error was skipped); one before it stays on the server, unnamed here, until the
+        # connection closes.
         raise errors.error_from_result(failed, encoding=connection.info.encoding)
-    prepared.names.update(parsed)  # each Parse has succeeded
-    results = [_result(t, r) for t, r in zip(readers, replies, strict=True) if t is not None]
-    return results[begins:]
+    results = iter(replies)
+    read = []
+    for send in sends:
+        if send.parse:
+            next(results)  # the Parse's reply
+            prepared.names[send.key] = send.name  # type: ignore[assignment]
+        read.append(_result(send.transformer, next(results)))
+    return read[begins:]
+
+
+def _ready(
+    connection: psycopg.Connection[Any], prepared: _Prepared, sql: str, values: Sequence[Any]
+) -> _Send:
+    transformer = Transformer(connection)
+    dumped = transformer.dump_sequence(values, [PyFormat.AUTO] * len(values))
+    query = _numbered(sql)
+    key = (query, tuple(transformer.types or ()))
+    name = prepared.names.get(key)
+    parse = name is None and _ripe(prepared, key, connection.prepare_threshold)
+    if parse:
+        name = f"cc_{next(_NAMES)}".encode()
+    return _Send(query, transformer, dumped, name, parse, key)
+
+
+def _abandon(connection: psycopg.Connection[Any], synced: bool) -> None:
+    """Read what a faulted pipeline has left and leave it; else close the connection."""
+    pgconn = connection.pgconn
+    try:
+        if not synced:
+            pgconn.pipeline_sync()
+        _flush(pgconn)
+        _replies(pgconn)
+        pgconn.exit_pipeline_mode()
+    except BaseException:  # noqa: BLE001 - the connection cannot be trusted any more
+        connection.close()
 
 
 def _begin(connection: psycopg.Connection[Any]) -> list[Statement]:
@@ -134,11 +179,24 @@ def _ripe(prepared: _Prepared, key: tuple[bytes, tuple[int, ...]], threshold: in
     return runs >= threshold
 
 
+def _wait(pgconn: Any, *, write: bool) -> bool:
+    """Wait until the socket is readable (or, with `write`, writable); whether it is readable.
+
+    poll, not select: select cannot watch a descriptor numbered 1024 or more, which a worker
+    with many connections and files open may well hold.
+    """
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | (select.POLLOUT if write else 0))
+    events = 0
+    for _, happened in poller.poll():
+        events |= happened
+    return bool(events & (select.POLLIN | select.POLLERR | select.POLLHUP))
+
+
 def _flush(pgconn: Any) -> None:
     """Send all that is queued, reading what comes meanwhile so the server never waits on us."""
     while pgconn.flush():
-        readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
-        if readable:
+        if _wait(pgconn, write=True):
             pgconn.consume_input()
 
 
@@ -148,7 +206,7 @@ def _replies(pgconn: Any) -> list[Any]:
     replies: list[Any] = []
     while True:
         while pgconn.is_busy():
-            select.select([pgconn.socket], [], [])
+            _wait(pgconn, write=False)
             pgconn.consume_input()
         reply = pgconn.get_result()
         if reply is None:  # the end of one statement's results
@@ -156,14 +214,6 @@ def _replies(pgconn: Any) -> list[Any]:
         if reply.status == pq.ExecStatus.PIPELINE_SYNC:
             return replies
         replies.append(reply)
-
-
-def _leave_pipeline(pgconn: Any) -> None:
-    try:
-        pgconn.exit_pipeline_mode()
-    except psycopg.OperationalError:  # results left unread (a broken connection): drop them
-        while pgconn.get_result() is not None:
-            pass
 
 
 def _result(transformer: abc.Transformer, reply: Any) -> Result:

@@ -249,7 +249,7 @@ def _execute(
         return _execute_text(db, sql, values, results)
     db.ensure_connection()
     db.validate_thread_sharing()  # what db.cursor() checks before it makes a cursor
-    piped = _Pipelined(db.connection, statements)
+    piped: Any = _Pipelined(db.connection, statements)  # as a driver's cursor, to the wrapper
     with db.make_debug_cursor(piped) if db.queries_logged else db.make_cursor(piped) as cursor:
         cursor.execute(sql, values)
     return piped.results[:results]

@@ -22,6 +22,8 @@ def raw():
     raw.commit()
     threshold = raw.prepare_threshold
     yield raw
+    if raw.closed:  # a test that lost it: Django's wrapper opens another
+        return
     raw.prepare_threshold = threshold  # the connection serves the tests after this one
     raw.rollback()
     raw.execute("DROP TABLE IF EXISTS piped")
@@ -126,3 +128,26 @@ def test_with_autocommit_on_each_round_trip_is_its_own(raw):
     pipeline.run(raw, [("INSERT INTO piped (note) VALUES (%s)", ["alone"])])
     assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     assert raw.execute("SELECT note FROM piped").fetchall() == [("alone",)]
+
+
+def test_a_value_that_cannot_be_adapted_sends_nothing(raw):
+    with pytest.raises(psycopg.ProgrammingError):
+        pipeline.run(
+            raw,
+            [
+                ("INSERT INTO piped (note) VALUES (%s)", ["first"]),
+                ("INSERT INTO piped (note) VALUES (%s)", [object()]),
+            ],
+        )
+    assert raw.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+    assert raw.execute("SELECT count(*) FROM piped").fetchone() == (0,)  # autocommit: none ran
+
+
+def test_a_connection_lost_mid_pipeline_is_closed_not_left_half_read(raw):
+    pid = raw.info.backend_pid
+    with psycopg.connect(raw.info.dsn, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with pytest.raises(psycopg.OperationalError):
+        pipeline.run(raw, [("SELECT note FROM piped WHERE id = %s", [1])])
+    assert raw.closed
+    connection.close()  # Django's wrapper opens a new one for the next test
