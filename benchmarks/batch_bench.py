@@ -54,6 +54,14 @@ not now, for both. The group's chain lock: p50 9.1-9.4 ms against 11.6 ms, the r
 now encoded before it (audit.run_text). PostgreSQL + embedded queue + one prefork worker
 6.55-6.64 s (was 6.40-6.55 s); SQLite, the whole embedded default, 6.93-7.57 s.
 
+With a round trip's statements pipelined (audit.pipeline), against b9d389b, in turn, five
+pairs in a slow afternoon (PostgreSQL, local runner): 6.31/5.88, 5.66/5.19, 5.99/6.10,
+6.55/6.44, 6.82/7.20 s: no difference beyond the machine's drift, and neither meets 5 s in
+that state. Every run: 1,000 recorded runs, the chain verifies. (psycopg's own pipeline had
+cost the groups CPU, 5.9-7.0 s; and a first libpq pipeline sent a group's statements without
+the BEGIN psycopg would have sent, so each committed alone and audit_verify found the chain
+broken: the pipeline now opens the transaction as psycopg would, and a test holds it to that.)
+
 Before this version, at the same idle load: PostgreSQL local 10.41 s (7.35 s CPU in one
 process), embedded queue + two threaded workers 17.7 s, + Redis 13.2 s; a worker as `make run`
 starts it ran one test per process at a time (1,000 x 100 ms over 2 processes: 50 s or more).
