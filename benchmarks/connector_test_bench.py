@@ -34,20 +34,20 @@ Figures (2026-11-30, 2-core machine, idle), 300 runs each, a fresh database each
     /work/main/.venv/bin/python benchmarks/connector_test_bench.py --runs 300     # SQLite
 
 This version (statements pipelined, audit.pipeline) and the one before it (b9d389b: one text
-per round trip) in turn, same machine state, at three times of the day (in the fast hour this
+per round trip) in turn, same machine state, at four times of the day (in the fast hour this
 version as of 3ab5136, before the pipeline's fault handling, which sends the same messages).
 The machine drifts a lot (bare requests.post 1.46-1.53 ms in the fast hour, 2.03-2.62 ms in
 the slow ones): compare within a row's pair, not across hours.
 
-    PostgreSQL                  fast hour (2 runs each)      slow hours (4 runs each)
+    PostgreSQL                  fast hour (2 runs each)      slow hours (6 runs each)
                                 before        now            before        now
-    bare requests.post          1.49-1.50 ms  1.46-1.53 ms   2.27-2.48 ms  2.03-2.62 ms
-    connector_test / bare       2.56x         2.20-2.21x     2.74-2.86x    2.39-2.48x
-    recording                   1.54-1.55 ms  1.00-1.06 ms   2.60-2.94 ms  1.59-2.21 ms
-      first round trip          0.80-0.81 ms  0.49-0.52 ms   1.32-1.46 ms  0.78-0.99 ms
-      Python between            0.27 ms       0.19 ms        0.47-0.54 ms  0.29-0.43 ms
-      second round trip         0.39 ms       0.28-0.30 ms   0.64-0.80 ms  0.46-0.66 ms
-    chain lock held             0.73 ms       0.51-0.54 ms   1.25-1.48 ms  0.80-1.18 ms
+    bare requests.post          1.49-1.50 ms  1.46-1.53 ms   2.17-2.59 ms  2.03-2.62 ms
+    connector_test / bare       2.56x         2.20-2.21x     2.71-2.86x    2.39-2.48x
+    recording                   1.54-1.55 ms  1.00-1.06 ms   2.55-3.05 ms  1.59-2.21 ms
+      first round trip          0.80-0.81 ms  0.49-0.52 ms   1.30-1.46 ms  0.78-0.99 ms
+      Python between            0.27 ms       0.19 ms        0.44-0.59 ms  0.29-0.43 ms
+      second round trip         0.39 ms       0.28-0.30 ms   0.64-0.83 ms  0.46-0.66 ms
+    chain lock held             0.73 ms       0.51-0.54 ms   1.23-1.57 ms  0.80-1.18 ms
     HTTP part / bare            1.04-1.05x    1.03-1.04x     1.02-1.04x    1.01-1.03x
 
     SQLite (slow hour, 1 run each): 2.14x before, 2.13x now; recording 1.27 and 1.37 ms
