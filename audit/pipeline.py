@@ -73,9 +73,9 @@ class _Send:
     query: bytes
     transformer: abc.Transformer
     dumped: Sequence[Any]
-    name: bytes | None  # prepared under this name (now, with `parse`, or before)
-    parse: bool
     key: tuple[bytes, tuple[int, ...]]
+    name: bytes | None  # run as the statement prepared under this name; None: unprepared
+    parse: bytes | None  # prepared in this round trip, under this name (then also `name`)
 
 
 def run(connection: psycopg.Connection[Any], given: Sequence[Statement]) -> list[Result]:
@@ -96,8 +96,8 @@ def run(connection: psycopg.Connection[Any], given: Sequence[Statement]) -> list
     synced = False
     try:
         for send in sends:
-            if send.parse and send.name is not None:
-                pgconn.send_prepare(send.name, send.query, param_types=send.transformer.types)
+            if send.parse is not None:
+                pgconn.send_prepare(send.parse, send.query, param_types=send.transformer.types)
             formats = send.transformer.formats
             if send.name is None:
                 types = send.transformer.types
@@ -123,9 +123,9 @@ def run(connection: psycopg.Connection[Any], given: Sequence[Statement]) -> list
     results = iter(replies)
     read = []
     for send in sends:
-        if send.parse:
+        if send.parse is not None:
             next(results)  # the Parse's reply
-            prepared.names[send.key] = send.name  # type: ignore[assignment]
+            prepared.names[send.key] = send.parse
         read.append(_result(send.transformer, next(results)))
     return read[begins:]
 
@@ -138,10 +138,10 @@ def _ready(
     query = _numbered(sql)
     key = (query, tuple(transformer.types or ()))
     name = prepared.names.get(key)
-    parse = name is None and _ripe(prepared, key, connection.prepare_threshold)
-    if parse:
-        name = f"cc_{next(_NAMES)}".encode()
-    return _Send(query, transformer, dumped, name, parse, key)
+    parse = None
+    if name is None and _ripe(prepared, key, connection.prepare_threshold):
+        name = parse = f"cc_{next(_NAMES)}".encode()
+    return _Send(query, transformer, dumped, key, name, parse)
 
 
 def _abandon(connection: psycopg.Connection[Any], synced: bool) -> None:

@@ -26,6 +26,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from audit import pipeline
 from audit.models import TestRun
+from audit.pipeline import Result, Statement
 
 
 def _db() -> BaseDatabaseWrapper:
@@ -139,7 +140,7 @@ def ride(sql: str, params: Sequence[Any], then: Callable[[int], Any] | None = No
 def flush_riders() -> None:
     """Send the waiting statements now (for a statement that must see what they write)."""
     if _RIDERS.get():
-        trip(_db(), [], [])
+        trip(_db(), [])
 
 
 def ride_first(
@@ -172,32 +173,32 @@ def with_riders(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> lis
         with db.cursor() as cursor:
             cursor.execute(sql, list(params))
             return list(cursor.fetchall())
-    return trip(db, [sql], params)[0]
+    return trip(db, [(sql, params)])[0]
 
 
 def trip(
     db: BaseDatabaseWrapper,
-    statements: Sequence[str],
-    params: Sequence[Any],
+    statements: Sequence[Statement],
     *,
     setting: str = "",
     commit: bool = False,
 ) -> list[list[tuple[Any, ...]]]:
     """One round trip (PostgreSQL): BEGIN when this is the first of a transaction of our own
-    (own_transaction), the waiting riders, `setting` (a SET LOCAL), `statements`, and COMMIT
-    when asked for and allowed; the rows of each of `statements`, then the riders' `then`."""
+    (own_transaction), the waiting riders, `setting` (a SET LOCAL), `statements` (each with its
+    values), and COMMIT when asked for and allowed; the rows of each of `statements`, then the
+    riders' `then`."""
     sent = _take_riders()
     if not sent and not statements:
         return []
     begin = _begin(db)
     commit = commit and _may_commit(db, sent)
-    # Each statement with its own values: "%s" are placeholders, bound by position.
     leading = [*((sql, ()) for sql in begin), *map(_bind_new_run_id, sent)]
     if setting:
         leading.append((setting, ()))
-    ours = _split_values(statements, params)
     results = _execute(
-        db, [*leading, *ours, *([("COMMIT", ())] if commit else [])], len(leading) + len(ours)
+        db,
+        [*leading, *statements, *([("COMMIT", ())] if commit else [])],
+        len(leading) + len(statements),
     )
     if commit:
         _committed(db)
@@ -210,19 +211,6 @@ def trip(
     return [rows for _, rows in results[len(leading) :]]
 
 
-def _split_values(
-    statements: Sequence[str], params: Sequence[Any]
-) -> list[tuple[str, Sequence[Any]]]:
-    """Each statement with its share of `params` (ours hold "%s" only as placeholders)."""
-    split, start = [], 0
-    for sql in statements:
-        end = start + sql.count("%s")
-        split.append((sql, params[start:end]))
-        start = end
-    assert start == len(params), "a value for each placeholder"
-    return split
-
-
 def _take_riders() -> list[_Rider]:
     waiting = _RIDERS.get()
     if not waiting:
@@ -232,12 +220,9 @@ def _take_riders() -> list[_Rider]:
     return sent
 
 
-Statement = pipeline.Statement
-
-
 def _execute(
     db: BaseDatabaseWrapper, statements: Sequence[Statement], results: int
-) -> list[tuple[int, list[tuple[Any, ...]]]]:
+) -> list[Result]:
     """Run several statements in one round trip; the first `results` ones' (row count, rows).
 
     Through Django's cursor wrapper either way, so execute wrappers, query logging and error
@@ -257,9 +242,9 @@ def _execute(
 
 def _execute_text(
     db: BaseDatabaseWrapper, sql: str, values: Sequence[Any], results: int
-) -> list[tuple[int, list[tuple[Any, ...]]]]:
+) -> list[Result]:
     """The statements as one text, values written in by psycopg (the simple query protocol)."""
-    found: list[tuple[int, list[tuple[Any, ...]]]] = []
+    found: list[Result] = []
     with db.cursor() as cursor:
         cursor.execute(sql, values)
         for position in range(results):
@@ -289,7 +274,7 @@ class _Pipelined:
     def __init__(self, connection: Any, statements: Sequence[Statement]) -> None:
         self._connection = connection
         self._statements = statements
-        self.results: list[tuple[int, list[tuple[Any, ...]]]] = []
+        self.results: list[Result] = []
         self._query: _Sent | None = None  # what Django's query log reads back (DEBUG)
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:

@@ -189,8 +189,7 @@ def insert_run_and_lock_head(
     if not several_statements_per_trip(db):
         insert_run(run, attempts)
         return _head(_fetch(db, _head_sql(db), []))
-    insert, params = _run_insert(db, run, attempts)
-    rows, head = trip(db, [insert, _head_sql(db)], params)
+    rows, head = trip(db, [_run_insert(db, run, attempts), (_head_sql(db), ())])
     _run_inserted(db, run, attempts, rows)
     return _head(head)
 
@@ -312,17 +311,10 @@ def append_events(events: Sequence[AuditEvent], *, last: bool = False) -> None:
     moved_at = AuditChainHead._meta.get_field("updated_at").get_db_prep_save(
         timezone.now(), connection=db
     )
-    params: list[Any] = []
-    for event in events:
-        params += _values(db, event, _columns(AuditEvent))
-    statements = [insert] * len(events) + [MOVE_HEAD_SQL.format(event_id=CURRENT_EVENT_ID)]
-    rows = trip(
-        db,
-        statements,
-        [*params, events[-1].hash, moved_at],
-        setting=_relax_commit(db),
-        commit=last,
-    )
+    move = MOVE_HEAD_SQL.format(event_id=CURRENT_EVENT_ID)
+    statements = [(insert, _values(db, event, _columns(AuditEvent))) for event in events]
+    statements.append((move, [events[-1].hash, moved_at]))
+    rows = trip(db, statements, setting=_relax_commit(db), commit=last)
     for event, inserted in zip(events, rows, strict=False):
         _saved(db, event, inserted[0][0])
 
