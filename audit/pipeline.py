@@ -23,7 +23,7 @@ import functools
 import itertools
 import select
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,13 @@ class _Send:
     parse: bytes | None  # prepared in this round trip, under this name (then also `name`)
 
 
-def run(connection: psycopg.Connection[Any], given: Sequence[Statement]) -> list[Result]:
+def run(
+    connection: psycopg.Connection[Any],
+    given: Sequence[Statement],
+    *,
+    meanwhile: Callable[[], object] | None = None,
+    ahead: int = 0,
+) -> list[Result]:
     """Run the statements in one round trip; each one's (row count, rows).
 
     Where psycopg would open a transaction before them (autocommit off, none open), BEGIN goes
@@ -86,6 +92,10 @@ def run(connection: psycopg.Connection[Any], given: Sequence[Statement]) -> list
     Every value is dumped before anything is sent, so a value that cannot be adapted sends
     nothing. A fault while the pipeline is open (a broken connection, an interrupt) reads what
     is left or, failing that, closes the connection: it is never left half-read.
+
+    `meanwhile()`: work of the caller's that needs none of the results. It runs once the first
+    `ahead` statements are on their way, while the server runs them, and the others are sent
+    after it: so a lock taken by a later statement is not held while it runs.
     """
     statements = [*_begin(connection), *given]
     begins = len(statements) - len(given)
@@ -95,17 +105,13 @@ def run(connection: psycopg.Connection[Any], given: Sequence[Statement]) -> list
     pgconn.enter_pipeline_mode()
     synced = False
     try:
-        for send in sends:
-            if send.parse is not None:
-                pgconn.send_prepare(send.parse, send.query, param_types=send.transformer.types)
-            formats = send.transformer.formats
-            if send.name is None:
-                types = send.transformer.types
-                pgconn.send_query_params(
-                    send.query, send.dumped, param_types=types, param_formats=formats
-                )
-            else:
-                pgconn.send_query_prepared(send.name, send.dumped, param_formats=formats)
+        if meanwhile is not None:
+            _send(pgconn, sends[: begins + ahead])
+            _flush(pgconn)
+            meanwhile()
+            _send(pgconn, sends[begins + ahead :])
+        else:
+            _send(pgconn, sends)
         pgconn.pipeline_sync()
         synced = True
         _flush(pgconn)
@@ -128,6 +134,21 @@ def run(connection: psycopg.Connection[Any], given: Sequence[Statement]) -> list
             prepared.names[send.key] = send.parse
         read.append(_result(send.transformer, next(results)))
     return read[begins:]
+
+
+def _send(pgconn: Any, sends: Sequence[_Send]) -> None:
+    """Queue the statements in libpq (nothing goes out before a flush)."""
+    for send in sends:
+        if send.parse is not None:
+            pgconn.send_prepare(send.parse, send.query, param_types=send.transformer.types)
+        formats = send.transformer.formats
+        if send.name is None:
+            types = send.transformer.types
+            pgconn.send_query_params(
+                send.query, send.dumped, param_types=types, param_formats=formats
+            )
+        else:
+            pgconn.send_query_prepared(send.name, send.dumped, param_formats=formats)
 
 
 def _ready(

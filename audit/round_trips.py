@@ -167,13 +167,22 @@ def riders_before_every_statement() -> Iterator[None]:
         yield
 
 
-def with_riders(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> list[tuple]:
-    """Run the waiting statements and then `sql` in one round trip; `sql`'s rows."""
+def with_riders(
+    db: BaseDatabaseWrapper,
+    sql: str,
+    params: Sequence[Any],
+    *,
+    meanwhile: Callable[[], object] | None = None,
+) -> list[tuple]:
+    """Run the waiting statements and then `sql` in one round trip; `sql`'s rows. `meanwhile()`
+    runs once, while the riders are on their way (see trip)."""
     if not several_statements_per_trip(db):  # nothing waits there: riders run at once (riders())
+        if meanwhile is not None:
+            meanwhile()
         with db.cursor() as cursor:
             cursor.execute(sql, list(params))
             return list(cursor.fetchall())
-    return trip(db, [(sql, params)])[0]
+    return trip(db, [(sql, params)], meanwhile=meanwhile)[0]
 
 
 def trip(
@@ -182,13 +191,21 @@ def trip(
     *,
     setting: str = "",
     commit: bool = False,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[list[tuple[Any, ...]]]:
     """One round trip (PostgreSQL): BEGIN when this is the first of a transaction of our own
     (own_transaction), the waiting riders, `setting` (a SET LOCAL), `statements` (each with its
     values), and COMMIT when asked for and allowed; the rows of each of `statements`, then the
-    riders' `then`."""
+    riders' `then`.
+
+    `meanwhile()`, work that needs none of the results, runs once during the trip: in a
+    pipeline after BEGIN, the riders and `setting` are sent, while the server runs them, and
+    before `statements` are (a lock they take is not held while it runs); else before it.
+    """
     sent = _take_riders()
     if not sent and not statements:
+        if meanwhile is not None:
+            meanwhile()
         return []
     begin = _begin(db)
     commit = commit and _may_commit(db, sent)
@@ -199,6 +216,8 @@ def trip(
         db,
         [*leading, *statements, *([("COMMIT", ())] if commit else [])],
         len(leading) + len(statements),
+        meanwhile=meanwhile,
+        ahead=len(leading),
     )
     if commit:
         _committed(db)
@@ -221,20 +240,29 @@ def _take_riders() -> list[_Rider]:
 
 
 def _execute(
-    db: BaseDatabaseWrapper, statements: Sequence[Statement], results: int
+    db: BaseDatabaseWrapper,
+    statements: Sequence[Statement],
+    results: int,
+    *,
+    meanwhile: Callable[[], object] | None = None,
+    ahead: int = 0,
 ) -> list[Result]:
     """Run several statements in one round trip; the first `results` ones' (row count, rows).
 
     Through Django's cursor wrapper either way, so execute wrappers, query logging and error
     mapping see one execution: the statements joined by "; " with all their values.
+    `meanwhile()` runs once the first `ahead` are sent (in a pipeline), else before.
     """
     sql = "; ".join(sql for sql, _ in statements)
     values = [value for _, values in statements for value in values]
     if not _pipelines(db):
+        if meanwhile is not None:
+            meanwhile()
         return _execute_text(db, sql, values, results)
     db.ensure_connection()
     db.validate_thread_sharing()  # what db.cursor() checks before it makes a cursor
-    piped: Any = _Pipelined(db.connection, statements)  # as a driver's cursor, to the wrapper
+    # As a driver's cursor, to the wrapper.
+    piped: Any = _Pipelined(db.connection, statements, meanwhile, ahead)
     with db.make_debug_cursor(piped) if db.queries_logged else db.make_cursor(piped) as cursor:
         cursor.execute(sql, values)
     return piped.results[:results]
@@ -271,16 +299,25 @@ class _Pipelined:
     as one text, values written in by psycopg; 0.58-0.69 ms pipelined and prepared.
     """
 
-    def __init__(self, connection: Any, statements: Sequence[Statement]) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        statements: Sequence[Statement],
+        meanwhile: Callable[[], object] | None = None,
+        ahead: int = 0,
+    ) -> None:
         self._connection = connection
         self._statements = statements
+        self._meanwhile, self._ahead = meanwhile, ahead
         self.results: list[Result] = []
         self._query: _Sent | None = None  # what Django's query log reads back (DEBUG)
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         """Run the statements given at creation; `sql` and `params` are their joined form."""
         self._query = _Sent(sql.encode())
-        self.results = pipeline.run(self._connection, self._statements)
+        self.results = pipeline.run(
+            self._connection, self._statements, meanwhile=self._meanwhile, ahead=self._ahead
+        )
 
     def close(self) -> None:
         pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -398,26 +399,50 @@ RUN_NOT_STORED = (
 )
 
 
+class _Record:
+    """A run's record and its text (audit.run_text), made once, when first asked for."""
+
+    __slots__ = ("_attempts", "_encoded", "_event", "_make", "_run")
+
+    def __init__(
+        self, make: Callable[[], AuditEvent], run: TestRun, attempts: Sequence[TestAttempt]
+    ) -> None:
+        self._make, self._run, self._attempts = make, run, attempts
+        self._event: AuditEvent | None = None
+        self._encoded: RunText | None = None
+
+    def __call__(self) -> tuple[AuditEvent, RunText]:
+        if self._event is None or self._encoded is None:
+            self._event = self._make()
+            self._encoded = run_text(self._event, self._run, self._attempts)
+        return self._event, self._encoded
+
+
 def _write_run(
     run: TestRun,
     attempts: Sequence[TestAttempt],
-    event: AuditEvent,
+    make_event: Callable[[], AuditEvent],
     then: Callable[[TestRun], Any] | None,
     before_append: Callable[[TestRun], Any] | None = None,
-) -> None:
+) -> AuditEvent:
     """One transaction: the run, its attempts, its record; the head lock is taken last.
 
     `before_append(run)` writes what belongs with the run but not to the chain (the health
     row, a batch item) before the head is locked, so concurrent recorders wait only for
     appends. In a transaction of its own (round_trips.own_transaction, the usual case) that is two
     round trips: BEGIN, the run's rows, the before_append rows and the lock in one; the record,
-    the head's move and COMMIT in the other.
+    the head's move and COMMIT in the other. The record (`make_event()`) and its text are made
+    while the first of them is on its way (0.2 ms of Python the server's work hides), else
+    before any statement of the transaction, and never under the lock. Returns the record.
     """
     group = _GROUP.get()
     connection = transaction.get_connection()
     # Alone: no transaction of anyone else's is open (an atomic block, or autocommit turned off).
     alone = group is None and not connection.in_atomic_block and connection.get_autocommit()
-    encoded = run_text(event, run, attempts)  # before the transaction (and the lock)
+    record = _Record(make_event, run, attempts)
+    if not (alone and round_trips.several_statements_per_trip(connection)):
+        # Before the transaction: on SQLite its BEGIN takes the database's write lock.
+        record()
     # In a group (audit_group) a failure rolls the whole group back, so no savepoint is needed.
     # The before_append rows ride with the head lock (or in a group, the next run's INSERT).
     riding = round_trips.riders() if group is None else contextlib.nullcontext()
@@ -426,19 +451,22 @@ def _write_run(
         riding,
         round_trips.own_transaction(alone) as own,
     ):
+        if not own:
+            record()  # no statement of this transaction has gone yet: nothing is locked
         head = None
         if group is not None and writer.lean_writes_supported():
             # The record waits for the group's one append (audit_group_flush).
             writer.insert_run(run, attempts)
             if before_append is not None:
                 before_append(run)
+            event, encoded = record()
             event.test_run_id = run.pk
             group.append((event, run, attempts, encoded))
             if then is not None:
                 then(run)
-            return
+            return event
         if own:
-            head = _write_run_riding(run, attempts, before_append)
+            head = _write_run_riding(run, attempts, before_append, record)
         elif writer.lean_writes_supported():
             with writer.before_head_lock(before_append):
                 head = writer.insert_run_and_lock_head(run, attempts)
@@ -449,19 +477,23 @@ def _write_run(
             TestAttempt.objects.bulk_create(attempts)
             if before_append is not None:
                 before_append(run)
+        event, encoded = record()
         event.test_run_id = run.pk
         _append_written(event, run, attempts, head, encoded, last=then is None)
         if then is not None:
             then(run)
+        return event
 
 
 def _write_run_riding(
     run: TestRun,
     attempts: Sequence[TestAttempt],
     before_append: Callable[[TestRun], Any] | None,
+    meanwhile: Callable[[], object],
 ) -> tuple[int | None, str] | None:
     """In a transaction of its own: BEGIN, the run's INSERT and the before_append rows ride
     with the head lock, in one round trip; the head as writer.lock_head() gives it.
+    `meanwhile()` runs while the server writes the rows, before the lock is asked for.
 
     run.pk reads round_trips.NEW_RUN_ID until the INSERT is back.
     """
@@ -470,7 +502,7 @@ def _write_run_riding(
         if before_append is not None:
             with round_trips.riders_before_every_statement():
                 before_append(run)
-        return writer.lock_head()
+        return writer.lock_head(meanwhile=meanwhile)
     except BaseException:
         if run.pk is round_trips.NEW_RUN_ID:  # never written: no id
             run.pk = None
@@ -526,9 +558,13 @@ def test_run_record(
         secrets = connector_secrets(connector)
         for row in (run, *attempts):
             storable_row(row)
-        event = _run_event(run, user, connector, secrets, details)
-        _write_run(run, attempts, event, then, before_append)
-        run.audit_event = event
+        run.audit_event = _write_run(
+            run,
+            attempts,
+            functools.partial(_run_event, run, user, connector, secrets, details),
+            then,
+            before_append,
+        )
         return run
     except AuditWriteError as exc:
         if exc.reason == "chain_key_missing":  # a minimal record would be refused alike
@@ -545,8 +581,13 @@ def test_run_record(
     )
     minimal = _minimal_run(run, type(failure).__name__)
     try:
-        event = _run_event(minimal, user, connector, secrets, details)
-        _write_run(minimal, [], event, then, before_append)
+        event = _write_run(
+            minimal,
+            [],
+            functools.partial(_run_event, minimal, user, connector, secrets, details),
+            then,
+            before_append,
+        )
     except Exception as exc:  # every failure must become loud, never silent
         _log_not_written("test_run", "test", name, user, exc, secrets)
         if isinstance(exc, AuditWriteError):

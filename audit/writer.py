@@ -235,13 +235,16 @@ def insert_run_riding(run: TestRun, attempts: Sequence[TestAttempt]) -> None:
     run.pk = NEW_RUN_ID
 
 
-def lock_head() -> tuple[int | None, str] | None:
+def lock_head(
+    *, meanwhile: Callable[[], object] | None = None
+) -> tuple[int | None, str] | None:
     """Lock the chain head and return (last id, hash); None when the row is missing.
 
-    The statements waiting to ride (see riders()) go first, in the same round trip.
+    The statements waiting to ride (see riders()) go first, in the same round trip;
+    `meanwhile()` runs while the server writes them, before the lock is asked for.
     """
     db = _db()
-    return _head(with_riders(db, _head_sql(db), []))
+    return _head(with_riders(db, _head_sql(db), [], meanwhile=meanwhile))
 
 
 # --- How a test run's transaction commits (PostgreSQL) ---------------------------------------
