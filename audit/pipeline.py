@@ -102,6 +102,8 @@ def run(
     prepared = _PREPARED.setdefault(connection, _Prepared())
     sends = [_ready(connection, prepared, sql, values) for sql, values in statements]
     pgconn = connection.pgconn
+    # Outside any transaction, a Sync would commit what was sent before a fault: roll it back.
+    undo = connection.autocommit and pgconn.transaction_status == pq.TransactionStatus.IDLE
     pgconn.enter_pipeline_mode()
     synced = False
     try:
@@ -117,7 +119,7 @@ def run(
         _flush(pgconn)
         replies = _replies(pgconn)
     except BaseException:
-        _abandon(connection, synced)
+        _abandon(connection, synced, undo=undo)
         raise
     pgconn.exit_pipeline_mode()
     failed = next((r for r in replies if r.status == pq.ExecStatus.FATAL_ERROR), None)
@@ -165,11 +167,18 @@ def _ready(
     return _Send(query, transformer, dumped, key, name, parse)
 
 
-def _abandon(connection: psycopg.Connection[Any], synced: bool) -> None:
-    """Read what a faulted pipeline has left and leave it; else close the connection."""
+def _abandon(connection: psycopg.Connection[Any], synced: bool, *, undo: bool) -> None:
+    """Read what a faulted pipeline has left and leave it; else close the connection.
+
+    Before its Sync, with `undo` (no transaction was open: the statements sent so far run in
+    an implicit one, or in one a BEGIN among them opened), a ROLLBACK goes first, so a half-sent
+    round trip commits nothing. In a transaction that was open, its owner rolls back.
+    """
     pgconn = connection.pgconn
     try:
         if not synced:
+            if undo:
+                pgconn.send_query_params(b"ROLLBACK", None)
             pgconn.pipeline_sync()
         _flush(pgconn)
         _replies(pgconn)

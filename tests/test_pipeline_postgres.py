@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import psycopg
 import pytest
@@ -151,3 +152,113 @@ def test_a_connection_lost_mid_pipeline_is_closed_not_left_half_read(raw):
         pipeline.run(raw, [("SELECT note FROM piped WHERE id = %s", [1])])
     assert raw.closed
     connection.close()  # Django's wrapper opens a new one for the next test
+
+
+@pytest.fixture
+def shared(raw):
+    """A table other sessions see (a temporary one is its session's alone), with one row."""
+    raw.execute("CREATE TABLE piped_shared (id serial PRIMARY KEY, note text UNIQUE)")
+    raw.execute("INSERT INTO piped_shared (note) VALUES ('locked later')")
+    raw.commit()
+    yield "piped_shared"
+    raw.rollback()
+    raw.execute("DROP TABLE piped_shared")
+    raw.commit()
+
+
+def locks_on(other, pid: int, table: str) -> int:
+    query = (
+        "SELECT count(*) FROM pg_locks WHERE pid = %s AND locktype = 'relation' "
+        "AND relation = %s::regclass"
+    )
+    return other.execute(query, [pid, table]).fetchone()[0]
+
+
+def test_meanwhile_runs_once_the_statements_ahead_are_sent_and_before_the_rest(raw, shared):
+    pid = raw.info.backend_pid
+    seen: list[tuple[int, bool]] = []
+    raw.autocommit = False  # the pipeline opens the transaction; the row lock lasts to its end
+    with psycopg.connect(raw.info.dsn, autocommit=True) as other:
+
+        def free() -> bool:
+            try:
+                other.execute(
+                    "SELECT id FROM piped_shared WHERE note = 'locked later' FOR UPDATE NOWAIT"
+                )
+            except psycopg.errors.LockNotAvailable:
+                return False
+            return True
+
+        def meanwhile() -> None:
+            # The INSERT ahead reached the server, and holds its table lock (polled: it was
+            # only just flushed); the row lock of the statement after it is not taken yet.
+            for _ in range(500):
+                if locks_on(other, pid, shared):
+                    break
+                time.sleep(0.01)
+            seen.append((locks_on(other, pid, shared), free()))
+
+        results = pipeline.run(
+            raw,
+            [
+                ("INSERT INTO piped_shared (note) VALUES (%s) RETURNING note", ["ahead"]),
+                ("SELECT note FROM piped_shared WHERE note = %s FOR UPDATE", ["locked later"]),
+            ],
+            meanwhile=meanwhile,
+            ahead=1,
+        )
+        assert seen == [(1, True)]
+        assert [rows for _, rows in results] == [[("ahead",)], [("locked later",)]]
+        assert not free()  # taken now, by the pipeline's transaction
+        raw.rollback()
+        assert free()
+    raw.autocommit = True
+
+
+def fail() -> None:
+    raise RuntimeError("the record could not be made")
+
+
+def test_a_fault_in_meanwhile_outside_a_transaction_commits_nothing(raw):
+    with pytest.raises(RuntimeError):
+        pipeline.run(
+            raw,
+            [
+                ("INSERT INTO piped (note) VALUES (%s)", ["ahead"]),
+                ("INSERT INTO piped (note) VALUES (%s)", ["never sent"]),
+            ],
+            meanwhile=fail,
+            ahead=1,
+        )
+    assert not raw.closed
+    assert raw.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+    assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    # Without a transaction the Sync would have committed the INSERT ahead: it was rolled back.
+    assert raw.execute("SELECT count(*) FROM piped").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("opened_by", ["its owner", "a BEGIN ahead"])
+def test_a_fault_in_meanwhile_in_a_transaction_leaves_it_to_be_rolled_back(raw, opened_by):
+    ahead = [("INSERT INTO piped (note) VALUES (%s)", ["ahead"])]
+    if opened_by == "its owner":
+        raw.autocommit = False
+        raw.execute("SELECT 1")  # psycopg opens the transaction
+    else:
+        ahead.insert(0, ("BEGIN", []))  # as audit.round_trips opens a transaction of its own
+    with pytest.raises(RuntimeError):
+        pipeline.run(
+            raw,
+            [*ahead, ("INSERT INTO piped (note) VALUES (%s)", ["never sent"])],
+            meanwhile=fail,
+            ahead=len(ahead),
+        )
+    assert not raw.closed
+    assert raw.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+    if opened_by == "its owner":  # left open, with what went ahead, for its owner to roll back
+        assert raw.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        assert raw.execute("SELECT note FROM piped").fetchall() == [("ahead",)]
+        raw.rollback()
+        raw.autocommit = True
+    else:  # no transaction was open when the round trip began: nothing is left of it
+        assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert raw.execute("SELECT count(*) FROM piped").fetchone() == (0,)

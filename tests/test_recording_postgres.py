@@ -8,12 +8,14 @@ transaction of its own sends BEGIN and COMMIT with its two round trips.
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from audit import round_trips, writer
+from audit import round_trips, services, writer
 from audit.chain import chain_verify
 from audit.models import AuditEvent, TestRun
 from audit.services import (
@@ -197,6 +199,70 @@ def test_a_recording_alone_is_two_round_trips_with_begin_and_commit_riding(make_
     stored = TestRun.objects.get(pk=run.pk)
     assert AuditEvent.objects.get(test_run_id=stored.pk).hash == run.audit_event.hash
     assert ConnectorHealth.objects.get(pk=connector.pk).last_run_id == run.pk
+    assert list(chain_verify())[-1].ok
+
+
+def test_the_record_is_made_while_the_runs_rows_are_written_and_before_the_lock(
+    make_connector, monkeypatch
+):
+    connector = make_connector("own_meanwhile")
+    seen: list[tuple[bool, bool]] = []
+    made = services._run_event
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(connection.connection.info.dsn, autocommit=True) as other:
+
+        def run_written() -> bool:
+            query = (
+                "SELECT count(*) FROM pg_locks WHERE pid = %s AND locktype = 'relation' "
+                "AND relation = 'connectors_testrun'::regclass"
+            )
+            for _ in range(500):  # the first round trip was only just flushed
+                if other.execute(query, [pid]).fetchone()[0]:
+                    return True
+                time.sleep(0.01)
+            return False
+
+        def head_free() -> bool:
+            try:
+                other.execute("SELECT 1 FROM audit_auditchainhead WHERE id = 1 FOR UPDATE NOWAIT")
+            except psycopg.errors.LockNotAvailable:
+                return False
+            return True
+
+        def observed(*args, **kwargs):
+            seen.append((run_written(), head_free()))
+            return made(*args, **kwargs)
+
+        monkeypatch.setattr(services, "_run_event", observed)
+        with CaptureQueriesContext(connection) as queries:
+            run, _ = record_a_test_run(connector)
+    # Made once, while the server wrote the run (its INSERT had arrived), before the head lock.
+    assert seen == [(True, True)]
+    assert len(writes(queries)) == 2
+    assert AuditEvent.objects.get(test_run_id=run.pk).hash == run.audit_event.hash
+    assert list(chain_verify())[-1].ok
+
+
+def test_a_record_that_cannot_be_made_mid_trip_leaves_a_minimal_one(make_connector, monkeypatch):
+    connector = make_connector("own_meanwhile_fault")
+    made = services._run_event
+    calls: list[int] = []
+
+    def first_fails(run, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("not today")
+        return made(run, *args, **kwargs)
+
+    monkeypatch.setattr(services, "_run_event", first_fails)
+    runs = TestRun.objects.count()
+    run, _ = record_a_test_run(connector)
+    assert len(calls) == 2  # the full record, which failed mid-trip; then the minimal one
+    assert TestRun.objects.count() == runs + 1  # the first run's rows were rolled back
+    assert "could not be stored (ValueError)" in TestRun.objects.get(pk=run.pk).message
+    raw = connection.connection
+    assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert connection.get_autocommit() and raw.autocommit
     assert list(chain_verify())[-1].ok
 
 
