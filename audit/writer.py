@@ -235,9 +235,7 @@ def insert_run_riding(run: TestRun, attempts: Sequence[TestAttempt]) -> None:
     run.pk = NEW_RUN_ID
 
 
-def lock_head(
-    *, meanwhile: Callable[[], object] | None = None
-) -> tuple[int | None, str] | None:
+def lock_head(*, meanwhile: Callable[[], object] | None = None) -> tuple[int | None, str] | None:
     """Lock the chain head and return (last id, hash); None when the row is missing.
 
     The statements waiting to ride (see riders()) go first, in the same round trip;
