@@ -431,9 +431,9 @@ def _write_run(
     row, a batch item) before the head is locked, so concurrent recorders wait only for
     appends. In a transaction of its own (round_trips.own_transaction, the usual case) that is two
     round trips: BEGIN, the run's rows, the before_append rows and the lock in one; the record,
-    the head's move and COMMIT in the other. The record (`make_event()`) and its text are made
-    while the first of them is on its way (0.2 ms of Python the server's work hides), else
-    before any statement of the transaction, and never under the lock. Returns the record.
+    the head's move and COMMIT in the other. The record (`make_event()`) and its text (about
+    0.2 ms of Python) are made while the server writes the run's rows, before the lock is sent;
+    elsewhere before any statement of the transaction; never under the lock. Returns the record.
     """
     group = _GROUP.get()
     connection = transaction.get_connection()

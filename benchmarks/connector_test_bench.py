@@ -71,6 +71,30 @@ ones; connector_test <= 2x bare is not met (2.20x at best). Where the time went:
   storable (audit.sanitize), encoding the record's JSON before the transaction
   (audit.run_text, 75 us in a slow hour), building the record, the per-origin slot. None of
   it is large alone; 2x would need about 0.3 ms of it gone.
+
+Later (the evening of 2026-11-30): the record and its JSON made while the server writes the
+run's rows (pipeline.run's `meanwhile`: the first round trip's rows go out, the record is made,
+then the head lock is sent). This version and 97a8b0d in turn, five pairs, one machine state
+(bare requests.post 1.48-1.62 ms):
+
+    PostgreSQL                  before (97a8b0d)   now
+    connector_test              3.69-3.92 ms       3.38-3.57 ms
+    connector_test / bare       2.40-2.48x         2.27-2.31x
+    recording                   1.27-1.38 ms       1.25-1.32 ms (now with the record made in it)
+      first round trip          0.60-0.65 ms       0.59-0.63 ms
+      Python between            0.20-0.21 ms       0.19-0.20 ms
+      second round trip         0.37-0.39 ms       0.36-0.39 ms
+    chain lock held             0.63-0.68 ms       0.62-0.65 ms
+
+    SQLite (1 run each, unchanged path there): 2.24x before, 2.21x now; recording 0.83 ms both.
+
+The first round trip, timed inside audit.pipeline (medians, one run): values dumped 112 us,
+the rows sent 56 us, the record made 208 us while the server writes them, the lock sent 10 us,
+its reply waited for 114 us (about one round trip on this machine: the rows were written by
+then), replies read 16 us. The window is used up: more work there would add its full time.
+2x bare is still not met: in this state it needs connector_test about 0.4 ms faster, and what
+is left is two round trips and the server's writes (about 0.6 ms) and Python spread thinly
+over explaining, sanitising, building and adapting the rows (none of it over 0.13 ms alone).
 """
 
 from __future__ import annotations
