@@ -453,7 +453,6 @@ def _write_run(
     ):
         if not own:
             record()  # no statement of this transaction has gone yet: nothing is locked
-        head = None
         if group is not None and writer.lean_writes_supported():
             # The record waits for the group's one append (audit_group_flush).
             writer.insert_run(run, attempts)
@@ -465,24 +464,36 @@ def _write_run(
             if then is not None:
                 then(run)
             return event
-        if own:
-            head = _write_run_riding(run, attempts, before_append, record)
-        elif writer.lean_writes_supported():
-            with writer.before_head_lock(before_append):
-                head = writer.insert_run_and_lock_head(run, attempts)
-        else:
-            run.save()
-            for attempt in attempts:
-                attempt.run = run
-            TestAttempt.objects.bulk_create(attempts)
-            if before_append is not None:
-                before_append(run)
+        head = _write_rows(run, attempts, before_append, record if own else None)
         event, encoded = record()
         event.test_run_id = run.pk
         _append_written(event, run, attempts, head, encoded, last=then is None)
         if then is not None:
             then(run)
         return event
+
+
+def _write_rows(
+    run: TestRun,
+    attempts: Sequence[TestAttempt],
+    before_append: Callable[[TestRun], Any] | None,
+    meanwhile: Callable[[], object] | None,
+) -> tuple[int | None, str] | None:
+    """Write the run, its attempts and the before_append rows, then lock the chain head; the
+    head, or None (missing, or the ORM's path: the append locks it). `meanwhile`: in a
+    transaction of our own (own_transaction), run during the first round trip."""
+    if meanwhile is not None:
+        return _write_run_riding(run, attempts, before_append, meanwhile)
+    if writer.lean_writes_supported():
+        with writer.before_head_lock(before_append):
+            return writer.insert_run_and_lock_head(run, attempts)
+    run.save()
+    for attempt in attempts:
+        attempt.run = run
+    TestAttempt.objects.bulk_create(attempts)
+    if before_append is not None:
+        before_append(run)
+    return None
 
 
 def _write_run_riding(
