@@ -6,7 +6,6 @@ import contextlib
 import contextvars
 import functools
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.utils import timezone
 from audit import round_trips, writer
 from audit.chain import event_hash
 from audit.keys import ChainKeys, current_chain_keys
+from audit.lock_timing import time_lock_hold
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, TestAttempt, TestRun
 from audit.run_text import RunText, payload_text, run_text
 from audit.sanitize import (
@@ -110,44 +110,6 @@ def _refuse_unkeyed_after_keyed(last_event_id: int | None) -> None:
         )
 
 
-# --- how long the chain head stays locked ---------------------------------------------------
-
-_lock_holds: list[float] | None = None
-
-
-@contextlib.contextmanager
-def chain_lock_timing() -> Iterator[list[float]]:
-    """Collect, in seconds, how long each append held the chain-head lock (lock to commit).
-
-    For benchmarks and tests; off otherwise. Only appends that commit are counted (a record
-    written inside a test's rolled-back transaction never releases the lock by committing).
-    """
-    global _lock_holds
-    holds: list[float] = []
-    previous, _lock_holds = _lock_holds, holds
-    try:
-        yield holds
-    finally:
-        _lock_holds = previous
-
-
-def chain_lock_holds() -> list[float] | None:
-    """The list chain_lock_timing() is collecting into, or None when timing is off.
-
-    A process forked inside chain_lock_timing() collects into its own copy; the parent adds
-    what its children hand back.
-    """
-    return _lock_holds
-
-
-def _time_lock_hold() -> None:
-    holds = _lock_holds
-    if holds is None:
-        return
-    locked_at = time.perf_counter()
-    transaction.on_commit(lambda: holds.append(time.perf_counter() - locked_at))
-
-
 def _sign(
     event: AuditEvent,
     prev_hash: str,
@@ -174,7 +136,7 @@ def _append(event: AuditEvent, *, test_run: Any = None) -> AuditEvent:
         audit_group_flush()  # the records of a group's runs come first, in order
         writer.insist_on_durable_commit()  # not a test run: this transaction waits for the disk
         head = _lock_head()
-        _time_lock_hold()
+        time_lock_hold()
         run, attempts = _load_run(test_run) if test_run is not None else (None, [])
         keys = current_chain_keys()
         if keys.signing_key is None:
@@ -210,7 +172,7 @@ def _append_written(
     if head is None:  # the ORM path locks the head, creating it from the newest record
         locked = _lock_head()
         head = (locked.last_event_id, locked.last_hash)
-    _time_lock_hold()
+    time_lock_hold()
     if keys.signing_key is None:
         _refuse_unkeyed_after_keyed(head[0])
     _sign(event, head[1], keys, run, attempts, encoded)
@@ -260,7 +222,7 @@ def audit_group_flush() -> None:
     if head is None:  # missing: the ORM path creates it from the newest record
         locked = _lock_head()
         head = (locked.last_event_id, locked.last_hash)
-    _time_lock_hold()
+    time_lock_hold()
     if keys.signing_key is None:
         _refuse_unkeyed_after_keyed(head[0])
     previous = head[1]

@@ -8,7 +8,7 @@
 The token server runs in its own process (tests/peers/slow_token_server.py). The batch runs
 through connectors.batches, the code the UI, the CLI and the scheduler use:
 - `--runner local` (default): batch_run_local, the CLI's own-process runner, on --concurrency
-  threads; the chain-head lock hold time is measured here (audit.services.chain_lock_timing);
+  threads; the chain-head lock hold time is measured here (audit.lock_timing.chain_lock_timing);
 - `--runner workers`: batch_start queues one Celery task per connector on the embedded
   filesystem broker (or --broker redis://...), consumed by --workers `celery worker` processes
   with --concurrency threads each; the lock time is then not visible to this process.
@@ -165,8 +165,8 @@ def run(args, url, token_url, data_dir, workers):  # noqa: ANN001, ANN201 - a sc
     from django.conf import settings
     from django.core.management import call_command
 
+    from audit.lock_timing import chain_lock_timing
     from audit.models import TestRun
-    from audit.services import chain_lock_timing
     from connectors.batch_local import batch_run_local
     from connectors.batches import batch_start, batch_wait
     from connectors.models import Batch, BatchItem, Connector

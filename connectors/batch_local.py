@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
-from audit.services import chain_lock_holds
+from audit.lock_timing import chain_lock_holds
 from connectors import lean_sql, recording
 from connectors.batches import batch_finish_if_done, batch_item_run
 from connectors.models_batch import Batch, BatchItem

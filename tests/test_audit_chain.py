@@ -500,7 +500,7 @@ def test_a_record_with_nul_in_its_summary_and_details_is_stored_clean():
 @pytest.mark.django_db(transaction=True)
 def test_the_chain_lock_is_held_for_the_append_not_the_exchange(make_connector, fault_server):
     """Record after the exchange: a slow token server must not keep the head locked."""
-    from audit.services import chain_lock_timing
+    from audit.lock_timing import chain_lock_timing
     from connectors.connection_test import connector_test
 
     settings_override = {"CONNECTORS_OUTBOUND_ALLOW_LOOPBACK": True}

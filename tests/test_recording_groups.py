@@ -13,8 +13,9 @@ import pytest
 from django.utils import timezone
 
 from audit.chain import chain_verify
+from audit.lock_timing import chain_lock_timing
 from audit.models import AuditEvent, TestRun
-from audit.services import AuditWriteError, chain_lock_timing
+from audit.services import AuditWriteError
 from connectors import recording
 from connectors.connection_test import _Collected, _record
 from connectors.health import health_state

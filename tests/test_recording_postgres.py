@@ -17,13 +17,13 @@ from django.test.utils import CaptureQueriesContext
 
 from audit import round_trips, services, writer
 from audit.chain import chain_verify
+from audit.lock_timing import chain_lock_timing
 from audit.models import AuditEvent, TestRun
 from audit.services import (
     AuditWriteError,
     audit_group,
     audit_group_flush,
     audit_record,
-    chain_lock_timing,
 )
 from connectors import recording
 from connectors.models import ConnectorHealth
