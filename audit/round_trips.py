@@ -303,8 +303,8 @@ class _Pipelined:
         self,
         connection: Any,
         statements: Sequence[Statement],
-        meanwhile: Callable[[], object] | None = None,
-        ahead: int = 0,
+        meanwhile: Callable[[], object] | None,
+        ahead: int,
     ) -> None:
         self._connection = connection
         self._statements = statements

@@ -364,20 +364,19 @@ RUN_NOT_STORED = (
 class _Record:
     """A run's record and its text (audit.run_text), made once, when first asked for."""
 
-    __slots__ = ("_attempts", "_encoded", "_event", "_make", "_run")
+    __slots__ = ("_attempts", "_made", "_make", "_run")
 
     def __init__(
         self, make: Callable[[], AuditEvent], run: TestRun, attempts: Sequence[TestAttempt]
     ) -> None:
         self._make, self._run, self._attempts = make, run, attempts
-        self._event: AuditEvent | None = None
-        self._encoded: RunText | None = None
+        self._made: tuple[AuditEvent, RunText] | None = None
 
     def __call__(self) -> tuple[AuditEvent, RunText]:
-        if self._event is None or self._encoded is None:
-            self._event = self._make()
-            self._encoded = run_text(self._event, self._run, self._attempts)
-        return self._event, self._encoded
+        if self._made is None:
+            event = self._make()
+            self._made = (event, run_text(event, self._run, self._attempts))
+        return self._made
 
 
 def _write_run(
