@@ -18,8 +18,8 @@ _lock_holds: list[float] | None = None
 def chain_lock_timing() -> Iterator[list[float]]:
     """Collect, in seconds, how long each append held the chain-head lock (lock to commit).
 
-    For benchmarks and tests; off otherwise. Only appends that commit are counted (a record
-    written inside a test's rolled-back transaction never releases the lock by committing).
+    Only appends that commit are counted (a record written inside a test's rolled-back
+    transaction never releases the lock by committing).
     """
     global _lock_holds
     holds: list[float] = []
